@@ -1,0 +1,578 @@
+//! The sans-IO sync engine.
+//!
+//! A [`Session`] is one connection's view of many documents: for each it keeps Automerge's
+//! per-peer `sync::State` plus an epoch and sequence numbers. Automerge's sync protocol
+//! assumes a reliable, in-order stream per document; the sequence numbers make that true
+//! over any transport. A duplicate or stale frame is discarded; a gap (a frame lost or
+//! overtaken) resets the document's channel on both sides by starting a new epoch, and
+//! Automerge then re-derives what each side lacks from scratch. A lost *last* frame is
+//! found by [`Session::tick`], which the caller runs on a timer.
+//!
+//! The server drives a `Session` per WebSocket with its own document cache and storage;
+//! the browser and the Rust test client drive one through [`ClientEngine`]. Neither the
+//! session nor the engine does I/O: bytes come in, frames go out.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use automerge::sync::{self, SyncDoc};
+use automerge::{ActorId, AutoCommit, ChangeHash};
+
+use crate::doc::{ApplyError, DocError, PlanDoc};
+use crate::edit::{Edit, Editor};
+use crate::protocol::{DecodeError, DocId, ErrorCode, Frame};
+
+/// Errors from feeding a frame into the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("malformed frame: {0}")]
+    Decode(#[from] DecodeError),
+    #[error("malformed automerge sync message: {0}")]
+    Message(String),
+    #[error("automerge refused the sync message: {0}")]
+    Automerge(#[from] automerge::AutomergeError),
+}
+
+/// What happened when a sync frame was received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// The message was applied; `changed` says whether the document gained changes.
+    Applied { changed: bool },
+    /// A duplicate or a frame from an abandoned epoch: nothing to do.
+    Ignored,
+    /// A gap was found; the channel was reset to a new epoch and the caller should
+    /// [`Session::generate`] to start the resynchronisation.
+    Resync,
+}
+
+#[derive(Debug, Default)]
+struct Channel {
+    state: sync::State,
+    epoch: u32,
+    next_send: u64,
+    next_recv: u64,
+    heard_since_tick: bool,
+    last_ack: Option<Vec<ChangeHash>>,
+}
+
+impl Channel {
+    fn reset(&mut self, epoch: u32) {
+        *self = Channel {
+            epoch,
+            heard_since_tick: self.heard_since_tick,
+            ..Channel::default()
+        };
+    }
+}
+
+/// One connection's sync bookkeeping for many documents. Documents are owned by the caller.
+#[derive(Debug, Default)]
+pub struct Session {
+    channels: HashMap<DocId, Channel>,
+}
+
+impl Session {
+    pub fn new() -> Session {
+        Session::default()
+    }
+
+    /// Starts tracking a document on this connection (idempotent).
+    pub fn open(&mut self, doc_id: &str) {
+        self.channels.entry(doc_id.to_owned()).or_default();
+    }
+
+    pub fn close(&mut self, doc_id: &str) {
+        self.channels.remove(doc_id);
+    }
+
+    pub fn is_open(&self, doc_id: &str) -> bool {
+        self.channels.contains_key(doc_id)
+    }
+
+    pub fn doc_ids(&self) -> impl Iterator<Item = &DocId> {
+        self.channels.keys()
+    }
+
+    /// Feeds one `Sync` frame's fields into `doc`. Opens the channel if needed.
+    pub fn receive(
+        &mut self,
+        doc: &mut AutoCommit,
+        doc_id: &str,
+        epoch: u32,
+        seq: u64,
+        message: &[u8],
+    ) -> Result<Received, SyncError> {
+        let ch = self.channels.entry(doc_id.to_owned()).or_default();
+        ch.heard_since_tick = true;
+        if epoch < ch.epoch {
+            return Ok(Received::Ignored);
+        }
+        if epoch > ch.epoch {
+            ch.reset(epoch);
+        }
+        if seq < ch.next_recv {
+            return Ok(Received::Ignored);
+        }
+        if seq > ch.next_recv {
+            ch.reset(ch.epoch + 1);
+            return Ok(Received::Resync);
+        }
+        ch.next_recv += 1;
+        let message =
+            sync::Message::decode(message).map_err(|e| SyncError::Message(e.to_string()))?;
+        let before = doc.get_heads();
+        doc.sync().receive_sync_message(&mut ch.state, message)?;
+        Ok(Received::Applied {
+            changed: doc.get_heads() != before,
+        })
+    }
+
+    /// The next `Sync` frame for `doc_id`, if Automerge has something to say.
+    pub fn generate(&mut self, doc: &mut AutoCommit, doc_id: &str) -> Option<Frame> {
+        let ch = self.channels.entry(doc_id.to_owned()).or_default();
+        let message = doc.sync().generate_sync_message(&mut ch.state)?;
+        let seq = ch.next_send;
+        ch.next_send += 1;
+        Some(Frame::Sync {
+            doc_id: doc_id.to_owned(),
+            epoch: ch.epoch,
+            seq,
+            message: message.encode(),
+        })
+    }
+
+    /// Whether the peer last said it has exactly our heads.
+    pub fn in_sync(&self, doc: &mut AutoCommit, doc_id: &str) -> bool {
+        let Some(ch) = self.channels.get(doc_id) else {
+            return false;
+        };
+        let mut ours = doc.get_heads();
+        ours.sort();
+        ch.state.their_heads.as_ref().is_some_and(|theirs| {
+            let mut theirs = theirs.clone();
+            theirs.sort();
+            theirs == ours
+        })
+    }
+
+    /// Run on a timer. If nothing was heard on this document since the last tick and the
+    /// two sides are not known to be in sync (or `force` is set), starts a new epoch and
+    /// returns `true`: the caller should then [`Session::generate`].
+    pub fn tick(&mut self, doc: &mut AutoCommit, doc_id: &str, force: bool) -> bool {
+        let in_sync = self.in_sync(doc, doc_id);
+        let Some(ch) = self.channels.get_mut(doc_id) else {
+            return false;
+        };
+        if std::mem::take(&mut ch.heard_since_tick) || (in_sync && !force) {
+            return false;
+        }
+        ch.reset(ch.epoch + 1);
+        true
+    }
+
+    /// After the caller has durably stored `doc`, the acknowledgement to send: the peer's
+    /// last reported heads, if the document holds all of them and they were not acked yet.
+    pub fn ack(&mut self, doc: &mut AutoCommit, doc_id: &str) -> Option<Frame> {
+        let ch = self.channels.get_mut(doc_id)?;
+        let theirs = ch.state.their_heads.clone()?;
+        if theirs.is_empty() || ch.last_ack.as_ref() == Some(&theirs) {
+            return None;
+        }
+        if theirs.iter().any(|h| doc.get_change_by_hash(h).is_none()) {
+            return None;
+        }
+        ch.last_ack = Some(theirs.clone());
+        Some(Frame::Ack {
+            doc_id: doc_id.to_owned(),
+            heads: theirs,
+        })
+    }
+}
+
+/// Something the client app should react to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientEvent {
+    /// The server accepted our token.
+    Welcome {
+        user_id: String,
+        user_name: String,
+        role: String,
+    },
+    /// The documents this user may sync.
+    Caseload { doc_ids: Vec<DocId> },
+    /// Remote changes arrived: refresh the view and persist the document.
+    DocChanged { doc_id: DocId },
+    /// The server durably holds more of our changes: persist the acked heads.
+    Acked { doc_id: DocId },
+    /// The server reported an error (for one document, or the connection).
+    Error {
+        code: ErrorCode,
+        doc_id: Option<DocId>,
+        message: String,
+    },
+}
+
+/// A document as a device stores it: the Automerge bytes and what the server has acked.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StoredDoc {
+    pub doc: Vec<u8>,
+    /// Concatenated 32-byte change hashes.
+    pub acked: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct ClientDoc {
+    doc: PlanDoc,
+    acked: Vec<ChangeHash>,
+}
+
+#[derive(Debug)]
+struct Connection {
+    session: Session,
+    token: String,
+    welcomed: bool,
+    has_caseload: bool,
+    subscribed: BTreeSet<DocId>,
+}
+
+/// A device's side of sync: owns the device's documents and one connection at a time.
+///
+/// Drive it with [`ClientEngine::connected`], [`ClientEngine::receive`],
+/// [`ClientEngine::tick`] and [`ClientEngine::disconnected`]; send what
+/// [`ClientEngine::take_outgoing`] returns and react to [`ClientEngine::take_events`].
+#[derive(Debug)]
+pub struct ClientEngine {
+    actor: ActorId,
+    docs: BTreeMap<DocId, ClientDoc>,
+    conn: Option<Connection>,
+    outbox: Vec<Vec<u8>>,
+    events: Vec<ClientEvent>,
+}
+
+impl ClientEngine {
+    /// `actor` identifies this device's changes; keep it stable for the device.
+    pub fn new(actor: ActorId) -> ClientEngine {
+        ClientEngine {
+            actor,
+            docs: BTreeMap::new(),
+            conn: None,
+            outbox: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    pub fn actor(&self) -> &ActorId {
+        &self.actor
+    }
+
+    /// Adds a document from local storage (replacing any in memory).
+    pub fn load(&mut self, doc_id: &str, stored: &StoredDoc) -> Result<(), DocError> {
+        let doc = if stored.doc.is_empty() {
+            PlanDoc::empty(self.actor.clone())
+        } else {
+            PlanDoc::load(&stored.doc, self.actor.clone())?
+        };
+        let acked = stored
+            .acked
+            .chunks_exact(32)
+            .map(|c| ChangeHash(c.try_into().expect("chunk of 32")))
+            .collect();
+        self.docs
+            .insert(doc_id.to_owned(), ClientDoc { doc, acked });
+        Ok(())
+    }
+
+    /// What to write to local storage for `doc_id`.
+    pub fn export(&mut self, doc_id: &str) -> Option<StoredDoc> {
+        let d = self.docs.get_mut(doc_id)?;
+        Some(StoredDoc {
+            doc: d.doc.save(),
+            acked: d.acked.iter().flat_map(|h| h.0).collect(),
+        })
+    }
+
+    pub fn doc_ids(&self) -> impl Iterator<Item = &DocId> {
+        self.docs.keys()
+    }
+
+    pub fn doc(&self, doc_id: &str) -> Option<&PlanDoc> {
+        self.docs.get(doc_id).map(|d| &d.doc)
+    }
+
+    pub fn doc_mut(&mut self, doc_id: &str) -> Option<&mut PlanDoc> {
+        self.docs.get_mut(doc_id).map(|d| &mut d.doc)
+    }
+
+    /// Applies an edit locally and, when connected, queues it for the server.
+    pub fn apply(
+        &mut self,
+        doc_id: &str,
+        edit: &Edit,
+        editor: &Editor,
+        now_ms: i64,
+    ) -> Result<ChangeHash, ApplyError> {
+        let d = self
+            .docs
+            .get_mut(doc_id)
+            .ok_or(ApplyError::Doc(DocError::Empty))?;
+        let hash = d.doc.apply(edit, editor, now_ms)?;
+        self.flush(doc_id);
+        Ok(hash)
+    }
+
+    /// Adds a whole new document made on this device (e.g. in tests); it syncs like any other.
+    pub fn insert(&mut self, doc_id: &str, doc: PlanDoc) {
+        self.docs.insert(
+            doc_id.to_owned(),
+            ClientDoc {
+                doc,
+                acked: Vec::new(),
+            },
+        );
+        if let Some(conn) = self.conn.as_mut().filter(|c| c.welcomed) {
+            conn.subscribed.insert(doc_id.to_owned());
+            self.outbox.push(
+                Frame::Subscribe {
+                    doc_ids: vec![doc_id.to_owned()],
+                }
+                .encode(),
+            );
+        }
+        self.flush(doc_id);
+    }
+
+    /// Local changes to `doc_id` the server has not yet acknowledged as durable.
+    pub fn pending(&mut self, doc_id: &str) -> usize {
+        let Some(d) = self.docs.get_mut(doc_id) else {
+            return 0;
+        };
+        let am = d.doc.automerge();
+        let known: Vec<ChangeHash> = d
+            .acked
+            .iter()
+            .filter(|h| am.get_change_by_hash(h).is_some())
+            .copied()
+            .collect();
+        let actor = am.get_actor().clone();
+        am.get_changes(&known)
+            .iter()
+            .filter(|c| c.actor_id() == &actor)
+            .count()
+    }
+
+    /// Pending changes over every document.
+    pub fn pending_total(&mut self) -> usize {
+        let ids: Vec<DocId> = self.docs.keys().cloned().collect();
+        ids.iter().map(|id| self.pending(id)).sum()
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.conn.as_ref().is_some_and(|c| c.welcomed)
+    }
+
+    /// A transport connected: authenticate with `token`.
+    pub fn connected(&mut self, token: &str) {
+        self.conn = Some(Connection {
+            session: Session::new(),
+            token: token.to_owned(),
+            welcomed: false,
+            has_caseload: false,
+            subscribed: BTreeSet::new(),
+        });
+        self.outbox.push(
+            Frame::Hello {
+                token: token.to_owned(),
+            }
+            .encode(),
+        );
+    }
+
+    /// The transport closed. Sync state of that connection is dropped; documents are kept.
+    pub fn disconnected(&mut self) {
+        self.conn = None;
+    }
+
+    /// Feeds one received frame. A malformed frame is an error and changes nothing.
+    pub fn receive(&mut self, bytes: &[u8]) -> Result<(), SyncError> {
+        let frame = Frame::decode(bytes)?;
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(());
+        };
+        match frame {
+            Frame::Welcome {
+                user_id,
+                user_name,
+                role,
+            } => {
+                let first = !conn.welcomed;
+                conn.welcomed = true;
+                self.events.push(ClientEvent::Welcome {
+                    user_id,
+                    user_name,
+                    role,
+                });
+                if first {
+                    // Announce everything held, including what a Caseload that overtook
+                    // this Welcome added, and start syncing it.
+                    conn.subscribed.extend(self.docs.keys().cloned());
+                    let ids: Vec<DocId> = conn.subscribed.iter().cloned().collect();
+                    self.outbox.push(
+                        Frame::Subscribe {
+                            doc_ids: ids.clone(),
+                        }
+                        .encode(),
+                    );
+                    for id in ids {
+                        self.flush(&id);
+                    }
+                }
+            }
+            Frame::Caseload { doc_ids } => {
+                conn.has_caseload = true;
+                for id in &doc_ids {
+                    if !self.docs.contains_key(id) {
+                        let doc = PlanDoc::empty(self.actor.clone());
+                        self.docs.insert(
+                            id.clone(),
+                            ClientDoc {
+                                doc,
+                                acked: Vec::new(),
+                            },
+                        );
+                    }
+                }
+                self.events.push(ClientEvent::Caseload {
+                    doc_ids: doc_ids.clone(),
+                });
+                self.subscribe(doc_ids);
+            }
+            Frame::Sync {
+                doc_id,
+                epoch,
+                seq,
+                message,
+            } => {
+                let Some(d) = self.docs.get_mut(&doc_id) else {
+                    return Ok(());
+                };
+                let received =
+                    conn.session
+                        .receive(d.doc.automerge(), &doc_id, epoch, seq, &message)?;
+                if received == (Received::Applied { changed: true }) {
+                    self.events.push(ClientEvent::DocChanged {
+                        doc_id: doc_id.clone(),
+                    });
+                }
+                if received != Received::Ignored {
+                    self.flush(&doc_id);
+                }
+            }
+            Frame::Ack { doc_id, heads } => {
+                if let Some(d) = self.docs.get_mut(&doc_id) {
+                    d.acked = heads;
+                    self.events.push(ClientEvent::Acked { doc_id });
+                }
+            }
+            Frame::Error {
+                code,
+                doc_id,
+                message,
+            } => {
+                if let (Some(id), ErrorCode::Forbidden) = (&doc_id, code) {
+                    conn.session.close(id);
+                    conn.subscribed.remove(id);
+                }
+                self.events.push(ClientEvent::Error {
+                    code,
+                    doc_id,
+                    message,
+                });
+            }
+            Frame::Hello { .. } | Frame::Subscribe { .. } => {
+                self.events.push(ClientEvent::Error {
+                    code: ErrorCode::BadFrame,
+                    doc_id: None,
+                    message: "the server sent a frame only clients send".to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Run on a timer (every few seconds): re-sends what a lossy link may have lost.
+    pub fn tick(&mut self) {
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        if !conn.welcomed || !conn.has_caseload {
+            // The server answers every Hello with Welcome and Caseload; one was lost.
+            self.outbox.push(
+                Frame::Hello {
+                    token: conn.token.clone(),
+                }
+                .encode(),
+            );
+            return;
+        }
+        let ids: Vec<DocId> = conn.subscribed.iter().cloned().collect();
+        for id in ids {
+            let pending = self.pending(&id) > 0;
+            let (Some(conn), Some(d)) = (self.conn.as_mut(), self.docs.get_mut(&id)) else {
+                continue;
+            };
+            if !conn.session.is_open(&id) || conn.session.tick(d.doc.automerge(), &id, pending) {
+                self.flush(&id);
+            }
+        }
+    }
+
+    /// Frames to send, in order.
+    pub fn take_outgoing(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    pub fn take_events(&mut self) -> Vec<ClientEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    fn subscribe(&mut self, ids: Vec<DocId>) {
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        let new: Vec<DocId> = ids
+            .into_iter()
+            .filter(|id| conn.subscribed.insert(id.clone()))
+            .collect();
+        // Before the Welcome, the Welcome handler announces everything at once.
+        if new.is_empty() || !conn.welcomed {
+            return;
+        }
+        self.outbox.push(
+            Frame::Subscribe {
+                doc_ids: new.clone(),
+            }
+            .encode(),
+        );
+        for id in new {
+            self.flush(&id);
+        }
+    }
+
+    /// Queues whatever Automerge wants to send for `doc_id` on the current connection.
+    fn flush(&mut self, doc_id: &str) {
+        let Some(conn) = self.conn.as_mut().filter(|c| c.welcomed) else {
+            return;
+        };
+        if !conn.subscribed.contains(doc_id) {
+            return;
+        }
+        let Some(d) = self.docs.get_mut(doc_id) else {
+            return;
+        };
+        while let Some(frame) = conn.session.generate(d.doc.automerge(), doc_id) {
+            self.outbox.push(frame.encode());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -215,3 +215,251 @@ fn commit(doc: &mut AutoCommit, editor: &Editor, now_ms: i64) -> ChangeHash {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EntryList, emergency_summary};
+
+    const NOW: i64 = 1_795_960_800_000; // 2026-11-29
+
+    fn editor(n: u8) -> Editor {
+        Editor {
+            user_id: format!("u{n}"),
+            user_name: format!("Nurse {n}"),
+        }
+    }
+
+    fn new_plan() -> PlanDoc {
+        let new = NewPlan {
+            nhs_number: "943 476 5919".into(),
+            name: "Ada Example".into(),
+            date_of_birth: "1938-02-28".into(),
+            address: "1 High Street".into(),
+        };
+        PlanDoc::create(ActorId::from(b"server".as_slice()), &new, &editor(0), NOW).unwrap()
+    }
+
+    fn fork(doc: &mut PlanDoc, actor: &str) -> PlanDoc {
+        PlanDoc {
+            doc: doc.doc.fork().with_actor(ActorId::from(actor.as_bytes())),
+        }
+    }
+
+    #[test]
+    fn create_stores_the_checked_identity() {
+        let plan = new_plan().plan().unwrap();
+        assert_eq!(plan.patient.nhs_number, "9434765919");
+        assert_eq!(plan.schema_version, SCHEMA_VERSION);
+        assert_eq!(plan.last_updated.unwrap().user_name, "Nurse 0");
+    }
+
+    #[test]
+    fn invalid_edits_are_refused_and_change_nothing() {
+        let mut doc = new_plan();
+        let heads = doc.heads();
+        let patient = |nhs: &str, dob: &str, name: &str| Edit::SetPatient {
+            nhs_number: nhs.into(),
+            name: name.into(),
+            date_of_birth: dob.into(),
+            address: String::new(),
+        };
+        let baseline = |pulse, sys, dia| Edit::SetBaseline {
+            pulse_bpm: pulse,
+            systolic_mmhg: sys,
+            diastolic_mmhg: dia,
+            respiratory_rate: None,
+            spo2_percent: None,
+            temperature_decidegrees: None,
+        };
+        let cases: Vec<(Edit, &str)> = vec![
+            (
+                patient("9434765918", "1938-02-28", "A"),
+                "invalid NHS number: the check digit of this NHS number is wrong",
+            ),
+            (
+                patient("9434765919", "2030-01-01", "A"),
+                "date of birth cannot be in the future",
+            ),
+            (
+                patient("9434765919", "28/02/1938", "A"),
+                "date of birth must be a date written YYYY-MM-DD, not \"28/02/1938\"",
+            ),
+            (
+                patient("9434765919", "1938-02-28", "  "),
+                "name is required",
+            ),
+            (
+                baseline(Some(400), None, None),
+                "pulse of 400 is outside the plausible range 20–250",
+            ),
+            (
+                baseline(None, Some(80), Some(90)),
+                "diastolic pressure must be below systolic",
+            ),
+            (
+                Edit::AddMedication {
+                    id: String::new(),
+                    name: "x".into(),
+                    dose: String::new(),
+                    notes: String::new(),
+                },
+                "id is required",
+            ),
+            (
+                Edit::MarkEnteredInError {
+                    list: EntryList::Medications,
+                    id: "nope".into(),
+                },
+                "no entry with id \"nope\"",
+            ),
+            (
+                Edit::SpliceExacerbationPlan {
+                    index: 5,
+                    delete: 0,
+                    insert: "x".into(),
+                },
+                "the text splice at 5 (deleting 0) is outside the text or splits a character",
+            ),
+        ];
+        for (edit, message) in cases {
+            let err = doc.apply(&edit, &editor(1), NOW).unwrap_err();
+            assert_eq!(err.to_string(), message);
+            assert_eq!(doc.heads(), heads, "{edit:?} changed the document");
+        }
+    }
+
+    #[test]
+    fn duplicate_ids_and_double_marking_are_refused() {
+        let mut doc = new_plan();
+        let add = Edit::AddMedication {
+            id: "m1".into(),
+            name: "Furosemide".into(),
+            dose: "40 mg".into(),
+            notes: String::new(),
+        };
+        doc.apply(&add, &editor(1), NOW).unwrap();
+        assert!(matches!(
+            doc.apply(&add, &editor(1), NOW),
+            Err(ApplyError::Invalid(EditError::DuplicateId(_)))
+        ));
+        let mark = Edit::MarkEnteredInError {
+            list: EntryList::Medications,
+            id: "m1".into(),
+        };
+        doc.apply(&mark, &editor(1), NOW).unwrap();
+        assert!(matches!(
+            doc.apply(&mark, &editor(1), NOW),
+            Err(ApplyError::Invalid(EditError::AlreadyEnteredInError(_)))
+        ));
+        // Marked, not deleted: the entry is still in the plan but not in the summary.
+        let plan = doc.plan().unwrap();
+        assert_eq!(plan.medications.len(), 1);
+        assert_eq!(
+            plan.medications[0]
+                .entered_in_error
+                .as_ref()
+                .unwrap()
+                .by
+                .user_id,
+            "u1"
+        );
+        assert!(emergency_summary(&plan).medications.is_empty());
+    }
+
+    #[test]
+    fn concurrent_list_and_field_edits_all_survive_a_merge() {
+        let mut base = new_plan();
+        base.apply(
+            &Edit::SetExacerbationPlan {
+                text: "Start rescue pack. Call matron.".into(),
+            },
+            &editor(0),
+            NOW,
+        )
+        .unwrap();
+        let mut a = fork(&mut base, "tablet-a");
+        let mut b = fork(&mut base, "tablet-b");
+        let med = |id: &str| Edit::AddMedication {
+            id: id.into(),
+            name: id.into(),
+            dose: String::new(),
+            notes: String::new(),
+        };
+        a.apply(&med("from-a"), &editor(1), NOW + 1).unwrap();
+        b.apply(&med("from-b"), &editor(2), NOW + 1).unwrap();
+        a.apply(
+            &Edit::SetDnacpr {
+                status: DnacprStatus::DoNotAttemptCpr,
+            },
+            &editor(1),
+            NOW + 2,
+        )
+        .unwrap();
+        b.apply(
+            &Edit::SetPreferredPlaceOfCare {
+                place: "Home".into(),
+            },
+            &editor(2),
+            NOW + 2,
+        )
+        .unwrap();
+        // Both type into the same text at different places.
+        a.apply(
+            &Edit::SetExacerbationPlan {
+                text: "If breathless: Start rescue pack. Call matron.".into(),
+            },
+            &editor(1),
+            NOW + 3,
+        )
+        .unwrap();
+        b.apply(
+            &Edit::SpliceExacerbationPlan {
+                index: 31,
+                delete: 0,
+                insert: " Then GP.".into(),
+            },
+            &editor(2),
+            NOW + 3,
+        )
+        .unwrap();
+        a.doc.merge(&mut b.doc).unwrap();
+        b.doc.merge(&mut a.doc).unwrap();
+        let (pa, pb) = (a.plan().unwrap(), b.plan().unwrap());
+        assert_eq!(pa, pb);
+        let ids: Vec<&str> = pa.medications.iter().map(|m| m.id.as_str()).collect();
+        assert!(
+            ids.contains(&"from-a") && ids.contains(&"from-b"),
+            "{ids:?}"
+        );
+        assert_eq!(pa.dnacpr, DnacprStatus::DoNotAttemptCpr);
+        assert_eq!(pa.preferred_place_of_care, "Home");
+        assert_eq!(
+            pa.exacerbation_plan.as_str(),
+            "If breathless: Start rescue pack. Call matron. Then GP."
+        );
+    }
+
+    #[test]
+    fn saved_documents_load_with_their_content() {
+        let mut doc = new_plan();
+        doc.apply(
+            &Edit::SetConsent {
+                share_with_mdt: true,
+                share_with_emergency_services: true,
+            },
+            &editor(1),
+            NOW,
+        )
+        .unwrap();
+        let loaded = PlanDoc::load(&doc.save(), ActorId::random()).unwrap();
+        let consent = loaded.plan().unwrap().consent;
+        assert!(consent.share_with_emergency_services);
+        assert_eq!(consent.recorded.unwrap().user_id, "u1");
+        assert!(matches!(
+            PlanDoc::empty(ActorId::random()).plan(),
+            Err(DocError::Empty)
+        ));
+        assert!(PlanDoc::load(b"not automerge", ActorId::random()).is_err());
+    }
+}

@@ -265,7 +265,14 @@ impl Edit {
                 &["preferred_place_of_care"]
             }
             Edit::SetExacerbationPlan { text } => {
-                let text = optional("exacerbation plan", text, MAX_LONG)?;
+                // Not trimmed: this is what is in the editor while someone types, and a
+                // trailing space is the start of their next word.
+                if text.chars().count() > MAX_LONG {
+                    return Err(EditError::TooLong {
+                        field: "exacerbation plan",
+                        max: MAX_LONG,
+                    });
+                }
                 plan.exacerbation_plan.update(text);
                 &["exacerbation_plan"]
             }
@@ -316,10 +323,10 @@ impl Edit {
                     300,
                     450,
                 )?;
-                if let (Some(s), Some(d)) = (systolic_mmhg, diastolic_mmhg) {
-                    if d >= s {
-                        return Err(EditError::DiastolicAboveSystolic);
-                    }
+                if let (Some(s), Some(d)) = (systolic_mmhg, diastolic_mmhg)
+                    && d >= s
+                {
+                    return Err(EditError::DiastolicAboveSystolic);
                 }
                 plan.baseline = BaselineObservations {
                     pulse_bpm: *pulse_bpm,

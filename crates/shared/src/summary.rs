@@ -119,3 +119,87 @@ pub fn emergency_summary(plan: &CarePlan) -> EmergencySummary {
         last_updated: plan.last_updated.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ActorId, Edit, Editor, NewPlan, PlanDoc};
+
+    #[test]
+    fn summary_shows_what_a_crew_needs() {
+        let editor = Editor {
+            user_id: "u1".into(),
+            user_name: "Nurse One".into(),
+        };
+        let now = 1_795_960_800_000;
+        let new = NewPlan {
+            nhs_number: "9999999468".into(),
+            name: "Bert Example".into(),
+            date_of_birth: "1941-06-01".into(),
+            address: "2 Low Road".into(),
+        };
+        let mut doc = PlanDoc::create(ActorId::from(b"s".as_slice()), &new, &editor, now).unwrap();
+        let edits = [
+            Edit::SetConsent {
+                share_with_mdt: true,
+                share_with_emergency_services: true,
+            },
+            Edit::AddCondition {
+                id: "c1".into(),
+                name: "COPD".into(),
+                treatment: "Inhalers".into(),
+            },
+            Edit::AddMedication {
+                id: "m1".into(),
+                name: "Salbutamol".into(),
+                dose: "2 puffs PRN".into(),
+                notes: String::new(),
+            },
+            Edit::AddContact {
+                id: "k1".into(),
+                role: "next of kin".into(),
+                name: "Cara Example".into(),
+                phone: "01234 567890".into(),
+            },
+            Edit::SetDnacpr {
+                status: DnacprStatus::DoNotAttemptCpr,
+            },
+            Edit::SetPreferredPlaceOfCare {
+                place: "Home".into(),
+            },
+            Edit::SetExacerbationPlan {
+                text: "Rescue pack in kitchen drawer.".into(),
+            },
+            Edit::SetBaseline {
+                pulse_bpm: Some(88),
+                systolic_mmhg: Some(132),
+                diastolic_mmhg: Some(78),
+                respiratory_rate: Some(20),
+                spo2_percent: Some(91),
+                temperature_decidegrees: Some(368),
+            },
+        ];
+        for e in &edits {
+            doc.apply(e, &editor, now).unwrap();
+        }
+        let s = emergency_summary(&doc.plan().unwrap());
+        let rendered = serde_json::to_string(&(
+            &s.nhs_number_display,
+            &s.name,
+            &s.dnacpr_label,
+            &s.preferred_place_of_care,
+            &s.conditions,
+            &s.medications,
+            &s.key_contacts,
+            &s.baseline.lines,
+            &s.exacerbation_plan,
+            s.consent_to_emergency_sharing,
+            &s.last_updated.as_ref().map(|a| &a.user_name),
+        ))
+        .unwrap();
+        assert_eq!(
+            rendered,
+            r#"["999 999 9468","Bert Example","DNACPR in place: do not attempt CPR","Home",[{"name":"COPD","treatment":"Inhalers"}],[{"name":"Salbutamol","dose":"2 puffs PRN","notes":""}],[{"role":"next of kin","name":"Cara Example","phone":"01234 567890"}],["Pulse 88 /min","BP 132/78 mmHg","Respiratory rate 20 /min","SpO2 91%","Temperature 36.8 °C"],"Rescue pack in kitchen drawer.",true,"Nurse One"]"#
+        );
+    }
+}

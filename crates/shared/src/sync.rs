@@ -294,6 +294,15 @@ impl ClientEngine {
         self.docs.keys()
     }
 
+    /// Forgets every document (the device is being wiped); the actor and connection stay.
+    pub fn clear(&mut self) {
+        self.docs.clear();
+        if let Some(conn) = self.conn.as_mut() {
+            conn.session = Session::new();
+            conn.subscribed.clear();
+        }
+    }
+
     pub fn doc(&self, doc_id: &str) -> Option<&PlanDoc> {
         self.docs.get(doc_id).map(|d| &d.doc)
     }

@@ -1,0 +1,646 @@
+//! Red Folder in the browser: thin bindings from JavaScript to the shared core.
+//!
+//! [`RedFolder`] owns a [`ClientEngine`] and glues it to IndexedDB (documents survive a
+//! reload with no network) and to a WebSocket on `/api/v1/sync` (reconnecting with
+//! backoff). It converts and persists; every rule about plans lives in
+//! `redfolder-shared`.
+//!
+//! ```js
+//! import init, { RedFolder } from './pkg/redfolder_wasm.js';
+//! await init();
+//! const rf = await RedFolder.open('redfolder');
+//! rf.setListener((event) => console.log(event.type));
+//! rf.signIn(token, user.id, user.name);
+//! await rf.apply(docId, JSON.stringify({ op: 'set_dnacpr', status: 'do_not_attempt_cpr' }), Date.now());
+//! ```
+
+mod idb;
+mod registration;
+mod view;
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+
+use js_sys::{ArrayBuffer, Function, Promise, Uint8Array};
+use redfolder_shared::protocol::ErrorCode;
+use redfolder_shared::{
+    ActorId, ClientEngine, ClientEvent, DocError, Edit, Editor, emergency_summary,
+};
+use serde_json::{Value, json};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use web_sys::{BinaryType, Event, MessageEvent, WebSocket, Window};
+
+use crate::idb::{Store, js_error};
+use crate::registration::{Interval, Timeout, WindowListener};
+
+/// How often the engine's timer runs: it re-sends what a flaky link may have lost.
+const TICK_MS: i32 = 3_000;
+/// Reconnect backoff: 1 s, 2 s, 4 s … capped here.
+const MAX_BACKOFF_MS: f64 = 30_000.0;
+
+/// The app's handle on local plans and their sync.
+#[wasm_bindgen]
+pub struct RedFolder {
+    inner: Rc<Inner>,
+}
+
+impl std::fmt::Debug for RedFolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedFolder").finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    window: Window,
+    engine: RefCell<ClientEngine>,
+    session: RefCell<Option<Session>>,
+    status: RefCell<Status>,
+    listener: RefCell<Option<Function>>,
+    before_remote: RefCell<Option<Function>>,
+    // Declared before `callbacks` and `store` so the socket, timers and listeners are
+    // unregistered before the closures they call are freed.
+    link: RefCell<Link>,
+    callbacks: SocketCallbacks,
+    store: Store,
+}
+
+struct Session {
+    token: String,
+    editor: Editor,
+    url: String,
+    /// The server refused the token: stop reconnecting until the user signs in again.
+    refused: bool,
+}
+
+#[derive(Default)]
+struct Status {
+    last_synced_ms: Option<f64>,
+    error: Option<String>,
+}
+
+#[derive(Default)]
+struct Link {
+    socket: Option<Socket>,
+    retry: Option<Timeout>,
+    attempts: u32,
+    registrations: Vec<Registration>,
+}
+
+#[allow(dead_code)] // Held only for their `Drop`.
+enum Registration {
+    Interval(Interval),
+    Listener(WindowListener),
+}
+
+/// The open WebSocket. Dropping it detaches our handlers and closes it, so a socket
+/// being replaced can no longer call into the engine.
+struct Socket {
+    ws: WebSocket,
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        self.ws.set_onopen(None);
+        self.ws.set_onmessage(None);
+        self.ws.set_onclose(None);
+        self.ws.set_onerror(None);
+        let _ = self.ws.close();
+    }
+}
+
+/// Handlers shared by every socket this instance opens, and the retry timer's callback.
+/// They hold a `Weak` so they never keep the instance alive.
+struct SocketCallbacks {
+    open: Closure<dyn FnMut(Event)>,
+    message: Closure<dyn FnMut(MessageEvent)>,
+    close: Closure<dyn FnMut(Event)>,
+    retry: Closure<dyn FnMut()>,
+}
+
+impl SocketCallbacks {
+    fn new(weak: &Weak<Inner>) -> SocketCallbacks {
+        let w = weak.clone();
+        let open = Closure::new(move |_: Event| with(&w, Inner::on_open));
+        let w = weak.clone();
+        let message = Closure::new(move |e: MessageEvent| with(&w, |inner| inner.on_message(&e)));
+        let w = weak.clone();
+        let close = Closure::new(move |_: Event| with(&w, Inner::on_close));
+        let w = weak.clone();
+        let retry = Closure::new(move || {
+            with(&w, |inner| {
+                inner.link.borrow_mut().retry = None;
+                inner.connect();
+            })
+        });
+        SocketCallbacks {
+            open,
+            message,
+            close,
+            retry,
+        }
+    }
+}
+
+fn with(weak: &Weak<Inner>, f: impl FnOnce(&Inner)) {
+    if let Some(inner) = weak.upgrade() {
+        f(&inner);
+    }
+}
+
+#[wasm_bindgen]
+impl RedFolder {
+    /// Opens (or creates) the device database and loads every stored plan.
+    pub async fn open(db_name: String) -> Result<RedFolder, JsValue> {
+        let store = Store::open(&db_name).await?;
+        let actor = ActorId::from(store.actor().await?);
+        let mut engine = ClientEngine::new(actor);
+        let mut load_error = None;
+        for (id, stored) in store.load_docs().await? {
+            if let Err(e) = engine.load(&id, &stored) {
+                load_error = Some(format!("a stored plan could not be read: {e}"));
+            }
+        }
+        let window = web_sys::window().ok_or_else(|| js_error("no window"))?;
+        let inner = Rc::new_cyclic(|weak| Inner {
+            window: window.clone(),
+            engine: RefCell::new(engine),
+            session: RefCell::new(None),
+            status: RefCell::new(Status {
+                last_synced_ms: None,
+                error: load_error,
+            }),
+            listener: RefCell::new(None),
+            before_remote: RefCell::new(None),
+            link: RefCell::new(Link::default()),
+            callbacks: SocketCallbacks::new(weak),
+            store,
+        });
+        let weak = Rc::downgrade(&inner);
+        let w = weak.clone();
+        let tick = Interval::new(
+            &window,
+            TICK_MS,
+            Closure::new(move || with(&w, Inner::on_tick)),
+        )?;
+        let w = weak.clone();
+        let online = WindowListener::new(
+            &window,
+            "online",
+            Closure::new(move |_: Event| with(&w, Inner::on_online)),
+        )?;
+        let w = weak;
+        let offline = WindowListener::new(
+            &window,
+            "offline",
+            Closure::new(move |_: Event| with(&w, Inner::on_offline)),
+        )?;
+        inner.link.borrow_mut().registrations = vec![
+            Registration::Interval(tick),
+            Registration::Listener(online),
+            Registration::Listener(offline),
+        ];
+        Ok(RedFolder { inner })
+    }
+
+    /// `listener(event)` is called with `{type: "status" | "doc_changed" | "caseload" |
+    /// "welcome" | "error", ...}` whenever something the app shows may have changed.
+    #[wasm_bindgen(js_name = setListener)]
+    pub fn set_listener(&self, listener: Option<Function>) {
+        *self.inner.listener.borrow_mut() = listener;
+    }
+
+    /// `hook()` is called just before remote changes are merged, so the app can first
+    /// apply text the user has typed but not yet saved (a debounced textarea).
+    #[wasm_bindgen(js_name = setBeforeRemote)]
+    pub fn set_before_remote(&self, hook: Option<Function>) {
+        *self.inner.before_remote.borrow_mut() = hook;
+    }
+
+    /// Sets who is editing and starts syncing with the server at `sync_url` (by default
+    /// `/api/v1/sync` on the page's host).
+    #[wasm_bindgen(js_name = signIn)]
+    pub fn sign_in(
+        &self,
+        token: String,
+        user_id: String,
+        user_name: String,
+        sync_url: Option<String>,
+    ) {
+        let url = sync_url.unwrap_or_else(|| default_sync_url(&self.inner.window));
+        *self.inner.session.borrow_mut() = Some(Session {
+            token,
+            editor: Editor { user_id, user_name },
+            url,
+            refused: false,
+        });
+        self.inner.drop_socket();
+        self.inner.reset_backoff();
+        self.inner.status.borrow_mut().error = None;
+        self.inner.connect();
+        self.inner.emit_status();
+    }
+
+    /// Stops syncing and forgets the session. Local plans stay on the device.
+    #[wasm_bindgen(js_name = signOut)]
+    pub fn sign_out(&self) {
+        *self.inner.session.borrow_mut() = None;
+        self.inner.drop_socket();
+        self.inner.link.borrow_mut().retry = None;
+        self.inner.emit_status();
+    }
+
+    /// Reconnects now instead of waiting for the backoff.
+    #[wasm_bindgen(js_name = syncNow)]
+    pub fn sync_now(&self) {
+        self.inner.reset_backoff();
+        self.inner.connect();
+    }
+
+    /// This device's actor id in hex.
+    #[wasm_bindgen(js_name = actorId)]
+    pub fn actor_id(&self) -> String {
+        self.inner.engine.borrow().actor().to_hex_string()
+    }
+
+    /// Plans held on the device: `[{id, nhs_number, name, dob, dnacpr, share_with_mdt,
+    /// share_with_emergency_services, pending, ...}]`. Plans not yet downloaded are left out.
+    pub fn caseload(&self) -> Result<JsValue, JsValue> {
+        let mut engine = self.inner.engine.borrow_mut();
+        let ids: Vec<String> = engine.doc_ids().cloned().collect();
+        let mut entries = Vec::with_capacity(ids.len());
+        for id in ids {
+            let pending = engine.pending(&id);
+            if let Some(Ok(plan)) = engine.doc(&id).map(|d| d.plan()) {
+                entries.push(view::caseload_entry(&id, &plan, pending));
+            }
+        }
+        to_js(&Value::Array(entries))
+    }
+
+    /// The whole plan as JSON, or `null` while it has not been downloaded yet.
+    pub fn plan(&self, id: &str) -> Result<JsValue, JsValue> {
+        let mut engine = self.inner.engine.borrow_mut();
+        let pending = engine.pending(id);
+        match engine.doc(id).map(|d| d.plan()) {
+            None | Some(Err(DocError::Empty)) => Ok(JsValue::NULL),
+            Some(Err(e)) => Err(js_error(&e.to_string())),
+            Some(Ok(plan)) => to_js(&view::plan(&plan, pending)),
+        }
+    }
+
+    /// The emergency summary projected by the core, or `null` if the plan is not here yet.
+    pub fn summary(&self, id: &str) -> Result<JsValue, JsValue> {
+        let engine = self.inner.engine.borrow();
+        match engine.doc(id).map(|d| d.plan()) {
+            None | Some(Err(DocError::Empty)) => Ok(JsValue::NULL),
+            Some(Err(e)) => Err(js_error(&e.to_string())),
+            Some(Ok(plan)) => {
+                to_js(&serde_json::to_value(emergency_summary(&plan)).map_err(json_error)?)
+            }
+        }
+    }
+
+    /// Applies one edit (JSON with an `op` tag). Resolves with the change hash once the
+    /// plan is stored on the device; rejects with the reason if the edit is invalid (the
+    /// plan is then unchanged) or could not be stored.
+    pub fn apply(&self, id: &str, edit_json: &str, now_ms: f64) -> Promise {
+        match self.inner.apply(id, edit_json, now_ms) {
+            Ok(promise) => promise,
+            Err(e) => Promise::reject(&e),
+        }
+    }
+
+    /// `{state: "offline" | "connecting" | "online", online, pending, last_synced_ms,
+    /// error, signed_in, sign_in_refused, docs_total, docs_waiting}`.
+    pub fn status(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.inner.status_json())
+    }
+
+    /// Erases every plan stored on this device (for a revoked device or a sign-out that
+    /// must leave nothing behind) and disconnects; `signIn` starts again. Resolves when
+    /// storage is cleared.
+    pub fn wipe(&self) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        wasm_bindgen_futures::future_to_promise(async move {
+            inner.drop_socket();
+            let actor = inner.engine.borrow().actor().clone();
+            *inner.engine.borrow_mut() = ClientEngine::new(actor);
+            inner.store.clear_docs().await?;
+            inner.emit_status();
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}
+
+impl Inner {
+    fn apply(&self, id: &str, edit_json: &str, now_ms: f64) -> Result<Promise, JsValue> {
+        let edit: Edit = serde_json::from_str(edit_json)
+            .map_err(|e| js_error(&format!("not a valid edit: {e}")))?;
+        let editor = match self.session.borrow().as_ref() {
+            Some(s) => s.editor.clone(),
+            None => return Err(js_error("sign in before editing")),
+        };
+        let (hash, stored) = {
+            let mut engine = self.engine.borrow_mut();
+            let hash = engine
+                .apply(id, &edit, &editor, now_ms as i64)
+                .map_err(|e| js_error(&e.to_string()))?;
+            (hash, engine.export(id))
+        };
+        let saved = self
+            .store
+            .put_docs(&[(id.to_owned(), stored.unwrap_or_default())]);
+        self.pump();
+        let hash = hash.to_string();
+        Ok(wasm_bindgen_futures::future_to_promise(async move {
+            saved.await?;
+            Ok(JsValue::from(hash))
+        }))
+    }
+
+    fn connect(&self) {
+        let url = match self.session.borrow().as_ref() {
+            Some(s) if !s.refused => s.url.clone(),
+            _ => return,
+        };
+        {
+            let link = self.link.borrow();
+            if link.socket.is_some() || link.retry.is_some() {
+                return;
+            }
+        }
+        if !self.window.navigator().on_line() {
+            // The `online` event (or the tick) will try again.
+            self.emit_status();
+            return;
+        }
+        let ws = match WebSocket::new(&url) {
+            Ok(ws) => ws,
+            Err(_) => {
+                self.schedule_retry();
+                return;
+            }
+        };
+        ws.set_binary_type(BinaryType::Arraybuffer);
+        ws.set_onopen(Some(self.callbacks.open.as_ref().unchecked_ref()));
+        ws.set_onmessage(Some(self.callbacks.message.as_ref().unchecked_ref()));
+        ws.set_onclose(Some(self.callbacks.close.as_ref().unchecked_ref()));
+        self.link.borrow_mut().socket = Some(Socket { ws });
+        self.emit_status();
+    }
+
+    fn drop_socket(&self) {
+        let socket = self.link.borrow_mut().socket.take();
+        if socket.is_some() {
+            drop(socket);
+            self.engine.borrow_mut().disconnected();
+        }
+    }
+
+    fn schedule_retry(&self) {
+        let mut link = self.link.borrow_mut();
+        let delay = (1_000.0 * 2f64.powi(link.attempts.min(10) as i32)).min(MAX_BACKOFF_MS);
+        let jitter = js_sys::Math::random() * 500.0;
+        link.attempts += 1;
+        link.retry = Timeout::new(
+            &self.window,
+            (delay + jitter) as i32,
+            self.callbacks.retry.as_ref().unchecked_ref(),
+        )
+        .ok();
+    }
+
+    fn on_open(&self) {
+        let token = match self.session.borrow().as_ref() {
+            Some(s) => s.token.clone(),
+            None => return,
+        };
+        self.engine.borrow_mut().connected(&token);
+        self.pump();
+    }
+
+    fn on_message(&self, event: &MessageEvent) {
+        let Ok(buffer) = event.data().dyn_into::<ArrayBuffer>() else {
+            return;
+        };
+        let bytes = Uint8Array::new(&buffer).to_vec();
+        // Let the app save typing in progress first: text applied after a remote merge
+        // would be diffed against the merged text and undo the colleague's insertions.
+        let hook = self.before_remote.borrow().clone();
+        if let Some(hook) = hook {
+            let _ = hook.call0(&JsValue::NULL);
+        }
+        let received = self.engine.borrow_mut().receive(&bytes);
+        match received {
+            Ok(()) => {
+                if self.engine.borrow().is_connected() {
+                    self.status.borrow_mut().last_synced_ms = Some(js_sys::Date::now());
+                }
+            }
+            Err(e) => self.status.borrow_mut().error = Some(format!("sync: {e}")),
+        }
+        self.pump();
+    }
+
+    fn on_close(&self) {
+        self.drop_socket();
+        self.schedule_retry();
+        self.emit_status();
+    }
+
+    fn on_tick(&self) {
+        {
+            let mut engine = self.engine.borrow_mut();
+            engine.tick();
+            // While the connection is live and nothing waits to upload, the device is in
+            // step with the server (which pushes new changes), so "last synced" is now.
+            if engine.is_connected() && engine.pending_total() == 0 {
+                self.status.borrow_mut().last_synced_ms = Some(js_sys::Date::now());
+            }
+        }
+        self.pump();
+        // Covers an `online` event missed while a retry was not yet due.
+        self.connect();
+    }
+
+    fn on_online(&self) {
+        self.reset_backoff();
+        self.connect();
+    }
+
+    /// Forgets failed attempts and any pending retry, so the next connect is immediate.
+    fn reset_backoff(&self) {
+        let mut link = self.link.borrow_mut();
+        link.attempts = 0;
+        link.retry = None;
+    }
+
+    fn on_offline(&self) {
+        // A socket can linger half-open after the network goes; close it so the status
+        // bar tells the truth and the reconnect starts cleanly when the network returns.
+        self.drop_socket();
+        self.link.borrow_mut().retry = None;
+        self.emit_status();
+    }
+
+    /// Sends queued frames, persists and reports what the engine says happened.
+    fn pump(&self) {
+        let frames = self.engine.borrow_mut().take_outgoing();
+        if !frames.is_empty() {
+            let link = self.link.borrow();
+            if let Some(socket) = link
+                .socket
+                .as_ref()
+                .filter(|s| s.ws.ready_state() == WebSocket::OPEN)
+            {
+                for frame in &frames {
+                    // A failed send surfaces as a close event, which reconnects; the
+                    // engine re-derives what was lost on the next connection.
+                    let _ = socket.ws.send_with_u8_array(frame);
+                }
+            }
+        }
+        let events = self.engine.borrow_mut().take_events();
+        let mut to_store: Vec<String> = Vec::new();
+        let mut notices: Vec<Value> = Vec::new();
+        for event in events {
+            match event {
+                ClientEvent::Welcome {
+                    user_id,
+                    user_name,
+                    role,
+                } => {
+                    self.link.borrow_mut().attempts = 0;
+                    let mut status = self.status.borrow_mut();
+                    status.error = None;
+                    status.last_synced_ms = Some(js_sys::Date::now());
+                    notices.push(json!({"type": "welcome", "user_id": user_id, "user_name": user_name, "role": role}));
+                }
+                ClientEvent::Caseload { doc_ids } => {
+                    notices.push(json!({"type": "caseload", "doc_ids": doc_ids}))
+                }
+                ClientEvent::DocChanged { doc_id } => {
+                    notices.push(json!({"type": "doc_changed", "id": doc_id}));
+                    to_store.push(doc_id);
+                }
+                ClientEvent::Acked { doc_id } => to_store.push(doc_id),
+                ClientEvent::Error {
+                    code,
+                    doc_id,
+                    message,
+                } => {
+                    if code == ErrorCode::Unauthorized
+                        && let Some(s) = self.session.borrow_mut().as_mut()
+                    {
+                        s.refused = true;
+                    }
+                    self.status.borrow_mut().error = Some(message.clone());
+                    notices.push(json!({"type": "error", "code": code.name(), "doc_id": doc_id, "message": message}));
+                }
+            }
+        }
+        if !to_store.is_empty() {
+            to_store.sort();
+            to_store.dedup();
+            let docs: Vec<_> = {
+                let mut engine = self.engine.borrow_mut();
+                to_store
+                    .into_iter()
+                    .filter_map(|id| engine.export(&id).map(|s| (id, s)))
+                    .collect()
+            };
+            let saved = self.store.put_docs(&docs);
+            let listener = self.listener.borrow().clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Err(e) = saved.await
+                    && let Some(listener) = listener
+                {
+                    let notice = json!({"type": "error", "code": "storage", "doc_id": null,
+                            "message": e.as_string().unwrap_or_else(|| "could not save on this device".into())});
+                    let _ = to_js(&notice).map(|n| listener.call1(&JsValue::NULL, &n));
+                }
+            });
+        }
+        if self.session.borrow().as_ref().is_some_and(|s| s.refused) {
+            self.drop_socket();
+        }
+        for notice in notices {
+            self.emit(&notice);
+        }
+        self.emit_status();
+    }
+
+    fn status_json(&self) -> Value {
+        let (pending, docs_total, docs_waiting, connected) = {
+            let mut engine = self.engine.borrow_mut();
+            let ids: Vec<String> = engine.doc_ids().cloned().collect();
+            let waiting = ids
+                .iter()
+                .filter(|id| engine.doc_mut(id).is_some_and(|d| d.is_empty()))
+                .count();
+            (
+                engine.pending_total(),
+                ids.len(),
+                waiting,
+                engine.is_connected(),
+            )
+        };
+        let has_socket = self.link.borrow().socket.is_some();
+        let state = match (has_socket, connected) {
+            (true, true) => "online",
+            (true, false) => "connecting",
+            (false, _) => "offline",
+        };
+        let session = self.session.borrow();
+        let status = self.status.borrow();
+        json!({
+            "state": state,
+            "online": state == "online",
+            "network": self.window.navigator().on_line(),
+            "pending": pending,
+            "last_synced_ms": status.last_synced_ms,
+            "error": status.error,
+            "signed_in": session.is_some(),
+            "sign_in_refused": session.as_ref().is_some_and(|s| s.refused),
+            "docs_total": docs_total,
+            "docs_waiting": docs_waiting,
+        })
+    }
+
+    fn emit_status(&self) {
+        let mut status = self.status_json();
+        status["type"] = "status".into();
+        self.emit(&status);
+    }
+
+    /// Calls the app's listener. No `RefCell` borrow is held here: the listener may call
+    /// straight back into [`RedFolder`].
+    fn emit(&self, notice: &Value) {
+        let listener = self.listener.borrow().clone();
+        if let (Some(listener), Ok(value)) = (listener, to_js(notice))
+            && let Err(e) = listener.call1(&JsValue::NULL, &value)
+        {
+            web_sys::console::error_2(&"Red Folder listener failed".into(), &e);
+        }
+    }
+}
+
+fn default_sync_url(window: &Window) -> String {
+    let location = window.location();
+    let scheme = match location.protocol().as_deref() {
+        Ok("https:") => "wss:",
+        _ => "ws:",
+    };
+    let host = location.host().unwrap_or_default();
+    format!("{scheme}//{host}/api/v1/sync")
+}
+
+fn to_js(value: &Value) -> Result<JsValue, JsValue> {
+    let text = serde_json::to_string(value).map_err(json_error)?;
+    js_sys::JSON::parse(&text)
+}
+
+fn json_error(e: serde_json::Error) -> JsValue {
+    js_error(&format!("json: {e}"))
+}

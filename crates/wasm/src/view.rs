@@ -1,0 +1,102 @@
+//! JSON shapes handed to the app. `CarePlan` holds an Automerge text and is not
+//! `Serialize`, so its public fields are mapped here one by one; nothing is computed
+//! that the core does not already provide.
+
+use redfolder_shared::{CarePlan, NhsNumber};
+use serde_json::{Value, json};
+
+pub(crate) fn plan(plan: &CarePlan, pending: usize) -> Value {
+    json!({
+        "schema_version": plan.schema_version,
+        "patient": plan.patient,
+        "nhs_number_display": nhs_display(&plan.patient.nhs_number),
+        "consent": plan.consent,
+        "conditions": plan.conditions,
+        "medications": plan.medications,
+        "dnacpr": plan.dnacpr,
+        "dnacpr_label": plan.dnacpr.label(),
+        "preferred_place_of_care": plan.preferred_place_of_care,
+        "exacerbation_plan": plan.exacerbation_plan.as_str(),
+        "baseline": plan.baseline,
+        "key_contacts": plan.key_contacts,
+        "last_updated": plan.last_updated,
+        "pending": pending,
+    })
+}
+
+pub(crate) fn caseload_entry(id: &str, plan: &CarePlan, pending: usize) -> Value {
+    json!({
+        "id": id,
+        "nhs_number": plan.patient.nhs_number,
+        "nhs_number_display": nhs_display(&plan.patient.nhs_number),
+        "name": plan.patient.name,
+        "dob": plan.patient.date_of_birth,
+        "dnacpr": plan.dnacpr,
+        "dnacpr_label": plan.dnacpr.label(),
+        "share_with_mdt": plan.consent.share_with_mdt,
+        "share_with_emergency_services": plan.consent.share_with_emergency_services,
+        "pending": pending,
+        "last_updated": plan.last_updated,
+    })
+}
+
+/// The 3-3-4 display form, or the stored text as it is if it does not parse.
+fn nhs_display(raw: &str) -> String {
+    NhsNumber::parse(raw)
+        .map(|n| n.display_form())
+        .unwrap_or_else(|_| raw.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use redfolder_shared::{ActorId, DnacprStatus, Edit, Editor, NewPlan, PlanDoc};
+
+    use super::*;
+
+    #[test]
+    fn plan_json_carries_the_fields_the_app_draws() {
+        let editor = Editor {
+            user_id: "u1".into(),
+            user_name: "Nurse One".into(),
+        };
+        let new = NewPlan {
+            nhs_number: "9434765919".into(),
+            name: "Ada Example".into(),
+            date_of_birth: "1938-02-28".into(),
+            address: "1 High Street".into(),
+        };
+        let now = 1_795_960_800_000;
+        let mut doc =
+            PlanDoc::create(ActorId::from(b"device-a".as_slice()), &new, &editor, now).unwrap();
+        doc.apply(
+            &Edit::SetDnacpr {
+                status: DnacprStatus::DoNotAttemptCpr,
+            },
+            &editor,
+            now,
+        )
+        .unwrap();
+        doc.apply(
+            &Edit::SetExacerbationPlan {
+                text: "Call the GP".into(),
+            },
+            &editor,
+            now,
+        )
+        .unwrap();
+        let plan = doc.plan().unwrap();
+
+        let json = super::plan(&plan, 2);
+        assert_eq!(json["patient"]["nhs_number"], "9434765919");
+        assert_eq!(json["nhs_number_display"], "943 476 5919");
+        assert_eq!(json["dnacpr"], "do_not_attempt_cpr");
+        assert_eq!(json["exacerbation_plan"], "Call the GP");
+        assert_eq!(json["last_updated"]["user_name"], "Nurse One");
+        assert_eq!(json["pending"], 2);
+
+        let entry = caseload_entry("p1", &plan, 0);
+        assert_eq!(entry["id"], "p1");
+        assert_eq!(entry["dob"], "1938-02-28");
+        assert_eq!(entry["share_with_emergency_services"], false);
+    }
+}

@@ -1,0 +1,212 @@
+//! Build and test orchestration: `cargo xtask build | run | test`.
+//!
+//! Every command installs what it needs on a fresh machine of this project's kind (the
+//! wasm target, a `wasm-bindgen-cli` matching the pinned `wasm-bindgen`, Debian's Chromium,
+//! the browser tests' npm packages) and says what it is doing.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+
+/// Must equal the `wasm-bindgen` version pinned in the workspace manifest.
+const WASM_BINDGEN_VERSION: &str = "0.2.130";
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  build   build the server, the wasm core and the web app
+  run     build everything and start `redfolder serve --demo` on 127.0.0.1:8080
+  test    every check: fmt, clippy, Rust tests (SQLite, and PostgreSQL when
+          REDFOLDER_TEST_POSTGRES holds a URL), wasm build, browser tests
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("build") => build(Profile::Debug),
+        Some("run") => run(&args[1..]),
+        Some("test") => test(),
+        _ => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Profile {
+    Debug,
+    Release,
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+fn step(title: &str) {
+    eprintln!("\n==> {title}");
+}
+
+/// Runs a command in the workspace root, failing with the command line if it fails.
+fn run_cmd(cmd: &mut Command) -> Result<()> {
+    cmd.current_dir(root());
+    let shown = format!("{cmd:?}");
+    eprintln!("$ {shown}");
+    let status = cmd.status().with_context(|| format!("could not start {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed with {status}");
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+}
+
+fn output(cmd: &mut Command) -> Option<String> {
+    let out = cmd.output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn ensure_wasm_tools() -> Result<()> {
+    let installed = output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
+    if !installed.lines().any(|l| l.trim() == WASM_TARGET) {
+        step("installing the wasm32-unknown-unknown target");
+        run_cmd(Command::new("rustup").args(["target", "add", WASM_TARGET]))?;
+    }
+    let version = output(Command::new("wasm-bindgen").arg("--version")).unwrap_or_default();
+    if !version.contains(WASM_BINDGEN_VERSION) {
+        step(&format!("installing wasm-bindgen-cli {WASM_BINDGEN_VERSION} (takes a few minutes, once)"));
+        // Not `--locked`: the CLI's lock file pins a webpki-roots release that is not
+        // served by every registry mirror; the CLI's own version is still exact.
+        run_cmd(cargo().args(["install", "wasm-bindgen-cli", "--version", WASM_BINDGEN_VERSION]))?;
+    }
+    Ok(())
+}
+
+fn build_wasm() -> Result<()> {
+    ensure_wasm_tools()?;
+    step("building the wasm core");
+    run_cmd(cargo().args(["build", "-p", "redfolder-wasm", "--target", WASM_TARGET, "--release"]))?;
+    let wasm = root().join("target").join(WASM_TARGET).join("release").join("redfolder_wasm.wasm");
+    run_cmd(Command::new("wasm-bindgen").args(["--target", "web", "--out-dir", "web/pkg"]).arg(wasm))?;
+    Ok(())
+}
+
+fn build_server(profile: Profile) -> Result<()> {
+    step("building the server");
+    let mut cmd = cargo();
+    cmd.args(["build", "-p", "redfolder-server", "--bin", "redfolder"]);
+    if profile == Profile::Release {
+        cmd.arg("--release");
+    }
+    run_cmd(&mut cmd)
+}
+
+fn build(profile: Profile) -> Result<()> {
+    build_wasm()?;
+    build_server(profile)?;
+    eprintln!("\nbuilt: target/{}/redfolder and web/ (with web/pkg)", dir_of(profile));
+    Ok(())
+}
+
+fn dir_of(profile: Profile) -> &'static str {
+    match profile {
+        Profile::Debug => "debug",
+        Profile::Release => "release",
+    }
+}
+
+fn run(extra: &[String]) -> Result<()> {
+    build(Profile::Release)?;
+    step("starting Red Folder with demo data on http://127.0.0.1:8080");
+    let bin = root().join("target/release/redfolder");
+    let mut cmd = Command::new(bin);
+    cmd.args(["serve", "--demo", "--bind", "127.0.0.1:8080", "--web-dir", "web"]).args(extra);
+    run_cmd(&mut cmd)
+}
+
+fn ensure_chromium() -> Result<()> {
+    if Path::new("/usr/bin/chromium").exists() && Path::new("/usr/bin/pdftotext").exists() {
+        return Ok(());
+    }
+    step("installing Debian's Chromium (and poppler-utils for PDF checks) with apt-get");
+    run_cmd(Command::new("apt-get").arg("update"))?;
+    run_cmd(
+        Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "--no-install-recommends", "chromium", "poppler-utils"]),
+    )
+}
+
+fn ensure_npm_packages() -> Result<()> {
+    let dir = root().join("tests/browser");
+    let stamp = dir.join("node_modules/.package-lock.json");
+    let lock = dir.join("package-lock.json");
+    let fresh = match (stamp.metadata().and_then(|m| m.modified()), lock.metadata().and_then(|m| m.modified())) {
+        (Ok(installed), Ok(locked)) => installed >= locked,
+        _ => false,
+    };
+    if !fresh {
+        step("installing the browser tests' npm packages");
+        run_cmd(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--prefix", "tests/browser"]))?;
+    }
+    Ok(())
+}
+
+fn test() -> Result<()> {
+    step("cargo fmt --check");
+    run_cmd(cargo().args(["fmt", "--all", "--", "--check"]))?;
+
+    step("clippy (native and wasm32), warnings are errors");
+    run_cmd(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    ensure_wasm_tools()?;
+    run_cmd(cargo().args(["clippy", "-p", "redfolder-wasm", "--target", WASM_TARGET, "--", "-D", "warnings"]))?;
+
+    step("the shared core compiles for wasm32 and does no I/O");
+    run_cmd(cargo().args(["check", "-p", "redfolder-shared", "--target", WASM_TARGET]))?;
+
+    // The integration tests start the real binary (crash and restart), so build it first.
+    build_server(Profile::Debug)?;
+
+    let postgres = env::var("REDFOLDER_TEST_POSTGRES").ok().filter(|v| !v.is_empty());
+    match &postgres {
+        Some(_) => step("Rust tests on SQLite and PostgreSQL (REDFOLDER_TEST_POSTGRES is set)"),
+        None => {
+            step("Rust tests on SQLite");
+            eprintln!(
+                "NOTE: REDFOLDER_TEST_POSTGRES is not set, so the PostgreSQL tests are SKIPPED. \
+                 Set it (e.g. postgres://postgres@127.0.0.1:5432/test) to run them."
+            );
+        }
+    }
+    run_cmd(cargo().args(["test", "--workspace", "--", "--test-threads", "2"]))?;
+
+    build_wasm()?;
+
+    step("browser tests in Chromium");
+    ensure_chromium()?;
+    ensure_npm_packages()?;
+    run_cmd(
+        Command::new("node")
+            .args(["--test", "--test-concurrency=1", "--test-timeout=600000", "tests/browser/"])
+            .env("REDFOLDER_BIN", root().join("target/debug/redfolder")),
+    )?;
+
+    if postgres.is_none() {
+        eprintln!("\nNOTE: PostgreSQL tests were skipped (REDFOLDER_TEST_POSTGRES unset).");
+    }
+    eprintln!("\nall checks passed");
+    Ok(())
+}

@@ -1,0 +1,22 @@
+//! Red Folder's server: the HTTP API, the sync WebSocket and storage.
+//!
+//! The server is a library so that tests can build the real application; `main.rs` only
+//! calls [`cli::main`]. [`startup::Application`] wires the parts together:
+//! [`store::Store`] (all SQL), [`routes`] (HTTP handlers), [`sync`] (one task per
+//! WebSocket driving a `redfolder_shared::Session` against a shared document cache) and
+//! [`demo`] (demo data).
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod routes;
+pub mod startup;
+pub mod store;
+pub mod sync;
+pub mod telemetry;
+
+pub use config::Config;
+pub use startup::{AppState, Application, router};

@@ -1,0 +1,235 @@
+//! [`Application`]: connects storage, seeds demo data, binds, and serves until stopped.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, watch};
+use tower_http::services::ServeDir;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::config::Config;
+use crate::demo::{self, DemoSummary};
+use crate::routes;
+use crate::store::Store;
+use crate::sync::{DocCache, DocNotice};
+
+/// What every handler and sync connection shares; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    inner: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    config: Config,
+    store: Store,
+    docs: DocCache,
+    notices: broadcast::Sender<DocNotice>,
+    shutdown: watch::Receiver<bool>,
+    next_connection: AtomicU64,
+}
+
+impl AppState {
+    fn new(config: Config, store: Store, shutdown: watch::Receiver<bool>) -> AppState {
+        let (notices, _) = broadcast::channel(1024);
+        let docs = DocCache::new(config.doc_cache_capacity);
+        AppState {
+            inner: Arc::new(Shared {
+                config,
+                store,
+                docs,
+                notices,
+                shutdown,
+                next_connection: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn docs(&self) -> &DocCache {
+        &self.inner.docs
+    }
+
+    /// Tells every sync connection that a document gained committed changes.
+    pub fn notify(&self, notice: DocNotice) {
+        // No receivers just means no connection is open.
+        let _ = self.inner.notices.send(notice);
+    }
+
+    pub fn notices(&self) -> broadcast::Receiver<DocNotice> {
+        self.inner.notices.subscribe()
+    }
+
+    /// Becomes `true` when the server is shutting down.
+    pub fn shutdown(&self) -> watch::Receiver<bool> {
+        self.inner.shutdown.clone()
+    }
+
+    pub fn next_connection_id(&self) -> u64 {
+        self.inner.next_connection.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// A built server: storage ready, demo data seeded, socket bound.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    address: SocketAddr,
+    state: AppState,
+    demo: Option<DemoSummary>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        config.validate()?;
+        let store = Store::connect(&config.database_url).await?;
+        store.migrate().await?;
+        let demo = if config.demo {
+            Some(demo::seed(&store).await.context("seeding demo data")?)
+        } else {
+            None
+        };
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("binding {}", config.bind))?;
+        let address = listener.local_addr().context("reading the bound address")?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let state = AppState::new(config, store, shutdown_rx);
+        Ok(Application {
+            listener,
+            address,
+            state,
+            demo,
+            shutdown,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn store(&self) -> &Store {
+        self.state.store()
+    }
+
+    /// What `--demo` created, if it was set.
+    pub fn demo(&self) -> Option<&DemoSummary> {
+        self.demo.as_ref()
+    }
+
+    /// Serves until Ctrl-C or SIGTERM.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(stop_signal()).await
+    }
+
+    /// Serves until `stop` completes, then closes sync connections and drains requests.
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let app = router(self.state.clone());
+        let shutdown = self.shutdown;
+        tracing::info!(address = %self.address, "serving");
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(async move {
+                stop.await;
+                tracing::info!("shutting down");
+                let _ = shutdown.send(true);
+            })
+            .await
+            .context("serving HTTP")?;
+        self.state.store().close().await;
+        Ok(())
+    }
+}
+
+async fn stop_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+/// The whole HTTP surface: `/healthz`, `/api/v1/…` and the static web app.
+pub fn router(state: AppState) -> Router {
+    let web_dir = state.config().web_dir.clone();
+    let body_limit = state.config().body_limit;
+    Router::new()
+        .merge(routes::router())
+        .fallback_service(ServeDir::new(web_dir))
+        .layer(middleware::from_fn(cache_headers))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    // The matched route, never the URI: paths and queries can hold NHS
+                    // numbers and tokens.
+                    let route = req
+                        .extensions()
+                        .get::<MatchedPath>()
+                        .map_or("static", |p| p.as_str());
+                    tracing::info_span!("request", method = %req.method(), route)
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .with_state(state)
+}
+
+/// The app shell must be revalidated on every load so a new release is picked up, and
+/// API responses hold patient data that no cache should keep.
+async fn cache_headers(req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    let mut response = next.run(req).await;
+    let value = if path.starts_with("/api/") {
+        Some("no-store")
+    } else if matches!(path.as_str(), "/" | "/index.html" | "/sw.js") {
+        Some("no-cache")
+    } else {
+        None
+    };
+    if let Some(value) = value {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
+    }
+    response
+}

@@ -51,7 +51,10 @@ enum Profile {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
 }
 
 fn step(title: &str) {
@@ -63,7 +66,9 @@ fn run_cmd(cmd: &mut Command) -> Result<()> {
     cmd.current_dir(root());
     let shown = format!("{cmd:?}");
     eprintln!("$ {shown}");
-    let status = cmd.status().with_context(|| format!("could not start {shown}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("could not start {shown}"))?;
     if !status.success() {
         bail!("{shown} failed with {status}");
     }
@@ -76,21 +81,31 @@ fn cargo() -> Command {
 
 fn output(cmd: &mut Command) -> Option<String> {
     let out = cmd.output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn ensure_wasm_tools() -> Result<()> {
-    let installed = output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
+    let installed =
+        output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
     if !installed.lines().any(|l| l.trim() == WASM_TARGET) {
         step("installing the wasm32-unknown-unknown target");
         run_cmd(Command::new("rustup").args(["target", "add", WASM_TARGET]))?;
     }
     let version = output(Command::new("wasm-bindgen").arg("--version")).unwrap_or_default();
     if !version.contains(WASM_BINDGEN_VERSION) {
-        step(&format!("installing wasm-bindgen-cli {WASM_BINDGEN_VERSION} (takes a few minutes, once)"));
+        step(&format!(
+            "installing wasm-bindgen-cli {WASM_BINDGEN_VERSION} (takes a few minutes, once)"
+        ));
         // Not `--locked`: the CLI's lock file pins a webpki-roots release that is not
         // served by every registry mirror; the CLI's own version is still exact.
-        run_cmd(cargo().args(["install", "wasm-bindgen-cli", "--version", WASM_BINDGEN_VERSION]))?;
+        run_cmd(cargo().args([
+            "install",
+            "wasm-bindgen-cli",
+            "--version",
+            WASM_BINDGEN_VERSION,
+        ]))?;
     }
     Ok(())
 }
@@ -98,9 +113,24 @@ fn ensure_wasm_tools() -> Result<()> {
 fn build_wasm() -> Result<()> {
     ensure_wasm_tools()?;
     step("building the wasm core");
-    run_cmd(cargo().args(["build", "-p", "redfolder-wasm", "--target", WASM_TARGET, "--release"]))?;
-    let wasm = root().join("target").join(WASM_TARGET).join("release").join("redfolder_wasm.wasm");
-    run_cmd(Command::new("wasm-bindgen").args(["--target", "web", "--out-dir", "web/pkg"]).arg(wasm))?;
+    run_cmd(cargo().args([
+        "build",
+        "-p",
+        "redfolder-wasm",
+        "--target",
+        WASM_TARGET,
+        "--release",
+    ]))?;
+    let wasm = root()
+        .join("target")
+        .join(WASM_TARGET)
+        .join("release")
+        .join("redfolder_wasm.wasm");
+    run_cmd(
+        Command::new("wasm-bindgen")
+            .args(["--target", "web", "--out-dir", "web/pkg"])
+            .arg(wasm),
+    )?;
     Ok(())
 }
 
@@ -117,7 +147,10 @@ fn build_server(profile: Profile) -> Result<()> {
 fn build(profile: Profile) -> Result<()> {
     build_wasm()?;
     build_server(profile)?;
-    eprintln!("\nbuilt: target/{}/redfolder and web/ (with web/pkg)", dir_of(profile));
+    eprintln!(
+        "\nbuilt: target/{}/redfolder and web/ (with web/pkg)",
+        dir_of(profile)
+    );
     Ok(())
 }
 
@@ -133,7 +166,15 @@ fn run(extra: &[String]) -> Result<()> {
     step("starting Red Folder with demo data on http://127.0.0.1:8080");
     let bin = root().join("target/release/redfolder");
     let mut cmd = Command::new(bin);
-    cmd.args(["serve", "--demo", "--bind", "127.0.0.1:8080", "--web-dir", "web"]).args(extra);
+    cmd.args([
+        "serve",
+        "--demo",
+        "--bind",
+        "127.0.0.1:8080",
+        "--web-dir",
+        "web",
+    ])
+    .args(extra);
     run_cmd(&mut cmd)
 }
 
@@ -146,7 +187,13 @@ fn ensure_chromium() -> Result<()> {
     run_cmd(
         Command::new("apt-get")
             .env("DEBIAN_FRONTEND", "noninteractive")
-            .args(["install", "-y", "--no-install-recommends", "chromium", "poppler-utils"]),
+            .args([
+                "install",
+                "-y",
+                "--no-install-recommends",
+                "chromium",
+                "poppler-utils",
+            ]),
     )
 }
 
@@ -154,13 +201,22 @@ fn ensure_npm_packages() -> Result<()> {
     let dir = root().join("tests/browser");
     let stamp = dir.join("node_modules/.package-lock.json");
     let lock = dir.join("package-lock.json");
-    let fresh = match (stamp.metadata().and_then(|m| m.modified()), lock.metadata().and_then(|m| m.modified())) {
+    let fresh = match (
+        stamp.metadata().and_then(|m| m.modified()),
+        lock.metadata().and_then(|m| m.modified()),
+    ) {
         (Ok(installed), Ok(locked)) => installed >= locked,
         _ => false,
     };
     if !fresh {
         step("installing the browser tests' npm packages");
-        run_cmd(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--prefix", "tests/browser"]))?;
+        run_cmd(Command::new("npm").args([
+            "ci",
+            "--no-audit",
+            "--no-fund",
+            "--prefix",
+            "tests/browser",
+        ]))?;
     }
     Ok(())
 }
@@ -170,9 +226,25 @@ fn test() -> Result<()> {
     run_cmd(cargo().args(["fmt", "--all", "--", "--check"]))?;
 
     step("clippy (native and wasm32), warnings are errors");
-    run_cmd(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    run_cmd(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     ensure_wasm_tools()?;
-    run_cmd(cargo().args(["clippy", "-p", "redfolder-wasm", "--target", WASM_TARGET, "--", "-D", "warnings"]))?;
+    run_cmd(cargo().args([
+        "clippy",
+        "-p",
+        "redfolder-wasm",
+        "--target",
+        WASM_TARGET,
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
 
     step("the shared core compiles for wasm32 and does no I/O");
     run_cmd(cargo().args(["check", "-p", "redfolder-shared", "--target", WASM_TARGET]))?;
@@ -180,7 +252,9 @@ fn test() -> Result<()> {
     // The integration tests start the real binary (crash and restart), so build it first.
     build_server(Profile::Debug)?;
 
-    let postgres = env::var("REDFOLDER_TEST_POSTGRES").ok().filter(|v| !v.is_empty());
+    let postgres = env::var("REDFOLDER_TEST_POSTGRES")
+        .ok()
+        .filter(|v| !v.is_empty());
     match &postgres {
         Some(_) => step("Rust tests on SQLite and PostgreSQL (REDFOLDER_TEST_POSTGRES is set)"),
         None => {
@@ -200,7 +274,12 @@ fn test() -> Result<()> {
     ensure_npm_packages()?;
     run_cmd(
         Command::new("node")
-            .args(["--test", "--test-concurrency=1", "--test-timeout=600000", "tests/browser/"])
+            .args([
+                "--test",
+                "--test-concurrency=1",
+                "--test-timeout=600000",
+                "tests/browser/",
+            ])
             .env("REDFOLDER_BIN", root().join("target/debug/redfolder")),
     )?;
 

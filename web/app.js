@@ -1,49 +1,37 @@
 // Red Folder tablet app. Plain ES module, no bundler.
 //
-// Plans live in the wasm core (crates/wasm), which keeps them in IndexedDB and syncs
-// them over a WebSocket. This file only draws screens and turns taps into Edits; every
-// rule about what a valid edit is lives in the core, whose error messages are shown as
-// they come.
+// Plans live in the wasm core (crates/wasm), which keeps them encrypted in IndexedDB and
+// syncs them over a WebSocket. This file only draws screens and turns taps into Edits;
+// every rule about what a valid edit is lives in the core, whose error messages are
+// shown as they come.
+//
+// Nothing is kept in localStorage: the session (access token and user) is stored by the
+// core, encrypted with the plans under the key the user's PIN unlocks.
 
 import init, { RedFolder } from './pkg/redfolder_wasm.js';
+import { by, errorMessage, field, fmtTime, h, section, sentence } from './dom.js';
+import { fitSummary, pageFooterStyle, printDocument, summaryArticle } from './summary.js';
 
-const SESSION_KEY = 'redfolder.session';
 const DB_NAME = 'redfolder';
 const TYPING_DEBOUNCE_MS = 300;
+// Before encryption the session was kept here; it is removed on start.
+const LEGACY_SESSION_KEY = 'redfolder.session';
+const EMERGENCY_ROLE = 'emergency_clinician';
+
+// The app locks after this long without a touch or a key press. A shorter time can be
+// given in the page address (`?lock-after-ms=2000`, for tests and demonstrations); a
+// longer one cannot.
+const IDLE_LOCK_MS = 5 * 60 * 1000;
+const lockAfterMs = (() => {
+  const asked = Number(new URLSearchParams(location.search).get('lock-after-ms'));
+  return Number.isFinite(asked) && asked > 0 ? Math.min(asked, IDLE_LOCK_MS) : IDLE_LOCK_MS;
+})();
 
 let rf = null;
-let session = null;
-let view = null; // the current screen: { name, update(), dispose() }
+let session = null; // { token, user: { id, name, role, organisation } } while unlocked
+let view = null; // the current screen: { name, update(), dispose(), flushTyping() }
 let lastStatus = null;
-
-// ---------------------------------------------------------------------------
-// Small DOM helpers. Text always goes in through textContent: plan content comes from
-// other devices and must never be parsed as HTML.
-
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key === 'testid') el.dataset.testid = value;
-    else if (key === 'class') el.className = value;
-    else if (key.startsWith('on')) el.addEventListener(key.slice(2), value);
-    else if (key in el && typeof value !== 'string') el[key] = value;
-    else el.setAttribute(key, value === true ? '' : value);
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return el;
-}
-
-let idCounter = 0;
-function field(labelText, input, hint) {
-  const id = input.id || `f${++idCounter}`;
-  input.id = id;
-  const label = h('label', { for: id }, labelText, hint ? h('span', { class: 'hint' }, hint) : null);
-  return h('div', { class: 'field' }, label, input);
-}
+let lastActivity = Date.now();
 
 function main() {
   return document.getElementById('main');
@@ -55,50 +43,32 @@ function show(...nodes) {
   main().replaceChildren(...nodes);
 }
 
-function fmtDateTime(ms) {
-  if (ms === null || ms === undefined) return '';
-  return new Date(ms).toLocaleString('en-GB', {
-    day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit',
-  });
-}
-
-function fmtTime(ms) {
-  return new Date(ms).toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit', second: '2-digit' });
-}
-
-function by(attribution) {
-  if (!attribution) return '';
-  return `${attribution.user_name}, ${fmtDateTime(attribution.at_ms)}`;
-}
-
-// The core's messages are lower-case clauses ("pulse of 500 is outside …"); shown alone
-// they read better as a sentence.
-function sentence(message) {
-  return message ? message[0].toUpperCase() + message.slice(1) : message;
-}
-
 function newEntryId() {
   if (crypto.randomUUID) return crypto.randomUUID();
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-// ---------------------------------------------------------------------------
-// Session and boot
-
-function loadSession() {
-  try {
-    const saved = JSON.parse(localStorage.getItem(SESSION_KEY));
-    return saved && saved.token && saved.user ? saved : null;
-  } catch {
-    return null;
-  }
+function isEmergencyClinician() {
+  return session?.user?.role === EMERGENCY_ROLE;
 }
+
+function lockState() {
+  return rf ? rf.lockState() : { has_pin: false, unlocked: false };
+}
+
+// ---------------------------------------------------------------------------
+// Boot, session, lock
 
 async function boot() {
   registerServiceWorker();
+  localStorage.removeItem(LEGACY_SESSION_KEY);
   document.querySelector('[data-testid="sign-out"]').addEventListener('click', signOut);
+  document.querySelector('[data-testid="lock"]').addEventListener('click', () => lockNow('button'));
+  document.querySelector('[data-testid="reauth"]').addEventListener('click', () => renderLogin({ reauth: true }));
   window.addEventListener('hashchange', route);
+  window.addEventListener('online', () => renderStatus(lastStatus));
+  window.addEventListener('offline', () => renderStatus(lastStatus));
   try {
     await init();
     rf = await RedFolder.open(DB_NAME);
@@ -112,37 +82,74 @@ async function boot() {
   window.addEventListener('pagehide', () => view?.flushTyping?.());
   document.addEventListener('visibilitychange', () => {
     if (document.visibilityState === 'hidden') view?.flushTyping?.();
+    else checkIdle();
   });
-  session = loadSession();
-  if (session) startSession();
-  route();
+  watchIdle();
+  document.body.dataset.lockAfterMs = String(lockAfterMs);
+  enter();
   renderStatus(rf.status());
 }
 
+// Chooses the first screen from the lock state: sign in, set a PIN, unlock, or the app.
+function enter(notice) {
+  const lock = lockState();
+  if (!lock.has_pin) renderLogin({ notice });
+  else if (!lock.unlocked) renderUnlock({ notice });
+  else if (!session) renderLogin({ notice, reauth: true });
+  else route();
+}
+
 function startSession() {
-  const account = document.querySelector('[data-testid="account"]');
-  account.hidden = false;
-  document.querySelector('[data-testid="account-name"]').textContent = `${session.user.name}`;
-  rf.signIn(session.token, session.user.id, session.user.name);
+  document.querySelector('[data-testid="account"]').hidden = false;
+  document.querySelector('[data-testid="account-name"]').textContent = session.user.name;
+  document.body.dataset.role = session.user.role;
+  // Emergency clinicians read summaries live from the server; nothing of theirs syncs.
+  if (!isEmergencyClinician()) rf.signIn(session.token, session.user.id, session.user.name);
+  lastActivity = Date.now();
+  renderStatus(rf.status());
+}
+
+function endSessionView() {
+  session = null;
+  document.querySelector('[data-testid="account"]').hidden = true;
+  delete document.body.dataset.role;
 }
 
 async function signOut() {
   const pending = rf ? rf.status().pending : 0;
-  if (pending > 0) {
-    // Keep the plans: unsent changes upload when someone signs in again on this tablet.
-    const ok = window.confirm(`${pending} changes have not been uploaded yet. They stay on this tablet and upload after the next sign-in. Sign out?`);
-    if (!ok) return;
-    rf.signOut();
-  } else if (rf) {
-    rf.signOut();
-    // Nothing unsent: leave no patient data on the device.
-    await rf.wipe();
+  const warning = pending > 0
+    ? `${pending === 1 ? '1 change has' : `${pending} changes have`} not been uploaded yet and will be lost. Signing out erases Red Folder's data from this tablet. Sign out anyway?`
+    : "Signing out erases Red Folder's data from this tablet; your caseload downloads again at the next sign-in. Sign out?";
+  if (!window.confirm(warning)) return;
+  view?.flushTyping?.();
+  rf.signOut();
+  await rf.wipe();
+  endSessionView();
+  history.replaceState(null, '', `${location.pathname}${location.search}#/`);
+  renderLogin({ notice: 'Signed out. Red Folder\u2019s data has been erased from this tablet.' });
+  renderStatus(rf.status());
+}
+
+// Drops the data key and every plan from memory; the PIN brings them back.
+function lockNow(reason) {
+  if (!rf || !lockState().unlocked) return;
+  view?.flushTyping?.();
+  rf.lock();
+  endSessionView();
+  renderUnlock({ notice: reason === 'idle' ? `Locked after ${Math.round(lockAfterMs / 60000) || 'a few'} minutes without use.` : null });
+  renderStatus(rf.status());
+}
+
+function watchIdle() {
+  const touch = () => { lastActivity = Date.now(); };
+  for (const type of ['pointerdown', 'keydown', 'input', 'wheel', 'touchstart', 'scroll']) {
+    document.addEventListener(type, touch, { capture: true, passive: true });
   }
-  localStorage.removeItem(SESSION_KEY);
-  session = null;
-  document.querySelector('[data-testid="account"]').hidden = true;
-  location.hash = '#/';
-  route();
+  setInterval(checkIdle, Math.min(1000, Math.max(100, lockAfterMs / 4)));
+}
+
+function checkIdle() {
+  if (rf && lockState().unlocked && Date.now() - lastActivity >= lockAfterMs) lockNow('idle');
 }
 
 function registerServiceWorker() {
@@ -168,11 +175,10 @@ function onCoreEvent(event) {
       view?.update?.(event);
       break;
     case 'error':
-      if (event.code === 'unauthorized') {
-        renderStatus(rf.status());
-      } else if (event.code === 'device_revoked') {
-        rf.wipe().then(() => { localStorage.removeItem(SESSION_KEY); location.reload(); });
+      if (event.code === 'device_revoked') {
+        rf.wipe().then(() => location.reload());
       }
+      renderStatus(rf.status());
       view?.remoteError?.(event);
       break;
     default:
@@ -180,38 +186,76 @@ function onCoreEvent(event) {
   }
 }
 
+// What the server's error codes mean to the person holding the tablet.
+function describeError(status) {
+  if (status.sign_in_refused) return 'Your sign-in has expired or was withdrawn. Sign in again to upload changes; they are kept on this tablet.';
+  if (!status.error) return '';
+  const reason = sentence(status.error);
+  switch (status.error_code) {
+    case 'refused': return `The server refused a change: ${reason}`;
+    case 'forbidden': return `The server would not share a plan: ${reason}`;
+    case 'too_large': return `A change was too large to upload: ${reason}`;
+    case 'internal': return `The server had a problem and will be tried again: ${reason}`;
+    case 'unsupported_version': return `This app is out of date; reload it when online: ${reason}`;
+    case 'storage': return `Could not save on this tablet: ${reason}`;
+    default: return `Sync error: ${reason}`;
+  }
+}
+
 function renderStatus(status) {
+  if (!status) return;
   lastStatus = status;
+  const syncing = !!session && !isEmergencyClinician() && !status.locked;
   const state = document.querySelector('[data-testid="sync-state"]');
-  state.dataset.state = status.state;
-  state.textContent = { online: 'Online', connecting: 'Connecting…', offline: 'Offline' }[status.state] || status.state;
   const pending = document.querySelector('[data-testid="sync-pending"]');
-  pending.textContent = status.pending === 1
-    ? '1 change waiting to upload'
-    : `${status.pending} changes waiting to upload`;
-  pending.dataset.count = String(status.pending);
   const last = document.querySelector('[data-testid="sync-last"]');
-  last.textContent = status.last_synced_ms ? `Last synced ${fmtTime(status.last_synced_ms)}` : 'Not synced yet';
   const error = document.querySelector('[data-testid="sync-error"]');
-  let message = status.error || '';
-  if (status.sign_in_refused) message = 'Your sign-in has expired. Sign out and sign in again to upload changes.';
+  const reauth = document.querySelector('[data-testid="reauth"]');
+  if (syncing) {
+    state.dataset.state = status.state;
+    state.textContent = { online: 'Online', connecting: 'Connecting…', offline: 'Offline' }[status.state] || status.state;
+    pending.textContent = status.pending === 1 ? '1 change waiting to upload' : `${status.pending} changes waiting to upload`;
+    pending.dataset.count = String(status.pending);
+    pending.hidden = false;
+    last.textContent = status.last_synced_ms ? `Last synced ${fmtTime(status.last_synced_ms)}` : 'Not synced yet';
+  } else {
+    // Nothing syncs before sign-in, while locked, or for emergency clinicians: show the network.
+    const online = navigator.onLine;
+    state.dataset.state = online ? 'online' : 'offline';
+    state.textContent = online ? 'Online' : 'Offline';
+    pending.hidden = true;
+    pending.dataset.count = '0';
+    if (session && isEmergencyClinician()) last.textContent = 'Summaries are looked up live; none are kept on this tablet';
+    else if (lockState().has_pin && !lockState().unlocked) last.textContent = 'Locked';
+    else last.textContent = '';
+  }
+  const message = syncing ? describeError(status) : '';
   error.textContent = message;
   error.hidden = !message;
+  error.dataset.code = syncing ? (status.error_code || '') : '';
+  reauth.hidden = !(syncing && status.sign_in_refused);
   if (view?.name === 'caseload') view.statusChanged?.(status);
 }
 
 // ---------------------------------------------------------------------------
-// Routing: #/ (caseload), #/plan/<id>, #/plan/<id>/summary
+// Routing: #/ (caseload, or the emergency lookup), #/plan/<id>, #/plan/<id>/summary,
+// #/plan/<id>/print
 
 function route() {
   if (!rf) return;
-  if (!session) {
-    renderLogin();
+  if (!lockState().unlocked || !session) {
+    enter();
+    return;
+  }
+  if (isEmergencyClinician()) {
+    if (view?.name !== 'emergency') renderEmergency();
+    main().focus({ preventScroll: true });
     return;
   }
   const parts = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
   if (parts[0] === 'plan' && parts[1]) {
     if (parts[2] === 'summary') renderSummary(parts[1]);
+    else if (parts[2] === 'print') renderPrint(parts[1]);
     else renderPlan(parts[1]);
   } else {
     renderCaseload();
@@ -220,16 +264,21 @@ function route() {
 }
 
 // ---------------------------------------------------------------------------
-// Login
+// Sign in, set a PIN, unlock
 
-function renderLogin() {
+function renderLogin({ notice = null, reauth = false } = {}) {
   const username = h('input', { type: 'text', name: 'username', autocomplete: 'username', required: true, testid: 'login-username', autocapitalize: 'none', spellcheck: 'false' });
   const password = h('input', { type: 'password', name: 'password', autocomplete: 'current-password', required: true, testid: 'login-password' });
   const error = h('p', { class: 'error', role: 'alert', testid: 'login-error' });
   const submit = h('button', { type: 'submit', class: 'button', testid: 'login-submit' }, 'Sign in');
+  const owner = reauth ? session?.user ?? null : null;
+  if (owner) username.value = owner.username || '';
   const form = h('form', { class: 'card', testid: 'login-form', novalidate: true },
-    h('h1', {}, 'Sign in'),
-    h('p', { class: 'muted' }, 'After the first sign-in your caseload stays on this tablet and works without signal.'),
+    h('h1', {}, reauth ? 'Sign in again' : 'Sign in'),
+    notice ? h('p', { class: 'notice', role: 'status', testid: 'login-notice' }, notice) : null,
+    h('p', { class: 'muted' }, reauth
+      ? 'Your plans and unsent changes stay on this tablet. Sign in to carry on syncing.'
+      : 'After the first sign-in you set a PIN; your caseload then stays on this tablet, encrypted, and works without signal.'),
     field('Username', username),
     field('Password', password),
     error,
@@ -257,21 +306,155 @@ function renderLogin() {
         return;
       }
       const body = await response.json();
-      session = { token: body.token, user: body.user };
-      localStorage.setItem(SESSION_KEY, JSON.stringify(session));
+      const fresh = { token: body.token, user: { ...body.user, username: username.value.trim() } };
+      const lock = lockState();
+      if (!lock.has_pin) {
+        renderSetPin(fresh);
+        return;
+      }
+      // Unlocked with an expired or missing session: this tablet's data belongs to one user.
+      if (session && session.user.id !== fresh.user.id) {
+        error.textContent = `This tablet holds ${session.user.name}'s caseload. To sign in as someone else, sign out first (that erases this tablet's data).`;
+        return;
+      }
+      session = fresh;
+      await rf.saveSession(JSON.stringify(session));
       startSession();
-      location.hash = '#/';
       route();
-    } catch {
+    } catch (err) {
       error.textContent = navigator.onLine
-        ? 'Could not reach the server. Try again.'
-        : 'You are offline. The first sign-in on a tablet needs a connection.';
+        ? `Could not sign in: ${errorMessage(err)}`
+        : 'You are offline. Signing in needs a connection; unlocking with your PIN does not.';
     } finally {
       submit.disabled = false;
     }
   });
   show(h('div', { class: 'login' }, form));
+  view = { name: 'login' };
   username.focus();
+}
+
+function pinInput(testid, autocomplete) {
+  return h('input', {
+    type: 'password', inputmode: 'numeric', pattern: '[0-9]*', autocomplete, maxlength: '12',
+    required: true, testid, class: 'pin',
+  });
+}
+
+function renderSetPin(fresh) {
+  const lock = lockState();
+  const pin = pinInput('pin-new', 'new-password');
+  const confirm = pinInput('pin-confirm', 'new-password');
+  const error = h('p', { class: 'error', role: 'alert', testid: 'pin-error' });
+  const submit = h('button', { type: 'submit', class: 'button', testid: 'pin-submit' }, 'Set PIN');
+  const form = h('form', { class: 'card', testid: 'pin-form', novalidate: true },
+    h('h1', {}, 'Set a PIN for this tablet'),
+    h('p', {}, `Signed in as ${fresh.user.name}.`),
+    h('p', { class: 'muted' }, `Your caseload is stored on this tablet encrypted. The PIN opens it, with or without signal. Red Folder locks after ${Math.round(IDLE_LOCK_MS / 60000)} minutes without use, and ${lock.max_attempts} wrong PINs in a row erase the data on this tablet.`),
+    field('New PIN', pin, `${lock.min_pin_digits} to 12 digits`),
+    field('Type the PIN again', confirm),
+    error,
+    h('div', { class: 'actions' }, submit));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    error.textContent = '';
+    if (pin.value !== confirm.value) {
+      error.textContent = 'The two PINs are different. Type the same PIN twice.';
+      return;
+    }
+    submit.disabled = true;
+    try {
+      await rf.setPin(pin.value);
+      session = fresh;
+      await rf.saveSession(JSON.stringify(session));
+      history.replaceState(null, '', `${location.pathname}${location.search}#/`);
+      startSession();
+      route();
+    } catch (err) {
+      error.textContent = errorMessage(err);
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  show(h('div', { class: 'login' }, form));
+  view = { name: 'set-pin' };
+  pin.focus();
+}
+
+function attemptsWarning(left) {
+  if (left <= 0) return '';
+  return left === 1
+    ? '1 attempt left: one more wrong PIN erases the data on this tablet.'
+    : `${left} attempts left before the data on this tablet is erased.`;
+}
+
+function renderUnlock({ notice = null } = {}) {
+  const lock = lockState();
+  const pin = pinInput('unlock-pin', 'off');
+  const error = h('p', { class: 'error', role: 'alert', testid: 'unlock-error' });
+  const attempts = h('p', { class: 'warning', testid: 'unlock-attempts' }, lock.failed_attempts > 0 ? attemptsWarning(lock.attempts_left) : '');
+  const submit = h('button', { type: 'submit', class: 'button', testid: 'unlock-submit' }, 'Unlock');
+  const forgot = h('div', { class: 'actions' });
+  const askErase = () => forgot.replaceChildren(
+    h('p', { class: 'warning' }, 'This erases every plan on this tablet, including changes not yet uploaded. You then sign in again.'),
+    h('button', { type: 'button', class: 'button danger', testid: 'erase-confirm', onclick: eraseAndSignIn }, 'Erase this tablet'),
+    h('button', { type: 'button', class: 'button secondary', onclick: resetForgot }, 'Cancel'));
+  const resetForgot = () => forgot.replaceChildren(
+    h('button', { type: 'button', class: 'button secondary', testid: 'forgot-pin', onclick: askErase }, 'Forgotten your PIN?'));
+  async function eraseAndSignIn() {
+    await rf.wipe();
+    renderLogin({ notice: 'The data on this tablet has been erased. Sign in to download your caseload again.' });
+    renderStatus(rf.status());
+  }
+  resetForgot();
+  const form = h('form', { class: 'card', testid: 'unlock-form', novalidate: true },
+    h('h1', {}, 'Red Folder is locked'),
+    notice ? h('p', { class: 'notice', role: 'status', testid: 'unlock-notice' }, notice) : null,
+    h('p', { class: 'muted' }, 'Enter your PIN to open your caseload. This works without signal.'),
+    field('PIN', pin),
+    attempts,
+    error,
+    h('div', { class: 'actions' }, submit),
+    forgot);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    error.textContent = '';
+    if (!/^\d{6,12}$/.test(pin.value)) {
+      error.textContent = 'Your PIN is 6 to 12 digits.';
+      return;
+    }
+    submit.disabled = true;
+    try {
+      const result = await rf.unlock(pin.value);
+      if (result.ok) {
+        session = result.session ? JSON.parse(result.session) : null;
+        if (!session) {
+          renderLogin({ reauth: true, notice: 'Sign in again to carry on syncing.' });
+          return;
+        }
+        startSession();
+        route();
+        return;
+      }
+      if (result.erased) {
+        endSessionView();
+        renderLogin({ notice: `${lock.max_attempts} wrong PINs were entered, so the data on this tablet has been erased. Sign in to download your caseload again.` });
+        renderStatus(rf.status());
+        return;
+      }
+      pin.value = '';
+      error.textContent = 'That PIN is not right.';
+      attempts.textContent = attemptsWarning(result.attempts_left);
+      pin.focus();
+    } catch (err) {
+      error.textContent = errorMessage(err);
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  show(h('div', { class: 'login' }, form));
+  view = { name: 'unlock' };
+  pin.focus();
 }
 
 // ---------------------------------------------------------------------------
@@ -280,12 +463,16 @@ function renderLogin() {
 function renderCaseload() {
   const search = h('input', { type: 'search', testid: 'caseload-search', autocomplete: 'off', placeholder: 'Name or NHS number' });
   const list = h('ul', { class: 'caseload', testid: 'caseload-list', 'aria-label': 'Patients' });
-  const note = h('p', { class: 'muted', testid: 'caseload-note' });
+  const note = h('p', { class: 'muted', testid: 'caseload-note', 'aria-live': 'polite' });
+  const bar = h('progress', { id: 'caseload-progress-bar', testid: 'caseload-progress-bar', max: 1, value: 0 });
+  const barLabel = h('label', { for: 'caseload-progress-bar', testid: 'caseload-progress-label' });
+  const progress = h('div', { class: 'progress', testid: 'caseload-progress', hidden: true }, barLabel, bar);
   const draw = () => {
     const query = search.value.trim().toLowerCase();
     const digits = query.replace(/[\s-]/g, '');
+    const byNumber = digits.length > 0 && /^\d+$/.test(digits);
     const entries = rf.caseload()
-      .filter((p) => !query || p.name.toLowerCase().includes(query) || (digits && /^\d+$/.test(digits) && p.nhs_number.includes(digits)))
+      .filter((p) => !query || p.name.toLowerCase().includes(query) || (byNumber && p.nhs_number.includes(digits)))
       .sort((a, b) => a.name.localeCompare(b.name));
     list.replaceChildren(...entries.map((p) => h('li', {},
       h('a', { class: 'patient-link', href: `#/plan/${encodeURIComponent(p.id)}`, testid: 'caseload-item', 'data-id': p.id, 'data-nhs': p.nhs_number },
@@ -296,13 +483,19 @@ function renderCaseload() {
           p.share_with_emergency_services ? h('span', { class: 'badge' }, 'Shares with emergency services') : h('span', { class: 'badge' }, 'No emergency sharing'),
           p.pending ? h('span', { class: 'badge pending' }, `${p.pending} waiting to upload`) : null)))));
     const status = lastStatus || rf.status();
-    const waiting = status.docs_waiting;
+    const { docs_total: total, docs_received: received, docs_waiting: waiting } = status;
+    progress.hidden = !waiting;
+    progress.dataset.received = String(received);
+    progress.dataset.total = String(total);
+    bar.max = Math.max(total, 1);
+    bar.value = received;
+    barLabel.textContent = `Downloading your caseload: ${received} of ${total} plans received${status.state === 'online' ? '' : ' (paused until the connection is back; it carries on where it stopped)'}`;
     if (!entries.length && !query) {
-      note.textContent = waiting ? `Downloading your caseload (${waiting} plans to go)…` : 'No plans on this tablet yet. They download when you are online.';
+      note.textContent = waiting ? '' : 'No plans on this tablet yet. They download when you are online.';
     } else if (!entries.length) {
       note.textContent = 'No patient matches that search.';
     } else {
-      note.textContent = waiting ? `${entries.length} patients · ${waiting} plans still downloading` : `${entries.length} patients`;
+      note.textContent = query ? `${entries.length} of ${received} patients match` : `${entries.length} patients`;
     }
   };
   search.addEventListener('input', draw);
@@ -316,12 +509,13 @@ function renderCaseload() {
     h('div', { class: 'caseload-head' },
       h('h1', {}, 'Caseload'),
       field('Search patients', search, 'By name or NHS number')),
+    progress,
     note,
     list);
   let seen = '';
   const statusChanged = (status) => {
     // Redraw only when what the list shows could differ (not on every timer tick).
-    const key = `${status.docs_total}/${status.docs_waiting}/${status.pending}`;
+    const key = `${status.docs_total}/${status.docs_waiting}/${status.pending}/${status.state}`;
     if (key !== seen) { seen = key; schedule(); }
   };
   view = { name: 'caseload', update: schedule, statusChanged };
@@ -339,7 +533,8 @@ function planHeader(id, plan, current) {
       plan ? h('p', { class: 'muted' }, `NHS ${plan.nhs_number_display} · born ${plan.patient.date_of_birth}`) : null),
     h('nav', { class: 'tabs', 'aria-label': 'Plan views' },
       h('a', { class: 'button secondary', href: `#/plan/${encodeURIComponent(id)}`, 'aria-current': current === 'plan' ? 'page' : null, testid: 'tab-plan' }, 'Care plan'),
-      h('a', { class: 'button secondary', href: `#/plan/${encodeURIComponent(id)}/summary`, 'aria-current': current === 'summary' ? 'page' : null, testid: 'tab-summary' }, 'Emergency summary')));
+      h('a', { class: 'button secondary', href: `#/plan/${encodeURIComponent(id)}/summary`, 'aria-current': current === 'summary' ? 'page' : null, testid: 'tab-summary' }, 'Emergency summary'),
+      h('a', { class: 'button secondary', href: `#/plan/${encodeURIComponent(id)}/print`, 'aria-current': current === 'print' ? 'page' : null, testid: 'tab-print' }, 'Print')));
 }
 
 function waitingForPlan(id, rerender) {
@@ -387,11 +582,6 @@ function saveState(testid) {
       }
     },
   };
-}
-
-function section(title, testid, ...children) {
-  const headingId = `h-${testid}`;
-  return h('section', { class: 'section', testid, 'aria-labelledby': headingId }, h('h2', { id: headingId }, title), ...children);
 }
 
 // Marks an entry entered-in-error after an inline confirmation (no modal dialogs).
@@ -728,8 +918,9 @@ function mapCaret(old, next, pos) {
   return next.length - suffix;
 }
 
+
 // ---------------------------------------------------------------------------
-// Emergency summary
+// Emergency summary (case manager's view of a plan on the tablet)
 
 function renderSummary(id) {
   const s = rf.summary(id);
@@ -738,35 +929,125 @@ function renderSummary(id) {
     return;
   }
   const plan = rf.plan(id);
-  const list = (items, render, testid) => (items.length
-    ? h('ul', { testid }, ...items.map((i) => h('li', {}, render(i))))
-    : h('p', { class: 'muted', testid }, 'None recorded.'));
-  show(
-    planHeader(id, plan, 'summary'),
-    h('article', { class: 'summary', testid: 'emergency-summary', 'aria-labelledby': 'summary-title' },
-      h('h2', { id: 'summary-title' }, 'Emergency summary'),
-      h('div', { class: 'dnacpr-banner', 'data-status': s.dnacpr, testid: 'summary-dnacpr' }, s.dnacpr_label),
-      s.consent_to_emergency_sharing
-        ? null
-        : h('p', { class: 'error', role: 'note', testid: 'summary-no-consent' }, 'The patient has not consented to sharing this summary with emergency services.'),
-      h('dl', {},
-        h('dt', {}, 'Name'), h('dd', { testid: 'summary-name' }, s.name),
-        h('dt', {}, 'NHS number'), h('dd', {}, s.nhs_number_display),
-        h('dt', {}, 'Date of birth'), h('dd', {}, s.date_of_birth),
-        h('dt', {}, 'Address'), h('dd', {}, s.address),
-        h('dt', {}, 'Preferred place of care'), h('dd', {}, s.preferred_place_of_care || 'Not recorded')),
-      h('h3', {}, 'Exacerbation plan'),
-      h('pre', { testid: 'summary-exacerbation' }, s.exacerbation_plan || 'None recorded.'),
-      h('h3', {}, 'Conditions'),
-      list(s.conditions, (c) => (c.treatment ? `${c.name}: ${c.treatment}` : c.name), 'summary-conditions'),
-      h('h3', {}, 'Medications'),
-      list(s.medications, (m) => [m.name, m.dose, m.notes].filter(Boolean).join(' — '), 'summary-medications'),
-      h('h3', {}, 'Usual observations'),
-      list(s.baseline.lines, (l) => l, 'summary-baseline'),
-      h('h3', {}, 'Key contacts'),
-      list(s.key_contacts, (c) => `${c.role}: ${c.name}${c.phone ? `, ${c.phone}` : ''}`, 'summary-contacts'),
-      s.last_updated ? h('p', { class: 'last-updated' }, `Last updated by ${by(s.last_updated)}`) : null));
+  show(planHeader(id, plan, 'summary'), summaryArticle(s));
   view = { name: 'summary', update: (e) => { if (e.type === 'doc_changed' && e.id === id) renderSummary(id); } };
+}
+
+// ---------------------------------------------------------------------------
+// Print: the red folder for the patient's home
+
+function renderPrint(id) {
+  const s = rf.summary(id);
+  const plan = rf.plan(id);
+  if (!s || !plan) {
+    waitingForPlan(id, renderPrint);
+    return;
+  }
+  const printedAt = Date.now();
+  const paper = printDocument(s, plan, printedAt);
+  const fitNote = h('p', { class: 'notice', role: 'status', testid: 'print-fit' });
+  const footer = h('style', { testid: 'print-footer-style' }, pageFooterStyle(s, printedAt));
+  show(
+    h('div', { class: 'no-print' },
+      planHeader(id, plan, 'print'),
+      h('div', { class: 'print-toolbar' },
+        h('div', {},
+          h('h2', {}, 'Print the red folder'),
+          h('p', { class: 'muted' }, 'Pages 1 and 2 are the emergency summary: load yellow paper for them. The full care plan follows from page 3. Print on A4.'),
+          fitNote),
+        h('button', { type: 'button', class: 'button', testid: 'print-button', onclick: () => window.print() }, 'Print'))),
+    footer,
+    paper);
+  const fits = fitSummary(paper.querySelector('.print-summary'));
+  paper.dataset.fits = String(fits);
+  fitNote.textContent = fits
+    ? ''
+    : 'The emergency summary is longer than two pages even in small type. Shorten the exacerbation plan or mark old entries entered in error before printing.';
+  fitNote.hidden = fits;
+  view = { name: 'print', update: (e) => { if (e.type === 'doc_changed' && e.id === id) renderPrint(id); } };
+}
+
+// ---------------------------------------------------------------------------
+// Emergency clinicians: look up a summary by NHS number, read-only
+
+function renderEmergency() {
+  const nhs = h('input', { type: 'text', inputmode: 'numeric', autocomplete: 'off', testid: 'emergency-nhs', 'aria-describedby': 'emergency-nhs-hint' });
+  const dob = h('input', { type: 'date', testid: 'emergency-dob' });
+  const error = h('p', { class: 'error', role: 'alert', testid: 'emergency-error' });
+  const submit = h('button', { type: 'submit', class: 'button', testid: 'emergency-submit' }, 'Find summary');
+  const result = h('div', { testid: 'emergency-result', 'aria-live': 'polite' });
+  const nhsField = field('NHS number', nhs);
+  nhsField.querySelector('label').append(h('span', { class: 'hint', id: 'emergency-nhs-hint' }, '10 digits, spaces allowed: 943 476 5919'));
+  const form = h('form', { class: 'card lookup', testid: 'emergency-form', novalidate: true, role: 'search', 'aria-label': 'Find an emergency summary' },
+    h('div', { class: 'fields' }, nhsField, field('Date of birth (optional)', dob, 'Checked against the record')),
+    error,
+    h('div', { class: 'actions' }, submit));
+  let generation = 0;
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const mine = ++generation;
+    error.textContent = '';
+    result.replaceChildren();
+    let number;
+    try {
+      number = RedFolder.checkNhsNumber(nhs.value);
+    } catch (err) {
+      error.textContent = `That is not a valid NHS number: ${errorMessage(err).replace(/^./, (c) => c.toLowerCase())}.`;
+      error.dataset.kind = 'invalid';
+      return;
+    }
+    if (!navigator.onLine) {
+      error.textContent = 'You are offline. Emergency summaries are looked up live and are not kept on this tablet.';
+      error.dataset.kind = 'offline';
+      return;
+    }
+    submit.disabled = true;
+    try {
+      const response = await fetch(`/api/v1/emergency/summary/${number.digits}`, {
+        headers: { authorization: `Bearer ${session.token}` },
+        cache: 'no-store',
+      });
+      if (mine !== generation) return;
+      const body = await response.json().catch(() => null);
+      if (response.status === 200) {
+        if (dob.value && body.date_of_birth !== dob.value) {
+          error.textContent = `The date of birth does not match the record for NHS number ${number.display}. Check both and search again.`;
+          error.dataset.kind = 'dob';
+          return;
+        }
+        result.replaceChildren(summaryArticle(body, { title: `Emergency summary: ${body.name}` }));
+      } else if (response.status === 404) {
+        result.replaceChildren(h('div', { class: 'card none', testid: 'emergency-none', role: 'status' },
+          h('h2', {}, 'No summary available'),
+          h('p', {}, `No emergency summary is available for NHS number ${number.display}. The patient may have no care plan, or has not agreed to share it with emergency services. Follow your usual protocol.`)));
+      } else if (response.status === 400) {
+        error.textContent = sentence(body?.message || 'The server could not read that NHS number.');
+        error.dataset.kind = 'invalid';
+      } else if (response.status === 401) {
+        error.textContent = 'Your sign-in has expired. Sign in again to look up summaries.';
+        error.dataset.kind = 'unauthorized';
+        error.append(' ', h('button', { type: 'button', class: 'button secondary small', onclick: () => renderLogin({ reauth: true }) }, 'Sign in again'));
+      } else if (response.status === 403) {
+        error.textContent = 'Your account may not look up emergency summaries.';
+        error.dataset.kind = 'forbidden';
+      } else {
+        error.textContent = `The server could not answer (${response.status}). Try again.`;
+        error.dataset.kind = 'server';
+      }
+    } catch {
+      error.textContent = 'Could not reach the server. Check the connection and try again.';
+      error.dataset.kind = 'network';
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  show(
+    h('h1', {}, 'Emergency summary lookup'),
+    h('p', { class: 'muted' }, 'Read-only. Every lookup is recorded with your name and organisation.'),
+    form,
+    result);
+  view = { name: 'emergency' };
+  nhs.focus();
 }
 
 boot();

@@ -2,11 +2,13 @@
 // with no signal. Static files are served from the cache first and refreshed in the
 // background; /api requests always go to the network (the WebSocket never passes here).
 
-const CACHE = 'redfolder-shell-v1';
+const CACHE = 'redfolder-shell-v2';
 const SHELL = [
   './',
   'index.html',
   'app.js',
+  'dom.js',
+  'summary.js',
   'style.css',
   'manifest.webmanifest',
   'icon.svg',

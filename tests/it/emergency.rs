@@ -122,14 +122,14 @@ async fn emergency_summaries_follow_consent_and_every_request_is_audited() {
         .await;
     assert_eq!(bad_token.status, 401);
 
-    let log = app.store.audit_log(100).await.unwrap();
-    let got: Vec<(&str, u16, &str, Option<&str>)> = log
+    let log = app.audit_of("emergency.summary").await;
+    let got: Vec<(&str, &str, &str, Option<&str>)> = log
         .iter()
         .map(|e| {
             (
                 e.outcome.as_str(),
-                e.status,
-                e.nhs_number.as_str(),
+                e.detail.as_str(),
+                e.subject.as_str(),
                 e.role.as_deref(),
             )
         })
@@ -141,18 +141,18 @@ async fn emergency_summaries_follow_consent_and_every_request_is_audited() {
     assert_eq!(
         got,
         vec![
-            ("ok", 200, consenting_nhs, crew_role),
-            ("ok", 200, display_dashed.as_str(), crew_role),
-            ("no_consent", 404, refusing_nhs, crew_role),
-            ("not_found", 404, unknown.as_str(), crew_role),
-            ("bad_request", 400, "1234567890", crew_role),
-            ("forbidden", 403, consenting_nhs, Some("case_manager")),
-            ("unauthorized", 401, consenting_nhs, None),
-            ("unauthorized", 401, consenting_nhs, None),
+            ("ok", "status 200", consenting_nhs, crew_role),
+            ("ok", "status 200", display_dashed.as_str(), crew_role),
+            ("no_consent", "status 404", refusing_nhs, crew_role),
+            ("not_found", "status 404", unknown.as_str(), crew_role),
+            ("bad_request", "status 400", "1234567890", crew_role),
+            ("forbidden", "status 403", consenting_nhs, Some("case_manager")),
+            ("unauthorized", "status 401", consenting_nhs, None),
+            ("unauthorized", "status 401", consenting_nhs, None),
         ]
     );
     for entry in &log {
-        assert_eq!(entry.route, "/api/v1/emergency/summary/{nhs_number}");
+        assert_eq!(entry.purpose, "emergency_care");
         assert!(entry.at_ms > 0);
     }
     assert_eq!(log[0].patient_id.as_deref(), consenting["id"].as_str());
@@ -162,6 +162,7 @@ async fn emergency_summaries_follow_consent_and_every_request_is_audited() {
         "the audit may say why"
     );
     assert!(log[0].user_id.is_some() && log[0].organisation_id.is_some());
+    assert!(log[0].device_id.is_some());
     assert!(log[6].user_id.is_none());
 }
 
@@ -177,7 +178,7 @@ async fn other_methods_on_the_summary_route_are_refused_and_audited() {
         .await
         .unwrap();
     assert_eq!(reply.status(), 405);
-    let log = app.store.audit_log(10).await.unwrap();
+    let log = app.audit_of("emergency.summary").await;
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].outcome, "method_not_allowed");
 }

@@ -118,6 +118,18 @@ impl TestApp {
         reply.json().as_array().cloned().expect("an array")
     }
 
+    /// Every audit event with this action, oldest first.
+    pub(crate) async fn audit_of(&self, action: &str) -> Vec<redfolder_server::audit::AuditEvent> {
+        self.store
+            .recent_audit(100_000)
+            .await
+            .expect("reading the audit log")
+            .into_iter()
+            .filter(|r| r.event.action == action)
+            .map(|r| r.event)
+            .collect()
+    }
+
     pub(crate) async fn emergency_summary(&self, nhs_number: &str, token: Option<&str>) -> Reply {
         self.get(&format!("/api/v1/emergency/summary/{nhs_number}"), token)
             .await

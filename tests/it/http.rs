@@ -19,8 +19,13 @@ async fn login_returns_a_token_and_the_user() {
     assert_eq!(reply.status, 200, "{reply:?}");
     let body = reply.json();
     assert_eq!(body["token"].as_str().unwrap().len(), 64, "{body}");
-    assert_eq!(body["expires_in"], 12 * 60 * 60);
+    assert_eq!(body["refresh_token"].as_str().unwrap().len(), 64, "{body}");
+    assert_ne!(body["token"], body["refresh_token"]);
+    assert_eq!(body["expires_in"], 15 * 60);
+    assert_eq!(body["refresh_expires_in"], 30 * 24 * 60 * 60);
+    assert!(body["device_id"].as_str().is_some_and(|d| !d.is_empty()));
     assert_eq!(body["user"]["role"], "case_manager");
+    assert_eq!(body["user"]["roles"], serde_json::json!(["case_manager"]));
     assert_eq!(body["user"]["name"], "Sam Carter (demo)");
     assert!(body["user"]["id"].as_str().is_some_and(|id| !id.is_empty()));
 }

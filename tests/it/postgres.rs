@@ -93,10 +93,8 @@ async fn postgres_serves_caseloads_summaries_and_sync() {
     let no_plan = app.emergency_summary("9434765919", Some(&crew)).await;
     assert_eq!((no_consent.status, &no_consent.body), (404, &no_plan.body));
     let outcomes: Vec<String> = app
-        .store
-        .audit_log(10)
+        .audit_of("emergency.summary")
         .await
-        .unwrap()
         .into_iter()
         .map(|e| e.outcome)
         .collect();

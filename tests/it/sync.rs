@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use automerge::ReadDoc;
 use automerge::transaction::Transactable;
 use redfolder_shared::protocol::{ErrorCode, Frame};
 use redfolder_shared::{ClientEvent, DnacprStatus, Edit};
@@ -346,11 +347,15 @@ async fn a_change_that_breaks_the_plan_is_refused_and_not_stored() {
     let (doc_id, nhs) = consenting_patient(&app).await;
     let mut client = synced_client(&app, "cm1.demo", "rogue-tablet").await;
 
-    // Bypass the typed edits, as a buggy or hostile client could.
+    // Bypass the typed edits, as a buggy or hostile client could: an NHS number that
+    // fails its check digit, in a change that is otherwise properly attributed.
+    let editor = client.editor.clone().unwrap();
+    let note = serde_json::json!({ "user_id": editor.user_id, "user_name": editor.user_name });
     let am = client.engine.doc_mut(&doc_id).unwrap().automerge();
-    am.put(automerge::ROOT, "dnacpr", 42_i64).unwrap();
-    am.commit();
-    assert!(client.engine.doc(&doc_id).unwrap().plan().is_err());
+    let (_, patient) = am.get(automerge::ROOT, "patient").unwrap().unwrap();
+    am.put(&patient, "nhs_number", "9434765918").unwrap();
+    am.commit_with(automerge::transaction::CommitOptions::default().with_message(note.to_string()));
+    client.flush().await;
     let error = client
         .wait_error("the change to be refused", |e| {
             matches!(
@@ -363,7 +368,8 @@ async fn a_change_that_breaks_the_plan_is_refused_and_not_stored() {
         })
         .await;
     assert!(
-        matches!(error, ClientEvent::Error { doc_id: Some(ref d), .. } if *d == doc_id),
+        matches!(error, ClientEvent::Error { doc_id: Some(ref d), ref message, .. }
+            if *d == doc_id && message.contains("not valid") && message.contains("nothing of it was stored")),
         "{error:?}"
     );
 

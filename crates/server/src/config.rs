@@ -15,8 +15,17 @@ pub struct Config {
     pub demo: bool,
     /// The static web app.
     pub web_dir: PathBuf,
-    /// How long an access token lasts.
-    pub session_ttl: Duration,
+    /// How long an access token lasts. Short: a device renews it with its refresh token.
+    /// An open sync connection outlives it (revoking the device ends the connection).
+    pub access_ttl: Duration,
+    /// How long a refresh token lasts (each is used once and replaced).
+    pub refresh_ttl: Duration,
+    /// Limits on failed sign-ins.
+    pub throttle: crate::auth::Throttle,
+    /// The longest a feed long-poll (`wait=`) may hold a request.
+    pub feed_max_wait: Duration,
+    /// How long shutdown waits for sync connections to finish what they are doing.
+    pub shutdown_grace: Duration,
     /// The largest HTTP request body accepted.
     pub body_limit: usize,
     /// How often each sync connection re-checks its documents (see `Session::tick`).
@@ -44,7 +53,11 @@ impl Config {
             database_url: database_url.into(),
             demo: false,
             web_dir: PathBuf::from("web"),
-            session_ttl: Duration::from_secs(12 * 60 * 60),
+            access_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(30 * 24 * 60 * 60),
+            throttle: crate::auth::Throttle::default(),
+            feed_max_wait: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(30),
             body_limit: 1024 * 1024,
             sync_tick: Duration::from_secs(5),
             compact_after_chunks: 50,

@@ -9,7 +9,7 @@ use anyhow::Context;
 use redfolder_shared::{DnacprStatus, Edit, Editor, NewPlan, NhsNumber, PlanDoc};
 
 use crate::auth::hash_password;
-use crate::domain::{Role, now_ms, project, server_actor};
+use crate::domain::{Committer, OrganisationKind, Role, now_ms, project, server_actor};
 use crate::store::{NewOrganisation, NewPatient, NewUser, Store};
 
 /// The password of every demo user.
@@ -37,24 +37,43 @@ pub struct DemoLogin {
 const PRACTICE: NewOrganisation<'static> = NewOrganisation {
     code: "Y99901",
     name: "Ashbridge Medical Practice (demo)",
-    kind: "gp_practice",
+    kind: OrganisationKind::GpPractice,
 };
 const OTHER_PRACTICE: NewOrganisation<'static> = NewOrganisation {
     code: "Y99903",
     name: "Canal Side Surgery (demo)",
-    kind: "gp_practice",
+    kind: OrganisationKind::GpPractice,
 };
 const AMBULANCE: NewOrganisation<'static> = NewOrganisation {
     code: "Y99902",
     name: "Northway Ambulance Service (demo)",
-    kind: "ambulance_service",
+    kind: OrganisationKind::AmbulanceService,
 };
+/// The district nursing team: in the care team of most of the demo practice's patients.
+pub const COMMUNITY: NewOrganisation<'static> = NewOrganisation {
+    code: "Y99904",
+    name: "Ashbridge Community Nursing (demo)",
+    kind: OrganisationKind::CommunityHealthService,
+};
+const COMMISSIONER: NewOrganisation<'static> = NewOrganisation {
+    code: "Y99905",
+    name: "Ashbridge Integrated Care Board (demo)",
+    kind: OrganisationKind::Commissioner,
+};
+
+/// Whether demo patient `i` of the demo practice has the community nurses in their care
+/// team (four in five do).
+pub fn in_demo_care_team(i: usize) -> bool {
+    i % 5 != 4
+}
 
 /// Creates whatever demo data is missing.
 pub async fn seed(store: &Store) -> anyhow::Result<DemoSummary> {
     let practice = store.ensure_organisation(&PRACTICE).await?;
     let other_practice = store.ensure_organisation(&OTHER_PRACTICE).await?;
     let ambulance = store.ensure_organisation(&AMBULANCE).await?;
+    let community = store.ensure_organisation(&COMMUNITY).await?;
+    let commissioner = store.ensure_organisation(&COMMISSIONER).await?;
 
     let users = [
         (
@@ -78,6 +97,29 @@ pub async fn seed(store: &Store) -> anyhow::Result<DemoSummary> {
             &ambulance,
             AMBULANCE.name,
         ),
+        (
+            "mdt.demo",
+            "Jo Whitaker (demo)",
+            Role::MdtMember,
+            &community,
+            COMMUNITY.name,
+        ),
+        (
+            "commissioner.demo",
+            "Chris Dale (demo)",
+            Role::Commissioner,
+            &commissioner,
+            COMMISSIONER.name,
+        ),
+        // An administrator at the practice who holds no clinical role: manages accounts,
+        // reads no plans.
+        (
+            "admin.demo",
+            "Robin Hale (demo)",
+            Role::Admin,
+            &practice,
+            PRACTICE.name,
+        ),
     ];
     let now = now_ms();
     let mut logins = Vec::new();
@@ -94,7 +136,7 @@ pub async fn seed(store: &Store) -> anyhow::Result<DemoSummary> {
                 &NewUser {
                     username,
                     name,
-                    role,
+                    roles: &[role],
                     organisation_id,
                     password_hash: &password_hash,
                 },
@@ -116,6 +158,7 @@ pub async fn seed(store: &Store) -> anyhow::Result<DemoSummary> {
 
     let numbers = demo_nhs_numbers(DEMO_CASELOAD + OTHER_PRACTICE_PATIENTS);
     let mut new_patients = Vec::new();
+    let mut care_team = Vec::new();
     for (i, nhs) in numbers.iter().enumerate() {
         let organisation = if i < DEMO_CASELOAD {
             &practice
@@ -129,15 +172,29 @@ pub async fn seed(store: &Store) -> anyhow::Result<DemoSummary> {
         let mut doc =
             demo_plan(i, nhs, editor, now).with_context(|| format!("building demo plan {i}"))?;
         let projection = project(&mut doc).context("projecting a demo plan")?;
+        let id = uuid::Uuid::new_v4().to_string();
+        if i < DEMO_CASELOAD && in_demo_care_team(i) {
+            care_team.push(id.clone());
+        }
         new_patients.push(NewPatient {
-            id: uuid::Uuid::new_v4().to_string(),
+            id,
             organisation_id: organisation.clone(),
             snapshot: doc.save(),
             projection,
+            created_by: Some(Committer {
+                user_id: editor.user_id.clone(),
+                name: editor.user_name.clone(),
+                organisation: PRACTICE.name.to_owned(),
+            }),
         });
     }
     let created = new_patients.len();
     store.create_patients(&new_patients, now).await?;
+    for patient_id in &care_team {
+        store
+            .change_care_team(patient_id, &community, true, "demo", now, &[])
+            .await?;
+    }
     if created > 0 {
         tracing::info!(patients = created, "created demo patients");
     }

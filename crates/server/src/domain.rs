@@ -1,48 +1,134 @@
-//! The server's own small domain: who is signed in, what they may do, and what the
+//! The server's own small domain: organisations, roles, who is signed in, and what the
 //! stored projections of a plan hold.
 
 use redfolder_shared::{ActorId, ChangeHash, PlanDoc, emergency_summary};
 
 use crate::store::Projection;
 
-/// What a user does, which decides what they may see.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a user does, which decides what they may see. A user may hold several roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
-    /// Manages a caseload: syncs and edits the plans of patients at their organisation.
+    /// Practice clinician: syncs and edits the plans of patients registered at their
+    /// practice.
     CaseManager,
-    /// Ambulance crew or A&E: reads emergency summaries of consenting patients, nothing else.
+    /// Member of a patient's multidisciplinary team: reads the plans of consenting patients
+    /// whose care team includes their organisation, and adds to them within limits.
+    MdtMember,
+    /// Ambulance crew, out-of-hours or A&E: reads emergency summaries of consenting
+    /// patients, nothing else.
     EmergencyClinician,
+    /// Monitors the scheme: aggregate reports only.
+    Commissioner,
+    /// Manages organisations, users and devices; no plan access from this role alone.
+    Admin,
 }
 
 impl Role {
+    /// Every role, in the order a user's primary role is chosen (clinical roles first).
+    pub const ALL: [Role; 5] = [
+        Role::CaseManager,
+        Role::MdtMember,
+        Role::EmergencyClinician,
+        Role::Commissioner,
+        Role::Admin,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::CaseManager => "case_manager",
+            Role::MdtMember => "mdt_member",
             Role::EmergencyClinician => "emergency_clinician",
+            Role::Commissioner => "commissioner",
+            Role::Admin => "admin",
         }
     }
 
     pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "case_manager" => Some(Role::CaseManager),
-            "emergency_clinician" => Some(Role::EmergencyClinician),
-            _ => None,
-        }
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
     }
 }
 
-/// A signed-in user.
+/// The kinds of organisation a user can belong to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrganisationKind {
+    GpPractice,
+    CommunityHealthService,
+    SocialCare,
+    VoluntarySector,
+    OutOfHoursProvider,
+    AmbulanceService,
+    EmergencyDepartment,
+    Commissioner,
+}
+
+impl OrganisationKind {
+    pub const ALL: [OrganisationKind; 8] = [
+        OrganisationKind::GpPractice,
+        OrganisationKind::CommunityHealthService,
+        OrganisationKind::SocialCare,
+        OrganisationKind::VoluntarySector,
+        OrganisationKind::OutOfHoursProvider,
+        OrganisationKind::AmbulanceService,
+        OrganisationKind::EmergencyDepartment,
+        OrganisationKind::Commissioner,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrganisationKind::GpPractice => "gp_practice",
+            OrganisationKind::CommunityHealthService => "community_health_service",
+            OrganisationKind::SocialCare => "social_care",
+            OrganisationKind::VoluntarySector => "voluntary_sector",
+            OrganisationKind::OutOfHoursProvider => "out_of_hours_provider",
+            OrganisationKind::AmbulanceService => "ambulance_service",
+            OrganisationKind::EmergencyDepartment => "emergency_department",
+            OrganisationKind::Commissioner => "commissioner",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OrganisationKind> {
+        OrganisationKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A user as the server knows them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub id: String,
+    pub username: String,
     pub name: String,
-    pub role: Role,
+    /// Sorted, without duplicates, never empty for a user that can sign in.
+    pub roles: Vec<Role>,
     pub organisation_id: String,
     pub organisation_name: String,
+    pub disabled: bool,
+}
+
+impl User {
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// The role shown in `Welcome` and in the login response: the first the user holds
+    /// in [`Role::ALL`] order.
+    pub fn primary_role(&self) -> Role {
+        self.roles.first().copied().unwrap_or(Role::Admin)
+    }
+
+    pub fn role_names(&self) -> Vec<&'static str> {
+        self.roles.iter().map(|r| r.as_str()).collect()
+    }
+}
+
+/// A signed-in user on a registered device, as an access token identifies them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user: User,
+    pub device_id: String,
 }
 
 /// The actor id of every change the server itself makes (demo data), so such changes
-/// are recognisable in a plan's history.
+/// are recognisable in a plan's history. No device may submit changes with it.
 pub fn server_actor() -> ActorId {
     ActorId::from(b"redfolder-server".as_slice())
 }
@@ -60,6 +146,41 @@ pub fn plan_version(heads: &[ChangeHash]) -> String {
     let mut hex: Vec<String> = heads.iter().map(|h| h.to_string()).collect();
     hex.sort();
     hex.join(",")
+}
+
+/// Who committed a plan's latest change, as the server knows it (from the signed-in
+/// user, not from anything the device wrote into the document).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committer {
+    pub user_id: String,
+    pub name: String,
+    pub organisation: String,
+}
+
+/// The emergency summary as the API and the feed publish it: the projected summary plus
+/// the patient id and how current it is (plan version, when, and by whom).
+pub fn published_summary(
+    summary_json: &str,
+    patient_id: &str,
+    plan_version: &str,
+    updated_at_ms: i64,
+    by: Option<&Committer>,
+) -> anyhow::Result<serde_json::Value> {
+    let mut summary: serde_json::Value = serde_json::from_str(summary_json)
+        .map_err(|e| anyhow::anyhow!("a stored summary is not JSON: {e}"))?;
+    let object = summary
+        .as_object_mut()
+        .ok_or_else(|| anyhow::anyhow!("a stored summary is not a JSON object"))?;
+    object.insert("patient_id".into(), patient_id.into());
+    object.insert("plan_version".into(), plan_version.into());
+    object.insert("last_updated_at_ms".into(), updated_at_ms.into());
+    object.insert(
+        "last_updated_by".into(),
+        by.map_or(serde_json::Value::Null, |c| {
+            serde_json::json!({ "user_id": c.user_id, "name": c.name, "organisation": c.organisation })
+        }),
+    );
+    Ok(summary)
 }
 
 /// Why a document cannot be stored as a plan.
@@ -93,4 +214,20 @@ pub fn project(doc: &mut PlanDoc) -> Result<Projection, PlanRejected> {
         summary_json,
         plan_version: plan_version(&doc.heads()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_and_kinds_round_trip() {
+        for role in Role::ALL {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+        for kind in OrganisationKind::ALL {
+            assert_eq!(OrganisationKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(Role::parse("superuser"), None);
+    }
 }

@@ -17,9 +17,15 @@ pub enum ApiError {
     InvalidCredentials,
     #[error("your role may not use this")]
     Forbidden,
+    #[error("this device was revoked or its user disabled: erase its local data")]
+    DeviceRevoked,
+    #[error("too many failed sign-ins: try again in {retry_after_secs} seconds")]
+    TooManyRequests { retry_after_secs: u64 },
     #[error("{0}")]
-    NotFound(&'static str),
-    #[error("this route only answers GET")]
+    Conflict(String),
+    #[error("{0}")]
+    NotFound(std::borrow::Cow<'static, str>),
+    #[error("this route does not answer that method")]
     MethodNotAllowed,
     #[error("the request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
@@ -32,7 +38,9 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::DeviceRevoked => StatusCode::FORBIDDEN,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -47,10 +55,31 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::Forbidden => "forbidden",
+            ApiError::DeviceRevoked => "device_revoked",
+            ApiError::TooManyRequests { .. } => "too_many_requests",
+            ApiError::Conflict(_) => "conflict",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl ApiError {
+    pub fn not_found(message: impl Into<std::borrow::Cow<'static, str>>) -> ApiError {
+        ApiError::NotFound(message.into())
+    }
+}
+
+impl From<crate::admin::AdminError> for ApiError {
+    fn from(e: crate::admin::AdminError) -> ApiError {
+        use crate::admin::AdminError;
+        match e {
+            AdminError::Invalid(m) => ApiError::BadRequest(m),
+            AdminError::NotFound(m) => ApiError::not_found(m),
+            AdminError::Conflict(m) => ApiError::Conflict(m),
+            AdminError::Internal(e) => ApiError::Internal(e),
         }
     }
 }
@@ -64,10 +93,18 @@ impl IntoResponse for ApiError {
         }
         let body = serde_json::json!({ "error": self.code(), "message": self.to_string() });
         let mut response = (self.status(), Json(body)).into_response();
-        if matches!(self, ApiError::Unauthorized) {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        match &self {
+            ApiError::Unauthorized => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::TooManyRequests { retry_after_secs } => {
+                if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                    response.headers_mut().insert(header::RETRY_AFTER, value);
+                }
+            }
+            _ => {}
         }
         response
     }

@@ -3,15 +3,23 @@
 //! The server is a library so that tests can build the real application; `main.rs` only
 //! calls [`cli::main`]. [`startup::Application`] wires the parts together:
 //! [`store::Store`] (all SQL), [`routes`] (HTTP handlers), [`sync`] (one task per
-//! WebSocket driving a `redfolder_shared::Session` against a shared document cache) and
-//! [`demo`] (demo data).
+//! WebSocket driving a `redfolder_shared::Session` against a shared document cache),
+//! [`access`] (who may reach and change which plan), [`audit`] (the hash-chained log),
+//! [`cluster`] (commits announced between instances on PostgreSQL), [`admin`]
+//! (account administration shared by the CLI and the API) and [`demo`] (demo data).
 
+pub mod access;
+pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod metrics;
+pub mod openapi;
 pub mod routes;
 pub mod startup;
 pub mod store;

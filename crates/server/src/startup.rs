@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use anyhow::Context;
 use axum::Router;
@@ -12,12 +13,15 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
+use tokio_util::task::TaskTracker;
 use tower_http::services::ServeDir;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::config::Config;
 use crate::demo::{self, DemoSummary};
+use crate::domain::now_ms;
+use crate::metrics::Metrics;
 use crate::routes;
 use crate::store::Store;
 use crate::sync::{DocCache, DocNotice};
@@ -36,6 +40,11 @@ struct Shared {
     notices: broadcast::Sender<DocNotice>,
     shutdown: watch::Receiver<bool>,
     next_connection: AtomicU64,
+    metrics: Metrics,
+    /// Bumped whenever the emergency feed may have gained items (here or elsewhere).
+    feed: watch::Sender<u64>,
+    /// Sync connections, so shutdown can wait for them to finish their commits.
+    connections: TaskTracker,
 }
 
 impl AppState {
@@ -50,8 +59,29 @@ impl AppState {
                 notices,
                 shutdown,
                 next_connection: AtomicU64::new(1),
+                metrics: Metrics::default(),
+                feed: watch::channel(0).0,
+                connections: TaskTracker::new(),
             }),
         }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Wakes everyone waiting for new emergency feed items.
+    pub fn feed_changed(&self) {
+        self.inner.feed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Changes whenever the emergency feed may have gained items.
+    pub fn feed_watch(&self) -> watch::Receiver<u64> {
+        self.inner.feed.subscribe()
+    }
+
+    pub fn connections(&self) -> &TaskTracker {
+        &self.inner.connections
     }
 
     pub fn config(&self) -> &Config {
@@ -106,6 +136,13 @@ impl Application {
         } else {
             None
         };
+        let backfilled = store
+            .backfill_feed(now_ms())
+            .await
+            .context("filling the emergency feed")?;
+        if backfilled > 0 {
+            tracing::info!(items = backfilled, "added stored summaries to the emergency feed");
+        }
         let listener = TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("binding {}", config.bind))?;
@@ -147,23 +184,43 @@ impl Application {
         self.run_until(stop_signal()).await
     }
 
-    /// Serves until `stop` completes, then closes sync connections and drains requests.
+    /// Serves until `stop` completes. Then stops accepting connections, lets every
+    /// request and every sync connection finish what it is doing (a commit in progress
+    /// completes and is acknowledged; frames not yet read are not, so the device sends
+    /// them again), and closes the database.
     pub async fn run_until(
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let app = router(self.state.clone());
         let shutdown = self.shutdown;
+        let listener = crate::cluster::spawn_listener(self.state.clone());
         tracing::info!(address = %self.address, "serving");
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(async move {
-                stop.await;
-                tracing::info!("shutting down");
-                let _ = shutdown.send(true);
-            })
-            .await
-            .context("serving HTTP")?;
+        axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            stop.await;
+            tracing::info!("shutting down");
+            let _ = shutdown.send(true);
+        })
+        .await
+        .context("serving HTTP")?;
+        let connections = self.state.connections();
+        connections.close();
+        let grace = self.state.config().shutdown_grace;
+        if tokio::time::timeout(grace, connections.wait()).await.is_err() {
+            tracing::warn!(
+                open = connections.len(),
+                "sync connections still open after the grace period"
+            );
+        }
+        if let Some(listener) = listener {
+            listener.abort();
+        }
         self.state.store().close().await;
+        tracing::info!("stopped");
         Ok(())
     }
 }
@@ -197,6 +254,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::router())
         .fallback_service(ServeDir::new(web_dir))
         .layer(middleware::from_fn(cache_headers))
+        .layer(middleware::from_fn_with_state(state.clone(), track_requests))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(
             TraceLayer::new_for_http()
@@ -212,6 +270,25 @@ pub fn router(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .with_state(state)
+}
+
+/// Counts every request by route template, method and status, and times it.
+async fn track_requests(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "static".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().as_str().to_owned();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    state
+        .metrics()
+        .request(&route, &method, response.status().as_u16(), started.elapsed());
+    response
 }
 
 /// The app shell must be revalidated on every load so a new release is picked up, and

@@ -53,6 +53,31 @@ impl std::fmt::Display for Date {
     }
 }
 
+/// An instant as `YYYY-MM-DD HH:MM` (UTC), as printed on the summary.
+pub(crate) fn format_instant(ms: i64) -> String {
+    let minutes = ms.div_euclid(60_000).rem_euclid(24 * 60);
+    format!(
+        "{} {:02}:{:02}",
+        Date::from_unix_ms(ms),
+        minutes / 60,
+        minutes % 60
+    )
+}
+
+impl Date {
+    /// The same day `months` later, clamped to the end of a shorter month (31 Jan + 1 month
+    /// is 28 or 29 Feb), as review intervals are counted.
+    pub fn add_months(self, months: u32) -> Date {
+        let total = self.year * 12 + (self.month as i32 - 1) + months as i32;
+        let (year, month) = (total.div_euclid(12), total.rem_euclid(12) as u32 + 1);
+        Date {
+            year,
+            month,
+            day: self.day.min(days_in_month(year, month)),
+        }
+    }
+}
+
 fn days_in_month(year: i32, month: u32) -> u32 {
     match month {
         4 | 6 | 9 | 11 => 30,
@@ -91,5 +116,15 @@ mod tests {
             "2026-11-29"
         );
         assert_eq!(Date::from_unix_ms(-1).to_string(), "1969-12-31");
+        assert_eq!(format_instant(1_795_960_800_000), "2026-11-29 14:00");
+    }
+
+    #[test]
+    fn adds_months_clamping_to_the_month_end() {
+        let d = |s| Date::parse(s).unwrap();
+        assert_eq!(d("2026-01-31").add_months(1).to_string(), "2026-02-28");
+        assert_eq!(d("2028-01-31").add_months(1).to_string(), "2028-02-29");
+        assert_eq!(d("2026-11-29").add_months(4).to_string(), "2027-03-29");
+        assert_eq!(d("2026-05-15").add_months(12).to_string(), "2027-05-15");
     }
 }

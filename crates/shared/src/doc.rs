@@ -1,10 +1,11 @@
 //! [`PlanDoc`]: one patient's plan as an Automerge document.
 
-use automerge::{ActorId, AutoCommit, ChangeHash, ROOT, transaction::CommitOptions};
-use autosurgeon::{hydrate, reconcile, reconcile_prop};
+use automerge::{ActorId, AutoCommit, ChangeHash, transaction::CommitOptions};
 
+use crate::decision::Conflict;
 use crate::edit::{Edit, EditError, Editor};
-use crate::plan::{BaselineObservations, CarePlan, Consent, DnacprStatus, Patient, SCHEMA_VERSION};
+use crate::plan::{CarePlan, SCHEMA_VERSION};
+use crate::schema::{Field, ensure_genesis, read_plan, write_field};
 
 /// Errors reading or writing the underlying Automerge document.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +18,8 @@ pub enum DocError {
         "the document's schema version {found} is newer than this app understands ({supported})"
     )]
     NewerSchema { found: u64, supported: u64 },
+    #[error("a care plan has no field {0:?}")]
+    UnknownField(String),
     #[error("automerge: {0}")]
     Automerge(#[from] automerge::AutomergeError),
 }
@@ -40,55 +43,56 @@ pub struct NewPlan {
 }
 
 /// The commit message written with every change, so history can say who made it.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChangeNote {
     pub user_id: String,
     pub user_name: String,
+    /// Milliseconds since the Unix epoch; Automerge's own change time is in seconds.
+    /// Absent from changes made before schema version 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_ms: Option<i64>,
 }
 
 /// One patient's care plan document.
 #[derive(Debug)]
 pub struct PlanDoc {
-    doc: AutoCommit,
+    pub(crate) doc: AutoCommit,
 }
 
 impl PlanDoc {
-    /// Starts a plan for a patient in a single change authored by `editor`.
+    /// Starts a plan for a patient in a single change authored by `editor` (on top of the
+    /// shared genesis change, see [`crate::genesis_change`]).
     pub fn create(
         actor: ActorId,
         new: &NewPlan,
         editor: &Editor,
         now_ms: i64,
     ) -> Result<PlanDoc, ApplyError> {
-        let mut plan = CarePlan {
-            schema_version: SCHEMA_VERSION,
-            patient: Patient {
-                nhs_number: String::new(),
-                name: String::new(),
-                date_of_birth: String::new(),
-                address: String::new(),
-            },
-            consent: Consent::default(),
-            conditions: Vec::new(),
-            medications: Vec::new(),
-            dnacpr: DnacprStatus::NotRecorded,
-            preferred_place_of_care: String::new(),
-            exacerbation_plan: autosurgeon::Text::with_value(""),
-            baseline: BaselineObservations::default(),
-            key_contacts: Vec::new(),
-            last_updated: None,
-        };
+        let mut doc = AutoCommit::new().with_actor(actor);
+        ensure_genesis(&mut doc).map_err(DocError::from)?;
+        let mut plan = read_plan(&doc, false)?;
+        plan.schema_version = SCHEMA_VERSION;
         let set_patient = Edit::SetPatient {
             nhs_number: new.nhs_number.clone(),
             name: new.name.clone(),
             date_of_birth: new.date_of_birth.clone(),
             address: new.address.clone(),
         };
-        set_patient.apply_to(&mut plan, editor, now_ms)?;
-        let mut doc = AutoCommit::new().with_actor(actor);
-        reconcile(&mut doc, &plan).map_err(|e| DocError::Schema(e.to_string()))?;
-        commit(&mut doc, editor, now_ms);
-        Ok(PlanDoc { doc })
+        let mut touched = set_patient.apply_to(&mut plan, editor, now_ms)?;
+        // The containers version 1 already had are created here, in the plan's first
+        // change, which every replica receives before it can edit: never concurrently.
+        touched.extend([
+            Field::SchemaVersion,
+            Field::Conditions,
+            Field::Medications,
+            Field::KeyContacts,
+            Field::ExacerbationPlan,
+            Field::PreferredPlaceOfCare,
+        ]);
+        let mut created = PlanDoc { doc };
+        created.write(&plan, touched)?;
+        commit(&mut created.doc, editor, now_ms);
+        Ok(created)
     }
 
     /// An empty document, to be filled by sync.
@@ -99,7 +103,7 @@ impl PlanDoc {
     }
 
     /// Loads a saved document (the output of [`PlanDoc::save`], or several concatenated
-    /// incremental saves).
+    /// incremental saves). Documents of an older schema version load and read as they are.
     pub fn load(bytes: &[u8], actor: ActorId) -> Result<PlanDoc, DocError> {
         Ok(PlanDoc {
             doc: AutoCommit::load(bytes)?.with_actor(actor),
@@ -111,19 +115,14 @@ impl PlanDoc {
         self.doc.get_heads().is_empty()
     }
 
-    /// The plan as it stands.
+    /// The plan as it stands, with its unresolved conflicts.
     pub fn plan(&self) -> Result<CarePlan, DocError> {
-        if automerge::ReadDoc::length(&self.doc, ROOT) == 0 {
-            return Err(DocError::Empty);
-        }
-        let plan: CarePlan = hydrate(&self.doc).map_err(|e| DocError::Schema(e.to_string()))?;
-        if plan.schema_version > SCHEMA_VERSION {
-            return Err(DocError::NewerSchema {
-                found: plan.schema_version,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        Ok(plan)
+        read_plan(&self.doc, true)
+    }
+
+    /// Safety-critical fields that replicas set differently and no one has resolved yet.
+    pub fn conflicts(&self) -> Result<Vec<Conflict>, DocError> {
+        Ok(self.plan()?.conflicts)
     }
 
     /// Validates `edit` and, if valid, records it as one change. Invalid edits change nothing.
@@ -133,20 +132,69 @@ impl PlanDoc {
         editor: &Editor,
         now_ms: i64,
     ) -> Result<ChangeHash, ApplyError> {
+        self.apply_all(std::slice::from_ref(edit), editor, now_ms)
+    }
+
+    /// Validates `edits` in order and records them as one change (a home visit, say), or
+    /// records nothing if any is invalid. Upgrades an older plan in the same change.
+    pub fn apply_all(
+        &mut self,
+        edits: &[Edit],
+        editor: &Editor,
+        now_ms: i64,
+    ) -> Result<ChangeHash, ApplyError> {
         let mut plan = self.plan()?;
-        let touched = edit.apply_to(&mut plan, editor, now_ms)?;
-        let result = touched
-            .iter()
-            .copied()
-            .chain(["last_updated"])
-            .try_for_each(|prop| reconcile_field(&mut self.doc, &plan, prop));
-        if let Err(e) = result {
-            self.doc.rollback();
-            return Err(DocError::Schema(e.to_string()).into());
+        let migrating = plan.schema_version < SCHEMA_VERSION;
+        let mut touched = Vec::new();
+        for edit in edits {
+            touched.extend(edit.apply_to(&mut plan, editor, now_ms)?);
         }
+        if migrating {
+            // The edits are valid, so the upgrade can go ahead: add the new containers,
+            // then apply the edits again on top of them (the first pass wrote nothing).
+            ensure_genesis(&mut self.doc).map_err(DocError::from)?;
+            plan = self.plan()?;
+            touched.clear();
+            for edit in edits {
+                touched.extend(edit.apply_to(&mut plan, editor, now_ms)?);
+            }
+            plan.schema_version = SCHEMA_VERSION;
+            touched.push(Field::SchemaVersion);
+        }
+        self.write(&plan, touched)?;
         // An edit that changes nothing (the same value set again) still records who
         // confirmed it, through `last_updated`, so there is always a change to commit.
         Ok(commit(&mut self.doc, editor, now_ms))
+    }
+
+    /// Upgrades an older plan to this build's schema version in one change, if needed.
+    pub fn migrate(
+        &mut self,
+        editor: &Editor,
+        now_ms: i64,
+    ) -> Result<Option<ChangeHash>, DocError> {
+        let plan = self.plan()?;
+        if plan.schema_version >= SCHEMA_VERSION {
+            return Ok(None);
+        }
+        ensure_genesis(&mut self.doc)?;
+        let mut plan = self.plan()?;
+        plan.schema_version = SCHEMA_VERSION;
+        self.write(&plan, vec![Field::SchemaVersion])?;
+        Ok(Some(commit(&mut self.doc, editor, now_ms)))
+    }
+
+    fn write(&mut self, plan: &CarePlan, mut fields: Vec<Field>) -> Result<(), DocError> {
+        fields.sort();
+        fields.dedup();
+        let result = fields
+            .into_iter()
+            .try_for_each(|field| write_field(&mut self.doc, plan, field));
+        if let Err(e) = result {
+            self.doc.rollback();
+            return Err(DocError::Schema(e.to_string()));
+        }
+        Ok(())
     }
 
     /// Compacted save of the whole document.
@@ -168,58 +216,30 @@ impl PlanDoc {
     }
 }
 
-fn reconcile_field(
-    doc: &mut AutoCommit,
-    plan: &CarePlan,
-    prop: &str,
-) -> Result<(), autosurgeon::ReconcileError> {
-    match prop {
-        "patient" => reconcile_prop(doc, ROOT, "patient", &plan.patient),
-        "consent" => reconcile_prop(doc, ROOT, "consent", &plan.consent),
-        "conditions" => reconcile_prop(doc, ROOT, "conditions", &plan.conditions),
-        "medications" => reconcile_prop(doc, ROOT, "medications", &plan.medications),
-        "key_contacts" => reconcile_prop(doc, ROOT, "key_contacts", &plan.key_contacts),
-        "dnacpr" => reconcile_prop(doc, ROOT, "dnacpr", plan.dnacpr),
-        "preferred_place_of_care" => reconcile_prop(
-            doc,
-            ROOT,
-            "preferred_place_of_care",
-            &plan.preferred_place_of_care,
-        ),
-        "exacerbation_plan" => {
-            reconcile_prop(doc, ROOT, "exacerbation_plan", &plan.exacerbation_plan)
-        }
-        "baseline" => reconcile_prop(doc, ROOT, "baseline", &plan.baseline),
-        "last_updated" => reconcile_prop(doc, ROOT, "last_updated", &plan.last_updated),
-        other => unreachable!("edit touched unknown plan field {other}"),
-    }
-}
-
 fn commit(doc: &mut AutoCommit, editor: &Editor, now_ms: i64) -> ChangeHash {
     let note = ChangeNote {
         user_id: editor.user_id.clone(),
         user_name: editor.user_name.clone(),
+        at_ms: Some(now_ms),
     };
     let message = serde_json::to_string(&note).expect("a change note always serialises");
-    let options = CommitOptions::default()
-        .with_message(message)
-        .with_time(now_ms / 1000);
-    match doc.commit_with(options) {
+    let options = || {
+        CommitOptions::default()
+            .with_message(message.clone())
+            .with_time(now_ms.div_euclid(1000))
+    };
+    match doc.commit_with(options()) {
         Some(hash) => hash,
         // Nothing pending means the edit was a no-op; record an empty change so the
         // caller still gets a hash that names this confirmation.
-        None => doc.empty_change(
-            CommitOptions::default()
-                .with_message(serde_json::to_string(&note).expect("serialises"))
-                .with_time(now_ms / 1000),
-        ),
+        None => doc.empty_change(options()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{EntryList, emergency_summary};
+    use crate::{DnacprStatus, EntryList, emergency_summary};
 
     const NOW: i64 = 1_795_960_800_000; // 2026-11-29
 

@@ -45,25 +45,46 @@
 //! ```
 
 mod date;
+mod decision;
 mod doc;
 mod edit;
+mod history;
+mod lifecycle;
 mod nhs;
 mod plan;
 pub mod protocol;
+mod schema;
 mod summary;
 pub mod sync;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use automerge::{ActorId, ChangeHash};
 pub use date::Date;
+pub use decision::{
+    AdmissionDecision, AdmissionWish, AllergyStatement, AllergyStatus, CeilingOfTreatment,
+    Conflict, ConflictingValue, Consent, ConsentGivenBy, ConsentRecipient, ConsentWithdrawal,
+    DecisionValue, DnacprStatus, PlaceOfDeath, ResuscitationDecision, SafetyField,
+    TreatmentCeiling,
+};
 pub use doc::{ApplyError, ChangeNote, DocError, NewPlan, PlanDoc};
-pub use edit::{Edit, EditError, Editor, EntryList};
+pub use edit::{Edit, EditError, Editor, EntryList, TextTarget};
+pub use history::{AttributionProblem, ChangeRecord, FieldChange, change_note};
+pub use lifecycle::{
+    CaseManager, CohortCategory, CompletionProblem, DEFAULT_REVIEW_INTERVAL_MONTHS, EndReason,
+    Enrolment, PlanEnd, PlanStatus, ReviewOutcome, Tier,
+};
 pub use nhs::{NhsNumber, NhsNumberError};
 pub use plan::{
-    Attribution, BaselineObservations, CarePlan, Condition, Consent, Contact, DnacprStatus,
-    EnteredInError, Medication, Patient, SCHEMA_VERSION,
+    ActionStatus, Adrt, Advice, Allergy, AllergySeverity, Attribution, BaselineObservations,
+    CareFocus, CarePlan, CareTeamMember, Condition, Contact, EnteredInError, EscalationPlan,
+    FocusOfCare, Goal, GoalAction, GoalStatus, MdtDiscussion, Medication, Patient,
+    Relationship, Residence, Review, SCHEMA_VERSION, Sex, TeamContactKind,
 };
+pub use schema::{GENESIS_ACTOR, genesis_change};
 pub use summary::{
-    EmergencySummary, SummaryBaseline, SummaryCondition, SummaryContact, SummaryMedication,
-    emergency_summary,
+    EmergencySummary, SummaryAllergy, SummaryBaseline, SummaryCondition, SummaryContact,
+    SummaryDecision, SummaryEscalation, SummaryMedication, SummaryValue, emergency_summary,
+    render_html, render_text,
 };
 pub use sync::{ClientEngine, ClientEvent, Received, Session, StoredDoc, SyncError};

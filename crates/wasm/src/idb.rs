@@ -1,11 +1,24 @@
-//! The IndexedDB storage adapter: one database with a `docs` store (doc id → the saved
-//! Automerge bytes and the heads the server has acknowledged) and a `meta` store (the
-//! device's actor id).
+//! The IndexedDB storage adapter. One database with two stores:
+//!
+//! - `docs`: doc id → the sealed document (the saved Automerge bytes and the heads the
+//!   server has acknowledged, encrypted together).
+//! - `meta`: `actor` (the device's random actor id, not patient data, kept in the clear
+//!   so it survives an erase), `keyring` (the wrapped data key, see [`crate::vault`]),
+//!   and the sealed `session` (the app's access token and user) and `caseload` (the doc
+//!   ids the server last listed, so a first sync interrupted by a reload resumes and its
+//!   progress is known before the network returns).
+//!
+//! Nothing about a patient is written in the clear: every value except `actor` and
+//! `keyring` goes through [`DataKey::seal`]. Doc ids are the server's random patient ids.
+//!
+//! Writes are queued: each starts after the one before it has committed, because
+//! sealing is asynchronous and two saves of one document must land in call order.
 //!
 //! Requests and transactions are turned into futures by handing a `Promise`'s own
 //! `resolve` / `reject` functions to IndexedDB as event handlers, so no Rust closure
 //! outlives the call that needs it.
 
+use std::cell::RefCell;
 use std::future::Future;
 
 use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
@@ -15,15 +28,25 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{IdbDatabase, IdbRequest, IdbTransaction, IdbTransactionMode, IdbVersionChangeEvent};
 
+use crate::vault::{DataKey, Keyring};
+
 const DOCS: &str = "docs";
 const META: &str = "meta";
 const ACTOR_KEY: &str = "actor";
-const SCHEMA: u32 = 1;
+const KEYRING_KEY: &str = "keyring";
+/// Sealed values in `meta` that hold user or patient data; all erased with the key.
+pub(crate) const SESSION_KEY: &str = "session";
+pub(crate) const CASELOAD_KEY: &str = "caseload";
+/// Version 2 seals every document. Version 1 stored them in the clear; its documents
+/// are dropped on upgrade (they download again after sign-in).
+const SCHEMA: u32 = 2;
 
 /// An open Red Folder database.
 #[derive(Debug)]
 pub(crate) struct Store {
     db: IdbDatabase,
+    /// Settles when the last queued write has finished (whatever its outcome).
+    queue: RefCell<Promise>,
 }
 
 impl Store {
@@ -45,10 +68,15 @@ impl Store {
                 else {
                     return;
                 };
+                // Errors here abort the upgrade, which rejects the open request.
                 if event.old_version() < 1.0 {
-                    // Errors here abort the upgrade, which rejects the open request.
                     let _ = db.create_object_store(DOCS);
                     let _ = db.create_object_store(META);
+                } else if event.old_version() < 2.0 {
+                    // Plaintext documents from before encryption: remove them rather
+                    // than leave patient data readable on the device.
+                    let _ = db.delete_object_store(DOCS);
+                    let _ = db.create_object_store(DOCS);
                 }
             });
         request.set_onupgradeneeded(Some(upgrade.as_ref().unchecked_ref()));
@@ -57,37 +85,83 @@ impl Store {
         drop(upgrade);
         Ok(Store {
             db: opened?.dyn_into()?,
+            queue: RefCell::new(Promise::resolve(&JsValue::UNDEFINED)),
         })
     }
 
     /// The device's actor id, generated with `crypto.getRandomValues` the first time and
     /// kept so every change this device makes carries the same actor.
     pub(crate) async fn actor(&self) -> Result<Vec<u8>, JsValue> {
-        let tx = self
-            .db
-            .transaction_with_str_and_mode(META, IdbTransactionMode::Readonly)?;
-        let existing = settle(&tx.object_store(META)?.get(&ACTOR_KEY.into())?).await?;
+        let existing = self.get_meta(ACTOR_KEY).await?;
         if let Some(bytes) = existing.dyn_ref::<Uint8Array>()
             && bytes.length() == 16
         {
             return Ok(bytes.to_vec());
         }
-        let mut fresh = [0u8; 16];
-        let window = web_sys::window().ok_or_else(|| js_error("no window"))?;
-        window
-            .crypto()?
-            .get_random_values_with_u8_array(&mut fresh)?;
+        let fresh = crate::vault::random(16)?;
         let tx = self
             .db
             .transaction_with_str_and_mode(META, IdbTransactionMode::Readwrite)?;
         tx.object_store(META)?
             .put_with_key(&Uint8Array::from(&fresh[..]), &ACTOR_KEY.into())?;
         completed(&tx).await?;
-        Ok(fresh.to_vec())
+        Ok(fresh)
     }
 
-    /// Every stored document, keyed by doc id.
-    pub(crate) async fn load_docs(&self) -> Result<Vec<(String, StoredDoc)>, JsValue> {
+    pub(crate) async fn keyring(&self) -> Result<Option<Keyring>, JsValue> {
+        let value = self.get_meta(KEYRING_KEY).await?;
+        if value.is_undefined() || value.is_null() {
+            return Ok(None);
+        }
+        let number = |name: &str| -> Result<u32, JsValue> {
+            Reflect::get(&value, &name.into())?
+                .as_f64()
+                .map(|n| n as u32)
+                .ok_or_else(|| js_error("the stored keyring is damaged"))
+        };
+        Ok(Some(Keyring {
+            salt: bytes_field(&value, "salt")?,
+            iterations: number("iterations")?,
+            wrapped: bytes_field(&value, "wrapped")?,
+            failed_attempts: number("failed_attempts")?,
+        }))
+    }
+
+    /// Queues a write of the keyring (after any write already queued).
+    pub(crate) fn put_keyring(
+        &self,
+        keyring: &Keyring,
+    ) -> impl Future<Output = Result<(), JsValue>> + use<> {
+        let value = Object::new();
+        let fields: [(&str, JsValue); 6] = [
+            ("format", "redfolder-keyring-v1".into()),
+            ("kdf", "PBKDF2-HMAC-SHA256".into()),
+            ("iterations", keyring.iterations.into()),
+            ("salt", Uint8Array::from(keyring.salt.as_slice()).into()),
+            (
+                "wrapped",
+                Uint8Array::from(keyring.wrapped.as_slice()).into(),
+            ),
+            ("failed_attempts", keyring.failed_attempts.into()),
+        ];
+        for (name, v) in fields {
+            let _ = Reflect::set(&value, &name.into(), &v);
+        }
+        let db = self.db.clone();
+        self.enqueue(async move {
+            let tx = db.transaction_with_str_and_mode(META, IdbTransactionMode::Readwrite)?;
+            tx.object_store(META)?
+                .put_with_key(&value, &KEYRING_KEY.into())?;
+            completed(&tx).await
+        })
+    }
+
+    /// Every stored document, decrypted, keyed by doc id. A document that fails to open
+    /// is reported in the second list rather than failing the whole load.
+    pub(crate) async fn load_docs(
+        &self,
+        key: &DataKey,
+    ) -> Result<(Vec<(String, StoredDoc)>, Vec<String>), JsValue> {
         let tx = self
             .db
             .transaction_with_str_and_mode(DOCS, IdbTransactionMode::Readonly)?;
@@ -98,59 +172,143 @@ impl Store {
         let values = store.get_all()?;
         let keys: Array = settle(&keys).await?.dyn_into()?;
         let values: Array = settle(&values).await?.dyn_into()?;
-        let mut docs = Vec::with_capacity(keys.length() as usize);
-        for (key, value) in keys.iter().zip(values.iter()) {
-            let Some(id) = key.as_string() else { continue };
-            docs.push((
-                id,
-                StoredDoc {
-                    doc: bytes_field(&value, "doc")?,
-                    acked: bytes_field(&value, "acked")?,
-                },
-            ));
+        // Start every decryption before awaiting any: WebCrypto runs them off the main
+        // thread.
+        let mut opening = Vec::with_capacity(keys.length() as usize);
+        for (k, value) in keys.iter().zip(values.iter()) {
+            let Some(id) = k.as_string() else { continue };
+            let sealed = value
+                .dyn_ref::<Uint8Array>()
+                .map(Uint8Array::to_vec)
+                .unwrap_or_default();
+            let plain = key.open(&sealed, &doc_record(&id));
+            opening.push((id, plain));
         }
-        Ok(docs)
+        let mut docs = Vec::with_capacity(opening.len());
+        let mut unreadable = Vec::new();
+        for (id, plain) in opening {
+            match plain
+                .await
+                .and_then(|p| decode_doc(&p).map_err(|e| js_error(&e)))
+            {
+                Ok(stored) => docs.push((id, stored)),
+                Err(_) => unreadable.push(id),
+            }
+        }
+        Ok((docs, unreadable))
     }
 
-    /// Writes documents in one transaction. The transaction is created before this
-    /// returns, so writes are applied in call order; the future settles when the
-    /// transaction has committed.
+    /// Seals and writes documents in one transaction, after any write already queued.
+    /// The documents are captured now; the future settles when the write has committed.
     pub(crate) fn put_docs(
         &self,
+        key: &DataKey,
         docs: &[(String, StoredDoc)],
     ) -> impl Future<Output = Result<(), JsValue>> + use<> {
-        let started = (|| -> Result<IdbTransaction, JsValue> {
-            let tx = self
-                .db
-                .transaction_with_str_and_mode(DOCS, IdbTransactionMode::Readwrite)?;
-            let store = tx.object_store(DOCS)?;
-            for (id, stored) in docs {
-                let value = Object::new();
-                Reflect::set(
-                    &value,
-                    &"doc".into(),
-                    &Uint8Array::from(stored.doc.as_slice()),
-                )?;
-                Reflect::set(
-                    &value,
-                    &"acked".into(),
-                    &Uint8Array::from(stored.acked.as_slice()),
-                )?;
-                store.put_with_key(&value, &id.into())?;
+        let db = self.db.clone();
+        let key = key.clone();
+        let docs: Vec<(String, Vec<u8>)> = docs
+            .iter()
+            .map(|(id, stored)| (id.clone(), encode_doc(stored)))
+            .collect();
+        self.enqueue(async move {
+            let sealing: Vec<_> = docs
+                .iter()
+                .map(|(id, plain)| (id, key.seal(plain, &doc_record(id))))
+                .collect();
+            let mut sealed = Vec::with_capacity(sealing.len());
+            for (id, s) in sealing {
+                sealed.push((id, s.await?));
             }
-            Ok(tx)
-        })();
-        let done = started.map(|tx| completed(&tx));
-        async move { done?.await }
+            // The transaction is opened only now, with every value ready: an IndexedDB
+            // transaction commits as soon as it has no request pending across an await.
+            let tx = db.transaction_with_str_and_mode(DOCS, IdbTransactionMode::Readwrite)?;
+            let store = tx.object_store(DOCS)?;
+            for (id, bytes) in &sealed {
+                store.put_with_key(&Uint8Array::from(bytes.as_slice()), &(*id).into())?;
+            }
+            completed(&tx).await
+        })
     }
 
-    /// Removes every stored document (the actor id is kept: it names the device).
-    pub(crate) async fn clear_docs(&self) -> Result<(), JsValue> {
+    /// Seals `plaintext` under `meta/<name>` (after any write already queued).
+    pub(crate) fn put_secret(
+        &self,
+        key: &DataKey,
+        name: &'static str,
+        plaintext: Vec<u8>,
+    ) -> impl Future<Output = Result<(), JsValue>> + use<> {
+        let db = self.db.clone();
+        let key = key.clone();
+        self.enqueue(async move {
+            let sealed = key.seal(&plaintext, &meta_record(name)).await?;
+            let tx = db.transaction_with_str_and_mode(META, IdbTransactionMode::Readwrite)?;
+            tx.object_store(META)?
+                .put_with_key(&Uint8Array::from(sealed.as_slice()), &name.into())?;
+            completed(&tx).await
+        })
+    }
+
+    /// The plaintext stored by [`Store::put_secret`], or `None` if there is none.
+    pub(crate) async fn get_secret(
+        &self,
+        key: &DataKey,
+        name: &'static str,
+    ) -> Result<Option<Vec<u8>>, JsValue> {
+        let value = self.get_meta(name).await?;
+        let Some(sealed) = value.dyn_ref::<Uint8Array>() else {
+            return Ok(None);
+        };
+        key.open(&sealed.to_vec(), &meta_record(name))
+            .await
+            .map(Some)
+    }
+
+    /// Erases every document, the keyring and every sealed value, after any write
+    /// already queued (so a save in flight cannot bring data back). The actor id stays:
+    /// it names the device, not a patient.
+    pub(crate) fn erase(&self) -> impl Future<Output = Result<(), JsValue>> + use<> {
+        let db = self.db.clone();
+        self.enqueue(async move {
+            let names: Array = [DOCS, META].iter().map(|s| JsValue::from_str(s)).collect();
+            let tx =
+                db.transaction_with_str_sequence_and_mode(&names, IdbTransactionMode::Readwrite)?;
+            tx.object_store(DOCS)?.clear()?;
+            let meta = tx.object_store(META)?;
+            for name in [KEYRING_KEY, SESSION_KEY, CASELOAD_KEY] {
+                meta.delete(&name.into())?;
+            }
+            completed(&tx).await
+        })
+    }
+
+    /// Runs `write` once every write queued before it has settled.
+    fn enqueue<W>(&self, write: W) -> impl Future<Output = Result<(), JsValue>> + use<W>
+    where
+        W: Future<Output = Result<(), JsValue>> + 'static,
+    {
+        let previous = self.queue.borrow().clone();
+        let promise = wasm_bindgen_futures::future_to_promise(async move {
+            // An earlier write's failure is reported to its own caller.
+            let _ = JsFuture::from(previous).await;
+            write.await.map(|()| JsValue::UNDEFINED)
+        });
+        // Both futures attach their handlers now, so a failed write is never an
+        // unhandled rejection; the queue itself waits on a promise that never rejects.
+        let done = JsFuture::from(promise.clone());
+        let settled = JsFuture::from(promise);
+        *self.queue.borrow_mut() = wasm_bindgen_futures::future_to_promise(async move {
+            let _ = settled.await;
+            Ok(JsValue::UNDEFINED)
+        });
+        async move { done.await.map(drop) }
+    }
+
+    async fn get_meta(&self, name: &str) -> Result<JsValue, JsValue> {
         let tx = self
             .db
-            .transaction_with_str_and_mode(DOCS, IdbTransactionMode::Readwrite)?;
-        tx.object_store(DOCS)?.clear()?;
-        completed(&tx).await
+            .transaction_with_str_and_mode(META, IdbTransactionMode::Readonly)?;
+        settle(&tx.object_store(META)?.get(&name.into())?).await
     }
 }
 
@@ -158,6 +316,39 @@ impl Drop for Store {
     fn drop(&mut self) {
         self.db.close();
     }
+}
+
+fn doc_record(id: &str) -> String {
+    format!("redfolder/docs/{id}")
+}
+
+fn meta_record(name: &str) -> String {
+    format!("redfolder/meta/{name}")
+}
+
+/// A stored document as one byte string: the document's length (u32, little-endian),
+/// the document, then the acknowledged heads.
+fn encode_doc(stored: &StoredDoc) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + stored.doc.len() + stored.acked.len());
+    out.extend((stored.doc.len() as u32).to_le_bytes());
+    out.extend(&stored.doc);
+    out.extend(&stored.acked);
+    out
+}
+
+fn decode_doc(bytes: &[u8]) -> Result<StoredDoc, String> {
+    let (len, rest) = bytes
+        .split_first_chunk::<4>()
+        .ok_or("stored document is truncated")?;
+    let len = u32::from_le_bytes(*len) as usize;
+    if rest.len() < len {
+        return Err("stored document is truncated".to_owned());
+    }
+    let (doc, acked) = rest.split_at(len);
+    Ok(StoredDoc {
+        doc: doc.to_vec(),
+        acked: acked.to_vec(),
+    })
 }
 
 /// Waits for a request's `success` and returns its result, or its error.
@@ -209,4 +400,32 @@ fn bytes_field(value: &JsValue, name: &str) -> Result<Vec<u8>, JsValue> {
 
 pub(crate) fn js_error(message: &str) -> JsValue {
     js_sys::Error::new(message).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_docs_round_trip() {
+        for stored in [
+            StoredDoc::default(),
+            StoredDoc {
+                doc: vec![1, 2, 3],
+                acked: vec![9; 64],
+            },
+            StoredDoc {
+                doc: vec![5; 1000],
+                acked: vec![],
+            },
+        ] {
+            assert_eq!(decode_doc(&encode_doc(&stored)).unwrap(), stored);
+        }
+    }
+
+    #[test]
+    fn truncated_docs_are_refused() {
+        assert!(decode_doc(&[1, 0]).is_err());
+        assert!(decode_doc(&[5, 0, 0, 0, 1, 2]).is_err());
+    }
 }

@@ -1,38 +1,46 @@
 //! Red Folder in the browser: thin bindings from JavaScript to the shared core.
 //!
 //! [`RedFolder`] owns a [`ClientEngine`] and glues it to IndexedDB (documents survive a
-//! reload with no network) and to a WebSocket on `/api/v1/sync` (reconnecting with
-//! backoff). It converts and persists; every rule about plans lives in
-//! `redfolder-shared`.
+//! reload with no network), to WebCrypto (everything stored is encrypted under a data
+//! key that a PIN unlocks, see [`vault`]) and to a WebSocket on `/api/v1/sync`
+//! (reconnecting with backoff). It converts and persists; every rule about plans lives
+//! in `redfolder-shared`.
 //!
 //! ```js
 //! import init, { RedFolder } from './pkg/redfolder_wasm.js';
 //! await init();
 //! const rf = await RedFolder.open('redfolder');
 //! rf.setListener((event) => console.log(event.type));
+//! if (!rf.lockState().has_pin) await rf.setPin('204816');        // after the first sign-in
+//! else if (!(await rf.unlock('204816')).ok) throw new Error('wrong PIN');
+//! await rf.saveSession(JSON.stringify({ token, user }));
 //! rf.signIn(token, user.id, user.name);
 //! await rf.apply(docId, JSON.stringify({ op: 'set_dnacpr', status: 'do_not_attempt_cpr' }), Date.now());
+//! rf.lock();                                                       // after five idle minutes
 //! ```
 
 mod idb;
 mod registration;
+mod vault;
 mod view;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
 use js_sys::{ArrayBuffer, Function, Promise, Uint8Array};
 use redfolder_shared::protocol::ErrorCode;
 use redfolder_shared::{
-    ActorId, ClientEngine, ClientEvent, DocError, Edit, Editor, emergency_summary,
+    ActorId, ClientEngine, ClientEvent, DocError, Edit, Editor, NhsNumber, StoredDoc,
+    emergency_summary,
 };
 use serde_json::{Value, json};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{BinaryType, Event, MessageEvent, WebSocket, Window};
 
-use crate::idb::{Store, js_error};
+use crate::idb::{CASELOAD_KEY, SESSION_KEY, Store, js_error};
 use crate::registration::{Interval, Timeout, WindowListener};
+use crate::vault::{DataKey, Keyring, MAX_PIN_ATTEMPTS, MIN_PIN_DIGITS};
 
 /// How often the engine's timer runs: it re-sends what a flaky link may have lost.
 const TICK_MS: i32 = 3_000;
@@ -53,7 +61,13 @@ impl std::fmt::Debug for RedFolder {
 
 struct Inner {
     window: Window,
+    actor: ActorId,
     engine: RefCell<ClientEngine>,
+    /// The stored keyring, or `None` before a PIN is set (and after an erase).
+    keyring: RefCell<Option<Keyring>>,
+    /// The data key while unlocked. Locking drops it, and with it every plan in memory.
+    key: RefCell<Option<DataKey>>,
+    unlocking: Cell<bool>,
     session: RefCell<Option<Session>>,
     status: RefCell<Status>,
     listener: RefCell<Option<Function>>,
@@ -77,6 +91,9 @@ struct Session {
 struct Status {
     last_synced_ms: Option<f64>,
     error: Option<String>,
+    /// The protocol's name for the error (`unauthorized`, `refused` …), or `storage`,
+    /// `sync` for errors found on the device.
+    error_code: Option<&'static str>,
 }
 
 #[derive(Default)]
@@ -150,26 +167,22 @@ fn with(weak: &Weak<Inner>, f: impl FnOnce(&Inner)) {
 
 #[wasm_bindgen]
 impl RedFolder {
-    /// Opens (or creates) the device database and loads every stored plan.
+    /// Opens (or creates) the device database. It starts locked: stored plans are read
+    /// by [`RedFolder::unlock`], or none exist yet and [`RedFolder::set_pin`] comes first.
     pub async fn open(db_name: String) -> Result<RedFolder, JsValue> {
         let store = Store::open(&db_name).await?;
         let actor = ActorId::from(store.actor().await?);
-        let mut engine = ClientEngine::new(actor);
-        let mut load_error = None;
-        for (id, stored) in store.load_docs().await? {
-            if let Err(e) = engine.load(&id, &stored) {
-                load_error = Some(format!("a stored plan could not be read: {e}"));
-            }
-        }
+        let keyring = store.keyring().await?;
         let window = web_sys::window().ok_or_else(|| js_error("no window"))?;
         let inner = Rc::new_cyclic(|weak| Inner {
             window: window.clone(),
-            engine: RefCell::new(engine),
+            engine: RefCell::new(ClientEngine::new(actor.clone())),
+            actor,
+            keyring: RefCell::new(keyring),
+            key: RefCell::new(None),
+            unlocking: Cell::new(false),
             session: RefCell::new(None),
-            status: RefCell::new(Status {
-                last_synced_ms: None,
-                error: load_error,
-            }),
+            status: RefCell::new(Status::default()),
             listener: RefCell::new(None),
             before_remote: RefCell::new(None),
             link: RefCell::new(Link::default()),
@@ -217,8 +230,77 @@ impl RedFolder {
         *self.inner.before_remote.borrow_mut() = hook;
     }
 
+    /// `{has_pin, unlocked, failed_attempts, attempts_left, max_attempts, min_pin_digits,
+    /// pbkdf2_iterations}`.
+    #[wasm_bindgen(js_name = lockState)]
+    pub fn lock_state(&self) -> Result<JsValue, JsValue> {
+        let keyring = self.inner.keyring.borrow();
+        to_js(&json!({
+            "has_pin": keyring.is_some(),
+            "unlocked": self.inner.key.borrow().is_some(),
+            "failed_attempts": keyring.as_ref().map_or(0, |k| k.failed_attempts),
+            "attempts_left": keyring.as_ref().map_or(MAX_PIN_ATTEMPTS, Keyring::attempts_left),
+            "max_attempts": MAX_PIN_ATTEMPTS,
+            "min_pin_digits": MIN_PIN_DIGITS,
+            "pbkdf2_iterations": keyring.as_ref().map(|k| k.iterations),
+        }))
+    }
+
+    /// Protects this device with `pin` (6 to 12 digits): makes a new random data key and
+    /// stores it wrapped under the PIN. Only when no PIN is set; the device is then
+    /// unlocked and empty. Rejects with the reason if the PIN is not acceptable.
+    #[wasm_bindgen(js_name = setPin)]
+    pub fn set_pin(&self, pin: String) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        wasm_bindgen_futures::future_to_promise(async move {
+            inner.set_pin(&pin).await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Tries `pin`. Resolves with `{ok: true, session}` (the string last given to
+    /// [`RedFolder::save_session`], or `null`) once every stored plan is loaded, or with
+    /// `{ok: false, attempts_left, erased}`: after the fifth wrong PIN in a row every
+    /// plan, the key and the session are erased and `erased` is `true`.
+    pub fn unlock(&self, pin: String) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        wasm_bindgen_futures::future_to_promise(async move { inner.unlock(&pin).await })
+    }
+
+    /// Forgets the data key and every plan held in memory, and stops syncing. Stored
+    /// data stays on the device, encrypted, until [`RedFolder::unlock`].
+    pub fn lock(&self) {
+        self.inner.lock();
+    }
+
+    /// Stores the app's session (its access token and user, as a string) encrypted with
+    /// the plans, so nothing needs to be kept in `localStorage`.
+    #[wasm_bindgen(js_name = saveSession)]
+    pub fn save_session(&self, session: String) -> Promise {
+        let Some(key) = self.inner.key.borrow().clone() else {
+            return Promise::reject(&js_error("unlock the app first"));
+        };
+        let saved = self
+            .inner
+            .store
+            .put_secret(&key, SESSION_KEY, session.into_bytes());
+        wasm_bindgen_futures::future_to_promise(async move {
+            saved.await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Parses an NHS number with the core's check: `{digits, display}`, or throws the
+    /// reason it is not one.
+    #[wasm_bindgen(js_name = checkNhsNumber)]
+    pub fn check_nhs_number(input: &str) -> Result<JsValue, JsValue> {
+        let nhs = NhsNumber::parse(input).map_err(|e| js_error(&e.to_string()))?;
+        to_js(&json!({"digits": nhs.digits(), "display": nhs.display_form()}))
+    }
+
     /// Sets who is editing and starts syncing with the server at `sync_url` (by default
-    /// `/api/v1/sync` on the page's host).
+    /// `/api/v1/sync` on the page's host). The app must be unlocked: what arrives is
+    /// stored encrypted.
     #[wasm_bindgen(js_name = signIn)]
     pub fn sign_in(
         &self,
@@ -226,7 +308,10 @@ impl RedFolder {
         user_id: String,
         user_name: String,
         sync_url: Option<String>,
-    ) {
+    ) -> Result<(), JsValue> {
+        if self.inner.key.borrow().is_none() {
+            return Err(js_error("unlock the app before signing in"));
+        }
         let url = sync_url.unwrap_or_else(|| default_sync_url(&self.inner.window));
         *self.inner.session.borrow_mut() = Some(Session {
             token,
@@ -236,9 +321,10 @@ impl RedFolder {
         });
         self.inner.drop_socket();
         self.inner.reset_backoff();
-        self.inner.status.borrow_mut().error = None;
+        self.inner.clear_error();
         self.inner.connect();
         self.inner.emit_status();
+        Ok(())
     }
 
     /// Stops syncing and forgets the session. Local plans stay on the device.
@@ -311,32 +397,170 @@ impl RedFolder {
         }
     }
 
-    /// `{state: "offline" | "connecting" | "online", online, pending, last_synced_ms,
-    /// error, signed_in, sign_in_refused, docs_total, docs_waiting}`.
+    /// `{state: "offline" | "connecting" | "online", online, network, pending,
+    /// last_synced_ms, error, error_code, signed_in, sign_in_refused, locked, docs_total,
+    /// docs_waiting, docs_received}`.
     pub fn status(&self) -> Result<JsValue, JsValue> {
         to_js(&self.inner.status_json())
     }
 
-    /// Erases every plan stored on this device (for a revoked device or a sign-out that
-    /// must leave nothing behind) and disconnects; `signIn` starts again. Resolves when
+    /// Erases everything this device holds for its user: every plan, the data key, the
+    /// session and the caseload (for a revoked device, a sign-out, or too many wrong
+    /// PINs), and disconnects. The app then starts again from sign-in. Resolves when
     /// storage is cleared.
     pub fn wipe(&self) -> Promise {
         let inner = Rc::clone(&self.inner);
         wasm_bindgen_futures::future_to_promise(async move {
-            inner.drop_socket();
-            let actor = inner.engine.borrow().actor().clone();
-            *inner.engine.borrow_mut() = ClientEngine::new(actor);
-            inner.store.clear_docs().await?;
-            inner.emit_status();
+            inner.erase().await?;
             Ok(JsValue::UNDEFINED)
         })
     }
 }
 
 impl Inner {
+    async fn set_pin(&self, pin: &str) -> Result<(), JsValue> {
+        if self.keyring.borrow().is_some() {
+            return Err(js_error("a PIN is already set on this device"));
+        }
+        let (keyring, key) = vault::create(pin).await?;
+        self.store.put_keyring(&keyring).await?;
+        *self.keyring.borrow_mut() = Some(keyring);
+        *self.key.borrow_mut() = Some(key);
+        *self.engine.borrow_mut() = ClientEngine::new(self.actor.clone());
+        self.emit_status();
+        Ok(())
+    }
+
+    async fn unlock(&self, pin: &str) -> Result<JsValue, JsValue> {
+        if self.key.borrow().is_some() {
+            return Err(js_error("the app is already unlocked"));
+        }
+        // One attempt at a time, so the count of wrong PINs cannot be outrun.
+        if self.unlocking.replace(true) {
+            return Err(js_error("an unlock is already in progress"));
+        }
+        let outcome = self.try_unlock(pin).await;
+        self.unlocking.set(false);
+        outcome
+    }
+
+    async fn try_unlock(&self, pin: &str) -> Result<JsValue, JsValue> {
+        let Some(mut keyring) = self.keyring.borrow().clone() else {
+            return Err(js_error("no PIN is set on this device"));
+        };
+        // Count the attempt before making it: closing the app mid-attempt must not
+        // earn a free guess.
+        keyring.failed_attempts += 1;
+        self.store.put_keyring(&keyring).await?;
+        *self.keyring.borrow_mut() = Some(keyring.clone());
+        let key = match vault::check_pin(pin) {
+            Ok(()) => vault::open_keyring(&keyring, pin).await?,
+            Err(_) => None,
+        };
+        let Some(key) = key else {
+            if keyring.attempts_left() == 0 {
+                self.erase().await?;
+                return to_js(&json!({"ok": false, "attempts_left": 0, "erased": true}));
+            }
+            self.emit_status();
+            return to_js(&json!({
+                "ok": false,
+                "attempts_left": keyring.attempts_left(),
+                "erased": false,
+            }));
+        };
+        keyring.failed_attempts = 0;
+        self.store.put_keyring(&keyring).await?;
+        *self.keyring.borrow_mut() = Some(keyring);
+
+        let (docs, unreadable) = self.store.load_docs(&key).await?;
+        // A caseload or session that cannot be opened is treated as missing: the
+        // caseload comes again with the next sync, the session with the next sign-in.
+        let caseload: Vec<String> = self
+            .store
+            .get_secret(&key, CASELOAD_KEY)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        let session = self
+            .store
+            .get_secret(&key, SESSION_KEY)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|bytes| String::from_utf8(bytes).ok());
+
+        let mut engine = ClientEngine::new(self.actor.clone());
+        let mut load_error = (!unreadable.is_empty()).then(|| {
+            format!(
+                "{} stored plans could not be decrypted; they download again when online",
+                unreadable.len()
+            )
+        });
+        for (id, stored) in &docs {
+            if let Err(e) = engine.load(id, stored) {
+                load_error = Some(format!("a stored plan could not be read: {e}"));
+            }
+        }
+        // Plans listed by the server but not downloaded yet: holding them empty makes a
+        // first sync interrupted by a reload resume with the right progress.
+        let held: std::collections::BTreeSet<String> = engine.doc_ids().cloned().collect();
+        for id in caseload.iter().filter(|id| !held.contains(*id)) {
+            engine
+                .load(id, &StoredDoc::default())
+                .map_err(|e| js_error(&e.to_string()))?;
+        }
+        *self.engine.borrow_mut() = engine;
+        *self.key.borrow_mut() = Some(key);
+        *self.status.borrow_mut() = Status {
+            last_synced_ms: None,
+            error_code: load_error.as_ref().map(|_| "storage"),
+            error: load_error,
+        };
+        self.emit_status();
+        to_js(&json!({"ok": true, "session": session}))
+    }
+
+    fn lock(&self) {
+        *self.session.borrow_mut() = None;
+        self.drop_socket();
+        self.link.borrow_mut().retry = None;
+        *self.key.borrow_mut() = None;
+        *self.engine.borrow_mut() = ClientEngine::new(self.actor.clone());
+        *self.status.borrow_mut() = Status::default();
+        self.emit_status();
+    }
+
+    async fn erase(&self) -> Result<(), JsValue> {
+        self.lock();
+        *self.keyring.borrow_mut() = None;
+        self.store.erase().await?;
+        self.emit_status();
+        Ok(())
+    }
+
+    fn clear_error(&self) {
+        let mut status = self.status.borrow_mut();
+        status.error = None;
+        status.error_code = None;
+    }
+
+    fn set_error(&self, code: &'static str, message: String) {
+        let mut status = self.status.borrow_mut();
+        status.error = Some(message);
+        status.error_code = Some(code);
+    }
+
     fn apply(&self, id: &str, edit_json: &str, now_ms: f64) -> Result<Promise, JsValue> {
         let edit: Edit = serde_json::from_str(edit_json)
             .map_err(|e| js_error(&format!("not a valid edit: {e}")))?;
+        let key = self
+            .key
+            .borrow()
+            .clone()
+            .ok_or_else(|| js_error("unlock the app before editing"))?;
         let editor = match self.session.borrow().as_ref() {
             Some(s) => s.editor.clone(),
             None => return Err(js_error("sign in before editing")),
@@ -350,7 +574,7 @@ impl Inner {
         };
         let saved = self
             .store
-            .put_docs(&[(id.to_owned(), stored.unwrap_or_default())]);
+            .put_docs(&key, &[(id.to_owned(), stored.unwrap_or_default())]);
         self.pump();
         let hash = hash.to_string();
         Ok(wasm_bindgen_futures::future_to_promise(async move {
@@ -438,7 +662,7 @@ impl Inner {
                     self.status.borrow_mut().last_synced_ms = Some(js_sys::Date::now());
                 }
             }
-            Err(e) => self.status.borrow_mut().error = Some(format!("sync: {e}")),
+            Err(e) => self.set_error("sync", format!("sync: {e}")),
         }
         self.pump();
     }
@@ -503,6 +727,7 @@ impl Inner {
         }
         let events = self.engine.borrow_mut().take_events();
         let mut to_store: Vec<String> = Vec::new();
+        let mut caseload: Option<Vec<String>> = None;
         let mut notices: Vec<Value> = Vec::new();
         for event in events {
             match event {
@@ -512,13 +737,13 @@ impl Inner {
                     role,
                 } => {
                     self.link.borrow_mut().attempts = 0;
-                    let mut status = self.status.borrow_mut();
-                    status.error = None;
-                    status.last_synced_ms = Some(js_sys::Date::now());
+                    self.clear_error();
+                    self.status.borrow_mut().last_synced_ms = Some(js_sys::Date::now());
                     notices.push(json!({"type": "welcome", "user_id": user_id, "user_name": user_name, "role": role}));
                 }
                 ClientEvent::Caseload { doc_ids } => {
-                    notices.push(json!({"type": "caseload", "doc_ids": doc_ids}))
+                    notices.push(json!({"type": "caseload", "doc_ids": doc_ids}));
+                    caseload = Some(doc_ids);
                 }
                 ClientEvent::DocChanged { doc_id } => {
                     notices.push(json!({"type": "doc_changed", "id": doc_id}));
@@ -535,12 +760,20 @@ impl Inner {
                     {
                         s.refused = true;
                     }
-                    self.status.borrow_mut().error = Some(message.clone());
+                    self.set_error(code.name(), message.clone());
                     notices.push(json!({"type": "error", "code": code.name(), "doc_id": doc_id, "message": message}));
                 }
             }
         }
-        if !to_store.is_empty() {
+        // The socket is closed when the key goes, so a key is here whenever events are.
+        let key = self.key.borrow().clone();
+        if let (Some(ids), Some(key)) = (caseload, &key) {
+            let bytes = serde_json::to_vec(&ids).map_err(json_error);
+            if let Ok(bytes) = bytes {
+                self.report_storage_failure(self.store.put_secret(key, CASELOAD_KEY, bytes));
+            }
+        }
+        if let (false, Some(key)) = (to_store.is_empty(), &key) {
             to_store.sort();
             to_store.dedup();
             let docs: Vec<_> = {
@@ -550,17 +783,7 @@ impl Inner {
                     .filter_map(|id| engine.export(&id).map(|s| (id, s)))
                     .collect()
             };
-            let saved = self.store.put_docs(&docs);
-            let listener = self.listener.borrow().clone();
-            wasm_bindgen_futures::spawn_local(async move {
-                if let Err(e) = saved.await
-                    && let Some(listener) = listener
-                {
-                    let notice = json!({"type": "error", "code": "storage", "doc_id": null,
-                            "message": e.as_string().unwrap_or_else(|| "could not save on this device".into())});
-                    let _ = to_js(&notice).map(|n| listener.call1(&JsValue::NULL, &n));
-                }
-            });
+            self.report_storage_failure(self.store.put_docs(key, &docs));
         }
         if self.session.borrow().as_ref().is_some_and(|s| s.refused) {
             self.drop_socket();
@@ -569,6 +792,27 @@ impl Inner {
             self.emit(&notice);
         }
         self.emit_status();
+    }
+
+    /// Tells the app if a background write fails: the plan is then only in memory.
+    fn report_storage_failure(
+        &self,
+        saved: impl std::future::Future<Output = Result<(), JsValue>> + 'static,
+    ) {
+        let listener = self.listener.borrow().clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Err(e) = saved.await
+                && let Some(listener) = listener
+            {
+                let message = js_sys::Reflect::get(&e, &"message".into())
+                    .ok()
+                    .and_then(|m| m.as_string())
+                    .unwrap_or_else(|| "could not save on this device".into());
+                let notice =
+                    json!({"type": "error", "code": "storage", "doc_id": null, "message": message});
+                let _ = to_js(&notice).map(|n| listener.call1(&JsValue::NULL, &n));
+            }
+        });
     }
 
     fn status_json(&self) -> Value {
@@ -601,10 +845,13 @@ impl Inner {
             "pending": pending,
             "last_synced_ms": status.last_synced_ms,
             "error": status.error,
+            "error_code": status.error_code,
             "signed_in": session.is_some(),
             "sign_in_refused": session.as_ref().is_some_and(|s| s.refused),
+            "locked": self.key.borrow().is_none(),
             "docs_total": docs_total,
             "docs_waiting": docs_waiting,
+            "docs_received": docs_total - docs_waiting,
         })
     }
 

@@ -1,27 +1,25 @@
-//! JSON shapes handed to the app. `CarePlan` holds an Automerge text and is not
-//! `Serialize`, so its public fields are mapped here one by one; nothing is computed
-//! that the core does not already provide.
+//! JSON shapes handed to the app: the core's own serialisation of `CarePlan` (texts as
+//! strings, conflicts and lifecycle included) plus a few display conveniences the app
+//! draws; nothing is computed that the core does not already provide.
 
 use redfolder_shared::{CarePlan, NhsNumber};
 use serde_json::{Value, json};
 
 pub(crate) fn plan(plan: &CarePlan, pending: usize) -> Value {
-    json!({
-        "schema_version": plan.schema_version,
-        "patient": plan.patient,
-        "nhs_number_display": nhs_display(&plan.patient.nhs_number),
-        "consent": plan.consent,
-        "conditions": plan.conditions,
-        "medications": plan.medications,
-        "dnacpr": plan.dnacpr,
-        "dnacpr_label": plan.dnacpr.label(),
-        "preferred_place_of_care": plan.preferred_place_of_care,
-        "exacerbation_plan": plan.exacerbation_plan.as_str(),
-        "baseline": plan.baseline,
-        "key_contacts": plan.key_contacts,
-        "last_updated": plan.last_updated,
-        "pending": pending,
-    })
+    let mut json = serde_json::to_value(plan).unwrap_or(Value::Null);
+    if let Some(map) = json.as_object_mut() {
+        map.insert(
+            "nhs_number_display".into(),
+            nhs_display(&plan.patient.nhs_number).into(),
+        );
+        map.insert("dnacpr_label".into(), plan.dnacpr.label().into());
+        map.insert(
+            "completion_problems".into(),
+            serde_json::to_value(plan.completion_problems()).unwrap_or(Value::Null),
+        );
+        map.insert("pending".into(), pending.into());
+    }
+    json
 }
 
 pub(crate) fn caseload_entry(id: &str, plan: &CarePlan, pending: usize) -> Value {
@@ -37,6 +35,9 @@ pub(crate) fn caseload_entry(id: &str, plan: &CarePlan, pending: usize) -> Value
         "share_with_emergency_services": plan.consent.share_with_emergency_services,
         "pending": pending,
         "last_updated": plan.last_updated,
+        "status": plan.enrolment.status,
+        "next_review_due": plan.enrolment.next_review_due,
+        "conflicts": plan.conflicts.len(),
     })
 }
 
@@ -93,6 +94,9 @@ mod tests {
         assert_eq!(json["exacerbation_plan"], "Call the GP");
         assert_eq!(json["last_updated"]["user_name"], "Nurse One");
         assert_eq!(json["pending"], 2);
+        assert_eq!(json["enrolment"]["status"], "draft");
+        assert!(json["conflicts"].as_array().unwrap().is_empty());
+        assert!(json["allergies"].as_array().unwrap().is_empty());
 
         let entry = caseload_entry("p1", &plan, 0);
         assert_eq!(entry["id"], "p1");

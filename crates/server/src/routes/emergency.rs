@@ -1,49 +1,67 @@
-use axum::Json;
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method};
-use axum::response::{IntoResponse, Response};
-use redfolder_shared::NhsNumber;
-use serde_json::Value;
+//! Emergency summaries and the distribution feed for out-of-hours, ambulance and A&E.
 
-use super::EMERGENCY_SUMMARY_ROUTE;
-use crate::auth::authenticate;
-use crate::domain::{Role, now_ms};
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::Stream;
+use redfolder_shared::NhsNumber;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::audit::{AuditEvent, action, purpose};
+use crate::auth::{authenticate, Authenticated};
+use crate::domain::{Principal, Role, now_ms};
 use crate::error::ApiError;
 use crate::startup::AppState;
-use crate::store::AuditEntry;
+use crate::store::FeedItem;
 
-/// One body for "no plan" and "no consent", so the response never reveals whether a
-/// patient without consent has a plan.
+/// One body for "no plan", "no consent" and "date of birth does not match", so the
+/// response never reveals whether a patient without consent has a plan.
 const NOT_AVAILABLE: &str = "no emergency summary is available for this NHS number";
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub(crate) struct SummaryParams {
+    /// The patient's date of birth (YYYY-MM-DD) as a second check: if it does not match,
+    /// the answer is the same 404 as for an unknown NHS number.
+    dob: Option<String>,
+}
 
 /// `GET /api/v1/emergency/summary/{nhs_number}`: every request is audited, whatever its
 /// outcome; if the audit entry cannot be written the request fails.
+#[utoipa::path(get, path = "/api/v1/emergency/summary/{nhs_number}", tag = "emergency",
+    security(("bearer" = [])),
+    params(("nhs_number" = String, Path, description = "NHS number, digits or 3-3-4"), SummaryParams),
+    responses(
+        (status = 200, description = "The emergency summary with patient_id, plan_version, last_updated_at_ms and last_updated_by"),
+        (status = 400, description = "Malformed NHS number or date of birth"),
+        (status = 401, description = "Not signed in"),
+        (status = 403, description = "Only emergency clinicians read summaries"),
+        (status = 404, description = "No plan, no consent, or date of birth mismatch (indistinguishable)"),
+    ))]
 pub(crate) async fn summary(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
+    query: Result<Query<SummaryParams>, QueryRejection>,
 ) -> Response {
     let given = path.as_ref().map(|Path(p)| p.clone()).unwrap_or_default();
-    let mut audit = AuditEntry {
-        at_ms: now_ms(),
-        user_id: None,
-        organisation_id: None,
-        role: None,
-        nhs_number: given.chars().take(64).collect(),
-        patient_id: None,
-        outcome: String::new(),
-        status: 0,
-        route: EMERGENCY_SUMMARY_ROUTE.to_owned(),
-    };
-    let (outcome, response) = match lookup(&state, &method, &headers, &given, &mut audit).await {
-        Ok(summary) => ("ok", Json(summary).into_response()),
-        Err((outcome, error)) => (outcome, error.into_response()),
-    };
+    let mut audit = AuditEvent::new(now_ms(), action::SUMMARY, purpose::EMERGENCY_CARE, "")
+        .subject(given.chars().take(64).collect::<String>());
+    let (outcome, response) =
+        match lookup(&state, &method, &headers, &given, query, &mut audit).await {
+            Ok(summary) => ("ok", Json(summary).into_response()),
+            Err((outcome, error)) => (outcome, error.into_response()),
+        };
     audit.outcome = outcome.to_owned();
-    audit.status = response.status().as_u16();
-    if let Err(e) = state.store().record_audit(&audit).await {
+    audit.detail = format!("status {}", response.status().as_u16());
+    if let Err(e) = state.store().record_audit(&[audit]).await {
         return ApiError::Internal(e).into_response();
     }
     response
@@ -56,18 +74,22 @@ async fn lookup(
     method: &Method,
     headers: &HeaderMap,
     given: &str,
-    audit: &mut AuditEntry,
+    query: Result<Query<SummaryParams>, QueryRejection>,
+    audit: &mut AuditEvent,
 ) -> Result<Value, Refusal> {
     if method != Method::GET && method != Method::HEAD {
         return Err(("method_not_allowed", ApiError::MethodNotAllowed));
     }
-    let user = authenticate(state, headers)
+    let principal = authenticate(state, headers)
         .await
         .map_err(|e| (outcome_of(&e), e))?;
-    audit.user_id = Some(user.id.clone());
-    audit.organisation_id = Some(user.organisation_id.clone());
-    audit.role = Some(user.role.as_str().to_owned());
-    if user.role != Role::EmergencyClinician {
+    let role = if principal.user.has(Role::EmergencyClinician) {
+        Role::EmergencyClinician
+    } else {
+        principal.user.primary_role()
+    };
+    *audit = audit.clone().by(&principal, role);
+    if role != Role::EmergencyClinician {
         return Err(("forbidden", ApiError::Forbidden));
     }
     let nhs = NhsNumber::parse(given).map_err(|e| {
@@ -76,36 +98,249 @@ async fn lookup(
             ApiError::BadRequest(format!("invalid NHS number: {e}")),
         )
     })?;
+    let dob = match query {
+        Ok(Query(params)) => params.dob.map(|d| d.trim().to_owned()),
+        Err(e) => return Err(("bad_request", ApiError::BadRequest(e.body_text()))),
+    };
+    if let Some(dob) = &dob
+        && !is_date(dob)
+    {
+        return Err((
+            "bad_request",
+            ApiError::BadRequest("dob must be a date written YYYY-MM-DD".to_owned()),
+        ));
+    }
     let stored = state
         .store()
         .emergency_summary(&nhs.digits())
         .await
         .map_err(|e| ("error", ApiError::Internal(e)))?
-        .ok_or(("not_found", ApiError::NotFound(NOT_AVAILABLE)))?;
+        .ok_or(("not_found", ApiError::not_found(NOT_AVAILABLE)))?;
     audit.patient_id = Some(stored.patient_id.clone());
     if !stored.consent {
-        return Err(("no_consent", ApiError::NotFound(NOT_AVAILABLE)));
+        return Err(("no_consent", ApiError::not_found(NOT_AVAILABLE)));
     }
-    let mut summary: Value = serde_json::from_str(&stored.summary_json).map_err(|e| {
-        (
-            "error",
-            ApiError::Internal(anyhow::anyhow!("stored summary is not JSON: {e}")),
-        )
-    })?;
-    if let Some(object) = summary.as_object_mut() {
-        object.insert("patient_id".to_owned(), Value::String(stored.patient_id));
-        object.insert(
-            "plan_version".to_owned(),
-            Value::String(stored.plan_version),
-        );
+    if dob.is_some_and(|d| d != stored.date_of_birth) {
+        return Err(("dob_mismatch", ApiError::not_found(NOT_AVAILABLE)));
     }
-    Ok(summary)
+    stored
+        .published()
+        .map_err(|e| ("error", ApiError::Internal(e)))
+}
+
+fn is_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
 }
 
 fn outcome_of(error: &ApiError) -> &'static str {
     match error {
         ApiError::Unauthorized | ApiError::InvalidCredentials => "unauthorized",
+        ApiError::DeviceRevoked => "device_revoked",
         ApiError::Internal(_) => "error",
         _ => "denied",
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub(crate) struct FeedParams {
+    /// Return items after this cursor; absent or 0 starts from the beginning.
+    since: Option<i64>,
+    /// At most this many items (default 100, at most 1000).
+    limit: Option<i64>,
+    /// Long-poll: when nothing is new, wait up to this many seconds (at most 60) for an item.
+    wait: Option<u64>,
+}
+
+fn require_emergency(principal: &Principal) -> Result<(), ApiError> {
+    if principal.user.has(Role::EmergencyClinician) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+/// Audits the delivery of feed items (before they are sent) and renders them.
+async fn deliver(
+    state: &AppState,
+    principal: &Principal,
+    items: &[FeedItem],
+) -> Result<Vec<Value>, ApiError> {
+    let now = now_ms();
+    let events: Vec<AuditEvent> = items
+        .iter()
+        .map(|item| {
+            AuditEvent::new(now, action::FEED, purpose::EMERGENCY_CARE, "ok")
+                .by(principal, Role::EmergencyClinician)
+                .patient(item.patient_id.clone())
+                .subject(format!("feed item {}", item.seq))
+                .detail(item.kind.clone())
+        })
+        .collect();
+    state.store().record_audit(&events).await?;
+    state.metrics().feed_items(items.len());
+    items
+        .iter()
+        .map(|item| {
+            let summary = match &item.summary_json {
+                Some(json) => serde_json::from_str(json)
+                    .map_err(|e| anyhow::anyhow!("a feed summary is not JSON: {e}"))?,
+                None => Value::Null,
+            };
+            Ok(json!({
+                "seq": item.seq,
+                "kind": item.kind,
+                "patient_id": item.patient_id,
+                "nhs_number": item.nhs_number,
+                "at_ms": item.at_ms,
+                "summary": summary,
+            }))
+        })
+        .collect()
+}
+
+/// `GET /api/v1/emergency/feed?since=CURSOR`: every change to a consenting patient's
+/// summary and every withdrawal, in commit order, for an emergency service's own system
+/// to keep a mirror. Resume from `next`. A `withdrawal` means: purge this patient.
+#[utoipa::path(get, path = "/api/v1/emergency/feed", tag = "emergency",
+    security(("bearer" = [])),
+    params(FeedParams),
+    responses(
+        (status = 200, description = "`{items: [{seq, kind: summary|withdrawal, patient_id, nhs_number, at_ms, summary}], next}`"),
+        (status = 401, description = "Not signed in"),
+        (status = 403, description = "Only emergency clinicians (or their systems) read the feed"),
+    ))]
+pub(crate) async fn feed(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    query: Result<Query<FeedParams>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    require_emergency(&principal)?;
+    let Query(params) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let since = params.since.unwrap_or(0).max(0);
+    let limit = params.limit.unwrap_or(100).clamp(1, 1000);
+    let max_wait = state.config().feed_max_wait;
+    let wait = Duration::from_secs(params.wait.unwrap_or(0)).min(max_wait);
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut changes = state.feed_watch();
+    let mut shutdown = state.shutdown();
+    let mut cursor = since;
+    loop {
+        changes.borrow_and_update();
+        let (items, next) = state.store().feed_since(cursor, limit).await?;
+        cursor = next;
+        if !items.is_empty() || tokio::time::Instant::now() >= deadline || *shutdown.borrow() {
+            let items = deliver(&state, &principal, &items).await?;
+            return Ok(Json(json!({ "items": items, "next": cursor })));
+        }
+        tokio::select! {
+            _ = changes.changed() => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub(crate) struct StreamParams {
+    /// Start after this cursor (the `Last-Event-ID` header, when present, wins).
+    since: Option<i64>,
+}
+
+/// `GET /api/v1/emergency/feed/stream`: the same feed as server-sent events (`id` is the
+/// cursor, `event` the kind, `data` the item), live until the client or server goes away.
+#[utoipa::path(get, path = "/api/v1/emergency/feed/stream", tag = "emergency",
+    security(("bearer" = [])),
+    params(StreamParams),
+    responses(
+        (status = 200, description = "text/event-stream of feed items", content_type = "text/event-stream"),
+        (status = 401, description = "Not signed in"),
+        (status = 403, description = "Only emergency clinicians (or their systems) read the feed"),
+    ))]
+pub(crate) async fn feed_stream(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    headers: HeaderMap,
+    query: Result<Query<StreamParams>, QueryRejection>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    require_emergency(&principal)?;
+    let Query(params) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let last_event = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok());
+    let cursor = last_event.or(params.since).unwrap_or(0).max(0);
+    let stream = futures_util::stream::unfold(
+        FeedStream {
+            changes: state.feed_watch(),
+            shutdown: state.shutdown(),
+            state,
+            principal,
+            cursor,
+            pending: std::collections::VecDeque::new(),
+        },
+        |mut s| async move {
+            let event = s.next_event().await?;
+            Some((Ok(event), s))
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+struct FeedStream {
+    state: AppState,
+    principal: Principal,
+    cursor: i64,
+    changes: tokio::sync::watch::Receiver<u64>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    pending: std::collections::VecDeque<Event>,
+}
+
+impl FeedStream {
+    /// The next event, or `None` when the stream should end (shutdown or a failure,
+    /// after which the client resumes from its last event id).
+    async fn next_event(&mut self) -> Option<Event> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some(event);
+            }
+            if *self.shutdown.borrow() {
+                return None;
+            }
+            self.changes.borrow_and_update();
+            let (items, next) = match self.state.store().feed_since(self.cursor, 100).await {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::error!(error = format!("{e:#}"), "feed stream failed");
+                    return None;
+                }
+            };
+            let advanced = next != self.cursor;
+            self.cursor = next;
+            match deliver(&self.state, &self.principal, &items).await {
+                Ok(values) => {
+                    for (item, value) in items.iter().zip(values) {
+                        let event = Event::default()
+                            .id(item.seq.to_string())
+                            .event(item.kind.clone())
+                            .json_data(value)
+                            .unwrap_or_default();
+                        self.pending.push_back(event);
+                    }
+                }
+                Err(_) => return None,
+            }
+            if self.pending.is_empty() && !advanced {
+                tokio::select! {
+                    _ = self.changes.changed() => {}
+                    _ = self.shutdown.changed() => {}
+                }
+            }
+        }
     }
 }

@@ -1,25 +1,69 @@
+//! Sign-in, token refresh and sign-out.
+
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::ApiJson;
-use crate::auth::{dummy_hash, new_token, token_hash, verify_password};
-use crate::domain::now_ms;
+use crate::audit::{AuditEvent, action, purpose};
+use crate::auth::{
+    Authenticated, ClientAddr, check_throttle, dummy_hash, new_token, throttle_subjects,
+    token_hash, verify_password,
+};
+use crate::domain::{Principal, now_ms};
 use crate::error::ApiError;
 use crate::startup::AppState;
+use crate::store::RefreshLookup;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct LoginRequest {
     username: String,
     password: String,
+    /// The `device_id` of an earlier sign-in on this device, to keep its registration
+    /// (and the Automerge actors bound to it). Omit it on a new device.
+    #[serde(default)]
+    device_id: Option<String>,
+    /// A name for a newly registered device, shown to administrators.
+    #[serde(default)]
+    device_label: Option<String>,
 }
 
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct RefreshRequest {
+    refresh_token: String,
+}
+
+/// Signs in: checks the password (throttled per account and per address), registers the
+/// device or continues its registration, and returns an access token and a refresh token.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in: `token` (access token), `refresh_token`, `expires_in` (seconds), `device_id`, `user`"),
+        (status = 401, description = "Wrong username or password"),
+        (status = 403, description = "The given device was revoked: erase its data"),
+        (status = 429, description = "Too many failed sign-ins; see Retry-After"),
+    ))]
 pub(crate) async fn login(
     State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let credentials = state.store().credentials(request.username.trim()).await?;
+    let username = request.username.trim().to_owned();
+    let now = now_ms();
+    let store = state.store();
+    let subjects = throttle_subjects(&username, addr);
+    let attempt = |outcome: &str| {
+        AuditEvent::new(now, action::LOGIN, purpose::AUTHENTICATION, outcome)
+            .subject(username.chars().take(64).collect::<String>())
+    };
+    if let Err(e) = check_throttle(&state, &subjects, now).await {
+        state.metrics().login("throttled");
+        store.record_audit(&[attempt("throttled")]).await?;
+        return Err(e);
+    }
+    let credentials = store.credentials(&username).await?;
     let stored = credentials
         .as_ref()
         .map_or_else(|| dummy_hash().to_owned(), |c| c.password_hash.clone());
@@ -29,26 +73,147 @@ pub(crate) async fn login(
         .await
         .map_err(|e| anyhow::anyhow!("password check panicked: {e}"))?;
     let user = match credentials {
-        Some(c) if ok => c.user,
-        _ => return Err(ApiError::InvalidCredentials),
+        Some(c) if ok && !c.user.disabled && !c.user.roles.is_empty() => c.user,
+        _ => {
+            state.metrics().login("failed");
+            let failed: Vec<String> = subjects.iter().map(|(s, _)| s.clone()).collect();
+            store.record_login_failure(&failed, now).await?;
+            store.record_audit(&[attempt("failed")]).await?;
+            return Err(ApiError::InvalidCredentials);
+        }
     };
-    let token = new_token();
-    let ttl = state.config().session_ttl;
+
+    let requested = request
+        .device_id
+        .filter(|id| !id.is_empty() && id.len() <= 128);
+    let existing = match &requested {
+        Some(id) => store.device(id).await?.filter(|d| d.user_id == user.id),
+        None => None,
+    };
+    let device_id = match existing {
+        Some(device) if device.revoked_at_ms.is_some() => {
+            let event = attempt("device_revoked");
+            store.record_audit(&[event]).await?;
+            return Err(ApiError::DeviceRevoked);
+        }
+        Some(device) => device.id,
+        None => {
+            let label = request
+                .device_label
+                .map(|l| l.chars().take(100).collect::<String>())
+                .filter(|l| !l.trim().is_empty())
+                .unwrap_or_else(|| "device".to_owned());
+            store.register_device(&user.id, &label, now).await?
+        }
+    };
+    let principal = Principal { user, device_id };
+    let event = attempt("ok").by(&principal, principal.user.primary_role());
+    let body = issue_tokens(&state, &principal, now, &[event]).await?;
+    let throttle = state.config().throttle;
+    store
+        .clear_login_failures(&subjects[0].0, now - throttle.window_ms)
+        .await?;
+    state.metrics().login("ok");
+    tracing::info!(user_id = %principal.user.id, device_id = %principal.device_id, "signed in");
+    Ok(Json(body))
+}
+
+/// Exchanges a refresh token (used once) for a new access token and refresh token.
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "New tokens, as from login"),
+        (status = 401, description = "Unknown, expired or already used refresh token (a reused token ends every token of the device)"),
+        (status = 403, description = "The device was revoked or its user disabled: erase its data"),
+    ))]
+pub(crate) async fn refresh(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<RefreshRequest>,
+) -> Result<Json<Value>, ApiError> {
     let now = now_ms();
-    let expires_at = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+    let token = request.refresh_token.trim();
+    if token.is_empty() || token.len() > 256 {
+        return Err(ApiError::Unauthorized);
+    }
+    let store = state.store();
+    match store.use_refresh_token(&token_hash(token), now).await? {
+        RefreshLookup::Valid { user_id, device_id } => {
+            let user = store
+                .user_by_id(&user_id)
+                .await?
+                .filter(|u| !u.disabled)
+                .ok_or(ApiError::DeviceRevoked)?;
+            let principal = Principal { user, device_id };
+            let event = AuditEvent::new(now, action::REFRESH, purpose::AUTHENTICATION, "ok")
+                .by(&principal, principal.user.primary_role());
+            Ok(Json(issue_tokens(&state, &principal, now, &[event]).await?))
+        }
+        RefreshLookup::Reused { device_id } => {
+            tracing::warn!(device_id, "a used refresh token was presented again");
+            let event = AuditEvent::new(now, action::REFRESH, purpose::AUTHENTICATION, "reused")
+                .subject(device_id);
+            store.record_audit(&[event]).await?;
+            Err(ApiError::Unauthorized)
+        }
+        RefreshLookup::DeviceRevoked => Err(ApiError::DeviceRevoked),
+        RefreshLookup::Invalid => Err(ApiError::Unauthorized),
+    }
+}
+
+/// Signs this device out: its access and refresh tokens stop working.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    security(("bearer" = [])),
+    responses((status = 204, description = "Signed out"), (status = 401, description = "Not signed in")))]
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+) -> Result<StatusCode, ApiError> {
+    let now = now_ms();
+    let event = AuditEvent::new(now, action::LOGOUT, purpose::AUTHENTICATION, "ok")
+        .by(&principal, principal.user.primary_role());
     state
         .store()
-        .create_session(&token_hash(&token), &user.id, now, expires_at)
+        .sign_out_device(&principal.device_id, now, &[event])
         .await?;
-    tracing::info!(user_id = %user.id, "signed in");
-    Ok(Json(json!({
-        "token": token,
-        "expires_in": ttl.as_secs(),
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn issue_tokens(
+    state: &AppState,
+    principal: &Principal,
+    now: i64,
+    audit: &[AuditEvent],
+) -> Result<Value, ApiError> {
+    let config = state.config();
+    let access = new_token();
+    let refresh = new_token();
+    let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    state
+        .store()
+        .create_tokens(
+            principal,
+            &token_hash(&access),
+            now.saturating_add(ms(config.access_ttl)),
+            &token_hash(&refresh),
+            now.saturating_add(ms(config.refresh_ttl)),
+            now,
+            audit,
+        )
+        .await?;
+    let user = &principal.user;
+    Ok(json!({
+        "token": access,
+        "refresh_token": refresh,
+        "expires_in": config.access_ttl.as_secs(),
+        "refresh_expires_in": config.refresh_ttl.as_secs(),
+        "device_id": principal.device_id,
         "user": {
             "id": user.id,
+            "username": user.username,
             "name": user.name,
-            "role": user.role.as_str(),
+            "role": user.primary_role().as_str(),
+            "roles": user.role_names(),
             "organisation": { "id": user.organisation_id, "name": user.organisation_name },
         },
-    })))
+    }))
 }

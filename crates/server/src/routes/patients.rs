@@ -1,20 +1,270 @@
-use axum::Json;
-use axum::extract::State;
+//! Caseloads, care teams and a patient's access log.
 
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::ApiJson;
+use crate::access::{PlanAccess, plan_access};
+use crate::audit::{AuditEvent, action, purpose};
 use crate::auth::Authenticated;
-use crate::domain::Role;
+use crate::domain::{Principal, Role, now_ms};
 use crate::error::ApiError;
 use crate::startup::AppState;
-use crate::store::PatientListing;
+use crate::store::{CareTeamMember, PatientListing};
 
-/// The caller's caseload: the patients registered at their organisation, read from the
-/// `patients` projection without loading any document.
+/// The caller's caseload: as case manager, the patients registered at their practice; as
+/// MDT member, the consenting patients whose care team includes their organisation. Read
+/// from the projection without loading any document; every patient listed is audited.
+#[utoipa::path(get, path = "/api/v1/patients", tag = "patients",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Caseload rows: id, nhs_number, name, date_of_birth, consents, dnacpr, last_updated, access"),
+        (status = 401, description = "Not signed in"),
+        (status = 403, description = "Only case managers and MDT members have a caseload"),
+    ))]
 pub(crate) async fn caseload(
     State(state): State<AppState>,
-    Authenticated(user): Authenticated,
+    Authenticated(principal): Authenticated,
 ) -> Result<Json<Vec<PatientListing>>, ApiError> {
-    if user.role != Role::CaseManager {
+    let user = &principal.user;
+    if !user.has(Role::CaseManager) && !user.has(Role::MdtMember) {
         return Err(ApiError::Forbidden);
     }
-    Ok(Json(state.store().caseload(&user.organisation_id).await?))
+    let listing = state.store().caseload(user).await?;
+    let now = now_ms();
+    let events: Vec<AuditEvent> = listing
+        .iter()
+        .map(|p| {
+            let (role, why) = if p.access == Role::CaseManager.as_str() {
+                (Role::CaseManager, purpose::DIRECT_CARE)
+            } else {
+                (Role::MdtMember, purpose::MDT_CARE)
+            };
+            AuditEvent::new(now, action::CASELOAD, why, "ok")
+                .by(&principal, role)
+                .patient(p.id.clone())
+        })
+        .collect();
+    state.store().record_audit(&events).await?;
+    Ok(Json(listing))
+}
+
+/// The patient's plan as the caller may reach it. Callers without a plan role get 403;
+/// callers with one get 404 whether the patient does not exist or is not theirs.
+async fn reach(
+    state: &AppState,
+    principal: &Principal,
+    patient_id: &str,
+    act: &str,
+    case_manager_only: bool,
+) -> Result<PlanAccess, ApiError> {
+    let user = &principal.user;
+    let plan_role = user.has(Role::CaseManager) || (!case_manager_only && user.has(Role::MdtMember));
+    let context = if plan_role && patient_id.len() <= 128 {
+        state
+            .store()
+            .patient_context(patient_id, &user.organisation_id)
+            .await?
+    } else {
+        None
+    };
+    let access = context.as_ref().and_then(|c| plan_access(user, c));
+    match access {
+        Some(PlanAccess::CaseManager) => return Ok(PlanAccess::CaseManager),
+        Some(PlanAccess::Mdt) if !case_manager_only => return Ok(PlanAccess::Mdt),
+        _ => {}
+    }
+    let mut event = AuditEvent::new(now_ms(), act, purpose::DIRECT_CARE, "denied")
+        .by(principal, user.primary_role());
+    if context.is_some() {
+        event = event.patient(patient_id);
+    }
+    state.store().record_audit(&[event]).await?;
+    if plan_role {
+        Err(ApiError::not_found("no such patient in your care"))
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+/// The organisations in a patient's care team.
+#[utoipa::path(get, path = "/api/v1/patients/{id}/care-team", tag = "patients",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Patient (plan document) id")),
+    responses(
+        (status = 200, description = "Care team organisations"),
+        (status = 403, description = "Role without plan access"),
+        (status = 404, description = "No such patient in your care"),
+    ))]
+pub(crate) async fn care_team(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(patient_id): Path<String>,
+) -> Result<Json<Vec<CareTeamMember>>, ApiError> {
+    let access = reach(&state, &principal, &patient_id, action::CARE_TEAM_READ, false).await?;
+    let event = AuditEvent::new(now_ms(), action::CARE_TEAM_READ, access.purpose(), "ok")
+        .by(&principal, access.role())
+        .patient(patient_id.clone());
+    state.store().record_audit(&[event]).await?;
+    Ok(Json(state.store().care_team(&patient_id).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct CareTeamAddition {
+    /// The organisation's code or id.
+    organisation: String,
+}
+
+/// Adds an organisation to a patient's care team (case managers of the patient's practice).
+#[utoipa::path(post, path = "/api/v1/patients/{id}/care-team", tag = "patients",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Patient (plan document) id")),
+    request_body = CareTeamAddition,
+    responses(
+        (status = 201, description = "Added; the care team as it now stands"),
+        (status = 400, description = "No such organisation"),
+        (status = 403, description = "Not a case manager"),
+        (status = 404, description = "No such patient at your practice"),
+    ))]
+pub(crate) async fn add_to_care_team(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(patient_id): Path<String>,
+    ApiJson(body): ApiJson<CareTeamAddition>,
+) -> Result<(StatusCode, Json<Vec<CareTeamMember>>), ApiError> {
+    reach(&state, &principal, &patient_id, action::CARE_TEAM_CHANGE, true).await?;
+    let store = state.store();
+    let org = match store.organisation_by_code(&body.organisation).await? {
+        Some(org) => Some(org),
+        None => store.organisation_by_id(&body.organisation).await?,
+    }
+    .ok_or_else(|| ApiError::BadRequest(format!("no organisation {:?}", body.organisation)))?;
+    let now = now_ms();
+    let event = AuditEvent::new(now, action::CARE_TEAM_CHANGE, purpose::DIRECT_CARE, "ok")
+        .by(&principal, Role::CaseManager)
+        .patient(patient_id.clone())
+        .detail(format!("add {}", org.code));
+    store
+        .change_care_team(&patient_id, &org.id, true, &principal.user.id, now, &[event])
+        .await?;
+    Ok((StatusCode::CREATED, Json(store.care_team(&patient_id).await?)))
+}
+
+/// Removes an organisation from a patient's care team; its MDT members lose access at
+/// once (open sync connections within one timer tick).
+#[utoipa::path(delete, path = "/api/v1/patients/{id}/care-team/{organisation_id}", tag = "patients",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "Patient (plan document) id"),
+        ("organisation_id" = String, Path, description = "Organisation id"),
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "Not a case manager"),
+        (status = 404, description = "No such patient at your practice, or organisation not in the team"),
+    ))]
+pub(crate) async fn remove_from_care_team(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path((patient_id, organisation_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    reach(&state, &principal, &patient_id, action::CARE_TEAM_CHANGE, true).await?;
+    let now = now_ms();
+    let event = AuditEvent::new(now, action::CARE_TEAM_CHANGE, purpose::DIRECT_CARE, "ok")
+        .by(&principal, Role::CaseManager)
+        .patient(patient_id.clone())
+        .detail(format!("remove {organisation_id}"));
+    let removed = state
+        .store()
+        .change_care_team(
+            &patient_id,
+            &organisation_id,
+            false,
+            &principal.user.id,
+            now,
+            &[event],
+        )
+        .await?;
+    if removed {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("that organisation is not in the care team"))
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub(crate) struct AccessLogParams {
+    /// At most this many entries, newest first (default 200, at most 1000).
+    limit: Option<i64>,
+}
+
+/// Who looked at or changed this patient's record and when: for the patient's case
+/// manager, to answer the patient.
+#[utoipa::path(get, path = "/api/v1/patients/{id}/access-log", tag = "patients",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Patient (plan document) id"), AccessLogParams),
+    responses(
+        (status = 200, description = "Entries, newest first: at_ms, action, purpose, outcome, user, role, organisation, device_id"),
+        (status = 403, description = "Not a case manager"),
+        (status = 404, description = "No such patient at your practice"),
+    ))]
+pub(crate) async fn access_log(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(patient_id): Path<String>,
+    Query(params): Query<AccessLogParams>,
+) -> Result<Json<Value>, ApiError> {
+    reach(&state, &principal, &patient_id, action::ACCESS_LOG, true).await?;
+    let store = state.store();
+    let event = AuditEvent::new(now_ms(), action::ACCESS_LOG, purpose::ACCESS_REQUEST, "ok")
+        .by(&principal, Role::CaseManager)
+        .patient(patient_id.clone());
+    store.record_audit(&[event]).await?;
+    let limit = params.limit.unwrap_or(200).clamp(1, 1000);
+    let records = store.patient_audit(&patient_id, limit).await?;
+    let mut users: HashMap<String, Option<String>> = HashMap::new();
+    let mut orgs: HashMap<String, Option<String>> = HashMap::new();
+    let mut entries = Vec::with_capacity(records.len());
+    for r in records {
+        let e = r.event;
+        let user_name = match &e.user_id {
+            Some(id) => match users.get(id) {
+                Some(name) => name.clone(),
+                None => {
+                    let name = store.user_by_id(id).await?.map(|u| u.name);
+                    users.insert(id.clone(), name.clone());
+                    name
+                }
+            },
+            None => None,
+        };
+        let org_name = match &e.organisation_id {
+            Some(id) => match orgs.get(id) {
+                Some(name) => name.clone(),
+                None => {
+                    let name = store.organisation_by_id(id).await?.map(|o| o.name);
+                    orgs.insert(id.clone(), name.clone());
+                    name
+                }
+            },
+            None => None,
+        };
+        entries.push(json!({
+            "seq": r.seq,
+            "at_ms": e.at_ms,
+            "action": e.action,
+            "purpose": e.purpose,
+            "outcome": e.outcome,
+            "user": { "id": e.user_id, "username": e.username, "name": user_name },
+            "role": e.role,
+            "organisation": { "id": e.organisation_id, "name": org_name },
+            "device_id": e.device_id,
+        }));
+    }
+    Ok(Json(json!({ "patient_id": patient_id, "entries": entries })))
 }

@@ -17,6 +17,9 @@ pub struct CachedDoc {
     pub doc: PlanDoc,
     /// How many chunk rows the document has in the database, to decide when to compact.
     pub chunks: u64,
+    /// The newest chunk this copy includes: anything newer was committed elsewhere (by
+    /// another instance) and is merged by [`DocCache::refresh`].
+    pub last_chunk_id: i64,
 }
 
 type Slot = Arc<tokio::sync::Mutex<Option<CachedDoc>>>;
@@ -32,7 +35,13 @@ pub struct DocCache {
 
 /// A locked, loaded document.
 #[derive(Debug)]
-pub struct DocGuard(OwnedMutexGuard<Option<CachedDoc>>);
+pub struct DocGuard(OwnedMutexGuard<Option<CachedDoc>>, String);
+
+impl DocGuard {
+    pub fn doc_id(&self) -> &str {
+        &self.1
+    }
+}
 
 impl std::ops::Deref for DocGuard {
     type Target = CachedDoc;
@@ -80,9 +89,57 @@ impl DocCache {
             *guard = Some(CachedDoc {
                 doc,
                 chunks: chunks.len() as u64,
+                last_chunk_id: chunks.last().map_or(0, |c| c.id),
             });
         }
-        Ok(Some(DocGuard(guard)))
+        Ok(Some(DocGuard(guard, doc_id.to_owned())))
+    }
+
+    /// Merges into a locked document whatever other instances committed since it was
+    /// loaded. Returns whether it gained anything.
+    pub async fn refresh(store: &Store, doc: &mut DocGuard) -> anyhow::Result<bool> {
+        let chunks = store.load_chunks_after(doc.doc_id(), doc.last_chunk_id).await?;
+        if chunks.is_empty() {
+            return Ok(false);
+        }
+        let before = doc.doc.heads();
+        for chunk in &chunks {
+            doc.doc
+                .automerge()
+                .load_incremental(&chunk.data)
+                .context("merging a chunk committed elsewhere")?;
+        }
+        doc.last_chunk_id = chunks.last().map_or(doc.last_chunk_id, |c| c.id);
+        doc.chunks += chunks.len() as u64;
+        Ok(doc.doc.heads() != before)
+    }
+
+    /// Refreshes a document if it is loaded here (see [`DocCache::refresh`]); a document
+    /// that is not loaded will be read fresh when it is needed.
+    pub async fn refresh_if_cached(&self, store: &Store, doc_id: &str) -> anyhow::Result<bool> {
+        let slot = self
+            .slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(doc_id)
+            .cloned();
+        let Some(slot) = slot else { return Ok(false) };
+        let guard = slot.lock_owned().await;
+        if guard.is_none() {
+            return Ok(false);
+        }
+        let mut doc = DocGuard(guard, doc_id.to_owned());
+        DocCache::refresh(store, &mut doc).await
+    }
+
+    /// The ids of the documents currently held.
+    pub fn cached_ids(&self) -> Vec<String> {
+        self.slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect()
     }
 
     /// Forgets a document so the next [`DocCache::lock`] reloads it from the store.

@@ -1,19 +1,31 @@
 //! [`Connection`]: the server's side of one sync connection, as a state machine that
 //! takes frames and notices in and queues frames out.
+//!
+//! Reads: a plan is opened on a connection only if [`crate::access::plan_access`] allows
+//! it, and the first opening per connection is audited before any of the plan is sent.
+//!
+//! Writes: incoming changes are applied to a copy of the cached document and checked
+//! before anything is stored — every change's actor must belong to this device (the first
+//! use binds it), must name this user as its author, an MDT member's change must not
+//! write a protected field, and the result must still be a valid plan. A change that fails
+//! is refused with `Error{Refused}` naming it; the copy is dropped, so nothing of it is
+//! stored, and the refusal is audited.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
 use redfolder_shared::protocol::{DecodeError, DocId, ErrorCode, Frame, MAX_FRAME_BYTES};
-use redfolder_shared::{PlanDoc, Received, Session};
+use redfolder_shared::{ChangeHash, ChangeNote, PlanDoc, Received, Session};
 
 use super::DocNotice;
-use super::cache::DocGuard;
-use crate::auth::{token_hash, user_for_token};
-use crate::domain::{Role, User, now_ms, project, server_actor};
-use crate::error::ApiError;
+use super::cache::{DocCache, DocGuard};
+use crate::access::{self, PlanAccess, plan_access};
+use crate::audit::{AuditEvent, action};
+use crate::auth::{lookup_token, token_hash};
+use crate::domain::{Committer, Principal, Role, now_ms, project, server_actor};
 use crate::startup::AppState;
+use crate::store::{CommitOutcome, CommitRequest, SessionLookup};
 
 /// How long a connection may stay open without authenticating.
 const HELLO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -28,17 +40,41 @@ pub struct Connection {
     id: u64,
     opened_at: Instant,
     query_token: Option<String>,
-    user: Option<User>,
+    principal: Option<Principal>,
     token_hash: Option<String>,
     session: Session,
-    /// Documents this user may sync, learnt from the caseload and later checks.
-    allowed: HashSet<DocId>,
+    /// Documents this connection may sync, and in which capacity.
+    access: HashMap<DocId, PlanAccess>,
+    /// Documents whose opening on this connection has been audited.
+    audited: HashSet<DocId>,
     /// Documents whose last change was refused: their frames are ignored until the
     /// client subscribes again, so a device that keeps offering a refused change does not
     /// loop with the server.
     refused: HashSet<DocId>,
+    /// Actors (hex) known to belong to this connection's device.
+    own_actors: HashSet<String>,
     outgoing: Vec<Frame>,
     closing: bool,
+}
+
+/// Why a change is refused, for the metrics label and the audit entry.
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    Actor,
+    Author,
+    WriteRule,
+    Schema,
+}
+
+impl Refusal {
+    fn label(self) -> &'static str {
+        match self {
+            Refusal::Actor => "actor",
+            Refusal::Author => "author",
+            Refusal::WriteRule => "write_rule",
+            Refusal::Schema => "schema",
+        }
+    }
 }
 
 impl Connection {
@@ -48,11 +84,13 @@ impl Connection {
             id,
             opened_at: Instant::now(),
             query_token,
-            user: None,
+            principal: None,
             token_hash: None,
             session: Session::new(),
-            allowed: HashSet::new(),
+            access: HashMap::new(),
+            audited: HashSet::new(),
             refused: HashSet::new(),
+            own_actors: HashSet::new(),
             outgoing: Vec::new(),
             closing: false,
         }
@@ -82,6 +120,7 @@ impl Connection {
 
     /// One binary WebSocket message from the client.
     pub async fn on_binary(&mut self, bytes: &[u8]) {
+        self.state.metrics().frame_received();
         if bytes.len() > MAX_FRAME_BYTES {
             let message = DecodeError::TooLarge(bytes.len()).to_string();
             return self.send_error(ErrorCode::TooLarge, None, message);
@@ -99,7 +138,7 @@ impl Connection {
         };
         let result = match frame {
             Frame::Hello { token } => self.on_hello(token).await,
-            _ if self.user.is_none() => {
+            _ if self.principal.is_none() => {
                 self.send_error(
                     ErrorCode::Unauthorized,
                     None,
@@ -142,10 +181,13 @@ impl Connection {
         } else {
             token
         };
-        let user = match user_for_token(&self.state, &token).await {
-            Ok(user) => user,
-            Err(ApiError::Internal(e)) => return Err(e),
-            Err(_) => {
+        let principal = match lookup_token(&self.state, &token, true).await? {
+            SessionLookup::Valid(principal) => principal,
+            SessionLookup::DeviceRevoked => {
+                self.device_revoked();
+                return Ok(());
+            }
+            SessionLookup::Invalid => {
                 self.send_error(
                     ErrorCode::Unauthorized,
                     None,
@@ -155,34 +197,50 @@ impl Connection {
                 return Ok(());
             }
         };
-        let caseload = match user.role {
-            Role::CaseManager => {
-                self.state
-                    .store()
-                    .caseload_ids(&user.organisation_id)
-                    .await?
-            }
-            Role::EmergencyClinician => Vec::new(),
-        };
-        tracing::info!(user_id = %user.id, documents = caseload.len(), "authenticated");
-        self.allowed.extend(caseload.iter().cloned());
+        let docs = self
+            .state
+            .store()
+            .accessible_docs(&principal.user)
+            .await?;
+        tracing::info!(user_id = %principal.user.id, device_id = %principal.device_id, documents = docs.len(), "authenticated");
+        let ids: Vec<DocId> = docs.iter().map(|(id, _)| id.clone()).collect();
+        self.access = docs.into_iter().collect();
         self.outgoing.push(Frame::Welcome {
-            user_id: user.id.clone(),
-            user_name: user.name.clone(),
-            role: user.role.as_str().to_owned(),
+            user_id: principal.user.id.clone(),
+            user_name: principal.user.name.clone(),
+            role: principal.user.primary_role().as_str().to_owned(),
         });
-        self.outgoing.push(Frame::Caseload { doc_ids: caseload });
-        self.user = Some(user);
+        self.outgoing.push(Frame::Caseload { doc_ids: ids });
+        self.principal = Some(principal);
         self.token_hash = Some(token_hash(&token));
         Ok(())
     }
 
+    fn device_revoked(&mut self) {
+        self.send_error(
+            ErrorCode::DeviceRevoked,
+            None,
+            "this device was revoked or its user disabled: erase the plans stored on it"
+                .to_owned(),
+        );
+        self.close();
+    }
+
     async fn on_subscribe(&mut self, doc_ids: Vec<DocId>) -> anyhow::Result<()> {
+        let mut permitted = Vec::new();
         for doc_id in doc_ids {
             self.refused.remove(&doc_id);
-            let Some(mut doc) = self.open(&doc_id).await? else {
+            if let Some(access) = self.permit(&doc_id).await? {
+                permitted.push((doc_id, access));
+            }
+        }
+        // Audited before a byte of any plan is queued: no record, no read.
+        self.audit_reads(&permitted).await?;
+        for (doc_id, _) in permitted {
+            let Some(mut doc) = self.lock(&doc_id).await? else {
                 continue;
             };
+            self.session.open(&doc_id);
             self.flush(&mut doc, &doc_id);
         }
         Ok(())
@@ -198,9 +256,14 @@ impl Connection {
         if self.refused.contains(doc_id) {
             return Ok(());
         }
-        let Some(mut doc) = self.open(doc_id).await? else {
+        let Some(access) = self.permit(doc_id).await? else {
             return Ok(());
         };
+        self.audit_reads(&[(doc_id.to_owned(), access)]).await?;
+        let Some(mut doc) = self.lock(doc_id).await? else {
+            return Ok(());
+        };
+        self.session.open(doc_id);
         let has_changes = automerge_message_has_changes(message);
         if !has_changes {
             // Without changes the document cannot change: apply it in place.
@@ -214,6 +277,10 @@ impl Connection {
             self.ack_and_flush(&mut doc, doc_id);
             return Ok(());
         }
+
+        // Changes other instances committed are merged first, so that a change this
+        // device merely passes on is recognised as already stored, not as its own.
+        DocCache::refresh(self.state.store(), &mut doc).await?;
 
         // Apply to a copy first: the cached document only ever holds what is committed
         // and valid, so a refused or uncommitted change is simply dropped with the copy.
@@ -240,61 +307,239 @@ impl Connection {
                 doc.doc = candidate;
             }
             Received::Applied { changed: true } => {
-                let projection = match project(&mut candidate) {
-                    Ok(projection) => projection,
-                    Err(e) => {
-                        tracing::warn!(doc_id, error = %e, "refused a change");
-                        self.restart_channel(&mut doc, doc_id);
-                        self.refused.insert(doc_id.to_owned());
-                        self.send_error(
-                            ErrorCode::Refused,
-                            Some(doc_id),
-                            format!("change refused: {e}"),
-                        );
-                        return Ok(());
-                    }
-                };
-                let changes = candidate.automerge().save_after(&before);
-                let store = self.state.store().clone();
-                match store
-                    .append_changes(doc_id, &changes, &projection, now_ms())
-                    .await
-                {
-                    Ok(chunks) => {
-                        doc.doc = candidate;
-                        doc.chunks = chunks;
-                    }
-                    Err(e) => {
-                        tracing::error!(doc_id, error = format!("{e:#}"), "commit failed");
-                        self.restart_channel(&mut doc, doc_id);
-                        self.state.docs().evict(doc_id);
-                        self.send_error(
-                            ErrorCode::Internal,
-                            Some(doc_id),
-                            "the server could not store the change; it was not acknowledged"
-                                .to_owned(),
-                        );
-                        return Ok(());
-                    }
-                }
-                // Only now, with the change durable, may anyone hear of it.
-                self.state.notify(DocNotice {
-                    doc_id: Arc::from(doc_id),
-                    origin: self.id,
-                });
-                self.ack_and_flush(&mut doc, doc_id);
-                self.compact_if_needed(&mut doc, doc_id).await;
-                return Ok(());
+                return self.commit(doc, doc_id, access, candidate, before).await;
             }
         }
         self.ack_and_flush(&mut doc, doc_id);
         Ok(())
     }
 
-    /// Another connection committed changes to a document.
+    /// Checks the changes `candidate` gained over `before` and commits them, or refuses them.
+    async fn commit(
+        &mut self,
+        mut doc: DocGuard,
+        doc_id: &str,
+        access: PlanAccess,
+        mut candidate: PlanDoc,
+        before: Vec<ChangeHash>,
+    ) -> anyhow::Result<()> {
+        let principal = self
+            .principal
+            .clone()
+            .expect("only an authenticated connection commits");
+        let changes = candidate.automerge().get_changes(&before);
+        let hashes: Vec<String> = changes.iter().map(|c| c.hash().to_string()).collect();
+
+        // 1. Every actor belongs to this device (binding new ones on first use).
+        let server = server_actor();
+        let mut to_bind = BTreeSet::new();
+        for change in &changes {
+            let actor = change.actor_id();
+            if *actor == server {
+                let message = format!(
+                    "change {} carries the server's own actor id, which no device may use",
+                    change.hash()
+                );
+                return self.refuse(&mut doc, doc_id, access, Refusal::Actor, message, &hashes).await;
+            }
+            let hex = actor.to_hex_string();
+            if self.own_actors.contains(&hex) || to_bind.contains(&hex) {
+                continue;
+            }
+            match self.state.store().actor_device(&hex).await? {
+                Some(device) if device == principal.device_id => {
+                    self.own_actors.insert(hex);
+                }
+                Some(_) => {
+                    let message = format!(
+                        "change {} was made by another device (actor {hex}); a device may only submit its own changes",
+                        change.hash()
+                    );
+                    return self.refuse(&mut doc, doc_id, access, Refusal::Actor, message, &hashes).await;
+                }
+                None => {
+                    to_bind.insert(hex);
+                }
+            }
+        }
+
+        // 2. Every change names this user as its author.
+        for change in &changes {
+            let author = change
+                .message()
+                .and_then(|m| serde_json::from_str::<ChangeNote>(m).ok())
+                .map(|note| note.user_id);
+            if author.as_deref() != Some(principal.user.id.as_str()) {
+                let message = format!(
+                    "change {} does not name you as its author",
+                    change.hash()
+                );
+                return self.refuse(&mut doc, doc_id, access, Refusal::Author, message, &hashes).await;
+            }
+        }
+
+        // 3. An MDT member's changes leave the protected fields alone.
+        if access == PlanAccess::Mdt {
+            let touched = access::touched_fields(candidate.automerge(), &changes);
+            if let Some((hash, field)) = access::mdt_violation(&touched) {
+                let message = format!(
+                    "change {hash} changes {field}, which an MDT member may not change"
+                );
+                return self.refuse(&mut doc, doc_id, access, Refusal::WriteRule, message, &hashes).await;
+            }
+        }
+
+        // 4. The result is still a valid plan.
+        let projection = match project(&mut candidate) {
+            Ok(projection) => projection,
+            Err(e) => {
+                let message = format!(
+                    "change {} would leave a plan that is not valid: {e}",
+                    hashes.first().map_or("", String::as_str)
+                );
+                return self.refuse(&mut doc, doc_id, access, Refusal::Schema, message, &hashes).await;
+            }
+        };
+
+        let ours = candidate.automerge().save_after(&before);
+        let now = now_ms();
+        let committer = Committer {
+            user_id: principal.user.id.clone(),
+            name: principal.user.name.clone(),
+            organisation: principal.user.organisation_name.clone(),
+        };
+        let audit = [AuditEvent::new(now, action::PLAN_WRITE, access.purpose(), "accepted")
+            .by(&principal, access.role())
+            .patient(doc_id)
+            .detail(format!("{} change(s): {}", hashes.len(), hashes.join(",")))];
+        let actors: Vec<String> = to_bind.iter().cloned().collect();
+        let request = CommitRequest {
+            doc_id,
+            seen_chunk_id: doc.last_chunk_id,
+            changes: &ours,
+            actors: &actors,
+            device_id: &principal.device_id,
+            user_id: &principal.user.id,
+            committer: &committer,
+            audit: &audit,
+            now_ms: now,
+        };
+        let store = self.state.store().clone();
+        let outcome = store
+            .commit_changes(&request, |foreign| {
+                if foreign.is_empty() {
+                    return Ok(projection);
+                }
+                for chunk in foreign {
+                    candidate.automerge().load_incremental(&chunk.data)?;
+                }
+                project(&mut candidate)
+                    .map_err(|e| anyhow::anyhow!("the merged plan is not valid: {e}"))
+            })
+            .await;
+        match outcome {
+            Ok(CommitOutcome::Committed {
+                last_chunk_id,
+                chunks,
+                fed,
+            }) => {
+                doc.doc = candidate;
+                doc.last_chunk_id = last_chunk_id;
+                doc.chunks = chunks;
+                self.own_actors.extend(to_bind);
+                self.state.metrics().commit();
+                // Only now, with the change durable, may anyone hear of it.
+                self.state.notify(DocNotice {
+                    doc_id: Arc::from(doc_id),
+                    origin: self.id,
+                });
+                if fed {
+                    self.state.feed_changed();
+                }
+                self.ack_and_flush(&mut doc, doc_id);
+                self.compact_if_needed(&mut doc, doc_id).await;
+                Ok(())
+            }
+            Ok(CommitOutcome::ActorTaken(actor)) => {
+                let message = format!(
+                    "changes by actor {actor} were made by another device; a device may only submit its own changes"
+                );
+                self.refuse(&mut doc, doc_id, access, Refusal::Actor, message, &hashes)
+                    .await
+            }
+            Ok(CommitOutcome::NoSuchPlan) => {
+                self.revoke(doc_id, "no such plan");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(doc_id, error = format!("{e:#}"), "commit failed");
+                self.restart_channel(&mut doc, doc_id);
+                self.state.docs().evict(doc_id);
+                self.send_error(
+                    ErrorCode::Internal,
+                    Some(doc_id),
+                    "the server could not store the change; it was not acknowledged".to_owned(),
+                );
+                Ok(())
+            }
+        }
+    }
+
+    /// Refuses the changes of one sync message: nothing of them is stored, the device is
+    /// told which change and why, and the refusal is audited.
+    async fn refuse(
+        &mut self,
+        doc: &mut DocGuard,
+        doc_id: &str,
+        access: PlanAccess,
+        reason: Refusal,
+        message: String,
+        hashes: &[String],
+    ) -> anyhow::Result<()> {
+        tracing::warn!(doc_id, reason = reason.label(), "refused a change");
+        self.state.metrics().refusal(reason.label());
+        self.restart_channel(doc, doc_id);
+        self.refused.insert(doc_id.to_owned());
+        self.send_error(
+            ErrorCode::Refused,
+            Some(doc_id),
+            format!("{message}; nothing of it was stored"),
+        );
+        if let Some(principal) = &self.principal {
+            let event = AuditEvent::new(now_ms(), action::PLAN_WRITE, access.purpose(), "refused")
+                .by(principal, access.role())
+                .patient(doc_id)
+                .detail(format!(
+                    "{}: {message} ({} change(s): {})",
+                    reason.label(),
+                    hashes.len(),
+                    hashes.join(",")
+                ));
+            if let Err(e) = self.state.store().record_audit(&[event]).await {
+                tracing::error!(error = format!("{e:#}"), "could not audit a refusal");
+            }
+        }
+        Ok(())
+    }
+
+    /// Another connection (or instance) committed changes to a document.
     pub async fn on_notice(&mut self, notice: &DocNotice) {
         if notice.origin == self.id || !self.session.is_open(&notice.doc_id) {
             return;
+        }
+        // An MDT member's access follows consent, which the commit may have withdrawn.
+        if self.access.get(&*notice.doc_id) == Some(&PlanAccess::Mdt) {
+            match self.still_permitted(&notice.doc_id).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.revoke(&notice.doc_id, "your access to this plan has ended");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = format!("{e:#}"), "could not re-check access");
+                    return;
+                }
+            }
         }
         self.regenerate(&[notice.doc_id.to_string()]).await;
     }
@@ -305,7 +550,8 @@ impl Connection {
         self.regenerate(&ids).await;
     }
 
-    /// The timer: check the session is still valid and re-send what a lossy link lost.
+    /// The timer: check the device and user are still in good standing, that access still
+    /// holds, and re-send what a lossy link lost.
     pub async fn on_tick(&mut self) {
         let Some(hash) = self.token_hash.clone() else {
             if self.opened_at.elapsed() > HELLO_TIMEOUT {
@@ -318,13 +564,35 @@ impl Connection {
             }
             return;
         };
-        match self.state.store().session_user(&hash, now_ms()).await {
-            Ok(Some(_)) => {}
-            Ok(None) => {
+        match self
+            .state
+            .store()
+            .session_principal(&hash, now_ms(), false)
+            .await
+        {
+            Ok(SessionLookup::Valid(principal)) => {
+                let roles_changed =
+                    self.principal.as_ref().map(|p| &p.user.roles) != Some(&principal.user.roles);
+                self.principal = Some(principal);
+                let mdt_open = self
+                    .session
+                    .doc_ids()
+                    .any(|id| self.access.get(id) == Some(&PlanAccess::Mdt));
+                if (roles_changed || mdt_open)
+                    && let Err(e) = self.recheck_access().await
+                {
+                    tracing::warn!(error = format!("{e:#}"), "could not re-check access");
+                }
+            }
+            Ok(SessionLookup::DeviceRevoked) => {
+                self.device_revoked();
+                return;
+            }
+            Ok(SessionLookup::Invalid) => {
                 self.send_error(
                     ErrorCode::Unauthorized,
                     None,
-                    "the session has expired".to_owned(),
+                    "this device was signed out".to_owned(),
                 );
                 self.close();
                 return;
@@ -343,6 +611,50 @@ impl Connection {
         }
     }
 
+    /// Recomputes which documents the user may sync and closes those no longer allowed.
+    async fn recheck_access(&mut self) -> anyhow::Result<()> {
+        let Some(principal) = &self.principal else {
+            return Ok(());
+        };
+        let allowed: HashMap<DocId, PlanAccess> = self
+            .state
+            .store()
+            .accessible_docs(&principal.user)
+            .await?
+            .into_iter()
+            .collect();
+        let open: Vec<DocId> = self.session.doc_ids().cloned().collect();
+        for doc_id in open {
+            if !allowed.contains_key(&doc_id) {
+                self.revoke(&doc_id, "your access to this plan has ended");
+            }
+        }
+        self.access = allowed;
+        Ok(())
+    }
+
+    async fn still_permitted(&self, doc_id: &str) -> anyhow::Result<bool> {
+        let Some(principal) = &self.principal else {
+            return Ok(false);
+        };
+        let context = self
+            .state
+            .store()
+            .patient_context(doc_id, &principal.user.organisation_id)
+            .await?;
+        Ok(context
+            .and_then(|c| plan_access(&principal.user, &c))
+            .is_some())
+    }
+
+    /// Stops syncing a document on this connection and tells the device.
+    fn revoke(&mut self, doc_id: &str, why: &str) {
+        self.session.close(doc_id);
+        self.access.remove(doc_id);
+        self.audited.remove(doc_id);
+        self.send_error(ErrorCode::Forbidden, Some(doc_id), why.to_owned());
+    }
+
     async fn regenerate(&mut self, ids: &[DocId]) {
         for doc_id in ids {
             match self.state.docs().lock(self.state.store(), doc_id).await {
@@ -357,48 +669,87 @@ impl Connection {
         }
     }
 
-    /// Checks permission and locks the document, opening its channel. Sends `Forbidden`
-    /// (and returns `None`) for a document this user may not sync or that does not exist.
-    async fn open(&mut self, doc_id: &str) -> anyhow::Result<Option<DocGuard>> {
-        if !self.may_sync(doc_id).await? {
-            let message = match self.user.as_ref().map(|u| u.role) {
-                Some(Role::EmergencyClinician) => {
-                    "emergency clinicians read summaries; they do not sync plans"
-                }
-                _ => "this plan is not in your caseload",
-            };
-            self.send_error(ErrorCode::Forbidden, Some(doc_id), message.to_owned());
+    /// Whether, and as what, this connection may sync `doc_id`. Sends `Forbidden` (and
+    /// audits the attempt) when it may not.
+    async fn permit(&mut self, doc_id: &str) -> anyhow::Result<Option<PlanAccess>> {
+        let Some(principal) = &self.principal else {
             return Ok(None);
+        };
+        if let Some(access) = self.access.get(doc_id) {
+            return Ok(Some(*access));
         }
-        let Some(doc) = self.state.docs().lock(self.state.store(), doc_id).await? else {
+        let context = if doc_id.len() > MAX_DOC_ID {
+            None
+        } else {
+            // A patient registered, or access granted, after the caseload was sent.
+            self.state
+                .store()
+                .patient_context(doc_id, &principal.user.organisation_id)
+                .await?
+        };
+        if let Some(access) = context.as_ref().and_then(|c| plan_access(&principal.user, c)) {
+            self.access.insert(doc_id.to_owned(), access);
+            return Ok(Some(access));
+        }
+        let user = &principal.user;
+        let message = if !user.has(Role::CaseManager) && !user.has(Role::MdtMember) {
+            if user.has(Role::EmergencyClinician) {
+                "emergency clinicians read summaries; they do not sync plans"
+            } else {
+                "your role does not give access to plans"
+            }
+        } else {
+            "this plan is not in your caseload"
+        };
+        let mut event = AuditEvent::new(
+            now_ms(),
+            action::PLAN_SYNC,
+            crate::audit::purpose::DIRECT_CARE,
+            "denied",
+        )
+        .by(principal, user.primary_role());
+        if context.is_some() {
+            event = event.patient(doc_id);
+        }
+        self.state.store().record_audit(&[event]).await?;
+        self.send_error(ErrorCode::Forbidden, Some(doc_id), message.to_owned());
+        Ok(None)
+    }
+
+    /// Audits the first opening of each document on this connection.
+    async fn audit_reads(&mut self, docs: &[(DocId, PlanAccess)]) -> anyhow::Result<()> {
+        let Some(principal) = &self.principal else {
+            return Ok(());
+        };
+        let now = now_ms();
+        let fresh: Vec<&(DocId, PlanAccess)> = docs
+            .iter()
+            .filter(|(id, _)| !self.audited.contains(id))
+            .collect();
+        let events: Vec<AuditEvent> = fresh
+            .iter()
+            .map(|(id, access)| {
+                AuditEvent::new(now, action::PLAN_SYNC, access.purpose(), "ok")
+                    .by(principal, access.role())
+                    .patient(id.clone())
+            })
+            .collect();
+        self.state.store().record_audit(&events).await?;
+        self.audited.extend(fresh.into_iter().map(|(id, _)| id.clone()));
+        Ok(())
+    }
+
+    /// Locks a permitted document; `Forbidden` if it does not exist.
+    async fn lock(&mut self, doc_id: &str) -> anyhow::Result<Option<DocGuard>> {
+        let doc = self.state.docs().lock(self.state.store(), doc_id).await?;
+        if doc.is_none() {
             self.send_error(
                 ErrorCode::Forbidden,
                 Some(doc_id),
                 "no such plan".to_owned(),
             );
-            return Ok(None);
-        };
-        self.session.open(doc_id);
-        Ok(Some(doc))
-    }
-
-    async fn may_sync(&mut self, doc_id: &str) -> anyhow::Result<bool> {
-        let Some(user) = &self.user else {
-            return Ok(false);
-        };
-        if user.role != Role::CaseManager || doc_id.len() > MAX_DOC_ID {
-            return Ok(false);
         }
-        if self.allowed.contains(doc_id) {
-            return Ok(true);
-        }
-        // A patient registered after this connection's caseload was sent.
-        let org = self.state.store().patient_organisation(doc_id).await?;
-        let ok = org.as_deref() == Some(user.organisation_id.as_str());
-        if ok {
-            self.allowed.insert(doc_id.to_owned());
-        }
-        Ok(ok)
+        Ok(doc)
     }
 
     fn ack_and_flush(&mut self, doc: &mut DocGuard, doc_id: &str) {
@@ -434,19 +785,22 @@ impl Connection {
             return;
         }
         let store = self.state.store().clone();
-        let result = async {
-            let Some(through) = store.last_chunk_id(doc_id).await? else {
-                return Ok(());
-            };
-            let snapshot = doc.doc.save();
-            store.compact(doc_id, through, &snapshot, now_ms()).await
-        }
-        .await;
+        let seen = doc.last_chunk_id;
+        let result = store
+            .compact(doc_id, seen, now_ms(), |foreign| {
+                for chunk in foreign {
+                    doc.doc.automerge().load_incremental(&chunk.data)?;
+                }
+                Ok(doc.doc.save())
+            })
+            .await;
         match result {
-            Ok(()) => {
+            Ok(Some(id)) => {
                 doc.chunks = 1;
+                doc.last_chunk_id = id;
                 tracing::debug!(doc_id, "compacted");
             }
+            Ok(None) => {}
             Err(e) => tracing::warn!(doc_id, error = format!("{e:#}"), "compaction failed"),
         }
     }

@@ -24,7 +24,7 @@ use tracing::Instrument;
 pub use cache::{CachedDoc, DocCache, DocGuard};
 pub use connection::Connection;
 
-use crate::auth::user_for_token;
+use crate::auth::principal_for_token;
 use crate::startup::AppState;
 
 /// A document gained committed changes through connection `origin`.
@@ -51,7 +51,7 @@ pub(crate) async fn upgrade(
         .and_then(|Query(p)| p.token)
         .filter(|t| !t.is_empty());
     if let Some(token) = &query_token
-        && let Err(e) = user_for_token(&state, token).await
+        && let Err(e) = principal_for_token(&state, token).await
     {
         return e.into_response();
     }
@@ -62,19 +62,35 @@ pub(crate) async fn upgrade(
         .max_frame_size(2 * MAX_FRAME_BYTES)
         .on_upgrade(move |socket| {
             let id = state.next_connection_id();
-            run(state, socket, query_token, id)
-                .instrument(tracing::info_span!("sync", connection = id))
+            // Tracked so that shutdown waits for the connection to finish its commit.
+            let tracker = state.connections().clone();
+            tracker.track_future(
+                run(state, socket, query_token, id)
+                    .instrument(tracing::info_span!("sync", connection = id)),
+            )
         })
 }
 
-async fn run(state: AppState, mut socket: WebSocket, query_token: Option<String>, id: u64) {
+async fn run(state: AppState, socket: WebSocket, query_token: Option<String>, id: u64) {
+    state.metrics().connection_opened();
+    drive(state.clone(), socket, query_token, id).await;
+    state.metrics().connection_closed();
+}
+
+async fn drive(state: AppState, mut socket: WebSocket, query_token: Option<String>, id: u64) {
     tracing::debug!("connected");
     let mut notices = state.notices();
     let mut shutdown = state.shutdown();
     let mut ticker = tokio::time::interval(state.config().sync_tick);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     ticker.tick().await;
+    let metrics_state = state.clone();
     let mut conn = Connection::new(state, id, query_token);
+    if *shutdown.borrow() {
+        // Shutting down already: refuse politely; the device reconnects elsewhere or later.
+        let _ = socket.send(Message::Close(None)).await;
+        return;
+    }
     loop {
         tokio::select! {
             message = socket.recv() => match message {
@@ -99,7 +115,9 @@ async fn run(state: AppState, mut socket: WebSocket, query_token: Option<String>
             _ = ticker.tick() => conn.on_tick().await,
             _ = shutdown.changed() => conn.close(),
         }
-        for frame in conn.take_outgoing() {
+        let outgoing = conn.take_outgoing();
+        metrics_state.metrics().frames_sent(outgoing.len());
+        for frame in outgoing {
             if socket
                 .send(Message::Binary(frame.encode().into()))
                 .await

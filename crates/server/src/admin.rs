@@ -1,0 +1,244 @@
+//! Account administration, shared by `redfolder admin …` and the `/api/v1/admin` routes:
+//! organisations, users, passwords, disabling users and revoking devices. Every action
+//! is audited.
+
+use crate::audit::{AuditEvent, action, purpose};
+use crate::auth::{hash_password, new_password};
+use crate::domain::{OrganisationKind, Principal, Role, User, now_ms};
+use crate::store::{Device, NewOrganisation, NewUser, Organisation, Store};
+
+/// Why an administrative action failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// Who performs an action: a signed-in administrator, or the command line (whoever can
+/// run it can read the database anyway).
+#[derive(Debug, Clone, Copy)]
+pub enum Operator<'a> {
+    Api(&'a Principal),
+    Cli,
+}
+
+impl Operator<'_> {
+    fn event(&self, subject: &str, detail: String) -> AuditEvent {
+        let event = AuditEvent::new(now_ms(), action::ADMIN, purpose::ADMINISTRATION, "ok")
+            .subject(subject)
+            .detail(detail);
+        match self {
+            Operator::Api(principal) => event.by(principal, Role::Admin),
+            Operator::Cli => AuditEvent {
+                username: Some("cli".to_owned()),
+                role: Some(Role::Admin.as_str().to_owned()),
+                ..event
+            },
+        }
+    }
+}
+
+/// The longest and shortest passwords accepted.
+const PASSWORD_LENGTH: std::ops::RangeInclusive<usize> = 10..=256;
+
+fn check_username(username: &str) -> Result<(), AdminError> {
+    let ok = (3..=64).contains(&username.len())
+        && username
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(AdminError::Invalid(
+            "a username is 3–64 characters of a–z, 0–9, '.', '_' or '-'".to_owned(),
+        ))
+    }
+}
+
+fn check_text(field: &str, value: &str, max: usize) -> Result<(), AdminError> {
+    if value.trim().is_empty() || value.chars().count() > max {
+        return Err(AdminError::Invalid(format!(
+            "{field} is required and at most {max} characters"
+        )));
+    }
+    Ok(())
+}
+
+async fn password_hash(password: Option<String>) -> Result<(String, Option<String>), AdminError> {
+    let (password, generated) = match password {
+        Some(p) => {
+            if !PASSWORD_LENGTH.contains(&p.chars().count()) {
+                return Err(AdminError::Invalid(format!(
+                    "a password is {} to {} characters",
+                    PASSWORD_LENGTH.start(),
+                    PASSWORD_LENGTH.end()
+                )));
+            }
+            (p, None)
+        }
+        None => {
+            let p = new_password();
+            (p.clone(), Some(p))
+        }
+    };
+    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| anyhow::anyhow!("password hashing panicked: {e}"))??;
+    Ok((hash, generated))
+}
+
+pub async fn create_organisation(
+    store: &Store,
+    by: Operator<'_>,
+    code: &str,
+    name: &str,
+    kind: &str,
+) -> Result<Organisation, AdminError> {
+    let kind = OrganisationKind::parse(kind).ok_or_else(|| {
+        let kinds: Vec<&str> = OrganisationKind::ALL.iter().map(|k| k.as_str()).collect();
+        AdminError::Invalid(format!("kind must be one of {}", kinds.join(", ")))
+    })?;
+    check_text("code", code, 32)?;
+    check_text("name", name, 200)?;
+    let created = store
+        .create_organisation(&NewOrganisation { code, name, kind })
+        .await?;
+    if created.is_none() {
+        return Err(AdminError::Conflict(format!(
+            "an organisation with code {code} exists already"
+        )));
+    }
+    let org = store
+        .organisation_by_code(code)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("a new organisation is missing"))?;
+    store
+        .record_audit(&[by.event(code, format!("create organisation {code} ({})", kind.as_str()))])
+        .await?;
+    Ok(org)
+}
+
+/// Creates a user. Without a password one is generated and returned (once).
+pub async fn create_user(
+    store: &Store,
+    by: Operator<'_>,
+    username: &str,
+    name: &str,
+    organisation: &str,
+    roles: &[String],
+    password: Option<String>,
+) -> Result<(User, Option<String>), AdminError> {
+    check_username(username)?;
+    check_text("name", name, 200)?;
+    let mut parsed = Vec::new();
+    for role in roles {
+        let role = Role::parse(role).ok_or_else(|| {
+            let all: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+            AdminError::Invalid(format!("unknown role {role:?}: use {}", all.join(", ")))
+        })?;
+        parsed.push(role);
+    }
+    if parsed.is_empty() {
+        return Err(AdminError::Invalid("a user needs at least one role".to_owned()));
+    }
+    let org = match store.organisation_by_code(organisation).await? {
+        Some(org) => org,
+        None => store
+            .organisation_by_id(organisation)
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("no organisation {organisation}")))?,
+    };
+    let (hash, generated) = password_hash(password).await?;
+    let role_names: Vec<&str> = parsed.iter().map(|r| r.as_str()).collect();
+    let event = by.event(
+        username,
+        format!(
+            "create user {username} at {} with roles {}",
+            org.code,
+            role_names.join(",")
+        ),
+    );
+    let created = store
+        .create_user(
+            &NewUser {
+                username,
+                name,
+                roles: &parsed,
+                organisation_id: &org.id,
+                password_hash: &hash,
+            },
+            now_ms(),
+            &[event],
+        )
+        .await?;
+    if created.is_none() {
+        return Err(AdminError::Conflict(format!("the username {username} is taken")));
+    }
+    let user = store
+        .user_by_username(username)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("a new user is missing"))?;
+    Ok((user, generated))
+}
+
+async fn existing_user(store: &Store, username: &str) -> Result<User, AdminError> {
+    store
+        .user_by_username(username)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(format!("no user {username}")))
+}
+
+/// Sets a new password (generated and returned if none is given) and signs the user out
+/// everywhere.
+pub async fn reset_password(
+    store: &Store,
+    by: Operator<'_>,
+    username: &str,
+    password: Option<String>,
+) -> Result<Option<String>, AdminError> {
+    let user = existing_user(store, username).await?;
+    let (hash, generated) = password_hash(password).await?;
+    let event = by.event(username, format!("reset the password of {username}"));
+    store.set_password(&user.id, &hash, now_ms(), &[event]).await?;
+    Ok(generated)
+}
+
+/// Disables a user: no more sign-ins, and their devices are told to erase their data.
+pub async fn disable_user(
+    store: &Store,
+    by: Operator<'_>,
+    username: &str,
+) -> Result<(), AdminError> {
+    let user = existing_user(store, username).await?;
+    let event = by.event(username, format!("disable user {username}"));
+    store.disable_user(&user.id, now_ms(), &[event]).await?;
+    Ok(())
+}
+
+/// Revokes a device: its tokens stop working and its next connection is told to erase
+/// its local data.
+pub async fn revoke_device(
+    store: &Store,
+    by: Operator<'_>,
+    device_id: &str,
+) -> Result<Device, AdminError> {
+    let event = by.event(device_id, format!("revoke device {device_id}"));
+    if !store.revoke_device(device_id, now_ms(), &[event]).await? {
+        return Err(AdminError::NotFound(format!("no device {device_id}")));
+    }
+    Ok(store
+        .device(device_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("a revoked device is missing"))?)
+}
+
+pub async fn devices(store: &Store, username: &str) -> Result<Vec<Device>, AdminError> {
+    let user = existing_user(store, username).await?;
+    Ok(store.devices_of(&user.id).await?)
+}

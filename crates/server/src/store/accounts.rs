@@ -1,0 +1,747 @@
+//! Organisations, users and their roles, devices, tokens, sign-in throttling and actors.
+
+use anyhow::Context;
+use sqlx::Row;
+
+use super::{Pool, Store, append_audit, with_pool};
+use crate::audit::AuditEvent;
+use crate::domain::{OrganisationKind, Principal, Role, User};
+
+/// An organisation to create.
+#[derive(Debug, Clone)]
+pub struct NewOrganisation<'a> {
+    pub code: &'a str,
+    pub name: &'a str,
+    pub kind: OrganisationKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Organisation {
+    pub id: String,
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+}
+
+/// A user to create.
+#[derive(Debug, Clone)]
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub name: &'a str,
+    pub roles: &'a [Role],
+    pub organisation_id: &'a str,
+    pub password_hash: &'a str,
+}
+
+/// A user's stored credentials, for login.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub user: User,
+    pub password_hash: String,
+}
+
+/// A registered device.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Device {
+    pub id: String,
+    pub user_id: String,
+    pub label: String,
+    pub created_at_ms: i64,
+    pub last_seen_at_ms: i64,
+    pub revoked_at_ms: Option<i64>,
+}
+
+/// What an access token turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionLookup {
+    Valid(Principal),
+    /// The token was real but its device is revoked or its user disabled: the device
+    /// must erase its data.
+    DeviceRevoked,
+    /// Unknown, expired or signed out.
+    Invalid,
+}
+
+/// What a refresh token turned out to be (it is used up by the lookup if valid).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshLookup {
+    Valid { user_id: String, device_id: String },
+    /// Already used once: it may have been stolen. Every token of the device is revoked.
+    Reused { device_id: String },
+    DeviceRevoked,
+    Invalid,
+}
+
+impl Store {
+    // ---- organisations ----
+
+    /// Creates the organisation unless one with its code exists; returns its id either way.
+    pub async fn ensure_organisation(&self, org: &NewOrganisation<'_>) -> anyhow::Result<String> {
+        self.create_organisation(org).await?;
+        Ok(self
+            .organisation_by_code(org.code)
+            .await?
+            .context("an organisation just ensured is missing")?
+            .id)
+    }
+
+    /// Creates an organisation; `None` if its code is taken.
+    pub async fn create_organisation(
+        &self,
+        org: &NewOrganisation<'_>,
+    ) -> anyhow::Result<Option<String>> {
+        let id = uuid::Uuid::new_v4().to_string();
+        with_pool!(self, pool => {
+            let done = sqlx::query(
+                "INSERT INTO organisations (id, code, name, kind) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (code) DO NOTHING",
+            )
+            .bind(&id)
+            .bind(org.code)
+            .bind(org.name)
+            .bind(org.kind.as_str())
+            .execute(pool)
+            .await
+            .context("inserting an organisation")?;
+            Ok((done.rows_affected() == 1).then_some(id))
+        })
+    }
+
+    pub async fn organisation_by_code(&self, code: &str) -> anyhow::Result<Option<Organisation>> {
+        with_pool!(self, pool => {
+            let row = sqlx::query("SELECT id, code, name, kind FROM organisations WHERE code = $1")
+                .bind(code)
+                .fetch_optional(pool)
+                .await
+                .context("reading an organisation")?;
+            row.map(|r| organisation_from_row(&r)).transpose()
+        })
+    }
+
+    pub async fn organisation_by_id(&self, id: &str) -> anyhow::Result<Option<Organisation>> {
+        with_pool!(self, pool => {
+            let row = sqlx::query("SELECT id, code, name, kind FROM organisations WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+                .context("reading an organisation")?;
+            row.map(|r| organisation_from_row(&r)).transpose()
+        })
+    }
+
+    pub async fn organisations(&self) -> anyhow::Result<Vec<Organisation>> {
+        with_pool!(self, pool => {
+            let rows = sqlx::query("SELECT id, code, name, kind FROM organisations ORDER BY code")
+                .fetch_all(pool)
+                .await
+                .context("listing organisations")?;
+            rows.iter().map(organisation_from_row).collect()
+        })
+    }
+
+    // ---- users ----
+
+    pub async fn user_exists(&self, username: &str) -> anyhow::Result<bool> {
+        with_pool!(self, pool => {
+            let row = sqlx::query("SELECT COUNT(*) AS n FROM users WHERE username = $1")
+                .bind(username)
+                .fetch_one(pool)
+                .await
+                .context("counting users")?;
+            Ok(row.try_get::<i64, _>("n")? > 0)
+        })
+    }
+
+    /// Creates the user unless the username is taken, and gives them any of `roles` they
+    /// lack; returns the user's id either way.
+    pub async fn ensure_user(&self, user: &NewUser<'_>, now_ms: i64) -> anyhow::Result<String> {
+        self.create_user(user, now_ms, &[]).await?;
+        let id = with_pool!(self, pool => {
+            let row = sqlx::query("SELECT id FROM users WHERE username = $1")
+                .bind(user.username)
+                .fetch_one(pool)
+                .await
+                .context("reading a user")?;
+            row.try_get::<String, _>("id")?
+        });
+        with_pool!(self, pool => {
+            for role in user.roles {
+                sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                    .bind(&id)
+                    .bind(role.as_str())
+                    .execute(pool)
+                    .await
+                    .context("adding a role")?;
+            }
+        });
+        Ok(id)
+    }
+
+    /// Creates a user with their roles (and audit entries) in one transaction; `None` if
+    /// the username is taken.
+    pub async fn create_user(
+        &self,
+        user: &NewUser<'_>,
+        now_ms: i64,
+        audit: &[AuditEvent],
+    ) -> anyhow::Result<Option<String>> {
+        let id = uuid::Uuid::new_v4().to_string();
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await.context("starting a transaction")?;
+            let done = sqlx::query(
+                "INSERT INTO users (id, username, name, organisation_id, password_hash, created_at_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (username) DO NOTHING",
+            )
+            .bind(&id)
+            .bind(user.username)
+            .bind(user.name)
+            .bind(user.organisation_id)
+            .bind(user.password_hash)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await
+            .context("inserting a user")?;
+            if done.rows_affected() != 1 {
+                return Ok(None);
+            }
+            for role in user.roles {
+                sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                    .bind(&id)
+                    .bind(role.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .context("adding a role")?;
+            }
+            append_audit!(tx, audit);
+            tx.commit().await.context("committing a new user")?;
+            Ok(Some(id))
+        })
+    }
+
+    pub async fn credentials(&self, username: &str) -> anyhow::Result<Option<Credentials>> {
+        with_pool!(self, pool => {
+            let row = sqlx::query(
+                "SELECT u.id, u.username, u.name, u.organisation_id, o.name AS organisation_name,
+                        u.disabled_at_ms, u.password_hash
+                 FROM users u JOIN organisations o ON o.id = u.organisation_id
+                 WHERE u.username = $1",
+            )
+            .bind(username)
+            .fetch_optional(pool)
+            .await
+            .context("reading credentials")?;
+            let Some(row) = row else { return Ok(None) };
+            let id: String = row.try_get("id")?;
+            let roles = self.roles_of(&id).await?;
+            Ok(Some(Credentials {
+                user: User {
+                    id,
+                    username: row.try_get("username")?,
+                    name: row.try_get("name")?,
+                    roles,
+                    organisation_id: row.try_get("organisation_id")?,
+                    organisation_name: row.try_get("organisation_name")?,
+                    disabled: row.try_get::<Option<i64>, _>("disabled_at_ms")?.is_some(),
+                },
+                password_hash: row.try_get("password_hash")?,
+            }))
+        })
+    }
+
+    pub async fn user_by_username(&self, username: &str) -> anyhow::Result<Option<User>> {
+        Ok(self.credentials(username).await?.map(|c| c.user))
+    }
+
+    pub async fn user_by_id(&self, user_id: &str) -> anyhow::Result<Option<User>> {
+        let username = with_pool!(self, pool => {
+            let row = sqlx::query("SELECT username FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(pool)
+                .await
+                .context("reading a user")?;
+            row.map(|r| r.try_get::<String, _>("username")).transpose()?
+        });
+        match username {
+            Some(username) => self.user_by_username(&username).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn roles_of(&self, user_id: &str) -> anyhow::Result<Vec<Role>> {
+        with_pool!(self, pool => {
+            let rows = sqlx::query("SELECT role FROM user_roles WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_all(pool)
+                .await
+                .context("reading roles")?;
+            let mut roles = rows
+                .iter()
+                .map(|r| {
+                    let name: String = r.try_get("role")?;
+                    Role::parse(&name).with_context(|| format!("unknown role {name:?} stored"))
+                })
+                .collect::<anyhow::Result<Vec<Role>>>()?;
+            roles.sort();
+            roles.dedup();
+            Ok(roles)
+        })
+    }
+
+    /// Every user, with roles, ordered by username.
+    pub async fn users(&self) -> anyhow::Result<Vec<User>> {
+        let names: Vec<String> = with_pool!(self, pool => {
+            let rows = sqlx::query("SELECT username FROM users ORDER BY username")
+                .fetch_all(pool)
+                .await
+                .context("listing users")?;
+            rows.iter().map(|r| r.try_get("username")).collect::<Result<_, _>>()?
+        });
+        let mut users = Vec::with_capacity(names.len());
+        for name in names {
+            if let Some(user) = self.user_by_username(&name).await? {
+                users.push(user);
+            }
+        }
+        Ok(users)
+    }
+
+    /// Sets a new password hash and ends every session and refresh token of the user.
+    pub async fn set_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        now_ms: i64,
+        audit: &[AuditEvent],
+    ) -> anyhow::Result<()> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await.context("starting a transaction")?;
+            sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+                .bind(user_id)
+                .bind(password_hash)
+                .execute(&mut *tx)
+                .await
+                .context("setting a password")?;
+            sqlx::query("UPDATE sessions SET revoked_at_ms = $2 WHERE user_id = $1 AND revoked_at_ms IS NULL")
+                .bind(user_id)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await
+                .context("ending sessions")?;
+            sqlx::query("UPDATE refresh_tokens SET revoked_at_ms = $2 WHERE user_id = $1 AND revoked_at_ms IS NULL")
+                .bind(user_id)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await
+                .context("ending refresh tokens")?;
+            append_audit!(tx, audit);
+            tx.commit().await.context("committing a password reset")?;
+            Ok(())
+        })
+    }
+
+    /// Disables a user: they cannot sign in, and their devices are told to erase their data.
+    pub async fn disable_user(
+        &self,
+        user_id: &str,
+        now_ms: i64,
+        audit: &[AuditEvent],
+    ) -> anyhow::Result<()> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await.context("starting a transaction")?;
+            sqlx::query("UPDATE users SET disabled_at_ms = $2 WHERE id = $1 AND disabled_at_ms IS NULL")
+                .bind(user_id)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await
+                .context("disabling a user")?;
+            sqlx::query("UPDATE refresh_tokens SET revoked_at_ms = $2 WHERE user_id = $1 AND revoked_at_ms IS NULL")
+                .bind(user_id)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await
+                .context("ending refresh tokens")?;
+            append_audit!(tx, audit);
+            tx.commit().await.context("committing a disabled user")?;
+            Ok(())
+        })
+    }
+
+    // ---- devices and tokens ----
+
+    pub async fn register_device(
+        &self,
+        user_id: &str,
+        label: &str,
+        now_ms: i64,
+    ) -> anyhow::Result<String> {
+        let id = uuid::Uuid::new_v4().to_string();
+        with_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO devices (id, user_id, label, created_at_ms, last_seen_at_ms)
+                 VALUES ($1, $2, $3, $4, $4)",
+            )
+            .bind(&id)
+            .bind(user_id)
+            .bind(label)
+            .bind(now_ms)
+            .execute(pool)
+            .await
+            .context("registering a device")?;
+            Ok(id)
+        })
+    }
+
+    pub async fn device(&self, device_id: &str) -> anyhow::Result<Option<Device>> {
+        with_pool!(self, pool => {
+            let row = sqlx::query(
+                "SELECT id, user_id, label, created_at_ms, last_seen_at_ms, revoked_at_ms FROM devices WHERE id = $1",
+            )
+            .bind(device_id)
+            .fetch_optional(pool)
+            .await
+            .context("reading a device")?;
+            row.map(|r| device_from_row(&r)).transpose()
+        })
+    }
+
+    pub async fn devices_of(&self, user_id: &str) -> anyhow::Result<Vec<Device>> {
+        with_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT id, user_id, label, created_at_ms, last_seen_at_ms, revoked_at_ms FROM devices
+                 WHERE user_id = $1 ORDER BY created_at_ms, id",
+            )
+            .bind(user_id)
+            .fetch_all(pool)
+            .await
+            .context("listing devices")?;
+            rows.iter().map(device_from_row).collect()
+        })
+    }
+
+    /// Revokes a device: every token bound to it stops working, and its next connection is
+    /// told to erase local data. `false` if there is no such device.
+    pub async fn revoke_device(
+        &self,
+        device_id: &str,
+        now_ms: i64,
+        audit: &[AuditEvent],
+    ) -> anyhow::Result<bool> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await.context("starting a transaction")?;
+            let done = sqlx::query("UPDATE devices SET revoked_at_ms = COALESCE(revoked_at_ms, $2) WHERE id = $1")
+                .bind(device_id)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await
+                .context("revoking a device")?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            sqlx::query("UPDATE refresh_tokens SET revoked_at_ms = $2 WHERE device_id = $1 AND revoked_at_ms IS NULL")
+                .bind(device_id)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await
+                .context("ending refresh tokens")?;
+            append_audit!(tx, audit);
+            tx.commit().await.context("committing a device revocation")?;
+            Ok(true)
+        })
+    }
+
+    /// Stores a new access token and refresh token for a device, forgetting long-expired
+    /// ones. Tokens of revoked devices and disabled users are kept until they expire so
+    /// that the device can still be told to erase its data.
+    pub async fn create_tokens(
+        &self,
+        principal: &Principal,
+        access_hash: &str,
+        access_expires_ms: i64,
+        refresh_hash: &str,
+        refresh_expires_ms: i64,
+        now_ms: i64,
+        audit: &[AuditEvent],
+    ) -> anyhow::Result<()> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await.context("starting a transaction")?;
+            sqlx::query(
+                "INSERT INTO sessions (token_hash, user_id, device_id, created_at_ms, expires_at_ms)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(access_hash)
+            .bind(&principal.user.id)
+            .bind(&principal.device_id)
+            .bind(now_ms)
+            .bind(access_expires_ms)
+            .execute(&mut *tx)
+            .await
+            .context("inserting a session")?;
+            sqlx::query(
+                "INSERT INTO refresh_tokens (token_hash, user_id, device_id, created_at_ms, expires_at_ms)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(refresh_hash)
+            .bind(&principal.user.id)
+            .bind(&principal.device_id)
+            .bind(now_ms)
+            .bind(refresh_expires_ms)
+            .execute(&mut *tx)
+            .await
+            .context("inserting a refresh token")?;
+            sqlx::query("UPDATE devices SET last_seen_at_ms = $2 WHERE id = $1")
+                .bind(&principal.device_id)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await
+                .context("touching a device")?;
+            append_audit!(tx, audit);
+            tx.commit().await.context("committing new tokens")?;
+        });
+        // Housekeeping outside the transaction: a failure here costs nothing.
+        let cutoff = now_ms - 7 * 24 * 60 * 60 * 1000;
+        with_pool!(self, pool => {
+            let _ = sqlx::query("DELETE FROM sessions WHERE expires_at_ms <= $1")
+                .bind(cutoff)
+                .execute(pool)
+                .await;
+        });
+        Ok(())
+    }
+
+    /// The principal an access token belongs to. With `check_expiry` off, an expired
+    /// token still counts (an open sync connection outlives its token; revocation ends it).
+    pub async fn session_principal(
+        &self,
+        token_hash: &str,
+        now_ms: i64,
+        check_expiry: bool,
+    ) -> anyhow::Result<SessionLookup> {
+        let row = with_pool!(self, pool => {
+            let row = sqlx::query(
+                "SELECT s.user_id, s.device_id, s.expires_at_ms, s.revoked_at_ms AS session_revoked,
+                        d.revoked_at_ms AS device_revoked, u.username, u.disabled_at_ms
+                 FROM sessions s
+                 JOIN devices d ON d.id = s.device_id
+                 JOIN users u ON u.id = s.user_id
+                 WHERE s.token_hash = $1",
+            )
+            .bind(token_hash)
+            .fetch_optional(pool)
+            .await
+            .context("reading a session")?;
+            match row {
+                None => None,
+                Some(r) => Some((
+                    r.try_get::<String, _>("device_id")?,
+                    r.try_get::<i64, _>("expires_at_ms")?,
+                    r.try_get::<Option<i64>, _>("session_revoked")?,
+                    r.try_get::<Option<i64>, _>("device_revoked")?,
+                    r.try_get::<String, _>("username")?,
+                    r.try_get::<Option<i64>, _>("disabled_at_ms")?,
+                )),
+            }
+        });
+        let Some((device_id, expires, session_revoked, device_revoked, username, disabled)) = row
+        else {
+            return Ok(SessionLookup::Invalid);
+        };
+        if device_revoked.is_some() || disabled.is_some() {
+            return Ok(SessionLookup::DeviceRevoked);
+        }
+        if session_revoked.is_some() || (check_expiry && expires <= now_ms) {
+            return Ok(SessionLookup::Invalid);
+        }
+        match self.user_by_username(&username).await? {
+            Some(user) => Ok(SessionLookup::Valid(Principal { user, device_id })),
+            None => Ok(SessionLookup::Invalid),
+        }
+    }
+
+    /// Uses up a refresh token.
+    pub async fn use_refresh_token(
+        &self,
+        token_hash: &str,
+        now_ms: i64,
+    ) -> anyhow::Result<RefreshLookup> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await.context("starting a transaction")?;
+            let done = sqlx::query(
+                "UPDATE refresh_tokens SET used_at_ms = $2
+                 WHERE token_hash = $1 AND used_at_ms IS NULL AND revoked_at_ms IS NULL AND expires_at_ms > $2",
+            )
+            .bind(token_hash)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await
+            .context("using a refresh token")?;
+            let row = sqlx::query(
+                "SELECT r.user_id, r.device_id, r.used_at_ms, d.revoked_at_ms AS device_revoked, u.disabled_at_ms
+                 FROM refresh_tokens r
+                 JOIN devices d ON d.id = r.device_id
+                 JOIN users u ON u.id = r.user_id
+                 WHERE r.token_hash = $1",
+            )
+            .bind(token_hash)
+            .fetch_optional(&mut *tx)
+            .await
+            .context("reading a refresh token")?;
+            let Some(row) = row else {
+                return Ok(RefreshLookup::Invalid);
+            };
+            let user_id: String = row.try_get("user_id")?;
+            let device_id: String = row.try_get("device_id")?;
+            let lookup = if row.try_get::<Option<i64>, _>("device_revoked")?.is_some()
+                || row.try_get::<Option<i64>, _>("disabled_at_ms")?.is_some()
+            {
+                RefreshLookup::DeviceRevoked
+            } else if done.rows_affected() == 1 {
+                RefreshLookup::Valid { user_id, device_id }
+            } else if row.try_get::<Option<i64>, _>("used_at_ms")?.is_some() {
+                // A used token presented again: whoever holds it may not be the device.
+                sqlx::query("UPDATE refresh_tokens SET revoked_at_ms = $2 WHERE device_id = $1 AND revoked_at_ms IS NULL")
+                    .bind(&device_id)
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await
+                    .context("revoking a device's refresh tokens")?;
+                sqlx::query("UPDATE sessions SET revoked_at_ms = $2 WHERE device_id = $1 AND revoked_at_ms IS NULL")
+                    .bind(&device_id)
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await
+                    .context("revoking a device's sessions")?;
+                RefreshLookup::Reused { device_id }
+            } else {
+                RefreshLookup::Invalid
+            };
+            tx.commit().await.context("committing a refresh")?;
+            Ok(lookup)
+        })
+    }
+
+    /// Signs a device out: its access and refresh tokens stop working (the device is not
+    /// revoked and may sign in again).
+    pub async fn sign_out_device(
+        &self,
+        device_id: &str,
+        now_ms: i64,
+        audit: &[AuditEvent],
+    ) -> anyhow::Result<()> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await.context("starting a transaction")?;
+            sqlx::query("UPDATE sessions SET revoked_at_ms = $2 WHERE device_id = $1 AND revoked_at_ms IS NULL")
+                .bind(device_id)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await
+                .context("ending sessions")?;
+            sqlx::query("UPDATE refresh_tokens SET revoked_at_ms = $2 WHERE device_id = $1 AND revoked_at_ms IS NULL")
+                .bind(device_id)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await
+                .context("ending refresh tokens")?;
+            append_audit!(tx, audit);
+            tx.commit().await.context("committing a sign-out")?;
+            Ok(())
+        })
+    }
+
+    // ---- sign-in throttling ----
+
+    /// Records one failed sign-in against each subject (`user:NAME`, `addr:IP`).
+    pub async fn record_login_failure(&self, subjects: &[String], now_ms: i64) -> anyhow::Result<()> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await.context("starting a transaction")?;
+            for subject in subjects {
+                sqlx::query("INSERT INTO login_failures (subject, at_ms) VALUES ($1, $2)")
+                    .bind(subject)
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await
+                    .context("recording a failed sign-in")?;
+            }
+            tx.commit().await.context("committing a failed sign-in")?;
+            Ok(())
+        })
+    }
+
+    /// How many failures a subject has had since `since_ms`, and the oldest of them.
+    pub async fn login_failures(
+        &self,
+        subject: &str,
+        since_ms: i64,
+    ) -> anyhow::Result<(i64, Option<i64>)> {
+        with_pool!(self, pool => {
+            let row = sqlx::query(
+                "SELECT COUNT(*) AS n, MIN(at_ms) AS oldest FROM login_failures WHERE subject = $1 AND at_ms > $2",
+            )
+            .bind(subject)
+            .bind(since_ms)
+            .fetch_one(pool)
+            .await
+            .context("counting failed sign-ins")?;
+            Ok((row.try_get("n")?, row.try_get("oldest")?))
+        })
+    }
+
+    /// Forgets a subject's failures (after a successful sign-in), and everyone's old ones.
+    pub async fn clear_login_failures(&self, subject: &str, before_ms: i64) -> anyhow::Result<()> {
+        with_pool!(self, pool => {
+            sqlx::query("DELETE FROM login_failures WHERE subject = $1 OR at_ms <= $2")
+                .bind(subject)
+                .bind(before_ms)
+                .execute(pool)
+                .await
+                .context("clearing failed sign-ins")?;
+            Ok(())
+        })
+    }
+
+    // ---- actors ----
+
+    /// The device an Automerge actor (hex) is bound to, if any.
+    pub async fn actor_device(&self, actor: &str) -> anyhow::Result<Option<String>> {
+        with_pool!(self, pool => {
+            let row = sqlx::query("SELECT device_id FROM actors WHERE actor = $1")
+                .bind(actor)
+                .fetch_optional(pool)
+                .await
+                .context("reading an actor")?;
+            row.map(|r| r.try_get::<String, _>("device_id")).transpose().map_err(Into::into)
+        })
+    }
+}
+
+fn organisation_from_row<R>(row: &R) -> anyhow::Result<Organisation>
+where
+    R: Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(Organisation {
+        id: row.try_get("id")?,
+        code: row.try_get("code")?,
+        name: row.try_get("name")?,
+        kind: row.try_get("kind")?,
+    })
+}
+
+fn device_from_row<R>(row: &R) -> anyhow::Result<Device>
+where
+    R: Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<i64>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(Device {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        label: row.try_get("label")?,
+        created_at_ms: row.try_get("created_at_ms")?,
+        last_seen_at_ms: row.try_get("last_seen_at_ms")?,
+        revoked_at_ms: row.try_get("revoked_at_ms")?,
+    })
+}

@@ -1,0 +1,313 @@
+//! Plan documents: their chunks, committing changes with their projections, compaction.
+//!
+//! Each instance caches documents and remembers the newest chunk its copy includes.
+//! Committing locks the patient row first, so commits to one document are serialised
+//! across instances and chunk ids grow in commit order per document; chunks committed by
+//! another instance since the caller's copy was loaded are handed to the caller to merge
+//! before the projections are written, so the projections always describe every
+//! committed change.
+
+use anyhow::Context;
+use sqlx::Row;
+
+use super::{Notice, Pool, Projection, Store, append_audit, append_feed, with_pool};
+use crate::audit::AuditEvent;
+use crate::domain::{Committer, published_summary};
+
+/// One stored piece of a document.
+#[derive(Debug, Clone)]
+pub struct Chunk {
+    pub id: i64,
+    pub data: Vec<u8>,
+}
+
+/// Changes to commit to one document.
+#[derive(Debug)]
+pub struct CommitRequest<'a> {
+    pub doc_id: &'a str,
+    /// The newest chunk the caller's copy of the document includes.
+    pub seen_chunk_id: i64,
+    /// The new changes (an incremental save).
+    pub changes: &'a [u8],
+    /// Actors (hex) of the changes not yet known to be bound to `device_id`: bound now,
+    /// unless another device took one first.
+    pub actors: &'a [String],
+    pub device_id: &'a str,
+    pub user_id: &'a str,
+    pub committer: &'a Committer,
+    pub audit: &'a [AuditEvent],
+    pub now_ms: i64,
+}
+
+/// How a commit ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitOutcome {
+    Committed {
+        /// The newest chunk now stored (the caller's copy includes it).
+        last_chunk_id: i64,
+        /// How many chunks the document has, to decide when to compact.
+        chunks: u64,
+        /// Whether the emergency feed gained an item.
+        fed: bool,
+    },
+    /// This actor of the changes belongs to another device; nothing was stored.
+    ActorTaken(String),
+    /// The patient does not exist (any more); nothing was stored.
+    NoSuchPlan,
+}
+
+impl Store {
+    /// Every stored chunk of a document, in the order they must be loaded.
+    pub async fn load_chunks(&self, doc_id: &str) -> anyhow::Result<Vec<Chunk>> {
+        self.load_chunks_after(doc_id, 0).await
+    }
+
+    /// The chunks of a document newer than `after_id`, in order.
+    pub async fn load_chunks_after(&self, doc_id: &str, after_id: i64) -> anyhow::Result<Vec<Chunk>> {
+        with_pool!(self, pool => {
+            let rows = sqlx::query("SELECT id, data FROM doc_chunks WHERE doc_id = $1 AND id > $2 ORDER BY id")
+                .bind(doc_id)
+                .bind(after_id)
+                .fetch_all(pool)
+                .await
+                .context("reading document chunks")?;
+            rows.iter()
+                .map(|r| Ok(Chunk { id: r.try_get("id")?, data: r.try_get("data")? }))
+                .collect()
+        })
+    }
+
+    /// Commits new changes to a document in one transaction: the chunk, the actor
+    /// bindings, the projections, the emergency feed item (a summary for a consenting
+    /// patient, a withdrawal when consent was just withdrawn) and the audit entries.
+    ///
+    /// `merge` receives the chunks other instances committed since the caller's copy was
+    /// loaded (usually none), must merge them into that copy and return its projection.
+    pub async fn commit_changes<F>(
+        &self,
+        req: &CommitRequest<'_>,
+        merge: F,
+    ) -> anyhow::Result<CommitOutcome>
+    where
+        F: FnOnce(&[Chunk]) -> anyhow::Result<Projection>,
+    {
+        let notify = self.backend() == super::Backend::Postgres;
+        let doc_notice = self.notice_payload(&Notice::Doc(req.doc_id.to_owned()));
+        let feed_notice = self.notice_payload(&Notice::Feed);
+        with_pool!(self, pool => {
+            // The first statement writes, so SQLite takes the write lock at once, and
+            // PostgreSQL locks the patient row until the commit.
+            let mut tx = pool.begin().await.context("starting a transaction")?;
+            let locked = sqlx::query("UPDATE patients SET updated_at_ms = $2 WHERE id = $1")
+                .bind(req.doc_id)
+                .bind(req.now_ms)
+                .execute(&mut *tx)
+                .await
+                .context("locking a patient")?;
+            if locked.rows_affected() == 0 {
+                return Ok(CommitOutcome::NoSuchPlan);
+            }
+            let rows = sqlx::query("SELECT id, data FROM doc_chunks WHERE doc_id = $1 AND id > $2 ORDER BY id")
+                .bind(req.doc_id)
+                .bind(req.seen_chunk_id)
+                .fetch_all(&mut *tx)
+                .await
+                .context("reading newer chunks")?;
+            let foreign = rows
+                .iter()
+                .map(|r| Ok(Chunk { id: r.try_get("id")?, data: r.try_get("data")? }))
+                .collect::<anyhow::Result<Vec<Chunk>>>()?;
+            let projection = merge(&foreign)?;
+
+            for actor in req.actors {
+                sqlx::query(
+                    "INSERT INTO actors (actor, device_id, user_id, first_seen_at_ms) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (actor) DO NOTHING",
+                )
+                .bind(actor)
+                .bind(req.device_id)
+                .bind(req.user_id)
+                .bind(req.now_ms)
+                .execute(&mut *tx)
+                .await
+                .context("binding an actor")?;
+                let row = sqlx::query("SELECT device_id FROM actors WHERE actor = $1")
+                    .bind(actor)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .context("reading an actor")?;
+                if row.try_get::<String, _>("device_id")? != req.device_id {
+                    return Ok(CommitOutcome::ActorTaken(actor.clone()));
+                }
+            }
+
+            let row = sqlx::query(
+                "INSERT INTO doc_chunks (doc_id, kind, data, created_at_ms) VALUES ($1, 'incremental', $2, $3)
+                 RETURNING id",
+            )
+            .bind(req.doc_id)
+            .bind(req.changes)
+            .bind(req.now_ms)
+            .fetch_one(&mut *tx)
+            .await
+            .context("appending document changes")?;
+            let chunk_id: i64 = row.try_get("id")?;
+
+            let previous = sqlx::query("SELECT consent FROM emergency_summaries WHERE patient_id = $1")
+                .bind(req.doc_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .context("reading the previous consent")?;
+            let consented_before = match previous {
+                Some(r) => r.try_get::<bool, _>("consent")?,
+                None => false,
+            };
+            sqlx::query(
+                "UPDATE patients SET nhs_number = $2, name = $3, date_of_birth = $4, share_with_mdt = $5,
+                    share_with_emergency_services = $6, dnacpr = $7, last_updated_at_ms = $8,
+                    last_updated_by_id = $9, last_updated_by_name = $10, updated_at_ms = $11
+                 WHERE id = $1",
+            )
+            .bind(req.doc_id)
+            .bind(&projection.nhs_number)
+            .bind(&projection.name)
+            .bind(&projection.date_of_birth)
+            .bind(projection.share_with_mdt)
+            .bind(projection.share_with_emergency_services)
+            .bind(&projection.dnacpr)
+            .bind(projection.last_updated.as_ref().map(|a| a.at_ms))
+            .bind(projection.last_updated.as_ref().map(|a| a.user_id.as_str()))
+            .bind(projection.last_updated.as_ref().map(|a| a.user_name.as_str()))
+            .bind(req.now_ms)
+            .execute(&mut *tx)
+            .await
+            .context("updating the patient projection")?;
+            sqlx::query(
+                "INSERT INTO emergency_summaries (patient_id, nhs_number, consent, summary_json, plan_version,
+                    updated_at_ms, updated_by_user_id, updated_by_name, updated_by_organisation)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (patient_id) DO UPDATE SET nhs_number = excluded.nhs_number,
+                    consent = excluded.consent, summary_json = excluded.summary_json,
+                    plan_version = excluded.plan_version, updated_at_ms = excluded.updated_at_ms,
+                    updated_by_user_id = excluded.updated_by_user_id,
+                    updated_by_name = excluded.updated_by_name,
+                    updated_by_organisation = excluded.updated_by_organisation",
+            )
+            .bind(req.doc_id)
+            .bind(&projection.nhs_number)
+            .bind(projection.share_with_emergency_services)
+            .bind(&projection.summary_json)
+            .bind(&projection.plan_version)
+            .bind(req.now_ms)
+            .bind(&req.committer.user_id)
+            .bind(&req.committer.name)
+            .bind(&req.committer.organisation)
+            .execute(&mut *tx)
+            .await
+            .context("updating the emergency summary")?;
+
+            let mut fed = false;
+            if projection.share_with_emergency_services {
+                let published = published_summary(
+                    &projection.summary_json,
+                    req.doc_id,
+                    &projection.plan_version,
+                    req.now_ms,
+                    Some(req.committer),
+                )?
+                .to_string();
+                append_feed!(tx, req.doc_id, &projection.nhs_number, "summary", Some(published.as_str()), req.now_ms);
+                fed = true;
+            } else if consented_before {
+                // Withdrawal: downstream copies are to be purged, and so are ours.
+                sqlx::query("UPDATE emergency_feed SET summary_json = NULL WHERE patient_id = $1")
+                    .bind(req.doc_id)
+                    .execute(&mut *tx)
+                    .await
+                    .context("purging withdrawn summaries from the feed")?;
+                append_feed!(tx, req.doc_id, &projection.nhs_number, "withdrawal", None, req.now_ms);
+                fed = true;
+            }
+
+            let row = sqlx::query("SELECT COUNT(*) AS n FROM doc_chunks WHERE doc_id = $1")
+                .bind(req.doc_id)
+                .fetch_one(&mut *tx)
+                .await
+                .context("counting document chunks")?;
+            let count: i64 = row.try_get("n")?;
+            append_audit!(tx, req.audit);
+            if notify {
+                for payload in std::iter::once(&doc_notice).chain(fed.then_some(&feed_notice)) {
+                    sqlx::query("SELECT pg_notify($1, $2)")
+                        .bind(super::NOTIFY_CHANNEL)
+                        .bind(payload)
+                        .execute(&mut *tx)
+                        .await
+                        .context("notifying other instances")?;
+                }
+            }
+            tx.commit().await.context("committing document changes")?;
+            Ok(CommitOutcome::Committed {
+                last_chunk_id: chunk_id,
+                chunks: u64::try_from(count).unwrap_or_default(),
+                fed,
+            })
+        })
+    }
+
+    /// Replaces a document's chunks with one snapshot. `snapshot` receives the chunks other
+    /// instances committed since the caller's copy was loaded, must merge them and return
+    /// the compacted save. Returns the snapshot's chunk id (`None` if the plan is gone).
+    pub async fn compact<F>(
+        &self,
+        doc_id: &str,
+        seen_chunk_id: i64,
+        now_ms: i64,
+        snapshot: F,
+    ) -> anyhow::Result<Option<i64>>
+    where
+        F: FnOnce(&[Chunk]) -> anyhow::Result<Vec<u8>>,
+    {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await.context("starting a transaction")?;
+            let locked = sqlx::query("UPDATE patients SET updated_at_ms = updated_at_ms WHERE id = $1")
+                .bind(doc_id)
+                .execute(&mut *tx)
+                .await
+                .context("locking a patient")?;
+            if locked.rows_affected() == 0 {
+                return Ok(None);
+            }
+            let rows = sqlx::query("SELECT id, data FROM doc_chunks WHERE doc_id = $1 AND id > $2 ORDER BY id")
+                .bind(doc_id)
+                .bind(seen_chunk_id)
+                .fetch_all(&mut *tx)
+                .await
+                .context("reading newer chunks")?;
+            let foreign = rows
+                .iter()
+                .map(|r| Ok(Chunk { id: r.try_get("id")?, data: r.try_get("data")? }))
+                .collect::<anyhow::Result<Vec<Chunk>>>()?;
+            let through = foreign.last().map_or(seen_chunk_id, |c| c.id);
+            let bytes = snapshot(&foreign)?;
+            sqlx::query("DELETE FROM doc_chunks WHERE doc_id = $1 AND id <= $2")
+                .bind(doc_id)
+                .bind(through)
+                .execute(&mut *tx)
+                .await
+                .context("deleting compacted chunks")?;
+            let row = sqlx::query(
+                "INSERT INTO doc_chunks (doc_id, kind, data, created_at_ms) VALUES ($1, 'snapshot', $2, $3) RETURNING id",
+            )
+            .bind(doc_id)
+            .bind(&bytes)
+            .bind(now_ms)
+            .fetch_one(&mut *tx)
+            .await
+            .context("inserting a compacted snapshot")?;
+            let id: i64 = row.try_get("id")?;
+            tx.commit().await.context("committing a compaction")?;
+            Ok(Some(id))
+        })
+    }
+}

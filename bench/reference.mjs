@@ -118,8 +118,24 @@ async function load() {
     for (const review of plan.reviews) handle.change(d => applyReview(d, review))
     docs.push({ id: plan.id, url: handle.url, heads: A.getHeads(handle.doc()) })
   }
+  // Saves are throttled (100 ms): a throttled save of an older state that lands after
+  // flush() can replace the stored document, so let them settle first, then check.
+  await sleep(1000)
   await repo.flush()
+  await sleep(500)
   await repo.shutdown()
+  const check = new Repo({
+    storage: new NodeFSStorageAdapter(args.dir),
+    network: [],
+    peerId: "loader-check",
+  })
+  for (const d of docs) {
+    const handle = await check.find(d.url)
+    if (!sameHeads(A.getHeads(handle.doc()), d.heads)) {
+      throw new Error(`plan ${d.id} was not stored completely`)
+    }
+  }
+  await check.shutdown()
   fs.writeFileSync(args.out, JSON.stringify({ docs }))
 }
 

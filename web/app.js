@@ -460,6 +460,17 @@ function renderUnlock({ notice = null } = {}) {
 // ---------------------------------------------------------------------------
 // Caseload
 
+function caseloadRow(p) {
+  return h('li', {},
+    h('a', { class: 'patient-link', href: `#/plan/${encodeURIComponent(p.id)}`, testid: 'caseload-item', 'data-id': p.id, 'data-nhs': p.nhs_number },
+      h('span', { class: 'patient-name' }, p.name),
+      h('span', { class: 'muted' }, `NHS ${p.nhs_number_display} · born ${p.dob}`),
+      h('span', { class: 'badges' },
+        p.dnacpr === 'do_not_attempt_cpr' ? h('span', { class: 'badge dnacpr' }, 'DNACPR') : null,
+        p.share_with_emergency_services ? h('span', { class: 'badge' }, 'Shares with emergency services') : h('span', { class: 'badge' }, 'No emergency sharing'),
+        p.pending ? h('span', { class: 'badge pending' }, `${p.pending} waiting to upload`) : null)));
+}
+
 function renderCaseload() {
   const search = h('input', { type: 'search', testid: 'caseload-search', autocomplete: 'off', placeholder: 'Name or NHS number' });
   const list = h('ul', { class: 'caseload', testid: 'caseload-list', 'aria-label': 'Patients' });
@@ -467,6 +478,7 @@ function renderCaseload() {
   const bar = h('progress', { id: 'caseload-progress-bar', testid: 'caseload-progress-bar', max: 1, value: 0 });
   const barLabel = h('label', { for: 'caseload-progress-bar', testid: 'caseload-progress-label' });
   const progress = h('div', { class: 'progress', testid: 'caseload-progress', hidden: true }, barLabel, bar);
+  const drawn = new Map(); // id → { signature, li }
   const draw = () => {
     const query = search.value.trim().toLowerCase();
     const digits = query.replace(/[\s-]/g, '');
@@ -474,14 +486,19 @@ function renderCaseload() {
     const entries = rf.caseload()
       .filter((p) => !query || p.name.toLowerCase().includes(query) || (byNumber && p.nhs_number.includes(digits)))
       .sort((a, b) => a.name.localeCompare(b.name));
-    list.replaceChildren(...entries.map((p) => h('li', {},
-      h('a', { class: 'patient-link', href: `#/plan/${encodeURIComponent(p.id)}`, testid: 'caseload-item', 'data-id': p.id, 'data-nhs': p.nhs_number },
-        h('span', { class: 'patient-name' }, p.name),
-        h('span', { class: 'muted' }, `NHS ${p.nhs_number_display} · born ${p.dob}`),
-        h('span', { class: 'badges' },
-          p.dnacpr === 'do_not_attempt_cpr' ? h('span', { class: 'badge dnacpr' }, 'DNACPR') : null,
-          p.share_with_emergency_services ? h('span', { class: 'badge' }, 'Shares with emergency services') : h('span', { class: 'badge' }, 'No emergency sharing'),
-          p.pending ? h('span', { class: 'badge pending' }, `${p.pending} waiting to upload`) : null)))));
+    // Rows are kept and reused while their patient's line is unchanged, so a tap is never
+    // lost to a redraw while the caseload syncs.
+    const rows = entries.map((p) => {
+      const signature = JSON.stringify([p.name, p.nhs_number_display, p.dob, p.dnacpr, p.share_with_emergency_services, p.pending]);
+      let row = drawn.get(p.id);
+      if (!row || row.signature !== signature) {
+        row = { signature, li: caseloadRow(p) };
+        drawn.set(p.id, row);
+      }
+      return row.li;
+    });
+    const current = list.children;
+    if (current.length !== rows.length || rows.some((li, i) => current[i] !== li)) list.replaceChildren(...rows);
     const status = lastStatus || rf.status();
     const { docs_total: total, docs_received: received, docs_waiting: waiting } = status;
     progress.hidden = !waiting;
@@ -929,7 +946,7 @@ function renderSummary(id) {
     return;
   }
   const plan = rf.plan(id);
-  show(planHeader(id, plan, 'summary'), summaryArticle(s));
+  show(planHeader(id, plan, 'summary'), summaryArticle(s, rf.summaryHtml(id)));
   view = { name: 'summary', update: (e) => { if (e.type === 'doc_changed' && e.id === id) renderSummary(id); } };
 }
 
@@ -944,7 +961,7 @@ function renderPrint(id) {
     return;
   }
   const printedAt = Date.now();
-  const paper = printDocument(s, plan, printedAt);
+  const paper = printDocument(s, rf.summaryHtml(id), plan, printedAt);
   const fitNote = h('p', { class: 'notice', role: 'status', testid: 'print-fit' });
   const footer = h('style', { testid: 'print-footer-style' }, pageFooterStyle(s, printedAt));
   show(
@@ -1015,7 +1032,13 @@ function renderEmergency() {
           error.dataset.kind = 'dob';
           return;
         }
-        result.replaceChildren(summaryArticle(body, { title: `Emergency summary: ${body.name}` }));
+        let html = null;
+        try {
+          html = RedFolder.renderSummaryHtml(JSON.stringify(body));
+        } catch (err) {
+          console.warn('summary shown as received:', err);
+        }
+        result.replaceChildren(summaryArticle(body, html));
       } else if (response.status === 404) {
         result.replaceChildren(h('div', { class: 'card none', testid: 'emergency-none', role: 'status' },
           h('h2', {}, 'No summary available'),

@@ -1,104 +1,119 @@
 // The emergency summary and the printed red folder.
 //
-// One renderer draws the summary the core projects (`rf.summary(id)`, or the server's
-// `/api/v1/emergency/summary/{nhs}`) on the tablet, on the emergency clinician's screen
-// and on the yellow pages of the printout, in the order crews read it (DOMAIN.md).
-// Fields this build does not know by name are still shown, after the known ones, so a
-// newer core adding to the summary or the plan never leaves something off the paper.
+// What the emergency summary says, in which order, how conflicting entries and long
+// texts are shown: all of that is the core's (`render_html` in redfolder-shared), and
+// the app shows the core's output on the tablet, on the emergency clinician's screen and
+// on the yellow pages of the printout alike. The core escapes every value; the HTML is
+// parsed inertly (DOMParser) and only its body's elements are adopted.
+//
+// The full plan printed after the summary is drawn here from `rf.plan(id)`, section by
+// section in the order of DOMAIN.md; fields this build does not know by name are still
+// printed, after the known ones, so a newer core adding to the plan never leaves
+// something off the paper.
 
-import { by, fmtDate, fmtDateTime, h, humanise } from './dom.js';
+import { by, fmtDateTime, h, humanise } from './dom.js';
 
-// Fields the summary renderer places itself; anything else is listed under "Also recorded".
-const SUMMARY_FIELDS = new Set([
-  'nhs_number', 'nhs_number_display', 'name', 'date_of_birth', 'address', 'dnacpr', 'dnacpr_label',
-  'preferred_place_of_care', 'conditions', 'medications', 'exacerbation_plan', 'baseline', 'key_contacts',
-  'consent_to_emergency_sharing', 'last_updated', 'patient_id', 'plan_version',
-]);
-
-// Fields of `rf.plan(id)` the full-plan printout places itself.
-const PLAN_FIELDS = new Set([
-  'schema_version', 'patient', 'nhs_number_display', 'consent', 'conditions', 'medications', 'dnacpr',
-  'dnacpr_label', 'preferred_place_of_care', 'exacerbation_plan', 'baseline', 'key_contacts', 'last_updated',
-  'pending',
-]);
-
-function block(title, testid, ...content) {
-  return h('section', { class: 'sum-block', testid },
-    h('h3', {}, title),
-    ...content);
+// The core's summary page as nodes for this document: its <h1> becomes an <h2> and its
+// section <h2>s become <h3>s, to sit under the page's own heading.
+export function coreSummaryNodes(html) {
+  const parsed = new DOMParser().parseFromString(html, 'text/html');
+  const demote = { H1: 'h2', H2: 'h3' };
+  for (const heading of [...parsed.body.querySelectorAll('h1, h2')]) {
+    const replacement = parsed.createElement(demote[heading.tagName]);
+    replacement.append(...heading.childNodes);
+    heading.replaceWith(replacement);
+  }
+  return [...parsed.body.children].map((node) => document.adoptNode(node));
 }
 
-function listOrNone(items, render, testid) {
-  return items && items.length
-    ? h('ul', { testid }, ...items.map((i) => h('li', {}, render(i))))
-    : h('p', { class: 'muted', testid }, 'None recorded.');
+function dnacprBanner(s) {
+  return h('div', { class: 'dnacpr-banner', 'data-status': s.dnacpr, testid: 'summary-dnacpr' },
+    h('span', { class: 'banner-label' }, 'CPR: '), s.dnacpr_label);
 }
 
-// Any JSON value, readably. Used only for fields this build has no layout for.
+function consentNote(s) {
+  return s.consent_to_emergency_sharing
+    ? h('p', { class: 'consent-note', testid: 'summary-consent' }, 'The patient has agreed to share this summary with emergency services.')
+    : h('p', { class: 'error', role: 'note', testid: 'summary-no-consent' }, 'The patient has not consented to sharing this summary with emergency services.');
+}
+
+// The summary as an on-screen card: the CPR flag first, then the core's summary, whose
+// own heading names the card.
+export function summaryArticle(s, html, { testid = 'emergency-summary' } = {}) {
+  const headingId = `${testid}-title`;
+  const body = html ? coreSummaryNodes(html) : [h('h2', {}, `Emergency summary: ${s.name}`), fallbackSummary(s)];
+  const heading = body.find((n) => n.tagName === 'H2');
+  if (heading) heading.id = headingId;
+  return h('article', { class: 'summary', testid, 'aria-labelledby': headingId },
+    dnacprBanner(s),
+    consentNote(s),
+    h('div', { class: 'core-summary', testid: 'summary-body' }, ...body));
+}
+
+// Used only when the core could not render a summary (a server newer than this app).
+function fallbackSummary(s) {
+  return h('div', {},
+    h('p', { class: 'notice' }, 'This summary came from a newer server than this app understands; every field is shown as received.'),
+    genericValue(s));
+}
+
+// ---------------------------------------------------------------------------
+// Any JSON value, readably
+
+const HIDDEN_IN_ENTRIES = new Set(['id', 'recorded', 'updated', 'entered_in_error']);
+// Keys read first wherever they appear; the rest follow alphabetically (the core's JSON
+// objects arrive with sorted keys).
+const KEY_ORDER = [
+  'name', 'preferred_name', 'substance', 'condition', 'kind', 'role', 'relationship', 'what_matters', 'goal', 'action',
+  'date', 'status', 'nhs_number', 'date_of_birth', 'sex', 'address', 'access_notes', 'phone', 'organisation', 'hours',
+  'treatment', 'dose', 'location', 'anticipatory', 'notes', 'reaction', 'severity', 'plan', 'rescue_pack', 'owner',
+];
+function ordered(keys) {
+  const rank = (k) => (KEY_ORDER.includes(k) ? KEY_ORDER.indexOf(k) : KEY_ORDER.length);
+  return [...keys].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
+function isEntryList(value) {
+  return Array.isArray(value) && value.length > 0 && value.every((v) => v && typeof v === 'object' && !Array.isArray(v) && ('recorded' in v || 'id' in v));
+}
+
+function isAttribution(value) {
+  return value && typeof value === 'object' && 'user_name' in value && 'at_ms' in value;
+}
+
+function scalar(value) {
+  if (typeof value === 'boolean') return value ? 'Yes' : 'No';
+  if (typeof value === 'string' && /^[a-z]+(_[a-z0-9]+)+$/.test(value)) return humanise(value); // enum names
+  return String(value);
+}
+
 export function genericValue(value) {
   if (value === null || value === undefined || value === '') return h('span', { class: 'muted' }, 'Not recorded');
+  if (isAttribution(value)) return by(value);
+  if (isEntryList(value)) return entryTable(value);
   if (Array.isArray(value)) {
     return value.length ? h('ul', {}, ...value.map((v) => h('li', {}, genericValue(v)))) : h('span', { class: 'muted' }, 'None recorded.');
   }
   if (typeof value === 'object') {
-    if ('user_name' in value && 'at_ms' in value) return by(value);
-    return h('dl', { class: 'generic' }, ...Object.entries(value).flatMap(([k, v]) => [h('dt', {}, humanise(k)), h('dd', {}, genericValue(v))]));
+    const keys = ordered(Object.keys(value));
+    if (!keys.length) return h('span', { class: 'muted' }, 'Not recorded');
+    return h('dl', { class: 'generic' }, ...keys.flatMap((k) => [h('dt', {}, humanise(k)), h('dd', {}, genericValue(value[k]))]));
   }
-  if (typeof value === 'boolean') return value ? 'Yes' : 'No';
-  return String(value);
+  if (typeof value === 'string' && value.includes('\n')) return h('span', { class: 'pre' }, value);
+  return scalar(value);
 }
 
-function extras(object, known, testid) {
-  const rest = Object.entries(object || {}).filter(([k]) => !known.has(k));
-  if (!rest.length) return null;
-  return block('Also recorded', testid,
-    h('dl', { class: 'generic' }, ...rest.flatMap(([k, v]) => [h('dt', {}, humanise(k)), h('dd', {}, genericValue(v))])));
-}
-
-function medicationLine(m) {
-  return [m.name, m.dose, m.notes].filter(Boolean).join(' — ');
-}
-
-// The summary's content blocks, identity first. `idPrefix` keeps ids unique when two
-// summaries share a page.
-export function summaryBlocks(s, { idPrefix = 'summary' } = {}) {
-  const known = SUMMARY_FIELDS;
-  return [
-    h('dl', { class: 'identity', testid: 'summary-identity' },
-      h('dt', {}, 'Name'), h('dd', { testid: 'summary-name' }, s.name),
-      h('dt', {}, 'NHS number'), h('dd', { testid: 'summary-nhs' }, s.nhs_number_display),
-      h('dt', {}, 'Date of birth'), h('dd', { testid: 'summary-dob' }, `${fmtDate(s.date_of_birth)} (${s.date_of_birth})`),
-      h('dt', {}, 'Address'), h('dd', {}, s.address || 'Not recorded')),
-    h('div', { class: 'dnacpr-banner', 'data-status': s.dnacpr, testid: 'summary-dnacpr' },
-      h('span', { class: 'banner-label' }, 'DNACPR / CPR status: '), s.dnacpr_label),
-    s.consent_to_emergency_sharing
-      ? h('p', { class: 'consent-note', testid: 'summary-consent' }, 'The patient has agreed to share this summary with emergency services.')
-      : h('p', { class: 'error', role: 'note', testid: 'summary-no-consent' }, 'The patient has not consented to sharing this summary with emergency services.'),
-    h('div', { class: 'sum-grid' },
-      block('Escalation and exacerbation plan', 'summary-exacerbation-block',
-        h('p', { class: 'pre', testid: 'summary-exacerbation' }, s.exacerbation_plan || 'None recorded.')),
-      block('Preferred place of care', 'summary-place',
-        h('p', {}, s.preferred_place_of_care || 'Not recorded')),
-      block('Key contacts', 'summary-contacts-block',
-        listOrNone(s.key_contacts, (c) => `${c.role}: ${c.name}${c.phone ? `, ${c.phone}` : ''}`, 'summary-contacts')),
-      block('Conditions', 'summary-conditions-block',
-        listOrNone(s.conditions, (c) => (c.treatment ? `${c.name}: ${c.treatment}` : c.name), 'summary-conditions')),
-      block('Medications', 'summary-medications-block',
-        listOrNone(s.medications, medicationLine, 'summary-medications')),
-      block('Usual observations', 'summary-baseline-block',
-        listOrNone(s.baseline?.lines, (l) => l, 'summary-baseline'),
-        s.baseline?.recorded ? h('p', { class: 'muted small' }, `Recorded by ${by(s.baseline.recorded)}`) : null),
-      extras(s, known, `${idPrefix}-extras`)),
-    s.last_updated ? h('p', { class: 'last-updated' }, `Plan last updated by ${by(s.last_updated)}`) : null,
-  ];
-}
-
-// The summary as an on-screen card.
-export function summaryArticle(s, { testid = 'emergency-summary', title = 'Emergency summary' } = {}) {
-  const headingId = `${testid}-title`;
-  return h('article', { class: 'summary', testid, 'aria-labelledby': headingId },
-    h('h2', { id: headingId }, title),
-    ...summaryBlocks(s, { idPrefix: testid }));
+// Entries (conditions, medications, reviews …) as a table; entries marked entered in
+// error stay, struck through and labelled, as nothing is deleted.
+function entryTable(entries) {
+  const columns = ordered(new Set(entries.flatMap((e) => Object.keys(e)))).filter((k) => !HIDDEN_IN_ENTRIES.has(k));
+  return h('table', {},
+    h('thead', {}, h('tr', {}, ...columns.map((c) => h('th', { scope: 'col' }, humanise(c))), h('th', { scope: 'col' }, 'Recorded'))),
+    h('tbody', {}, ...entries.map((e) => h('tr', { class: e.entered_in_error ? 'in-error' : '' },
+      ...columns.map((c) => h('td', {}, e[c] === undefined ? '' : genericValue(e[c]))),
+      h('td', {}, e.recorded ? by(e.recorded) : '',
+        e.updated ? h('div', {}, `Updated by ${by(e.updated)}`) : null,
+        e.entered_in_error ? h('div', { class: 'in-error-note' }, `Entered in error — marked by ${by(e.entered_in_error.by)}`) : null)))));
 }
 
 // ---------------------------------------------------------------------------
@@ -111,64 +126,73 @@ const PAGE_CONTENT_MM = 297 - 12 - 16;
 // Density steps tried in order until the summary fits two pages.
 const DENSITY = ['', 'dense', 'denser'];
 
-export function printDocument(s, plan, printedAtMs) {
+// The plan's sections in the order of DOMAIN.md "What a plan holds": [title, keys].
+const PLAN_SECTIONS = [
+  ['Unresolved conflicts', ['conflicts']],
+  ['Patient', ['patient']],
+  ['Enrolment', ['enrolment']],
+  ['Care team', ['care_team']],
+  ['Personal contacts', ['key_contacts']],
+  ['Conditions', ['conditions']],
+  ['Medications', ['medications']],
+  ['Allergies', ['allergy_status', 'allergies']],
+  ['Baseline observations', ['baseline']],
+  ['Exacerbation plan', ['exacerbation_plan']],
+  ['Escalation plans', ['escalation_plans']],
+  ['What matters and goals', ['goals']],
+  ['Self-management advice', ['self_management_advice']],
+  ['Equipment and services', ['equipment_and_services']],
+  ['Emergency decisions', ['dnacpr_label', 'resuscitation', 'adrt', 'focus_of_care', 'ceiling_of_treatment', 'admission_wanted', 'preferred_place_of_care', 'preferred_place_of_death']],
+  ['Reviews', ['reviews']],
+  ['MDT discussions', ['mdt_discussions']],
+  ['Specialist advice', ['advice']],
+  ['Consent to share', ['consent']],
+  ['Completeness', ['completion_problems']],
+];
+// Shown elsewhere or only for the app's own use.
+const NOT_PRINTED = new Set(['schema_version', 'pending', 'nhs_number_display', 'dnacpr', 'last_updated', 'plan_version']);
+
+function printSection(title, content) {
+  return h('section', { class: 'print-section' }, h('h3', {}, title), content);
+}
+
+function sectionContent(plan, keys) {
+  if (keys.length === 1) return genericValue(plan[keys[0]]);
+  return h('dl', { class: 'generic' }, ...keys.filter((k) => k in plan).flatMap((k) => [
+    h('dt', {}, k === 'dnacpr_label' ? 'DNACPR' : humanise(k)), h('dd', {}, genericValue(plan[k]))]));
+}
+
+function fullPlanSections(plan) {
+  const placed = new Set([...NOT_PRINTED, ...PLAN_SECTIONS.flatMap(([, keys]) => keys)]);
+  const sections = PLAN_SECTIONS
+    .filter(([title, keys]) => keys.some((k) => k in plan) && !(title === 'Unresolved conflicts' && !plan.conflicts?.length))
+    .map(([title, keys]) => printSection(title, sectionContent(plan, keys)));
+  const rest = Object.keys(plan).filter((k) => !placed.has(k)).sort()
+    .map((k) => printSection(humanise(k), genericValue(plan[k])));
+  return [
+    ...sections,
+    ...rest,
+    h('p', { class: 'last-updated' },
+      plan.last_updated ? `Plan last updated by ${by(plan.last_updated)}` : '',
+      plan.plan_version ? ` · version ${plan.plan_version.split(',').map((v) => v.slice(0, 8)).join(' ')}` : ''),
+  ];
+}
+
+export function printDocument(s, summaryHtml, plan, printedAtMs) {
   const summary = h('section', { class: 'print-summary', testid: 'print-summary', 'aria-labelledby': 'print-summary-title' },
     h('header', { class: 'print-band' },
       h('h2', { id: 'print-summary-title' }, 'Emergency summary'),
       h('p', {}, `Red Folder · pages 1–2, for yellow paper · printed ${fmtDateTime(printedAtMs)}`)),
-    ...summaryBlocks(s, { idPrefix: 'print-summary' }),
+    dnacprBanner(s),
+    consentNote(s),
+    h('div', { class: 'core-summary' }, ...(summaryHtml ? coreSummaryNodes(summaryHtml) : [fallbackSummary(s)])),
     h('p', { class: 'print-end' }, 'End of the emergency summary. The full care plan starts on page 3.'));
   const full = h('section', { class: 'print-full', testid: 'print-full', 'aria-labelledby': 'full-plan-start' },
-    h('h2', { id: 'full-plan-start', class: 'print-band', testid: 'full-plan-start' }, 'Full care plan'),
+    h('header', { class: 'print-band' },
+      h('h2', { id: 'full-plan-start', testid: 'full-plan-start' }, 'Full care plan'),
+      h('p', {}, `${plan.patient?.name ?? ''} · NHS ${plan.nhs_number_display ?? ''}`)),
     ...fullPlanSections(plan));
   return h('div', { class: 'paper', testid: 'print-view' }, summary, full);
-}
-
-function entryRows(entries, columns) {
-  if (!entries.length) return h('p', { class: 'muted' }, 'None recorded.');
-  return h('table', {},
-    h('thead', {}, h('tr', {}, ...columns.map(([label]) => h('th', { scope: 'col' }, label)), h('th', { scope: 'col' }, 'Recorded'))),
-    h('tbody', {}, ...entries.map((e) => h('tr', { class: e.entered_in_error ? 'in-error' : '' },
-      ...columns.map(([, get]) => h('td', {}, get(e) || '')),
-      h('td', {}, by(e.recorded),
-        e.entered_in_error ? h('div', { class: 'in-error-note' }, `Entered in error — marked by ${by(e.entered_in_error.by)}`) : null)))));
-}
-
-function printSection(title, ...content) {
-  return h('section', { class: 'print-section' }, h('h3', {}, title), ...content);
-}
-
-function fullPlanSections(p) {
-  const b = p.baseline || {};
-  const obs = [
-    ['Pulse', b.pulse_bpm, '/min'], ['Systolic BP', b.systolic_mmhg, 'mmHg'], ['Diastolic BP', b.diastolic_mmhg, 'mmHg'],
-    ['Respiratory rate', b.respiratory_rate, '/min'], ['SpO2', b.spo2_percent, '%'],
-    ['Temperature', b.temperature_decidegrees == null ? null : (b.temperature_decidegrees / 10).toFixed(1), '°C'],
-  ];
-  return [
-    printSection('Patient',
-      h('dl', { class: 'identity' },
-        h('dt', {}, 'Name'), h('dd', {}, p.patient.name),
-        h('dt', {}, 'NHS number'), h('dd', {}, p.nhs_number_display),
-        h('dt', {}, 'Date of birth'), h('dd', {}, `${fmtDate(p.patient.date_of_birth)} (${p.patient.date_of_birth})`),
-        h('dt', {}, 'Address'), h('dd', {}, p.patient.address || 'Not recorded'),
-        ...Object.entries(p.patient).filter(([k]) => !['name', 'nhs_number', 'date_of_birth', 'address'].includes(k))
-          .flatMap(([k, v]) => [h('dt', {}, humanise(k)), h('dd', {}, genericValue(v))]))),
-    printSection('Consent to share',
-      h('p', {}, `With the multidisciplinary team: ${p.consent.share_with_mdt ? 'yes' : 'no'}. With ambulance and A&E clinicians: ${p.consent.share_with_emergency_services ? 'yes' : 'no'}.`),
-      h('p', { class: 'muted' }, p.consent.recorded ? `Recorded by ${by(p.consent.recorded)}` : 'Consent not recorded yet.')),
-    printSection('DNACPR', h('p', { class: 'dnacpr-banner', 'data-status': p.dnacpr }, p.dnacpr_label)),
-    printSection('Preferred place of care', h('p', {}, p.preferred_place_of_care || 'Not recorded')),
-    printSection('Exacerbation plan', h('p', { class: 'pre' }, p.exacerbation_plan || 'None recorded.')),
-    printSection('Conditions', entryRows(p.conditions, [['Condition', (c) => c.name], ['Treatment or management', (c) => c.treatment]])),
-    printSection('Medications', entryRows(p.medications, [['Medication', (m) => m.name], ['Dose', (m) => m.dose], ['Notes', (m) => m.notes]])),
-    printSection('Baseline observations',
-      h('dl', { class: 'identity' }, ...obs.flatMap(([label, v, unit]) => [h('dt', {}, label), h('dd', {}, v == null ? 'Not recorded' : `${v} ${unit}`)])),
-      h('p', { class: 'muted' }, b.recorded ? `Recorded by ${by(b.recorded)}` : 'No baseline recorded yet.')),
-    printSection('Key contacts', entryRows(p.key_contacts, [['Role', (c) => c.role], ['Name', (c) => c.name], ['Phone', (c) => c.phone]])),
-    ...Object.entries(p).filter(([k]) => !PLAN_FIELDS.has(k)).map(([k, v]) => printSection(humanise(k), genericValue(v))),
-    h('p', { class: 'last-updated' }, p.last_updated ? `Plan last updated by ${by(p.last_updated)}` : ''),
-  ];
 }
 
 // A CSS string literal holding `text`, every character outside a safe set escaped, so
@@ -190,9 +214,9 @@ export function fitSummary(summary) {
   for (const density of DENSITY) {
     summary.classList.remove(...DENSITY.filter(Boolean));
     if (density) summary.classList.add(density);
-    // The last block on each page may be pushed whole to the next: leave room for it.
     const style = getComputedStyle(summary);
     const height = summary.scrollHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
+    // The last block on each page may be pushed whole to the next: leave room for it.
     if (height <= limit - 40 * MM_TO_PX) return true;
   }
   return false;

@@ -11,7 +11,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  byTestId, describeTablet, dumpStorage, findPlaintext, goto, PIN, PORTRAIT, setup, signIn, unlock, waitForCaseload,
+  byTestId, describeTablet, dumpStorage, findPlaintext, goto, PIN, PORTRAIT, setup, signIn, unlock, waitForCaseload, waitStored,
 } from './helpers.mjs';
 
 const AUTOMERGE_MAGIC = Buffer.from([0x85, 0x6f, 0x4a, 0x83]);
@@ -146,12 +146,13 @@ describe('data on the tablet', () => {
     try {
       await signIn(t, 'cm2.demo');
       await waitForCaseload(t, caseload.length);
+      await waitStored(t, caseload.length);
       // The idle time can only be shortened through the address, for tests.
-      await t.page.goto(`${env.base}/?lock-after-ms=1500#/`);
+      await t.page.goto(`${env.base}/?lock-after-ms=3000#/`);
       await unlock(t);
-      await waitForCaseload(t, caseload.length);
+      // Taps count as use: open a plan from the caseload.
       const patient = caseload[3];
-      await goto(t, `#/plan/${encodeURIComponent(patient.id)}`);
+      await t.page.locator(`[data-testid="caseload-item"][data-id="${patient.id}"]`).click();
       await byTestId(t.page, 'plan-title').waitFor();
       assert.equal(await byTestId(t.page, 'plan-title').textContent(), patient.name);
       await t.context.setOffline(true);
@@ -171,9 +172,9 @@ describe('data on the tablet', () => {
       // Activity keeps it open: typing for longer than the idle time does not lock it.
       const area = byTestId(t.page, 'exacerbation-plan');
       await area.click();
-      for (let i = 0; i < 6; i++) {
+      for (let i = 0; i < 8; i++) {
         await t.page.keyboard.type('.', { delay: 10 });
-        await t.page.waitForTimeout(400);
+        await t.page.waitForTimeout(600);
       }
       assert.equal(await byTestId(t.page, 'unlock-form').count(), 0, 'locked while the user was typing');
     } catch (e) {

@@ -395,3 +395,14 @@ export async function dumpStorage(page) {
   }
   return dump;
 }
+
+// Waits until the tablet's IndexedDB holds `count` plans: writes are asynchronous, and a
+// reload before they land would (correctly) download the rest again.
+export async function waitStored(tablet, count, timeout = 20_000) {
+  await tablet.page.waitForFunction(async (n) => {
+    const db = await new Promise((resolve, reject) => { const r = indexedDB.open('redfolder'); r.onsuccess = () => resolve(r.result); r.onerror = reject; });
+    const stored = await new Promise((resolve) => { const r = db.transaction('docs').objectStore('docs').count(); r.onsuccess = () => resolve(r.result); });
+    db.close();
+    return stored >= n;
+  }, count, { timeout, polling: 200 });
+}

@@ -23,6 +23,7 @@ pub(crate) struct SyncClient {
     pub(crate) caseload: Vec<String>,
     pub(crate) editor: Option<Editor>,
     last_tick: Instant,
+    closed: bool,
 }
 
 impl SyncClient {
@@ -48,6 +49,7 @@ impl SyncClient {
             caseload: Vec::new(),
             editor: None,
             last_tick: Instant::now(),
+            closed: false,
         };
         client.flush().await;
         client
@@ -113,6 +115,32 @@ impl SyncClient {
             self.last_tick = Instant::now();
             self.engine.tick();
         }
+    }
+
+    /// Like [`SyncClient::step`], but a closed connection is noted, not a failure.
+    pub(crate) async fn step_quietly(&mut self, wait: Duration) {
+        if self.closed {
+            return;
+        }
+        if let Ok(message) = tokio::time::timeout(wait, self.socket.next()).await {
+            match message {
+                Some(Ok(Message::Binary(bytes))) => {
+                    self.engine
+                        .receive(&bytes)
+                        .expect("the server sent a malformed frame");
+                    self.collect_events();
+                }
+                Some(Ok(Message::Close(_)) | Err(_)) | None => {
+                    self.closed = true;
+                    self.engine.disconnected();
+                }
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed
     }
 
     fn collect_events(&mut self) {

@@ -60,6 +60,45 @@ pub(crate) async fn spawn_app_at(dir: tempfile::TempDir, database_url: String) -
     }
 }
 
+/// A fresh database on the PostgreSQL server named by `REDFOLDER_TEST_POSTGRES`, or
+/// `None` (after saying so) when PostgreSQL tests are off. Returns its URL and name.
+pub(crate) async fn fresh_postgres_database() -> Option<(String, String)> {
+    let Ok(base) = std::env::var("REDFOLDER_TEST_POSTGRES") else {
+        eprintln!("REDFOLDER_TEST_POSTGRES is not set: skipping a PostgreSQL test");
+        return None;
+    };
+    let name = format!("redfolder_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = sqlx::PgPool::connect(&base)
+        .await
+        .expect("connecting to REDFOLDER_TEST_POSTGRES");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let (prefix, _) = base.rsplit_once('/').expect("a URL with a database name");
+    Some((format!("{prefix}/{name}"), name))
+}
+
+/// The real application with `--demo` data on a fresh PostgreSQL database (and the
+/// database's name), or `None` when PostgreSQL tests are off.
+pub(crate) async fn spawn_postgres_app() -> Option<(TestApp, String)> {
+    let (url, name) = fresh_postgres_database().await?;
+    Some((spawn_app_at(tempfile::tempdir().unwrap(), url).await, name))
+}
+
+/// Drops a test database once its test has passed (a failed test leaves it to inspect).
+pub(crate) async fn drop_database(name: &str) {
+    let base = std::env::var("REDFOLDER_TEST_POSTGRES").unwrap();
+    let admin = sqlx::PgPool::connect(&base).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {name} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+}
+
 /// A response as tests look at it.
 #[derive(Debug)]
 pub(crate) struct Reply {
@@ -93,6 +132,61 @@ impl TestApp {
 
     pub(crate) async fn post_json(&self, path: &str, body: &Value) -> Reply {
         reply(self.client.post(self.url(path)).json(body)).await
+    }
+
+    /// Any request, with an optional bearer token and JSON body.
+    pub(crate) async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Reply {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        reply(request).await
+    }
+
+    /// Signs in with a password and returns the whole response body.
+    pub(crate) async fn login_with(&self, username: &str, password: &str) -> Value {
+        let reply = self.try_login(username, password).await;
+        assert_eq!(reply.status, 200, "login as {username}: {reply:?}");
+        reply.json()
+    }
+
+    /// Creates a user directly (as `redfolder admin create-user` does).
+    pub(crate) async fn create_user(&self, username: &str, org_code: &str, roles: &[&str], password: &str) {
+        let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
+        redfolder_server::admin::create_user(
+            &self.store,
+            redfolder_server::admin::Operator::Cli,
+            username,
+            &format!("{username} (test)"),
+            org_code,
+            &roles,
+            Some(password.to_owned()),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("creating {username}: {e}"));
+    }
+
+    /// Creates an organisation directly (as `redfolder admin create-org` does).
+    pub(crate) async fn create_org(&self, code: &str, name: &str, kind: &str) -> String {
+        redfolder_server::admin::create_organisation(
+            &self.store,
+            redfolder_server::admin::Operator::Cli,
+            code,
+            name,
+            kind,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("creating {code}: {e}"))
+        .id
     }
 
     pub(crate) async fn try_login(&self, username: &str, password: &str) -> Reply {

@@ -4,10 +4,19 @@
 //! application on port 0 with a fresh SQLite file and the `--demo` data. The PostgreSQL
 //! tests run when `REDFOLDER_TEST_POSTGRES` holds a server URL.
 
+mod access;
+mod accounts;
+mod audit;
 mod client;
+mod cluster;
 mod crash;
+mod device;
 mod emergency;
+mod feed;
 mod helpers;
 mod http;
+mod ops;
 mod postgres;
+mod process;
+mod rules;
 mod sync;

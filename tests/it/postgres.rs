@@ -4,40 +4,7 @@
 use redfolder_shared::{DnacprStatus, Edit};
 
 use crate::client::SyncClient;
-use crate::helpers::{TestApp, spawn_app_at};
-
-/// A fresh database on the configured server (and its name), or `None` when PostgreSQL
-/// tests are off.
-async fn spawn_postgres_app() -> Option<(TestApp, String)> {
-    let Ok(base) = std::env::var("REDFOLDER_TEST_POSTGRES") else {
-        eprintln!("REDFOLDER_TEST_POSTGRES is not set: skipping a PostgreSQL test");
-        return None;
-    };
-    let name = format!("redfolder_test_{}", uuid::Uuid::new_v4().simple());
-    let admin = sqlx::PgPool::connect(&base)
-        .await
-        .expect("connecting to REDFOLDER_TEST_POSTGRES");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&admin)
-        .await
-        .unwrap();
-    admin.close().await;
-    let (prefix, _) = base.rsplit_once('/').expect("a URL with a database name");
-    let url = format!("{prefix}/{name}");
-    Some((spawn_app_at(tempfile::tempdir().unwrap(), url).await, name))
-}
-
-/// Drops a test database once its test has passed (a failed test leaves it to inspect).
-async fn drop_database(name: &str) {
-    let base = std::env::var("REDFOLDER_TEST_POSTGRES").unwrap();
-    let admin = sqlx::PgPool::connect(&base).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE {name} WITH (FORCE)"
-    )))
-    .execute(&admin)
-    .await
-    .unwrap();
-}
+use crate::helpers::{drop_database, spawn_postgres_app};
 
 #[tokio::test]
 async fn postgres_serves_caseloads_summaries_and_sync() {

@@ -30,8 +30,8 @@ use std::rc::{Rc, Weak};
 use js_sys::{ArrayBuffer, Function, Promise, Uint8Array};
 use redfolder_shared::protocol::ErrorCode;
 use redfolder_shared::{
-    ActorId, ClientEngine, ClientEvent, DocError, Edit, Editor, NhsNumber, StoredDoc,
-    emergency_summary,
+    ActorId, ClientEngine, ClientEvent, DocError, Edit, Editor, EmergencySummary, NhsNumber,
+    StoredDoc, emergency_summary, render_html,
 };
 use serde_json::{Value, json};
 use wasm_bindgen::JsCast;
@@ -385,6 +385,28 @@ impl RedFolder {
                 to_js(&serde_json::to_value(emergency_summary(&plan)).map_err(json_error)?)
             }
         }
+    }
+
+    /// The emergency summary as the core prints it (a self-contained, escaped HTML page
+    /// for the two yellow A4 pages), or `null` if the plan is not here yet.
+    #[wasm_bindgen(js_name = summaryHtml)]
+    pub fn summary_html(&self, id: &str) -> Result<JsValue, JsValue> {
+        let engine = self.inner.engine.borrow();
+        match engine.doc(id).map(|d| d.plan()) {
+            None | Some(Err(DocError::Empty)) => Ok(JsValue::NULL),
+            Some(Err(e)) => Err(js_error(&e.to_string())),
+            Some(Ok(plan)) => Ok(render_html(&emergency_summary(&plan)).into()),
+        }
+    }
+
+    /// The core's printable HTML for a summary received as JSON (from
+    /// `GET /api/v1/emergency/summary/{nhs}`). Throws if the JSON is not a summary this
+    /// build understands.
+    #[wasm_bindgen(js_name = renderSummaryHtml)]
+    pub fn render_summary_html(summary_json: &str) -> Result<String, JsValue> {
+        let summary: EmergencySummary = serde_json::from_str(summary_json)
+            .map_err(|e| js_error(&format!("not an emergency summary: {e}")))?;
+        Ok(render_html(&summary))
     }
 
     /// Applies one edit (JSON with an `op` tag). Resolves with the change hash once the

@@ -6,13 +6,17 @@
 //! partitioned. After the network heals, every replica must converge, keep every entry
 //! any replica wrote, and have every local change acknowledged.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use automerge::{ActorId, AutoCommit};
+use automerge::{ActorId, AutoCommit, ROOT, ReadDoc};
 use proptest::prelude::*;
 
 use super::*;
-use crate::{DnacprStatus, NewPlan};
+use crate::{
+    AdmissionWish, AllergySeverity, AllergyStatus, CarePlan, ConsentGivenBy, ConsentRecipient,
+    DnacprStatus, EntryList, NewPlan, SafetyField, TeamContactKind, TextTarget, TreatmentCeiling,
+    emergency_summary,
+};
 
 const DOC: &str = "patient-1";
 const NOW: i64 = 1_795_960_800_000;
@@ -33,6 +37,9 @@ impl Rng {
     }
     fn chance(&mut self, percent: u64) -> bool {
         self.next() % 100 < percent
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
     }
 }
 
@@ -82,8 +89,33 @@ struct World {
     hub: Hub,
     devices: Vec<Device>,
     wire: Vec<Packet>,
-    medication_ids: Vec<String>,
-    text_tokens: Vec<String>,
+    oracle: Oracle,
+}
+
+/// What the replicas did, recorded independently of how the core merges it, so the end
+/// state can be checked against it.
+#[derive(Default)]
+struct Oracle {
+    /// Every entry any replica added, by list.
+    entries: Vec<(EntryList, String)>,
+    /// Every entry any replica marked entered-in-error.
+    marked: Vec<(EntryList, String)>,
+    /// Every token typed into a text, with the text.
+    tokens: Vec<(TextTarget, String)>,
+    /// Every write of a safety-critical register.
+    writes: Vec<Write>,
+}
+
+/// One write of a safety-critical field, and the earlier writes its author had seen.
+struct Write {
+    field: SafetyField,
+    /// What the value says (the part that decides a conflict).
+    says: String,
+    user_id: String,
+    at_ms: i64,
+    hash: ChangeHash,
+    /// Indices into `Oracle::writes` of the same field present in the author's document.
+    seen: Vec<usize>,
 }
 
 impl Hub {
@@ -219,8 +251,7 @@ impl World {
             },
             devices,
             wire: Vec::new(),
-            medication_ids: Vec::new(),
-            text_tokens: Vec::new(),
+            oracle: Oracle::default(),
         }
     }
 
@@ -308,47 +339,46 @@ impl World {
         let Ok(plan) = doc.plan() else { return };
         d.edits += 1;
         let n = d.edits;
-        let edit = match self.rng.below(4) {
-            0 => {
-                let id = format!("med-{i}-{n}");
-                self.medication_ids.push(id.clone());
-                Edit::AddMedication {
-                    id,
-                    name: format!("Drug {i}.{n}"),
-                    dose: "1 tablet".into(),
-                    notes: String::new(),
-                }
-            }
-            1 => {
-                let status = [
-                    DnacprStatus::NotRecorded,
-                    DnacprStatus::ForAttemptedCpr,
-                    DnacprStatus::DoNotAttemptCpr,
-                ][self.rng.below(3)];
-                Edit::SetDnacpr { status }
-            }
-            2 => Edit::SetPreferredPlaceOfCare {
-                place: format!("place {i}.{n}"),
-            },
-            _ => {
-                let text = plan.exacerbation_plan.as_str();
-                // Insert only at token boundaries so every token stays whole and findable.
-                let mut bounds: Vec<usize> = vec![0, text.len()];
-                bounds.extend(text.match_indices('[').map(|(p, _)| p));
-                let index = bounds[self.rng.below(bounds.len())];
-                let token = format!("[d{i}e{n}]");
-                self.text_tokens.push(token.clone());
-                Edit::SpliceExacerbationPlan {
-                    index,
-                    delete: 0,
-                    insert: token,
-                }
-            }
+        let Some(edit) = random_edit(&mut self.rng, &plan, i, n, &mut self.oracle) else {
+            return;
         };
         let editor = d.editor.clone();
-        d.engine
+        let before = register_heads(&d.engine.doc(DOC).expect("held").doc);
+        // Which earlier writes of each field this replica has seen, before it writes.
+        let seen: BTreeMap<SafetyField, Vec<usize>> = SafetyField::ALL
+            .iter()
+            .map(|f| {
+                let doc = &d.engine.doc(DOC).expect("held").doc;
+                let seen = self
+                    .oracle
+                    .writes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, w)| w.field == *f && doc.get_change_by_hash(&w.hash).is_some())
+                    .map(|(k, _)| k)
+                    .collect();
+                (*f, seen)
+            })
+            .collect();
+        let hash = d
+            .engine
             .apply(DOC, &edit, &editor, NOW + n as i64)
-            .expect("valid edit");
+            .unwrap_or_else(|e| panic!("{edit:?} was refused: {e}"));
+        let doc = d.engine.doc(DOC).expect("held");
+        let after = register_heads(&doc.doc);
+        let plan = doc.plan().expect("readable");
+        for field in SafetyField::ALL {
+            if before.get(&field) != after.get(&field) {
+                self.oracle.writes.push(Write {
+                    field,
+                    says: says(&plan, field),
+                    user_id: editor.user_id.clone(),
+                    at_ms: NOW + n as i64,
+                    hash,
+                    seen: seen[&field].clone(),
+                });
+            }
+        }
         self.collect_from(i);
     }
 
@@ -426,17 +456,396 @@ impl World {
                 "device {i} has unacknowledged changes"
             );
         }
-        for id in &self.medication_ids {
-            assert!(
-                hub_plan.medications.iter().any(|m| &m.id == id),
-                "medication {id} was lost"
-            );
+        self.oracle.check(&hub_plan);
+    }
+}
+
+/// The id of the value at each register key: it changes exactly when the key is written.
+fn register_heads(doc: &AutoCommit) -> BTreeMap<SafetyField, String> {
+    SafetyField::ALL
+        .iter()
+        .filter_map(|f| {
+            let (_, id) = doc.get(ROOT, f.key()).ok()??;
+            Some((*f, id.to_string()))
+        })
+        .collect()
+}
+
+/// What `plan` says for `field`, in the terms that decide a conflict.
+fn says(plan: &CarePlan, field: SafetyField) -> String {
+    match field {
+        SafetyField::Dnacpr => {
+            let r = plan.resuscitation.as_ref().expect("just written");
+            format!(
+                "{:?}|{}|{:?}|{}|{}",
+                r.status, r.respect_form, r.decision_date, r.decided_by, r.original_location
+            )
         }
-        for token in &self.text_tokens {
-            assert!(
-                hub_plan.exacerbation_plan.as_str().contains(token.as_str()),
-                "text {token} was lost"
+        SafetyField::Allergies => {
+            format!("{:?}", plan.allergy_status.as_ref().expect("written").status)
+        }
+        SafetyField::CeilingOfTreatment => {
+            let c = plan.ceiling_of_treatment.as_ref().expect("written");
+            format!("{:?}|{}", c.ceiling, c.notes)
+        }
+        SafetyField::AdmissionWanted => {
+            let a = plan.admission_wanted.as_ref().expect("written");
+            format!("{:?}|{}", a.wanted, a.notes)
+        }
+        SafetyField::PreferredPlaceOfDeath => {
+            plan.preferred_place_of_death.as_ref().expect("written").place.clone()
+        }
+        SafetyField::Consent => {
+            let c = &plan.consent;
+            format!("{:?}|{:?}|{}", c.recipients, c.given_by, c.withdrawn.is_some())
+        }
+    }
+}
+
+/// A random edit that is valid on `plan` as this replica sees it.
+fn random_edit(
+    rng: &mut Rng,
+    plan: &CarePlan,
+    i: usize,
+    n: usize,
+    oracle: &mut Oracle,
+) -> Option<Edit> {
+    let id = format!("d{i}e{n}");
+    let token = format!("[{id}]");
+    let add = |oracle: &mut Oracle, list: EntryList| {
+        oracle.entries.push((list, id.clone()));
+    };
+    let edit = match rng.below(22) {
+        0 => {
+            add(oracle, EntryList::Medications);
+            Edit::AddMedication {
+                id: id.clone(),
+                name: format!("Drug {id}"),
+                dose: "1 tablet".into(),
+                notes: String::new(),
+            }
+        }
+        1 => {
+            add(oracle, EntryList::Conditions);
+            Edit::AddCondition {
+                id: id.clone(),
+                name: format!("Condition {id}"),
+                treatment: String::new(),
+            }
+        }
+        2 => {
+            add(oracle, EntryList::Allergies);
+            Edit::AddAllergy {
+                id: id.clone(),
+                substance: format!("Allergen {id}"),
+                reaction: String::new(),
+                severity: AllergySeverity::Unknown,
+            }
+        }
+        3 => {
+            add(oracle, EntryList::CareTeam);
+            Edit::AddCareTeamMember {
+                id: id.clone(),
+                kind: TeamContactKind::Member,
+                role: "district nurse".into(),
+                name: format!("Nurse {id}"),
+                organisation: String::new(),
+                phone: String::new(),
+                hours: String::new(),
+            }
+        }
+        4 => {
+            add(oracle, EntryList::Goals);
+            Edit::AddGoal {
+                id: id.clone(),
+                what_matters: String::new(),
+                goal: format!("Goal {id}"),
+                owner: String::new(),
+            }
+        }
+        5 => {
+            add(oracle, EntryList::EscalationPlans);
+            Edit::AddEscalationPlan {
+                id: id.clone(),
+                condition: "COPD".into(),
+                plan: token.clone(),
+                rescue_pack: String::new(),
+            }
+        }
+        6 => {
+            add(oracle, EntryList::MdtDiscussions);
+            Edit::AddMdtDiscussion {
+                id: id.clone(),
+                date: "2026-11-01".into(),
+                attendees: "GP, DN".into(),
+                outcome: "continue".into(),
+                referrals: String::new(),
+            }
+        }
+        7 => {
+            add(oracle, EntryList::KeyContacts);
+            Edit::AddContact {
+                id: id.clone(),
+                role: "neighbour".into(),
+                name: format!("Neighbour {id}"),
+                phone: String::new(),
+            }
+        }
+        8 => {
+            // Mark a live entry of this replica's view entered-in-error.
+            let live: Vec<(EntryList, String)> = plan
+                .active_medications()
+                .map(|m| (EntryList::Medications, m.id.clone()))
+                .chain(plan.active_allergies().map(|a| (EntryList::Allergies, a.id.clone())))
+                .chain(plan.active_goals().map(|g| (EntryList::Goals, g.id.clone())))
+                .collect();
+            if live.is_empty() {
+                return None;
+            }
+            let (list, id) = live[rng.below(live.len())].clone();
+            oracle.marked.push((list, id.clone()));
+            Edit::MarkEnteredInError { list, id }
+        }
+        9 | 10 => {
+            // Type a token at a token boundary of some text, so every token stays whole.
+            let mut targets = vec![TextTarget::ExacerbationPlan, TextTarget::SelfManagementAdvice];
+            targets.extend(
+                plan.active_escalation_plans()
+                    .map(|e| TextTarget::EscalationPlan { id: e.id.clone() }),
             );
+            let target = targets[rng.below(targets.len())].clone();
+            let text = match &target {
+                TextTarget::ExacerbationPlan => plan.exacerbation_plan.as_str(),
+                TextTarget::SelfManagementAdvice => plan.self_management_advice.as_str(),
+                TextTarget::EscalationPlan { id } => plan
+                    .escalation_plans
+                    .iter()
+                    .find(|e| &e.id == id)
+                    .expect("listed")
+                    .plan
+                    .as_str(),
+                _ => unreachable!(),
+            };
+            let mut bounds: Vec<usize> = vec![0, text.len()];
+            bounds.extend(text.match_indices('[').map(|(p, _)| p));
+            let index = bounds[rng.below(bounds.len())];
+            oracle.tokens.push((target.clone(), token.clone()));
+            Edit::SpliceText {
+                target,
+                index,
+                delete: 0,
+                insert: token,
+            }
+        }
+        11 => Edit::SetPreferredPlaceOfCare {
+            place: format!("place {id}"),
+        },
+        12 => Edit::SetDnacpr {
+            status: *rng.pick(&[
+                DnacprStatus::NotRecorded,
+                DnacprStatus::ForAttemptedCpr,
+                DnacprStatus::DoNotAttemptCpr,
+            ]),
+        },
+        13 => Edit::SetResuscitation {
+            status: DnacprStatus::DoNotAttemptCpr,
+            respect_form: rng.chance(50),
+            decision_date: Some("2026-11-01".into()),
+            decided_by: "Dr A".into(),
+            original_location: (*rng.pick(&["red folder", "hospital notes"])).into(),
+        },
+        14 => Edit::SetCeilingOfTreatment {
+            ceiling: *rng.pick(&[
+                TreatmentCeiling::FullEscalation,
+                TreatmentCeiling::WardBasedCare,
+                TreatmentCeiling::CommunityCare,
+                TreatmentCeiling::ComfortCareOnly,
+            ]),
+            notes: String::new(),
+        },
+        15 => Edit::SetAdmissionWanted {
+            wanted: *rng.pick(&[AdmissionWish::Wanted, AdmissionWish::NotWanted]),
+            notes: String::new(),
+        },
+        16 => Edit::SetPreferredPlaceOfDeath {
+            place: (*rng.pick(&["Home", "Hospice", "Hospital"])).into(),
+        },
+        17 => {
+            if plan.active_allergies().next().is_some() {
+                return None;
+            }
+            Edit::RecordNoKnownAllergies
+        }
+        18 => {
+            if rng.chance(30) && plan.consent.recorded.is_some() && plan.consent.withdrawn.is_none()
+            {
+                Edit::WithdrawConsent {
+                    date: "2026-11-28".into(),
+                }
+            } else {
+                let recipients: Vec<ConsentRecipient> = ConsentRecipient::ALL
+                    .into_iter()
+                    .filter(|_| rng.chance(50))
+                    .collect();
+                if recipients.is_empty() {
+                    Edit::SetConsent {
+                        share_with_mdt: rng.chance(50),
+                        share_with_emergency_services: rng.chance(50),
+                    }
+                } else {
+                    Edit::RecordConsent {
+                        recipients,
+                        given_by: *rng.pick(&[ConsentGivenBy::Patient, ConsentGivenBy::LpaHolder]),
+                        capacity_note: String::new(),
+                        consent_date: "2026-11-01".into(),
+                    }
+                }
+            }
+        }
+        19 | 20 => {
+            // A clinician who sees a conflict resolves it, keeping one of its values.
+            let c = plan.conflicts.get(rng.below(plan.conflicts.len().max(1)))?;
+            let v = &c.values[rng.below(c.values.len())];
+            if c.field == SafetyField::Allergies
+                && v.label == AllergyStatus::NoKnownAllergies.label()
+                && plan.active_allergies().next().is_some()
+            {
+                return None;
+            }
+            Edit::ResolveConflict {
+                field: c.field,
+                keep: v.id.clone(),
+            }
+        }
+        _ => Edit::SetCaseManager {
+            name: format!("Manager {id}"),
+            role: String::new(),
+            phone: String::new(),
+        },
+    };
+    Some(edit)
+}
+
+impl Oracle {
+    /// Checks the converged plan against what the replicas did.
+    fn check(&self, plan: &CarePlan) {
+        let find = |list: EntryList, id: &str| -> Option<bool> {
+            macro_rules! look {
+                ($field:ident) => {
+                    plan.$field
+                        .iter()
+                        .find(|e| e.id == id)
+                        .map(|e| e.entered_in_error.is_some())
+                };
+            }
+            match list {
+                EntryList::Conditions => look!(conditions),
+                EntryList::Medications => look!(medications),
+                EntryList::KeyContacts => look!(key_contacts),
+                EntryList::CareTeam => look!(care_team),
+                EntryList::Allergies => look!(allergies),
+                EntryList::EscalationPlans => look!(escalation_plans),
+                EntryList::Goals => look!(goals),
+                EntryList::Reviews => look!(reviews),
+                EntryList::MdtDiscussions => look!(mdt_discussions),
+                EntryList::Advice => look!(advice),
+            }
+        };
+        for (list, id) in &self.entries {
+            assert!(find(*list, id).is_some(), "{list:?} entry {id} was lost");
+        }
+        for (list, id) in &self.marked {
+            assert_eq!(find(*list, id), Some(true), "{list:?} {id} lost its mark");
+        }
+        for (target, token) in &self.tokens {
+            let text = match target {
+                TextTarget::ExacerbationPlan => plan.exacerbation_plan.as_str(),
+                TextTarget::SelfManagementAdvice => plan.self_management_advice.as_str(),
+                TextTarget::EscalationPlan { id } => plan
+                    .escalation_plans
+                    .iter()
+                    .find(|e| &e.id == id)
+                    .expect("escalation plan kept")
+                    .plan
+                    .as_str(),
+                _ => unreachable!(),
+            };
+            assert!(text.contains(token.as_str()), "{target:?} lost {token}");
+        }
+        let summary = emergency_summary(plan);
+        assert_eq!(summary.conflicts, plan.conflicts);
+        for field in SafetyField::ALL {
+            self.check_field(plan, field);
+            let item = match field {
+                SafetyField::Dnacpr => &summary.resuscitation,
+                SafetyField::Allergies => &summary.allergies,
+                SafetyField::CeilingOfTreatment => &summary.ceiling_of_treatment,
+                SafetyField::AdmissionWanted => &summary.admission_wanted,
+                SafetyField::PreferredPlaceOfDeath => &summary.preferred_place_of_death,
+                SafetyField::Consent => &summary.consent,
+            };
+            let conflict = plan.conflict(field);
+            assert_eq!(item.conflicting, conflict.is_some(), "{field} in the summary");
+            if let Some(c) = conflict {
+                assert_eq!(item.values.len(), c.values.len(), "{field} summary values");
+            }
+        }
+    }
+
+    /// Writes no other write of the same field had seen: what still stands.
+    fn standing(&self, field: SafetyField) -> Vec<&Write> {
+        let superseded: BTreeSet<usize> = self
+            .writes
+            .iter()
+            .filter(|w| w.field == field)
+            .flat_map(|w| w.seen.iter().copied())
+            .collect();
+        self.writes
+            .iter()
+            .enumerate()
+            .filter(|(k, w)| w.field == field && !superseded.contains(k))
+            .map(|(_, w)| w)
+            .collect()
+    }
+
+    fn check_field(&self, plan: &CarePlan, field: SafetyField) {
+        let standing = self.standing(field);
+        let conflict = plan.conflict(field);
+        if field == SafetyField::Allergies {
+            let says = |s: AllergyStatus| standing.iter().any(|w| w.says == format!("{s:?}"));
+            let expected = says(AllergyStatus::NoKnownAllergies)
+                && (says(AllergyStatus::AllergiesRecorded)
+                    || plan.active_allergies().next().is_some());
+            assert_eq!(
+                conflict.is_some(),
+                expected,
+                "allergies: standing {:?}, live {}",
+                standing.iter().map(|w| &w.says).collect::<Vec<_>>(),
+                plan.active_allergies().count()
+            );
+            return;
+        }
+        let distinct: BTreeSet<&str> = standing.iter().map(|w| w.says.as_str()).collect();
+        assert_eq!(
+            conflict.is_some(),
+            distinct.len() > 1,
+            "{field}: standing values {distinct:?}"
+        );
+        if let Some(c) = conflict {
+            // Every standing value is shown, each with its own author and time.
+            assert_eq!(c.values.len(), standing.len(), "{field}");
+            for w in &standing {
+                assert!(
+                    c.values
+                        .iter()
+                        .any(|v| v.recorded.user_id == w.user_id && v.recorded.at_ms == w.at_ms),
+                    "{field}: the value {} by {} is not shown",
+                    w.says,
+                    w.user_id
+                );
+            }
+        } else if let Some(w) = standing.first() {
+            assert_eq!(says(plan, field), w.says, "{field} holds the standing value");
         }
     }
 }

@@ -1,0 +1,149 @@
+//! The server as a separate process: `redfolder` started on port 0, read back from its
+//! `listening on` line, killed when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::json;
+
+/// The server binary to run. `cargo test` builds this package's `redfolder-under-test`,
+/// which is the `redfolder` command line; set `REDFOLDER_BIN` to run another build of
+/// `redfolder` instead (for example a release binary).
+pub(crate) fn server_binary() -> PathBuf {
+    let path = std::env::var_os("REDFOLDER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_redfolder-under-test")));
+    assert!(
+        path.exists(),
+        "the server binary {} is missing: run `cargo build --workspace` first",
+        path.display()
+    );
+    path
+}
+
+/// A server process, killed when dropped so a failing test leaves nothing running.
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) port: u16,
+}
+
+impl Server {
+    pub(crate) fn start(database_url: &str, dir: &Path) -> Server {
+        let mut child = Command::new(server_binary())
+            .args([
+                "serve",
+                "--demo",
+                "--bind",
+                "127.0.0.1:0",
+                "--database",
+                database_url,
+                "--web-dir",
+            ])
+            .arg(dir)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting the server");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let mut server = Server { child, port: 0 };
+        loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(120))
+                .unwrap_or_else(|e| {
+                    let status = server.child.try_wait();
+                    panic!("no listening line from the server ({e}); exit status {status:?}")
+                });
+            if let Some(address) = line.strip_prefix("listening on http://") {
+                server.port = address.rsplit(':').next().unwrap().parse().expect("a port");
+                return server;
+            }
+        }
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub(crate) fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}/api/v1/sync", self.port)
+    }
+
+    pub(crate) async fn login(&self, username: &str) -> String {
+        let reply: serde_json::Value = reqwest::Client::new()
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({ "username": username, "password": "demo" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        reply["token"].as_str().expect("a token").to_owned()
+    }
+
+    /// SIGKILL: no shutdown handler, no flushing, no goodbye.
+    pub(crate) fn kill(&mut self) {
+        self.child.kill().expect("killing the server");
+        self.child.wait().expect("reaping the server");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+
+impl Server {
+    /// SIGTERM, then waits for the process to exit; returns whether it exited cleanly.
+    pub(crate) fn terminate(&mut self) -> bool {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for the server") {
+                return status.success();
+            }
+            assert!(std::time::Instant::now() < deadline, "the server ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Runs `redfolder ARGS…` to completion, with `stdin` as its standard input.
+pub(crate) fn run_cli(args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(server_binary())
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting redfolder");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().expect("running redfolder")
+}

@@ -116,7 +116,12 @@ async function load() {
   for (const plan of readJson(args.fixture).plans) {
     const handle = repo.create(initialValue(plan))
     for (const review of plan.reviews) handle.change(d => applyReview(d, review))
-    docs.push({ id: plan.id, url: handle.url, heads: A.getHeads(handle.doc()) })
+    docs.push({
+      id: plan.id,
+      url: handle.url,
+      heads: A.getHeads(handle.doc()),
+      saved_bytes: A.save(handle.doc()).byteLength,
+    })
   }
   // Saves are throttled (100 ms): a throttled save of an older state that lands after
   // flush() can replace the stored document, so let them settle first, then check.

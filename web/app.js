@@ -392,9 +392,9 @@ function renderUnlock({ notice = null } = {}) {
   const lock = lockState();
   const pin = pinInput('unlock-pin', 'off');
   const error = h('p', { class: 'error', role: 'alert', testid: 'unlock-error' });
-  const attempts = h('p', { class: 'warning', testid: 'unlock-attempts' }, lock.failed_attempts > 0 ? attemptsWarning(lock.attempts_left) : '');
+  const attempts = h('p', { class: 'warning', role: 'alert', testid: 'unlock-attempts' }, lock.failed_attempts > 0 ? attemptsWarning(lock.attempts_left) : '');
   const submit = h('button', { type: 'submit', class: 'button', testid: 'unlock-submit' }, 'Unlock');
-  const forgot = h('div', { class: 'actions' });
+  const forgot = h('div', { class: 'actions forgot' });
   const askErase = () => forgot.replaceChildren(
     h('p', { class: 'warning' }, 'This erases every plan on this tablet, including changes not yet uploaded. You then sign in again.'),
     h('button', { type: 'button', class: 'button danger', testid: 'erase-confirm', onclick: eraseAndSignIn }, 'Erase this tablet'),
@@ -412,8 +412,8 @@ function renderUnlock({ notice = null } = {}) {
     notice ? h('p', { class: 'notice', role: 'status', testid: 'unlock-notice' }, notice) : null,
     h('p', { class: 'muted' }, 'Enter your PIN to open your caseload. This works without signal.'),
     field('PIN', pin),
-    attempts,
     error,
+    attempts,
     h('div', { class: 'actions' }, submit),
     forgot);
   form.addEventListener('submit', async (e) => {

@@ -88,7 +88,7 @@ export async function setup() {
     api: (method, route, opts) => api(base, method, route, opts),
     apiLogin: (username) => apiLogin(base, username),
     async openTablet(label, viewport = PORTRAIT, { query = '' } = {}) {
-      const context = await browser.newContext({ viewport, serviceWorkers: 'allow' });
+      const context = await browser.newContext({ viewport, serviceWorkers: 'allow', locale: 'en-GB', timezoneId: 'Europe/London' });
       const page = await context.newPage();
       const seen = [];
       page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') seen.push(`[${m.type()}] ${m.text()}`); });
@@ -222,7 +222,8 @@ export async function pdfPages(pdf) {
   const pages = [];
   for (let i = 1; i <= doc.numPages; i++) {
     const content = await (await doc.getPage(i)).getTextContent();
-    pages.push(content.items.map((item) => item.str).join(' ').replace(/\s+/g, ' '));
+    // Items carry their own spaces; NFKC turns ligatures (ﬁ, ﬀ) back into letters.
+    pages.push(content.items.map((item) => item.str + (item.hasEOL ? ' ' : '')).join('').normalize('NFKC').replace(/\s+/g, ' '));
   }
   await doc.destroy();
   return pages;

@@ -21,7 +21,10 @@ enum Phase {
 /// The roles of the matrix: a name, and the login (None for an anonymous caller).
 const ROLES: &[(&str, Option<(&str, &str)>)] = &[
     ("case_manager", Some(("cm1.demo", "demo"))),
-    ("case_manager_elsewhere", Some(("cm.other", "password-other-1"))),
+    (
+        "case_manager_elsewhere",
+        Some(("cm.other", "password-other-1")),
+    ),
     ("mdt_member", Some(("mdt.demo", "demo"))),
     ("mdt_member_elsewhere", Some(("mdt.out", "password-out-1"))),
     ("emergency_clinician", Some(("ambulance.demo", "demo"))),
@@ -53,7 +56,13 @@ const OPS: &[&str] = &[
 
 /// What the rules allow, one row per role and phase, one cell per operation in [`OPS`].
 fn expected(role: &str, phase: Phase) -> [&'static str; 17] {
-    const NO_SYNC: [&str; 5] = ["caseload-", "forbidden", "forbidden", "forbidden", "forbidden"];
+    const NO_SYNC: [&str; 5] = [
+        "caseload-",
+        "forbidden",
+        "forbidden",
+        "forbidden",
+        "forbidden",
+    ];
     let no_write = "forbidden";
     let row = |http: [&'static str; 11], sync: [&'static str; 6]| {
         let mut all = [""; 17];
@@ -63,19 +72,34 @@ fn expected(role: &str, phase: Phase) -> [&'static str; 17] {
     };
     let other = |list: &'static str, team: &'static str, cm_only: &'static str| {
         row(
-            [list, team, cm_only, cm_only, cm_only, "403", "403", "403", "403", "403", "403"],
-            [NO_SYNC[0], NO_SYNC[1], NO_SYNC[2], NO_SYNC[3], NO_SYNC[4], no_write],
+            [
+                list, team, cm_only, cm_only, cm_only, "403", "403", "403", "403", "403", "403",
+            ],
+            [
+                NO_SYNC[0], NO_SYNC[1], NO_SYNC[2], NO_SYNC[3], NO_SYNC[4], no_write,
+            ],
         )
     };
     match (role, phase) {
         ("case_manager", _) => row(
-            ["listed", "200", "201", "204", "200", "403", "403", "403", "403", "403", "403"],
+            [
+                "listed", "200", "201", "204", "200", "403", "403", "403", "403", "403", "403",
+            ],
             ["caseload+", "synced", "acked", "acked", "acked", "acked"],
         ),
         ("case_manager_elsewhere", _) => other("unlisted", "404", "404"),
         ("mdt_member", Phase::Given) => row(
-            ["listed", "200", "403", "403", "403", "403", "403", "403", "403", "403", "403"],
-            ["caseload+", "synced", "acked", "refused", "refused", "refused"],
+            [
+                "listed", "200", "403", "403", "403", "403", "403", "403", "403", "403", "403",
+            ],
+            [
+                "caseload+",
+                "synced",
+                "acked",
+                "refused",
+                "refused",
+                "refused",
+            ],
         ),
         ("mdt_member", Phase::Withdrawn) | ("mdt_member_elsewhere", _) => {
             other("unlisted", "404", "403")
@@ -86,21 +110,55 @@ fn expected(role: &str, phase: Phase) -> [&'static str; 17] {
                 Phase::Withdrawn => ("404", "withdrawal"),
             };
             row(
-                ["403", "403", "403", "403", "403", summary, summary, feed, "403", "403", "403"],
-                ["caseload-", "forbidden", "forbidden", "forbidden", "forbidden", "forbidden"],
+                [
+                    "403", "403", "403", "403", "403", summary, summary, feed, "403", "403", "403",
+                ],
+                [
+                    "caseload-",
+                    "forbidden",
+                    "forbidden",
+                    "forbidden",
+                    "forbidden",
+                    "forbidden",
+                ],
             )
         }
         ("commissioner", _) => row(
-            ["403", "403", "403", "403", "403", "403", "403", "403", "200", "403", "403"],
-            ["caseload-", "forbidden", "forbidden", "forbidden", "forbidden", "forbidden"],
+            [
+                "403", "403", "403", "403", "403", "403", "403", "403", "200", "403", "403",
+            ],
+            [
+                "caseload-",
+                "forbidden",
+                "forbidden",
+                "forbidden",
+                "forbidden",
+                "forbidden",
+            ],
         ),
         ("admin", _) => row(
-            ["403", "403", "403", "403", "403", "403", "403", "403", "403", "200", "404"],
-            ["caseload-", "forbidden", "forbidden", "forbidden", "forbidden", "forbidden"],
+            [
+                "403", "403", "403", "403", "403", "403", "403", "403", "403", "200", "404",
+            ],
+            [
+                "caseload-",
+                "forbidden",
+                "forbidden",
+                "forbidden",
+                "forbidden",
+                "forbidden",
+            ],
         ),
         ("anonymous", _) => row(
             ["401"; 11],
-            ["unauthorized", "unauthorized", "unauthorized", "unauthorized", "unauthorized", "unauthorized"],
+            [
+                "unauthorized",
+                "unauthorized",
+                "unauthorized",
+                "unauthorized",
+                "unauthorized",
+                "unauthorized",
+            ],
         ),
         other => panic!("no expectations for {other:?}"),
     }
@@ -131,9 +189,12 @@ async fn run_matrix(app: &TestApp) {
     let mut tokens: BTreeMap<&str, Option<String>> = BTreeMap::new();
     for (role, login) in ROLES {
         let token = match login {
-            Some((user, password)) => {
-                Some(app.login_with(user, password).await["token"].as_str().unwrap().to_owned())
-            }
+            Some((user, password)) => Some(
+                app.login_with(user, password).await["token"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            ),
             None => None,
         };
         tokens.insert(role, token);
@@ -194,7 +255,9 @@ async fn run_matrix(app: &TestApp) {
             let expected = expected(role, phase);
             for ((op, got), want) in OPS.iter().zip(&observed).zip(expected) {
                 if got != want {
-                    mismatches.push(format!("{role} / {phase:?} / {op}: expected {want}, got {got}"));
+                    mismatches.push(format!(
+                        "{role} / {phase:?} / {op}: expected {want}, got {got}"
+                    ));
                 }
             }
         }
@@ -218,7 +281,11 @@ async fn run_matrix(app: &TestApp) {
             assert_eq!(meds.contains(&name.as_str()), allowed, "{name} in {meds:?}");
         }
     }
-    assert_eq!(plan.dnacpr, DnacprStatus::DoNotAttemptCpr, "an MDT member changed DNACPR");
+    assert_eq!(
+        plan.dnacpr,
+        DnacprStatus::DoNotAttemptCpr,
+        "an MDT member changed DNACPR"
+    );
     assert!(
         plan.patient.address.ends_with("(case_manager-Withdrawn)"),
         "only the case manager changes identity: {}",
@@ -228,7 +295,10 @@ async fn run_matrix(app: &TestApp) {
 
     // Every read and write is in the patient's access log.
     let log = app
-        .get(&format!("/api/v1/patients/{id}/access-log"), Some(&cm_token))
+        .get(
+            &format!("/api/v1/patients/{id}/access-log"),
+            Some(&cm_token),
+        )
         .await
         .json();
     let entries = log["entries"].as_array().unwrap();
@@ -242,10 +312,21 @@ async fn run_matrix(app: &TestApp) {
     assert!(has("mdt_member", "plan.write", "refused"));
     assert!(has("case_manager", "plan.write", "accepted"));
     assert!(has("emergency_clinician", "emergency.summary", "ok"));
-    assert!(has("emergency_clinician", "emergency.summary", "no_consent"));
+    assert!(has(
+        "emergency_clinician",
+        "emergency.summary",
+        "no_consent"
+    ));
     assert!(has("emergency_clinician", "emergency.feed", "ok"));
-    assert!(has("case_manager", "plan.sync", "denied"), "another practice's attempt");
-    assert!(entries.iter().all(|e| e["at_ms"].as_i64().is_some_and(|t| t > 0)));
+    assert!(
+        has("case_manager", "plan.sync", "denied"),
+        "another practice's attempt"
+    );
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["at_ms"].as_i64().is_some_and(|t| t > 0))
+    );
 }
 
 fn med_name(role: &str, phase: Phase) -> String {
@@ -266,30 +347,58 @@ async fn observe(
 
     let list = app.get("/api/v1/patients", token).await;
     out.push(if list.status == 200 {
-        let listed = list.json().as_array().unwrap().iter().any(|p| p["id"] == id.as_str());
+        let listed = list
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["id"] == id.as_str());
         if listed { "listed" } else { "unlisted" }.to_owned()
     } else {
         status(&list)
     });
-    out.push(status(&app.get(&format!("/api/v1/patients/{id}/care-team"), token).await));
+    out.push(status(
+        &app.get(&format!("/api/v1/patients/{id}/care-team"), token)
+            .await,
+    ));
     let body = json!({ "organisation": "Y99907" });
     let team = format!("/api/v1/patients/{id}/care-team");
-    out.push(status(&app.send(Method::POST, &team, token, Some(&body)).await));
+    out.push(status(
+        &app.send(Method::POST, &team, token, Some(&body)).await,
+    ));
     let remove = app
-        .send(Method::DELETE, &format!("{team}/{}", subject.extra_org_id), token, None)
+        .send(
+            Method::DELETE,
+            &format!("{team}/{}", subject.extra_org_id),
+            token,
+            None,
+        )
         .await;
     if remove.status == 204 {
-        let again = app.send(Method::POST, &team, Some(cm_token), Some(&body)).await;
+        let again = app
+            .send(Method::POST, &team, Some(cm_token), Some(&body))
+            .await;
         assert_eq!(again.status, 201);
     }
     out.push(status(&remove));
-    out.push(status(&app.get(&format!("/api/v1/patients/{id}/access-log"), token).await));
-    out.push(status(&app.emergency_summary(&subject.nhs, token).await));
     out.push(status(
-        &app.get(&format!("/api/v1/emergency/summary/{}?dob={}", subject.nhs, subject.dob), token)
+        &app.get(&format!("/api/v1/patients/{id}/access-log"), token)
             .await,
     ));
-    let feed = app.get("/api/v1/emergency/feed?since=0&limit=1000", token).await;
+    out.push(status(&app.emergency_summary(&subject.nhs, token).await));
+    out.push(status(
+        &app.get(
+            &format!(
+                "/api/v1/emergency/summary/{}?dob={}",
+                subject.nhs, subject.dob
+            ),
+            token,
+        )
+        .await,
+    ));
+    let feed = app
+        .get("/api/v1/emergency/feed?since=0&limit=1000", token)
+        .await;
     out.push(if feed.status == 200 {
         let body = feed.json();
         let mut kinds: Vec<String> = body["items"]
@@ -307,8 +416,13 @@ async fn observe(
     out.push(status(&app.get("/api/v1/reports/caseload", token).await));
     out.push(status(&app.get("/api/v1/admin/users", token).await));
     out.push(status(
-        &app.send(Method::POST, "/api/v1/admin/devices/no-such-device/revoke", token, None)
-            .await,
+        &app.send(
+            Method::POST,
+            "/api/v1/admin/devices/no-such-device/revoke",
+            token,
+            None,
+        )
+        .await,
     ));
 
     // Sync: Hello and open on one connection; each write from a fresh device of the same

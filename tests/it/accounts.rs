@@ -67,7 +67,11 @@ async fn failed_sign_ins_are_throttled_per_account_and_per_address() {
     let locked = app.try_login("cm2.demo", "demo").await;
     assert_eq!(locked.status, 429, "{locked:?}");
     assert_eq!(locked.json()["error"], "too_many_requests");
-    let retry: u64 = locked.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = locked.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=15 * 60).contains(&retry), "{retry}");
     // Other accounts are unaffected.
     assert_eq!(app.try_login("cm1.demo", "demo").await.status, 200);
@@ -117,7 +121,13 @@ async fn a_revoked_device_is_told_to_erase_its_data() {
         .get("/api/v1/admin/users/cm1.demo/devices", Some(&admin))
         .await
         .json();
-    assert!(devices.as_array().unwrap().iter().any(|d| d["id"] == device_id.as_str()));
+    assert!(
+        devices
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["id"] == device_id.as_str())
+    );
     let revoked = app
         .send(
             Method::POST,
@@ -130,12 +140,20 @@ async fn a_revoked_device_is_told_to_erase_its_data() {
 
     // The open connection is told within a timer tick, and closed.
     live.pump(|d| !d.errors.is_empty()).await;
-    assert_eq!(live.errors[0].0, ErrorCode::DeviceRevoked, "{:?}", live.errors);
+    assert_eq!(
+        live.errors[0].0,
+        ErrorCode::DeviceRevoked,
+        "{:?}",
+        live.errors
+    );
     // A new connection with the old token is told too, and so are the HTTP routes.
     let mut next = Device::connect(&app.ws_url(), &token, "revoked-tablet").await;
     assert!(matches!(next.hello().await, Err(Outcome::DeviceRevoked(_))));
     let reply = app.get("/api/v1/patients", Some(&token)).await;
-    assert_eq!((reply.status, reply.json()["error"].clone()), (403, json!("device_revoked")));
+    assert_eq!(
+        (reply.status, reply.json()["error"].clone()),
+        (403, json!("device_revoked"))
+    );
     let refresh = app
         .post_json(
             "/api/v1/auth/refresh",
@@ -210,7 +228,10 @@ async fn administrators_manage_accounts_through_the_api() {
         )
         .await;
     assert_eq!(reset.status, 200);
-    assert_eq!(app.get("/api/v1/emergency/feed", Some(&token)).await.status, 401);
+    assert_eq!(
+        app.get("/api/v1/emergency/feed", Some(&token)).await.status,
+        401
+    );
     assert_eq!(app.try_login("ooh.gp", &password).await.status, 401);
     let token = app.login_with("ooh.gp", "a-new-long-password").await["token"]
         .as_str()
@@ -219,12 +240,23 @@ async fn administrators_manage_accounts_through_the_api() {
 
     // Disabling: no sign-in, and the user's devices are told to erase their data.
     let disabled = app
-        .send(Method::POST, "/api/v1/admin/users/ooh.gp/disable", Some(&admin), None)
+        .send(
+            Method::POST,
+            "/api/v1/admin/users/ooh.gp/disable",
+            Some(&admin),
+            None,
+        )
         .await;
     assert_eq!(disabled.status, 204);
-    assert_eq!(app.try_login("ooh.gp", "a-new-long-password").await.status, 401);
+    assert_eq!(
+        app.try_login("ooh.gp", "a-new-long-password").await.status,
+        401
+    );
     let mut device = Device::connect(&app.ws_url(), &token, "ooh-tablet").await;
-    assert!(matches!(device.hello().await, Err(Outcome::DeviceRevoked(_))));
+    assert!(matches!(
+        device.hello().await,
+        Err(Outcome::DeviceRevoked(_))
+    ));
 
     // Only administrators administer; administrators read no plans.
     let cm = app.login("cm1.demo").await;
@@ -257,12 +289,37 @@ async fn administrators_manage_accounts_from_the_command_line() {
         stdout
     };
     let out = run(
-        &["admin", "create-org", "--database", db, "--code", "Y99960", "--name", "Hillside Social Care (test)", "--kind", "social_care"],
+        &[
+            "admin",
+            "create-org",
+            "--database",
+            db,
+            "--code",
+            "Y99960",
+            "--name",
+            "Hillside Social Care (test)",
+            "--kind",
+            "social_care",
+        ],
         "",
     );
     assert!(out.contains("created organisation Y99960"), "{out}");
     let out = run(
-        &["admin", "create-user", "--database", db, "--username", "sw.one", "--name", "Social Worker", "--org", "Y99960", "--role", "mdt_member", "--password-stdin"],
+        &[
+            "admin",
+            "create-user",
+            "--database",
+            db,
+            "--username",
+            "sw.one",
+            "--name",
+            "Social Worker",
+            "--org",
+            "Y99960",
+            "--role",
+            "mdt_member",
+            "--password-stdin",
+        ],
         "a-long-enough-password\n",
     );
     assert!(out.contains("created user sw.one (mdt_member)"), "{out}");
@@ -270,26 +327,93 @@ async fn administrators_manage_accounts_from_the_command_line() {
     let device_id = session["device_id"].as_str().unwrap().to_owned();
     let token = session["token"].as_str().unwrap().to_owned();
 
-    let out = run(&["admin", "list-devices", "--database", db, "--username", "sw.one"], "");
+    let out = run(
+        &[
+            "admin",
+            "list-devices",
+            "--database",
+            db,
+            "--username",
+            "sw.one",
+        ],
+        "",
+    );
     assert!(out.contains(&device_id) && out.contains("active"), "{out}");
-    let out = run(&["admin", "revoke-device", "--database", db, "--device", &device_id], "");
+    let out = run(
+        &[
+            "admin",
+            "revoke-device",
+            "--database",
+            db,
+            "--device",
+            &device_id,
+        ],
+        "",
+    );
     assert!(out.contains("revoked device"), "{out}");
     let mut device = Device::connect(&app.ws_url(), &token, "sw-tablet").await;
-    assert!(matches!(device.hello().await, Err(Outcome::DeviceRevoked(_))));
+    assert!(matches!(
+        device.hello().await,
+        Err(Outcome::DeviceRevoked(_))
+    ));
 
-    let out = run(&["admin", "reset-password", "--database", db, "--username", "sw.one"], "");
+    let out = run(
+        &[
+            "admin",
+            "reset-password",
+            "--database",
+            db,
+            "--username",
+            "sw.one",
+        ],
+        "",
+    );
     let password = out
         .lines()
         .find_map(|l| l.strip_prefix("password: "))
         .expect("a generated password")
         .to_owned();
     assert_eq!(app.try_login("sw.one", &password).await.status, 200);
-    run(&["admin", "disable-user", "--database", db, "--username", "sw.one"], "");
+    run(
+        &[
+            "admin",
+            "disable-user",
+            "--database",
+            db,
+            "--username",
+            "sw.one",
+        ],
+        "",
+    );
     assert_eq!(app.try_login("sw.one", &password).await.status, 401);
 
-    let failed = run_cli(&["admin", "create-user", "--database", db, "--username", "x", "--name", "X", "--org", "NOPE", "--role", "admin"], "");
+    let failed = run_cli(
+        &[
+            "admin",
+            "create-user",
+            "--database",
+            db,
+            "--username",
+            "x",
+            "--name",
+            "X",
+            "--org",
+            "NOPE",
+            "--role",
+            "admin",
+        ],
+        "",
+    );
     assert!(!failed.status.success());
-    let actions: Vec<String> = app.audit_of("admin").await.into_iter().map(|e| e.detail).collect();
-    assert!(actions.iter().any(|d| d.starts_with("create user sw.one")), "{actions:?}");
+    let actions: Vec<String> = app
+        .audit_of("admin")
+        .await
+        .into_iter()
+        .map(|e| e.detail)
+        .collect();
+    assert!(
+        actions.iter().any(|d| d.starts_with("create user sw.one")),
+        "{actions:?}"
+    );
     tokio::time::sleep(Duration::from_millis(10)).await;
 }

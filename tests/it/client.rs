@@ -163,12 +163,19 @@ impl SyncClient {
 
     /// Waits for the caseload and for every plan in it to arrive.
     pub(crate) async fn sync_caseload(&mut self) {
+        // Reading a plan is not free: remember which have arrived rather than re-reading
+        // all of them after every frame.
+        let mut ready = std::collections::HashSet::new();
         self.pump_until("the caseload to sync", |c| {
-            !c.caseload.is_empty()
-                && c.caseload
-                    .clone()
-                    .iter()
-                    .all(|id| c.engine.doc(id).is_some_and(|d| d.plan().is_ok()))
+            if c.caseload.is_empty() {
+                return false;
+            }
+            for id in &c.caseload {
+                if !ready.contains(id) && c.engine.doc(id).is_some_and(|d| d.plan().is_ok()) {
+                    ready.insert(id.clone());
+                }
+            }
+            ready.len() == c.caseload.len()
         })
         .await;
     }

@@ -93,7 +93,10 @@ async fn two_instances_share_plans_live_and_serve_one_feed() {
         .iter()
         .filter_map(|m| m["name"].as_str())
         .collect();
-    assert!(names.contains(&"Instance A mol") && names.contains(&"Instance B mol"), "{names:?}");
+    assert!(
+        names.contains(&"Instance A mol") && names.contains(&"Instance B mol"),
+        "{names:?}"
+    );
 
     // A long-poll on A is woken by a commit through B.
     let next = feed_a["next"].as_i64().unwrap();

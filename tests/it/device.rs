@@ -87,7 +87,10 @@ impl Device {
 
     pub(crate) async fn send(&mut self, frame: Frame) {
         // A closed socket shows up as `closed` when reading.
-        let _ = self.socket.send(Message::Binary(frame.encode().into())).await;
+        let _ = self
+            .socket
+            .send(Message::Binary(frame.encode().into()))
+            .await;
     }
 
     /// Waits for `Welcome` and `Caseload`, or the error that replaces them.
@@ -253,14 +256,21 @@ impl Device {
 /// A `Sync` frame that carries a change to `doc_id` made on top of `base` (a saved plan),
 /// produced by syncing with a stand-in server: what a device that kept a copy of a plan
 /// would send after an edit, whether or not it may.
-pub(crate) fn change_carrying_frame(doc_id: &str, base: &[u8], editor: &Editor, edit: &Edit) -> Frame {
+pub(crate) fn change_carrying_frame(
+    doc_id: &str,
+    base: &[u8],
+    editor: &Editor,
+    edit: &Edit,
+) -> Frame {
     let mut device = PlanDoc::load(base, ActorId::from(b"outsider".as_slice())).unwrap();
     device.apply(edit, editor, now_ms()).unwrap();
     let mut server = PlanDoc::load(base, ActorId::from(b"stand-in".as_slice())).unwrap();
     let (mut sd, mut ss) = (Session::new(), Session::new());
     for _ in 0..10 {
         while let Some(frame) = sd.generate(device.automerge(), doc_id) {
-            let Frame::Sync { message, .. } = &frame else { unreachable!() };
+            let Frame::Sync { message, .. } = &frame else {
+                unreachable!()
+            };
             let decoded = automerge::sync::Message::decode(message).unwrap();
             if !decoded.changes.is_empty() {
                 return Frame::Sync {
@@ -270,12 +280,26 @@ pub(crate) fn change_carrying_frame(doc_id: &str, base: &[u8], editor: &Editor, 
                     message: message.clone(),
                 };
             }
-            if let Frame::Sync { epoch, seq, message, .. } = frame {
-                ss.receive(server.automerge(), doc_id, epoch, seq, &message).unwrap();
+            if let Frame::Sync {
+                epoch,
+                seq,
+                message,
+                ..
+            } = frame
+            {
+                ss.receive(server.automerge(), doc_id, epoch, seq, &message)
+                    .unwrap();
             }
         }
-        while let Some(Frame::Sync { epoch, seq, message, .. }) = ss.generate(server.automerge(), doc_id) {
-            sd.receive(device.automerge(), doc_id, epoch, seq, &message).unwrap();
+        while let Some(Frame::Sync {
+            epoch,
+            seq,
+            message,
+            ..
+        }) = ss.generate(server.automerge(), doc_id)
+        {
+            sd.receive(device.automerge(), doc_id, epoch, seq, &message)
+                .unwrap();
         }
     }
     panic!("the stand-in sync never carried the change");

@@ -146,7 +146,12 @@ async fn emergency_summaries_follow_consent_and_every_request_is_audited() {
             ("no_consent", "status 404", refusing_nhs, crew_role),
             ("not_found", "status 404", unknown.as_str(), crew_role),
             ("bad_request", "status 400", "1234567890", crew_role),
-            ("forbidden", "status 403", consenting_nhs, Some("case_manager")),
+            (
+                "forbidden",
+                "status 403",
+                consenting_nhs,
+                Some("case_manager")
+            ),
             ("unauthorized", "status 401", consenting_nhs, None),
             ("unauthorized", "status 401", consenting_nhs, None),
         ]

@@ -44,7 +44,11 @@ async fn the_feed_mirrors_summaries_and_withdrawals_in_order() {
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
     let item = &items[0];
     assert_eq!(item["summary"]["patient_id"], item["patient_id"]);
-    assert!(item["summary"]["plan_version"].as_str().is_some_and(|v| v.len() >= 64));
+    assert!(
+        item["summary"]["plan_version"]
+            .as_str()
+            .is_some_and(|v| v.len() >= 64)
+    );
     let next = first["next"].as_i64().unwrap();
     assert_eq!(next, *seqs.last().unwrap());
     // since=0 and no since are the same; resuming from `next` finds nothing new.
@@ -78,7 +82,10 @@ async fn the_feed_mirrors_summaries_and_withdrawals_in_order() {
     });
     let started = Instant::now();
     let polled = feed(&app, &crew, &format!("since={next}&wait=30")).await;
-    assert!(started.elapsed() < Duration::from_secs(20), "the long-poll was not woken");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the long-poll was not woken"
+    );
     let mut cm = edit.await.unwrap();
     let new_items = polled["items"].as_array().unwrap();
     assert_eq!(new_items.len(), 1, "{polled}");
@@ -95,22 +102,34 @@ async fn the_feed_mirrors_summaries_and_withdrawals_in_order() {
         "Ashbridge Medical Practice (demo)"
     );
     assert!(summary["last_updated_at_ms"].as_i64().unwrap() > 0);
-    assert_eq!(summary["plan_version"], new_items[0]["summary"]["plan_version"]);
+    assert_eq!(
+        summary["plan_version"],
+        new_items[0]["summary"]["plan_version"]
+    );
 
     // The second check: the right date of birth, a wrong one (the same 404 as no plan),
     // a malformed one.
     let dob = patient["date_of_birth"].as_str().unwrap();
     let ok = app
-        .get(&format!("/api/v1/emergency/summary/{nhs}?dob={dob}"), Some(&crew))
+        .get(
+            &format!("/api/v1/emergency/summary/{nhs}?dob={dob}"),
+            Some(&crew),
+        )
         .await;
     assert_eq!(ok.status, 200);
     let wrong = app
-        .get(&format!("/api/v1/emergency/summary/{nhs}?dob=1900-01-01"), Some(&crew))
+        .get(
+            &format!("/api/v1/emergency/summary/{nhs}?dob=1900-01-01"),
+            Some(&crew),
+        )
         .await;
     let no_plan = app.emergency_summary("9434765919", Some(&crew)).await;
     assert_eq!((wrong.status, &wrong.body), (404, &no_plan.body));
     let malformed = app
-        .get(&format!("/api/v1/emergency/summary/{nhs}?dob=01/01/1900"), Some(&crew))
+        .get(
+            &format!("/api/v1/emergency/summary/{nhs}?dob=01/01/1900"),
+            Some(&crew),
+        )
         .await;
     assert_eq!(malformed.status, 400);
 
@@ -142,7 +161,11 @@ async fn the_feed_mirrors_summaries_and_withdrawals_in_order() {
     // Every delivered item was audited.
     let audited = app.audit_of("emergency.feed").await;
     assert!(audited.len() >= items.len() * 2 + 2, "{}", audited.len());
-    assert!(audited.iter().all(|e| e.role.as_deref() == Some("emergency_clinician")));
+    assert!(
+        audited
+            .iter()
+            .all(|e| e.role.as_deref() == Some("emergency_clinician"))
+    );
 }
 
 #[tokio::test]

@@ -160,7 +160,13 @@ impl TestApp {
     }
 
     /// Creates a user directly (as `redfolder admin create-user` does).
-    pub(crate) async fn create_user(&self, username: &str, org_code: &str, roles: &[&str], password: &str) {
+    pub(crate) async fn create_user(
+        &self,
+        username: &str,
+        org_code: &str,
+        roles: &[&str],
+        password: &str,
+    ) {
         let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
         redfolder_server::admin::create_user(
             &self.store,

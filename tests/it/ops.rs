@@ -26,7 +26,12 @@ async fn metrics_count_connections_frames_commits_refusals_and_requests() {
     app.try_login("cm1.demo", "wrong").await;
     let reply = app.get("/metrics", None).await;
     assert_eq!(reply.status, 200);
-    assert!(reply.headers["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        reply.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let text = reply.body;
     let value = |name: &str| -> f64 {
         text.lines()
@@ -37,11 +42,16 @@ async fn metrics_count_connections_frames_commits_refusals_and_requests() {
     assert!(value("redfolder_sync_frames_received_total ") >= 3.0);
     assert!(value("redfolder_sync_frames_sent_total ") >= 3.0);
     assert!(value("redfolder_commits_total ") >= 1.0);
-    assert!(text.contains("redfolder_logins_total{outcome=\"failed\"} 1"), "{text}");
+    assert!(
+        text.contains("redfolder_logins_total{outcome=\"failed\"} 1"),
+        "{text}"
+    );
     assert!(text.contains(
         "redfolder_http_requests_total{route=\"/api/v1/auth/login\",method=\"POST\",status=\"200\"}"
     ));
-    assert!(text.contains("redfolder_http_request_duration_seconds_bucket{route=\"/api/v1/auth/login\",le=\"+Inf\"}"));
+    assert!(text.contains(
+        "redfolder_http_request_duration_seconds_bucket{route=\"/api/v1/auth/login\",le=\"+Inf\"}"
+    ));
     assert!(!text.contains("999"), "no NHS numbers in metrics");
     drop(client);
 }
@@ -63,7 +73,10 @@ async fn the_openapi_document_describes_every_route() {
         ("/api/v1/auth/logout", &["post"]),
         ("/api/v1/patients", &["get"]),
         ("/api/v1/patients/{id}/care-team", &["get", "post"]),
-        ("/api/v1/patients/{id}/care-team/{organisation_id}", &["delete"]),
+        (
+            "/api/v1/patients/{id}/care-team/{organisation_id}",
+            &["delete"],
+        ),
         ("/api/v1/patients/{id}/access-log", &["get"]),
         ("/api/v1/emergency/summary/{nhs_number}", &["get"]),
         ("/api/v1/emergency/feed", &["get"]),
@@ -82,10 +95,18 @@ async fn the_openapi_document_describes_every_route() {
             .get(*path)
             .unwrap_or_else(|| panic!("{path} is not described"));
         for method in *methods {
-            assert!(item.get(*method).is_some(), "{method} {path} is not described");
+            assert!(
+                item.get(*method).is_some(),
+                "{method} {path} is not described"
+            );
         }
     }
-    assert_eq!(paths.len(), expected.len(), "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(
+        paths.len(),
+        expected.len(),
+        "{:?}",
+        paths.keys().collect::<Vec<_>>()
+    );
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
 
@@ -118,7 +139,9 @@ async fn sigterm_finishes_in_flight_commits_and_loses_nothing() {
     // Collect whatever the server acknowledged before it closed the connection.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while !client.is_closed() && std::time::Instant::now() < deadline {
-        client.step_quietly(std::time::Duration::from_millis(100)).await;
+        client
+            .step_quietly(std::time::Duration::from_millis(100))
+            .await;
     }
     let (ok, _stopped) = exited_cleanly.await.unwrap();
     assert!(ok, "the server did not exit cleanly on SIGTERM");
@@ -136,7 +159,10 @@ async fn sigterm_finishes_in_flight_commits_and_loses_nothing() {
     fresh.sync_caseload().await;
     for (doc, med) in &acked {
         let plan = fresh.engine.doc(doc).unwrap().plan().unwrap();
-        assert!(plan.medications.iter().any(|m| &m.id == med), "{med} was acknowledged but is lost");
+        assert!(
+            plan.medications.iter().any(|m| &m.id == med),
+            "{med} was acknowledged but is lost"
+        );
     }
     // The same device (its access token outlives the restart) uploads what was not acked.
     client.engine.take_outgoing();

@@ -108,7 +108,6 @@ impl Drop for Server {
     }
 }
 
-
 impl Server {
     /// SIGTERM, then waits for the process to exit; returns whether it exited cleanly.
     pub(crate) fn terminate(&mut self) -> bool {
@@ -122,7 +121,10 @@ impl Server {
             if let Some(status) = self.child.try_wait().expect("waiting for the server") {
                 return status.success();
             }
-            assert!(std::time::Instant::now() < deadline, "the server ignored SIGTERM");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server ignored SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }

@@ -48,7 +48,10 @@ async fn an_actor_belongs_to_the_device_that_first_used_it() {
     // So is the same user on a second device registration.
     let cm1_again = app.login("cm1.demo").await;
     let mut c = device(&app, &cm1_again, "shared-actor", &doc).await;
-    assert!(matches!(c.write(&doc, &medication("c1")).await, Outcome::Refused(_)));
+    assert!(matches!(
+        c.write(&doc, &medication("c1")).await,
+        Outcome::Refused(_)
+    ));
     // The first device carries on.
     assert_eq!(a.write(&doc, &medication("a2")).await, Outcome::Acked);
 
@@ -58,7 +61,11 @@ async fn an_actor_belongs_to_the_device_that_first_used_it() {
     assert!(ids.contains(&"a1") && ids.contains(&"a2"));
     assert!(!ids.contains(&"b1") && !ids.contains(&"c1"), "{ids:?}");
     let refused = app.audit_of("plan.write").await;
-    assert!(refused.iter().any(|e| e.outcome == "refused" && e.detail.starts_with("actor:")));
+    assert!(
+        refused
+            .iter()
+            .any(|e| e.outcome == "refused" && e.detail.starts_with("actor:"))
+    );
 }
 
 #[tokio::test]
@@ -70,15 +77,20 @@ async fn a_change_must_name_its_real_author_and_not_the_server() {
     let mut forger = device(&app, &token, "forger", &doc).await;
     let outcome = forger
         .write_raw(&doc, |am| {
-            am.put(automerge::ROOT, "preferred_place_of_care", "Hospice").unwrap();
-            let note = serde_json::json!({ "user_id": "someone-else", "user_name": "Someone Else" });
+            am.put(automerge::ROOT, "preferred_place_of_care", "Hospice")
+                .unwrap();
+            let note =
+                serde_json::json!({ "user_id": "someone-else", "user_name": "Someone Else" });
             am.commit_with(CommitOptions::default().with_message(note.to_string()));
         })
         .await;
     let Outcome::Refused(message) = outcome else {
         panic!("{outcome:?}")
     };
-    assert!(message.contains("does not name you as its author"), "{message}");
+    assert!(
+        message.contains("does not name you as its author"),
+        "{message}"
+    );
 
     let mut impostor = device(&app, &token, "redfolder-server", &doc).await;
     let outcome = impostor.write(&doc, &medication("srv")).await;
@@ -96,7 +108,10 @@ async fn an_mdt_member_loses_a_plan_the_moment_consent_is_withdrawn() {
     let doc = listing[0]["id"].as_str().unwrap().to_owned();
     assert_eq!(listing[0]["access"], "mdt_member");
     let mut member = device(&app, &mdt, "mdt-tablet", &doc).await;
-    assert_eq!(member.write(&doc, &medication("mdt-note")).await, Outcome::Acked);
+    assert_eq!(
+        member.write(&doc, &medication("mdt-note")).await,
+        Outcome::Acked
+    );
     let refused = member
         .write(
             &doc,
@@ -122,13 +137,25 @@ async fn an_mdt_member_loses_a_plan_the_moment_consent_is_withdrawn() {
     // The member's open connection is told at once, not sent the change.
     watcher.pump(|d| d.errors.len() > errors).await;
     let (code, doc_id, message) = watcher.errors[errors].clone();
-    assert_eq!((code, doc_id.as_deref()), (ErrorCode::Forbidden, Some(doc.as_str())));
+    assert_eq!(
+        (code, doc_id.as_deref()),
+        (ErrorCode::Forbidden, Some(doc.as_str()))
+    );
     assert!(message.contains("ended"), "{message}");
     let plan = watcher.docs.get(&doc).unwrap().plan().unwrap();
-    assert!(plan.consent.share_with_mdt, "the withdrawing change reached the member");
+    assert!(
+        plan.consent.share_with_mdt,
+        "the withdrawing change reached the member"
+    );
     let mut again = Device::connect(&app.ws_url(), &mdt, "mdt-again").await;
     again.hello().await.unwrap();
     assert!(matches!(again.open(&doc).await, Outcome::Forbidden(_)));
     let listing = app.get("/api/v1/patients", Some(&mdt)).await.json();
-    assert!(!listing.as_array().unwrap().iter().any(|p| p["id"] == doc.as_str()));
+    assert!(
+        !listing
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["id"] == doc.as_str())
+    );
 }

@@ -160,7 +160,7 @@ fn settings(args: RunArgs) -> anyhow::Result<Settings> {
             .unwrap_or_else(|| if smoke { vec![plans] } else { vec![500, 5_000, 20_000] }),
         s5_plans: args
             .s5_plans
-            .unwrap_or_else(|| if smoke { vec![200] } else { vec![10_000, 100_000] }),
+            .unwrap_or_else(|| if smoke { vec![100] } else { vec![10_000, 100_000] }),
         s5_readers: pick(64, 8),
         s5_seconds: args.s5_seconds.unwrap_or(if smoke { 1.0 } else { 10.0 }),
         s6_connections: args.s6_connections.unwrap_or(pick(10_000, 40)),

@@ -19,6 +19,8 @@ pub(crate) struct Reference {
     script: PathBuf,
     pristine: PathBuf,
     pub(crate) docs: PathBuf,
+    /// The documents' compacted saves, added up: the floor for a cold sync's bytes.
+    pub(crate) saved_bytes: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,10 +62,18 @@ impl Reference {
         if !status.success() {
             bail!("node reference.mjs load failed with {status}");
         }
+        let listed: Value = serde_json::from_slice(&std::fs::read(&docs)?)?;
+        let saved_bytes = listed["docs"]
+            .as_array()
+            .context("reference-docs.json has no docs")?
+            .iter()
+            .filter_map(|d| d["saved_bytes"].as_f64())
+            .sum();
         Ok(Reference {
             script: script.to_owned(),
             pristine,
             docs,
+            saved_bytes,
         })
     }
 

@@ -243,6 +243,12 @@ async fn redfolder_s1_s2(
         received as f64 / 1024.0,
     );
     report.redfolder("S1", "bytes sent by the device", "KiB", sent as f64 / 1024.0);
+    report.redfolder(
+        "S1",
+        "compacted documents, added up (the floor)",
+        "KiB",
+        seeded.saved_bytes as f64 / 1024.0,
+    );
     report.redfolder("S1", "server peak RSS", "MiB", mib(memory.hwm_kib));
     report.redfolder(
         "S4",
@@ -367,6 +373,12 @@ async fn reference_s1_s2(
         received as f64 / 1024.0,
     );
     report.reference("S1", "bytes sent by the device", "KiB", sent as f64 / 1024.0);
+    report.reference(
+        "S1",
+        "compacted documents, added up (the floor)",
+        "KiB",
+        reference.saved_bytes / 1024.0,
+    );
     report.reference("S1", "server peak RSS", "MiB", mib(memory.hwm_kib));
     report.reference(
         "S4",
@@ -681,6 +693,7 @@ async fn redfolder_s5(s: &Settings, report: &mut Report) -> anyhow::Result<()> {
     let db = dir.join("redfolder.db");
     let mut nhs = Vec::new();
     let mut loaded = 0;
+    let mut clinician = String::new();
     let mut levels = s.s5_plans.clone();
     levels.sort_unstable();
     for (level, &n) in levels.iter().enumerate() {
@@ -696,11 +709,14 @@ async fn redfolder_s5(s: &Settings, report: &mut Report) -> anyhow::Result<()> {
         seeder
             .practice(&format!("S5-{n}"), plans, "", false)
             .await?;
-        seeder.finish().await;
+        let seeded = seeder.finish().await;
+        if level == 0 {
+            clinician = seeded.clinician.context("no emergency clinician was seeded")?;
+        }
         loaded = n;
         eprintln!("  seeded in {:.0} s", started.elapsed().as_secs_f64());
         let server = ServerProcess::redfolder(&s.server_bin, &db, &dir)?;
-        let token = login(&reqwest::Client::new(), &server.http(), "crew.amb01").await?;
+        let token = login(&reqwest::Client::new(), &server.http(), &clinician).await?;
         let numbers = Arc::new(nhs.clone());
         for run in 0..s.runs {
             let (load, rate) =

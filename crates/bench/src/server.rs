@@ -161,6 +161,8 @@ pub(crate) struct Seeded {
     /// Each plan's heads as seeded, to tell when a device holds the whole plan.
     pub(crate) heads: std::collections::HashMap<String, Vec<ChangeHash>>,
     pub(crate) clinician: Option<String>,
+    /// The seeded documents' compacted saves, added up: the floor for a cold sync's bytes.
+    pub(crate) saved_bytes: usize,
 }
 
 /// Seeds a SQLite store through the server's library.
@@ -234,6 +236,7 @@ impl Seeder {
             let built = build_all(&batch, &editor, &org, id_prefix)?;
             for (patient, heads) in &built {
                 doc_ids.push(patient.id.clone());
+                self.seeded.saved_bytes += patient.snapshot.len();
                 if keep_heads {
                     self.seeded.heads.insert(patient.id.clone(), heads.clone());
                 }

@@ -171,19 +171,53 @@ mod tests {
     fn who_reaches_a_plan() {
         use PlanAccess::*;
         let cases: &[(&[Role], &str, PatientContext, Option<PlanAccess>)] = &[
-            (&[Role::CaseManager], "gp", patient("gp", false, false), Some(CaseManager)),
-            (&[Role::CaseManager], "other", patient("gp", true, true), None),
-            (&[Role::MdtMember], "dn", patient("gp", true, true), Some(Mdt)),
+            (
+                &[Role::CaseManager],
+                "gp",
+                patient("gp", false, false),
+                Some(CaseManager),
+            ),
+            (
+                &[Role::CaseManager],
+                "other",
+                patient("gp", true, true),
+                None,
+            ),
+            (
+                &[Role::MdtMember],
+                "dn",
+                patient("gp", true, true),
+                Some(Mdt),
+            ),
             (&[Role::MdtMember], "dn", patient("gp", false, true), None),
             (&[Role::MdtMember], "dn", patient("gp", true, false), None),
-            (&[Role::EmergencyClinician], "gp", patient("gp", true, true), None),
+            (
+                &[Role::EmergencyClinician],
+                "gp",
+                patient("gp", true, true),
+                None,
+            ),
             (&[Role::Commissioner], "gp", patient("gp", true, true), None),
             (&[Role::Admin], "gp", patient("gp", true, true), None),
-            (&[Role::CaseManager, Role::Admin], "gp", patient("gp", false, false), Some(CaseManager)),
-            (&[Role::CaseManager, Role::MdtMember], "dn", patient("gp", true, true), Some(Mdt)),
+            (
+                &[Role::CaseManager, Role::Admin],
+                "gp",
+                patient("gp", false, false),
+                Some(CaseManager),
+            ),
+            (
+                &[Role::CaseManager, Role::MdtMember],
+                "dn",
+                patient("gp", true, true),
+                Some(Mdt),
+            ),
         ];
         for (roles, org, ctx, expected) in cases {
-            assert_eq!(plan_access(&user(roles, org), ctx), *expected, "{roles:?} at {org}, {ctx:?}");
+            assert_eq!(
+                plan_access(&user(roles, org), ctx),
+                *expected,
+                "{roles:?} at {org}, {ctx:?}"
+            );
         }
         let mut disabled = user(&[Role::CaseManager], "gp");
         disabled.disabled = true;
@@ -211,8 +245,7 @@ mod tests {
     fn touched_by(edit: &Edit) -> BTreeSet<String> {
         let mut base = plan();
         let before = base.heads();
-        let mut device =
-            PlanDoc::load(&base.save(), ActorId::from(b"device".as_slice())).unwrap();
+        let mut device = PlanDoc::load(&base.save(), ActorId::from(b"device".as_slice())).unwrap();
         device.apply(edit, &editor(), 2_000).unwrap();
         let am = device.automerge();
         let changes = am.get_changes(&before);
@@ -284,11 +317,11 @@ mod tests {
         };
         base.apply(&consent, &editor(), 1_500).unwrap();
         let before = base.heads();
-        let mut device =
-            PlanDoc::load(&base.save(), ActorId::from(b"rogue".as_slice())).unwrap();
+        let mut device = PlanDoc::load(&base.save(), ActorId::from(b"rogue".as_slice())).unwrap();
         let am = device.automerge();
         let (_, consent) = am.get(automerge::ROOT, "consent").unwrap().unwrap();
-        am.put(&consent, "share_with_emergency_services", true).unwrap();
+        am.put(&consent, "share_with_emergency_services", true)
+            .unwrap();
         am.commit();
         let changes = am.get_changes(&before);
         let mut server = base.automerge().clone();

@@ -119,7 +119,10 @@ pub async fn create_organisation(
         .await?
         .ok_or_else(|| anyhow::anyhow!("a new organisation is missing"))?;
     store
-        .record_audit(&[by.event(code, format!("create organisation {code} ({})", kind.as_str()))])
+        .record_audit(&[by.event(
+            code,
+            format!("create organisation {code} ({})", kind.as_str()),
+        )])
         .await?;
     Ok(org)
 }
@@ -145,7 +148,9 @@ pub async fn create_user(
         parsed.push(role);
     }
     if parsed.is_empty() {
-        return Err(AdminError::Invalid("a user needs at least one role".to_owned()));
+        return Err(AdminError::Invalid(
+            "a user needs at least one role".to_owned(),
+        ));
     }
     let org = match store.organisation_by_code(organisation).await? {
         Some(org) => org,
@@ -178,7 +183,9 @@ pub async fn create_user(
         )
         .await?;
     if created.is_none() {
-        return Err(AdminError::Conflict(format!("the username {username} is taken")));
+        return Err(AdminError::Conflict(format!(
+            "the username {username} is taken"
+        )));
     }
     let user = store
         .user_by_username(username)
@@ -205,7 +212,9 @@ pub async fn reset_password(
     let user = existing_user(store, username).await?;
     let (hash, generated) = password_hash(password).await?;
     let event = by.event(username, format!("reset the password of {username}"));
-    store.set_password(&user.id, &hash, now_ms(), &[event]).await?;
+    store
+        .set_password(&user.id, &hash, now_ms(), &[event])
+        .await?;
     Ok(generated)
 }
 

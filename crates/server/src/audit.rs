@@ -260,8 +260,9 @@ mod tests {
         let mut prev = GENESIS.to_owned();
         (1..=n)
             .map(|seq| {
-                let event = AuditEvent::new(1000 + seq, action::SUMMARY, purpose::EMERGENCY_CARE, "ok")
-                    .patient(format!("p{seq}"));
+                let event =
+                    AuditEvent::new(1000 + seq, action::SUMMARY, purpose::EMERGENCY_CARE, "ok")
+                        .patient(format!("p{seq}"));
                 let hash = chain_hash(&prev, seq, &event);
                 let record = AuditRecord {
                     seq,

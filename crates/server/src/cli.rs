@@ -241,9 +241,12 @@ async fn run_admin(command: AdminCommand) -> ExitCode {
                 kind,
             } => {
                 let store = open_store(&database.database_url).await?;
-                let org = admin::create_organisation(&store, Operator::Cli, &code, &name, &kind)
-                    .await?;
-                println!("created organisation {} ({}) id {}", org.code, org.kind, org.id);
+                let org =
+                    admin::create_organisation(&store, Operator::Cli, &code, &name, &kind).await?;
+                println!(
+                    "created organisation {} ({}) id {}",
+                    org.code, org.kind, org.id
+                );
             }
             AdminCommand::CreateUser {
                 database,

@@ -83,7 +83,11 @@ async fn on_notice(state: &AppState, payload: &str) {
 /// Merges another instance's commit into our copy of the plan and tells our connections.
 async fn refresh(state: &AppState, doc_id: &str) {
     if let Err(e) = state.docs().refresh_if_cached(state.store(), doc_id).await {
-        tracing::warn!(doc_id, error = format!("{e:#}"), "could not merge a remote commit");
+        tracing::warn!(
+            doc_id,
+            error = format!("{e:#}"),
+            "could not merge a remote commit"
+        );
         state.docs().evict(doc_id);
     }
     state.notify(DocNotice {

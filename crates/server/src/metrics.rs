@@ -37,7 +37,9 @@ pub struct Metrics {
 }
 
 fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
-    let mut map = map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut map = map
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     *map.entry(key).or_default() += 1;
 }
 
@@ -101,7 +103,10 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let mut scalar = |name: &str, kind: &str, help: &str, value: String| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
         };
         scalar(
             "redfolder_sync_connections",

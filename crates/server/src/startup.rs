@@ -141,7 +141,10 @@ impl Application {
             .await
             .context("filling the emergency feed")?;
         if backfilled > 0 {
-            tracing::info!(items = backfilled, "added stored summaries to the emergency feed");
+            tracing::info!(
+                items = backfilled,
+                "added stored summaries to the emergency feed"
+            );
         }
         let listener = TcpListener::bind(config.bind)
             .await
@@ -210,7 +213,10 @@ impl Application {
         let connections = self.state.connections();
         connections.close();
         let grace = self.state.config().shutdown_grace;
-        if tokio::time::timeout(grace, connections.wait()).await.is_err() {
+        if tokio::time::timeout(grace, connections.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!(
                 open = connections.len(),
                 "sync connections still open after the grace period"
@@ -254,7 +260,10 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::router())
         .fallback_service(ServeDir::new(web_dir))
         .layer(middleware::from_fn(cache_headers))
-        .layer(middleware::from_fn_with_state(state.clone(), track_requests))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            track_requests,
+        ))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(
             TraceLayer::new_for_http()
@@ -285,9 +294,12 @@ async fn track_requests(
     let method = req.method().as_str().to_owned();
     let started = Instant::now();
     let response = next.run(req).await;
-    state
-        .metrics()
-        .request(&route, &method, response.status().as_u16(), started.elapsed());
+    state.metrics().request(
+        &route,
+        &method,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
     response
 }
 

@@ -217,6 +217,7 @@ pub struct ConsentWithdrawal {
 pub struct Consent {
     pub share_with_mdt: bool,
     pub share_with_emergency_services: bool,
+    /// Who wrote this consent record last (recording, withdrawing or resolving it).
     pub recorded: Option<Attribution>,
     #[autosurgeon(missing = "Default::default")]
     pub recipients: Vec<ConsentRecipient>,
@@ -494,12 +495,9 @@ impl Decision for PlaceOfDeath {
 /// Consent's register also holds version-1 consents, which may lack `recorded`.
 impl Decision for Consent {
     const FIELD: SafetyField = SafetyField::Consent;
-    /// Whoever wrote this value: the withdrawal's author once withdrawn.
+    /// Whoever wrote this value (every consent edit sets `recorded`, withdrawal too).
     fn recorded(&self) -> &Attribution {
         static NOBODY: std::sync::OnceLock<Attribution> = std::sync::OnceLock::new();
-        if let Some(w) = &self.withdrawn {
-            return &w.recorded;
-        }
         self.recorded.as_ref().unwrap_or_else(|| {
             NOBODY.get_or_init(|| Attribution {
                 user_id: String::new(),

@@ -631,6 +631,7 @@ impl Edit {
                     date,
                     recorded: by.clone(),
                 });
+                c.recorded = Some(by.clone());
                 let recipients = std::mem::take(&mut c.recipients);
                 c.set_recipients(recipients);
                 resolved(plan, SafetyField::Consent);

@@ -67,7 +67,9 @@ struct Inner {
     keyring: RefCell<Option<Keyring>>,
     /// The data key while unlocked. Locking drops it, and with it every plan in memory.
     key: RefCell<Option<DataKey>>,
-    unlocking: Cell<bool>,
+    /// A PIN is being set or tried: one at a time, so wrong PINs cannot be raced past
+    /// the count and a double tap cannot make two keyrings.
+    busy: Cell<bool>,
     session: RefCell<Option<Session>>,
     status: RefCell<Status>,
     listener: RefCell<Option<Function>>,
@@ -180,7 +182,7 @@ impl RedFolder {
             actor,
             keyring: RefCell::new(keyring),
             key: RefCell::new(None),
-            unlocking: Cell::new(false),
+            busy: Cell::new(false),
             session: RefCell::new(None),
             status: RefCell::new(Status::default()),
             listener: RefCell::new(None),
@@ -444,6 +446,15 @@ impl Inner {
         if self.keyring.borrow().is_some() {
             return Err(js_error("a PIN is already set on this device"));
         }
+        if self.busy.replace(true) {
+            return Err(js_error("a PIN is already being set"));
+        }
+        let outcome = self.create_keyring(pin).await;
+        self.busy.set(false);
+        outcome
+    }
+
+    async fn create_keyring(&self, pin: &str) -> Result<(), JsValue> {
         let (keyring, key) = vault::create(pin).await?;
         self.store.put_keyring(&keyring).await?;
         *self.keyring.borrow_mut() = Some(keyring);
@@ -457,12 +468,11 @@ impl Inner {
         if self.key.borrow().is_some() {
             return Err(js_error("the app is already unlocked"));
         }
-        // One attempt at a time, so the count of wrong PINs cannot be outrun.
-        if self.unlocking.replace(true) {
+        if self.busy.replace(true) {
             return Err(js_error("an unlock is already in progress"));
         }
         let outcome = self.try_unlock(pin).await;
-        self.unlocking.set(false);
+        self.busy.set(false);
         outcome
     }
 

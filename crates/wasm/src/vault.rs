@@ -11,17 +11,18 @@
 //! - a random 16-byte salt per keyring.
 //!
 //! PBKDF2 through WebCrypto was chosen over Argon2id in wasm because it runs natively
-//! (about a quarter of a second per attempt on a tablet, so unlocking stays quick), needs
-//! no extra crate in the wasm binary, and lets both keys be non-extractable `CryptoKey`s
-//! whose bytes never enter wasm or JavaScript memory. The cost is that PBKDF2 is not
-//! memory-hard: a six-digit PIN cannot resist an attacker who copies the database out of
-//! the browser profile and searches all million PINs offline on GPUs. The five-attempt
-//! erase protects against guessing through the app, not against that; full-disk
-//! encryption and device management on the tablet remain part of the defence.
+//! (unlocking, derivation and loading the caseload together, takes about half a second
+//! in headless Chromium on this project's 2-core machines), needs no extra crate in the
+//! wasm binary, and lets both keys be non-extractable `CryptoKey`s whose bytes never
+//! enter wasm or JavaScript memory. The cost is that PBKDF2 is not memory-hard: a
+//! six-digit PIN cannot resist an attacker who copies the database out of the browser
+//! profile and tries all million PINs offline on GPUs. The five-attempt erase protects
+//! against guessing through the app, not against that; full-disk encryption and device
+//! management on the tablet remain part of the defence.
 //!
 //! Every seal uses a fresh random 96-bit nonce from `crypto.getRandomValues`; a data key
 //! seals far fewer than the 2^32 messages NIST SP 800-38D allows for random nonces.
-//! Additional authenticated data names the record ("docs/<id>"), so a sealed value
+//! Additional authenticated data names the record (`redfolder/docs/<id>`), so a sealed value
 //! copied to another key fails to open instead of showing the wrong patient's plan.
 
 use std::future::Future;

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::audit::{AuditEvent, action, purpose};
-use crate::auth::{authenticate, Authenticated};
+use crate::auth::{Authenticated, authenticate};
 use crate::domain::{Principal, Role, now_ms};
 use crate::error::ApiError;
 use crate::startup::AppState;

@@ -15,7 +15,7 @@ use crate::auth::{
 use crate::domain::{Principal, now_ms};
 use crate::error::ApiError;
 use crate::startup::AppState;
-use crate::store::RefreshLookup;
+use crate::store::{NewTokens, RefreshLookup};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct LoginRequest {
@@ -192,10 +192,12 @@ async fn issue_tokens(
         .store()
         .create_tokens(
             principal,
-            &token_hash(&access),
-            now.saturating_add(ms(config.access_ttl)),
-            &token_hash(&refresh),
-            now.saturating_add(ms(config.refresh_ttl)),
+            &NewTokens {
+                access_hash: &token_hash(&access),
+                access_expires_ms: now.saturating_add(ms(config.access_ttl)),
+                refresh_hash: &token_hash(&refresh),
+                refresh_expires_ms: now.saturating_add(ms(config.refresh_ttl)),
+            },
             now,
             audit,
         )

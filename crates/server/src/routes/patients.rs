@@ -64,7 +64,8 @@ async fn reach(
     case_manager_only: bool,
 ) -> Result<PlanAccess, ApiError> {
     let user = &principal.user;
-    let plan_role = user.has(Role::CaseManager) || (!case_manager_only && user.has(Role::MdtMember));
+    let plan_role =
+        user.has(Role::CaseManager) || (!case_manager_only && user.has(Role::MdtMember));
     let context = if plan_role && patient_id.len() <= 128 {
         state
             .store()
@@ -106,7 +107,14 @@ pub(crate) async fn care_team(
     Authenticated(principal): Authenticated,
     Path(patient_id): Path<String>,
 ) -> Result<Json<Vec<CareTeamMember>>, ApiError> {
-    let access = reach(&state, &principal, &patient_id, action::CARE_TEAM_READ, false).await?;
+    let access = reach(
+        &state,
+        &principal,
+        &patient_id,
+        action::CARE_TEAM_READ,
+        false,
+    )
+    .await?;
     let event = AuditEvent::new(now_ms(), action::CARE_TEAM_READ, access.purpose(), "ok")
         .by(&principal, access.role())
         .patient(patient_id.clone());
@@ -137,7 +145,14 @@ pub(crate) async fn add_to_care_team(
     Path(patient_id): Path<String>,
     ApiJson(body): ApiJson<CareTeamAddition>,
 ) -> Result<(StatusCode, Json<Vec<CareTeamMember>>), ApiError> {
-    reach(&state, &principal, &patient_id, action::CARE_TEAM_CHANGE, true).await?;
+    reach(
+        &state,
+        &principal,
+        &patient_id,
+        action::CARE_TEAM_CHANGE,
+        true,
+    )
+    .await?;
     let store = state.store();
     let org = match store.organisation_by_code(&body.organisation).await? {
         Some(org) => Some(org),
@@ -150,9 +165,19 @@ pub(crate) async fn add_to_care_team(
         .patient(patient_id.clone())
         .detail(format!("add {}", org.code));
     store
-        .change_care_team(&patient_id, &org.id, true, &principal.user.id, now, &[event])
+        .change_care_team(
+            &patient_id,
+            &org.id,
+            true,
+            &principal.user.id,
+            now,
+            &[event],
+        )
         .await?;
-    Ok((StatusCode::CREATED, Json(store.care_team(&patient_id).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(store.care_team(&patient_id).await?),
+    ))
 }
 
 /// Removes an organisation from a patient's care team; its MDT members lose access at
@@ -173,7 +198,14 @@ pub(crate) async fn remove_from_care_team(
     Authenticated(principal): Authenticated,
     Path((patient_id, organisation_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    reach(&state, &principal, &patient_id, action::CARE_TEAM_CHANGE, true).await?;
+    reach(
+        &state,
+        &principal,
+        &patient_id,
+        action::CARE_TEAM_CHANGE,
+        true,
+    )
+    .await?;
     let now = now_ms();
     let event = AuditEvent::new(now, action::CARE_TEAM_CHANGE, purpose::DIRECT_CARE, "ok")
         .by(&principal, Role::CaseManager)
@@ -193,7 +225,9 @@ pub(crate) async fn remove_from_care_team(
     if removed {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::not_found("that organisation is not in the care team"))
+        Err(ApiError::not_found(
+            "that organisation is not in the care team",
+        ))
     }
 }
 
@@ -266,5 +300,7 @@ pub(crate) async fn access_log(
             "device_id": e.device_id,
         }));
     }
-    Ok(Json(json!({ "patient_id": patient_id, "entries": entries })))
+    Ok(Json(
+        json!({ "patient_id": patient_id, "entries": entries }),
+    ))
 }

@@ -51,6 +51,15 @@ pub struct Device {
     pub revoked_at_ms: Option<i64>,
 }
 
+/// A new access token and refresh token, as hashes, with their expiry times.
+#[derive(Debug, Clone)]
+pub struct NewTokens<'a> {
+    pub access_hash: &'a str,
+    pub access_expires_ms: i64,
+    pub refresh_hash: &'a str,
+    pub refresh_expires_ms: i64,
+}
+
 /// What an access token turned out to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionLookup {
@@ -65,9 +74,14 @@ pub enum SessionLookup {
 /// What a refresh token turned out to be (it is used up by the lookup if valid).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshLookup {
-    Valid { user_id: String, device_id: String },
+    Valid {
+        user_id: String,
+        device_id: String,
+    },
     /// Already used once: it may have been stolen. Every token of the device is revoked.
-    Reused { device_id: String },
+    Reused {
+        device_id: String,
+    },
     DeviceRevoked,
     Invalid,
 }
@@ -456,10 +470,7 @@ impl Store {
     pub async fn create_tokens(
         &self,
         principal: &Principal,
-        access_hash: &str,
-        access_expires_ms: i64,
-        refresh_hash: &str,
-        refresh_expires_ms: i64,
+        tokens: &NewTokens<'_>,
         now_ms: i64,
         audit: &[AuditEvent],
     ) -> anyhow::Result<()> {
@@ -469,11 +480,11 @@ impl Store {
                 "INSERT INTO sessions (token_hash, user_id, device_id, created_at_ms, expires_at_ms)
                  VALUES ($1, $2, $3, $4, $5)",
             )
-            .bind(access_hash)
+            .bind(tokens.access_hash)
             .bind(&principal.user.id)
             .bind(&principal.device_id)
             .bind(now_ms)
-            .bind(access_expires_ms)
+            .bind(tokens.access_expires_ms)
             .execute(&mut *tx)
             .await
             .context("inserting a session")?;
@@ -481,11 +492,11 @@ impl Store {
                 "INSERT INTO refresh_tokens (token_hash, user_id, device_id, created_at_ms, expires_at_ms)
                  VALUES ($1, $2, $3, $4, $5)",
             )
-            .bind(refresh_hash)
+            .bind(tokens.refresh_hash)
             .bind(&principal.user.id)
             .bind(&principal.device_id)
             .bind(now_ms)
-            .bind(refresh_expires_ms)
+            .bind(tokens.refresh_expires_ms)
             .execute(&mut *tx)
             .await
             .context("inserting a refresh token")?;
@@ -651,7 +662,11 @@ impl Store {
     // ---- sign-in throttling ----
 
     /// Records one failed sign-in against each subject (`user:NAME`, `addr:IP`).
-    pub async fn record_login_failure(&self, subjects: &[String], now_ms: i64) -> anyhow::Result<()> {
+    pub async fn record_login_failure(
+        &self,
+        subjects: &[String],
+        now_ms: i64,
+    ) -> anyhow::Result<()> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await.context("starting a transaction")?;
             for subject in subjects {

@@ -33,7 +33,7 @@ impl Store {
                 .fetch_all(pool)
                 .await
                 .context("reading the audit log")?;
-            rows.iter().map(|r| record_from_row(r)).collect()
+            rows.iter().map(record_from_row).collect()
         })
     }
 
@@ -46,14 +46,18 @@ impl Store {
                 .fetch_all(pool)
                 .await
                 .context("reading the audit log")?;
-            rows.iter().map(|r| record_from_row(r)).collect::<anyhow::Result<_>>()?
+            rows.iter().map(record_from_row).collect::<anyhow::Result<_>>()?
         });
         records.reverse();
         Ok(records)
     }
 
     /// A patient's entries, newest first, at most `limit`.
-    pub async fn patient_audit(&self, patient_id: &str, limit: i64) -> anyhow::Result<Vec<AuditRecord>> {
+    pub async fn patient_audit(
+        &self,
+        patient_id: &str,
+        limit: i64,
+    ) -> anyhow::Result<Vec<AuditRecord>> {
         let sql = format!(
             "SELECT {COLUMNS} FROM audit_log WHERE patient_id = $1 ORDER BY seq DESC LIMIT $2"
         );
@@ -64,7 +68,7 @@ impl Store {
                 .fetch_all(pool)
                 .await
                 .context("reading a patient's audit entries")?;
-            rows.iter().map(|r| record_from_row(r)).collect()
+            rows.iter().map(record_from_row).collect()
         })
     }
 
@@ -99,7 +103,9 @@ impl Store {
                 break;
             }
         }
-        Ok(verifier.finish(head_seq, &head_hash).map(|n| (n, head_hash)))
+        Ok(verifier
+            .finish(head_seq, &head_hash)
+            .map(|n| (n, head_hash)))
     }
 }
 

@@ -63,7 +63,11 @@ impl Store {
     }
 
     /// The chunks of a document newer than `after_id`, in order.
-    pub async fn load_chunks_after(&self, doc_id: &str, after_id: i64) -> anyhow::Result<Vec<Chunk>> {
+    pub async fn load_chunks_after(
+        &self,
+        doc_id: &str,
+        after_id: i64,
+    ) -> anyhow::Result<Vec<Chunk>> {
         with_pool!(self, pool => {
             let rows = sqlx::query("SELECT id, data FROM doc_chunks WHERE doc_id = $1 AND id > $2 ORDER BY id")
                 .bind(doc_id)

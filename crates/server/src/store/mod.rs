@@ -28,7 +28,8 @@ use sqlx::sqlite::{
 };
 
 pub use accounts::{
-    Credentials, Device, NewOrganisation, NewUser, Organisation, RefreshLookup, SessionLookup,
+    Credentials, Device, NewOrganisation, NewTokens, NewUser, Organisation, RefreshLookup,
+    SessionLookup,
 };
 pub use docs::{Chunk, CommitOutcome, CommitRequest};
 pub use feed::{FeedItem, StoredSummary};
@@ -120,10 +121,12 @@ use append_audit;
 /// to its sequence number. Takes the `feed` row lock (after any patient row, before `audit`).
 macro_rules! append_feed {
     ($tx:expr, $patient_id:expr, $nhs_number:expr, $kind:expr, $summary:expr, $at_ms:expr) => {{
-        let row = sqlx::query("UPDATE sequences SET value = value + 1 WHERE name = 'feed' RETURNING value")
-            .fetch_one(&mut *$tx)
-            .await
-            .context("advancing the feed")?;
+        let row = sqlx::query(
+            "UPDATE sequences SET value = value + 1 WHERE name = 'feed' RETURNING value",
+        )
+        .fetch_one(&mut *$tx)
+        .await
+        .context("advancing the feed")?;
         let seq: i64 = sqlx::Row::try_get(&row, "value")?;
         let summary: Option<&str> = $summary;
         sqlx::query(

@@ -87,7 +87,10 @@ impl Store {
             let sql = format!(
                 "SELECT {LISTING_COLUMNS} FROM patients p WHERE p.organisation_id = $1 ORDER BY p.name, p.id"
             );
-            out.extend(self.listing(&sql, &user.organisation_id, "case_manager").await?);
+            out.extend(
+                self.listing(&sql, &user.organisation_id, "case_manager")
+                    .await?,
+            );
         }
         if user.has(Role::MdtMember) {
             let sql = format!(
@@ -96,7 +99,10 @@ impl Store {
                  WHERE ct.organisation_id = $1 AND p.share_with_mdt = TRUE
                  ORDER BY p.name, p.id"
             );
-            for row in self.listing(&sql, &user.organisation_id, "mdt_member").await? {
+            for row in self
+                .listing(&sql, &user.organisation_id, "mdt_member")
+                .await?
+            {
                 if !out.iter().any(|p| p.id == row.id) {
                     out.push(row);
                 }
@@ -349,7 +355,10 @@ impl Store {
     // ---- reports ----
 
     /// Per-practice aggregates for commissioners.
-    pub async fn organisation_reports(&self, now_ms: i64) -> anyhow::Result<Vec<OrganisationReport>> {
+    pub async fn organisation_reports(
+        &self,
+        now_ms: i64,
+    ) -> anyhow::Result<Vec<OrganisationReport>> {
         let since = now_ms - 30 * 24 * 60 * 60 * 1000;
         with_pool!(self, pool => {
             let rows = sqlx::query(

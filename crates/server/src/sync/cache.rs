@@ -98,7 +98,9 @@ impl DocCache {
     /// Merges into a locked document whatever other instances committed since it was
     /// loaded. Returns whether it gained anything.
     pub async fn refresh(store: &Store, doc: &mut DocGuard) -> anyhow::Result<bool> {
-        let chunks = store.load_chunks_after(doc.doc_id(), doc.last_chunk_id).await?;
+        let chunks = store
+            .load_chunks_after(doc.doc_id(), doc.last_chunk_id)
+            .await?;
         if chunks.is_empty() {
             return Ok(false);
         }

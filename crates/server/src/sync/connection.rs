@@ -197,11 +197,7 @@ impl Connection {
                 return Ok(());
             }
         };
-        let docs = self
-            .state
-            .store()
-            .accessible_docs(&principal.user)
-            .await?;
+        let docs = self.state.store().accessible_docs(&principal.user).await?;
         tracing::info!(user_id = %principal.user.id, device_id = %principal.device_id, documents = docs.len(), "authenticated");
         let ids: Vec<DocId> = docs.iter().map(|(id, _)| id.clone()).collect();
         self.access = docs.into_iter().collect();
@@ -220,8 +216,7 @@ impl Connection {
         self.send_error(
             ErrorCode::DeviceRevoked,
             None,
-            "this device was revoked or its user disabled: erase the plans stored on it"
-                .to_owned(),
+            "this device was revoked or its user disabled: erase the plans stored on it".to_owned(),
         );
         self.close();
     }
@@ -340,7 +335,9 @@ impl Connection {
                     "change {} carries the server's own actor id, which no device may use",
                     change.hash()
                 );
-                return self.refuse(&mut doc, doc_id, access, Refusal::Actor, message, &hashes).await;
+                return self
+                    .refuse(&mut doc, doc_id, access, Refusal::Actor, message, &hashes)
+                    .await;
             }
             let hex = actor.to_hex_string();
             if self.own_actors.contains(&hex) || to_bind.contains(&hex) {
@@ -355,7 +352,9 @@ impl Connection {
                         "change {} was made by another device (actor {hex}); a device may only submit its own changes",
                         change.hash()
                     );
-                    return self.refuse(&mut doc, doc_id, access, Refusal::Actor, message, &hashes).await;
+                    return self
+                        .refuse(&mut doc, doc_id, access, Refusal::Actor, message, &hashes)
+                        .await;
                 }
                 None => {
                     to_bind.insert(hex);
@@ -370,11 +369,10 @@ impl Connection {
                 .and_then(|m| serde_json::from_str::<ChangeNote>(m).ok())
                 .map(|note| note.user_id);
             if author.as_deref() != Some(principal.user.id.as_str()) {
-                let message = format!(
-                    "change {} does not name you as its author",
-                    change.hash()
-                );
-                return self.refuse(&mut doc, doc_id, access, Refusal::Author, message, &hashes).await;
+                let message = format!("change {} does not name you as its author", change.hash());
+                return self
+                    .refuse(&mut doc, doc_id, access, Refusal::Author, message, &hashes)
+                    .await;
             }
         }
 
@@ -382,10 +380,18 @@ impl Connection {
         if access == PlanAccess::Mdt {
             let touched = access::touched_fields(candidate.automerge(), &changes);
             if let Some((hash, field)) = access::mdt_violation(&touched) {
-                let message = format!(
-                    "change {hash} changes {field}, which an MDT member may not change"
-                );
-                return self.refuse(&mut doc, doc_id, access, Refusal::WriteRule, message, &hashes).await;
+                let message =
+                    format!("change {hash} changes {field}, which an MDT member may not change");
+                return self
+                    .refuse(
+                        &mut doc,
+                        doc_id,
+                        access,
+                        Refusal::WriteRule,
+                        message,
+                        &hashes,
+                    )
+                    .await;
             }
         }
 
@@ -397,7 +403,9 @@ impl Connection {
                     "change {} would leave a plan that is not valid: {e}",
                     hashes.first().map_or("", String::as_str)
                 );
-                return self.refuse(&mut doc, doc_id, access, Refusal::Schema, message, &hashes).await;
+                return self
+                    .refuse(&mut doc, doc_id, access, Refusal::Schema, message, &hashes)
+                    .await;
             }
         };
 
@@ -408,10 +416,12 @@ impl Connection {
             name: principal.user.name.clone(),
             organisation: principal.user.organisation_name.clone(),
         };
-        let audit = [AuditEvent::new(now, action::PLAN_WRITE, access.purpose(), "accepted")
-            .by(&principal, access.role())
-            .patient(doc_id)
-            .detail(format!("{} change(s): {}", hashes.len(), hashes.join(",")))];
+        let audit = [
+            AuditEvent::new(now, action::PLAN_WRITE, access.purpose(), "accepted")
+                .by(&principal, access.role())
+                .patient(doc_id)
+                .detail(format!("{} change(s): {}", hashes.len(), hashes.join(","))),
+        ];
         let actors: Vec<String> = to_bind.iter().cloned().collect();
         let request = CommitRequest {
             doc_id,
@@ -687,7 +697,10 @@ impl Connection {
                 .patient_context(doc_id, &principal.user.organisation_id)
                 .await?
         };
-        if let Some(access) = context.as_ref().and_then(|c| plan_access(&principal.user, c)) {
+        if let Some(access) = context
+            .as_ref()
+            .and_then(|c| plan_access(&principal.user, c))
+        {
             self.access.insert(doc_id.to_owned(), access);
             return Ok(Some(access));
         }
@@ -735,7 +748,8 @@ impl Connection {
             })
             .collect();
         self.state.store().record_audit(&events).await?;
-        self.audited.extend(fresh.into_iter().map(|(id, _)| id.clone()));
+        self.audited
+            .extend(fresh.into_iter().map(|(id, _)| id.clone()));
         Ok(())
     }
 

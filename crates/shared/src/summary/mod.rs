@@ -426,8 +426,7 @@ pub fn emergency_summary(plan: &CarePlan) -> EmergencySummary {
             plan,
             SafetyField::Consent,
             plan.consent.status_label(),
-            (plan.consent.recorded.is_some() || plan.consent.withdrawn.is_some())
-                .then(|| crate::decision::Decision::recorded(&plan.consent)),
+            plan.consent.recorded.as_ref(),
         ),
         consent_to_emergency_sharing: plan.consent.share_with_emergency_services
             && [

@@ -291,9 +291,7 @@ impl Consent {
 }
 
 /// The safety-critical fields: never resolved silently.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SafetyField {
     Dnacpr,
@@ -662,10 +660,7 @@ pub(crate) fn read_decisions(
     let consent_conflict = conflict_of(&consents);
     let consent = match &consent_conflict {
         Some(_) => most_restrictive(&consents),
-        None => consents
-            .last()
-            .map(|c| c.value.clone())
-            .unwrap_or_default(),
+        None => consents.last().map(|c| c.value.clone()).unwrap_or_default(),
     };
     conflicts.extend(consent_conflict);
     conflicts.sort_by_key(|c| c.field);

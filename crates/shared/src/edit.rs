@@ -8,19 +8,18 @@ use serde::{Deserialize, Serialize};
 use crate::date::Date;
 use crate::decision::{
     AdmissionDecision, AdmissionWish, AllergyStatement, AllergyStatus, CeilingOfTreatment,
-    ConsentGivenBy, ConsentRecipient, ConsentWithdrawal, DecisionValue, DnacprStatus,
-    PlaceOfDeath, ResuscitationDecision, SafetyField, TreatmentCeiling,
+    ConsentGivenBy, ConsentRecipient, ConsentWithdrawal, DecisionValue, DnacprStatus, PlaceOfDeath,
+    ResuscitationDecision, SafetyField, TreatmentCeiling,
 };
 use crate::lifecycle::{
-    CaseManager, CohortCategory, CompletionProblem, EndReason, PlanEnd, PlanStatus,
-    ReviewOutcome, Tier,
+    CaseManager, CohortCategory, CompletionProblem, EndReason, PlanEnd, PlanStatus, ReviewOutcome,
+    Tier,
 };
 use crate::nhs::{NhsNumber, NhsNumberError};
 use crate::plan::{
-    ActionStatus, Allergy, AllergySeverity, Attribution, BaselineObservations, CareFocus,
-    CarePlan, CareTeamMember, Condition, Contact, EnteredInError, EscalationPlan, Goal,
-    GoalAction, GoalStatus, MdtDiscussion, Medication, Relationship, Residence, Review, Sex,
-    TeamContactKind,
+    ActionStatus, Allergy, AllergySeverity, Attribution, BaselineObservations, CareFocus, CarePlan,
+    CareTeamMember, Condition, Contact, EnteredInError, EscalationPlan, Goal, GoalAction,
+    GoalStatus, MdtDiscussion, Medication, Relationship, Residence, Review, Sex, TeamContactKind,
 };
 use crate::schema::Field;
 
@@ -887,11 +886,11 @@ impl Edit {
                 resolved(plan, SafetyField::PreferredPlaceOfDeath);
                 vec![Field::PreferredPlaceOfDeath]
             }
-            Edit::SetExacerbationPlan { text } => set_text(
-                plan,
-                &TextTarget::ExacerbationPlan,
-                |t, field| replace_text(t, field, text),
-            )?,
+            Edit::SetExacerbationPlan { text } => {
+                set_text(plan, &TextTarget::ExacerbationPlan, |t, field| {
+                    replace_text(t, field, text)
+                })?
+            }
             Edit::SpliceExacerbationPlan {
                 index,
                 delete,
@@ -1463,7 +1462,9 @@ fn splice_text(
     insert: &str,
 ) -> Result<(), EditError> {
     let current = text.as_str();
-    let end = index.checked_add(delete).filter(|&end| end <= current.len());
+    let end = index
+        .checked_add(delete)
+        .filter(|&end| end <= current.len());
     let fits =
         end.is_some_and(|end| current.is_char_boundary(index) && current.is_char_boundary(end));
     if !fits {

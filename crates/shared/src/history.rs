@@ -273,9 +273,9 @@ impl PlanDoc {
                 None if p.obj == ROOT => match &p.action {
                     automerge::PatchAction::PutMap { key, .. }
                     | automerge::PatchAction::DeleteMap { key } => Some(key.clone()),
-                    automerge::PatchAction::Conflict { prop: Prop::Map(key) } => {
-                        Some(key.clone())
-                    }
+                    automerge::PatchAction::Conflict {
+                        prop: Prop::Map(key),
+                    } => Some(key.clone()),
                     _ => None,
                 },
                 None => None,

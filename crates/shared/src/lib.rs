@@ -78,8 +78,8 @@ pub use nhs::{NhsNumber, NhsNumberError};
 pub use plan::{
     ActionStatus, Adrt, Advice, Allergy, AllergySeverity, Attribution, BaselineObservations,
     CareFocus, CarePlan, CareTeamMember, Condition, Contact, EnteredInError, EscalationPlan,
-    FocusOfCare, Goal, GoalAction, GoalStatus, MdtDiscussion, Medication, Patient,
-    Relationship, Residence, Review, SCHEMA_VERSION, Sex, TeamContactKind,
+    FocusOfCare, Goal, GoalAction, GoalStatus, MdtDiscussion, Medication, Patient, Relationship,
+    Residence, Review, SCHEMA_VERSION, Sex, TeamContactKind,
 };
 pub use schema::{GENESIS_ACTOR, genesis_change};
 pub use summary::{

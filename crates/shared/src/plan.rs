@@ -143,16 +143,18 @@ pub enum Sex {
 #[serde(rename_all = "snake_case")]
 pub enum Residence {
     OwnHome,
-    ResidentialHome,
-    NursingHome,
+    /// A residential care home.
+    Residential,
+    /// A nursing home.
+    Nursing,
 }
 
 impl Residence {
     pub fn label(self) -> &'static str {
         match self {
             Residence::OwnHome => "own home",
-            Residence::ResidentialHome => "residential home",
-            Residence::NursingHome => "nursing home",
+            Residence::Residential => "residential home",
+            Residence::Nursing => "nursing home",
         }
     }
 }

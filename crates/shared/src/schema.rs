@@ -110,7 +110,10 @@ fn latest_update(doc: &AutoCommit) -> Result<Option<Attribution>, HydrateError> 
             continue;
         }
         let a = Attribution::hydrate_map(doc, &id)?;
-        if latest.as_ref().is_none_or(|l| (a.at_ms, &a.user_id) > (l.at_ms, &l.user_id)) {
+        if latest
+            .as_ref()
+            .is_none_or(|l| (a.at_ms, &a.user_id) > (l.at_ms, &l.user_id))
+        {
             latest = Some(a);
         }
     }
@@ -270,7 +273,9 @@ pub(crate) fn write_field(
             plan.preferred_place_of_death.as_ref(),
         ),
         Field::Reviews => reconcile_prop(doc, ROOT, "reviews", &plan.reviews),
-        Field::MdtDiscussions => reconcile_prop(doc, ROOT, "mdt_discussions", &plan.mdt_discussions),
+        Field::MdtDiscussions => {
+            reconcile_prop(doc, ROOT, "mdt_discussions", &plan.mdt_discussions)
+        }
         Field::Advice => reconcile_prop(doc, ROOT, "advice", &plan.advice),
         Field::Consent => fresh(doc, "consent", Some(&plan.consent)),
         Field::LastUpdated => reconcile_prop(doc, ROOT, "last_updated", &plan.last_updated),

@@ -90,9 +90,30 @@ const FIRST: &[&str] = &[
     "Thomas", "Una", "Vera", "Walter",
 ];
 const LAST: &[&str] = &[
-    "Ainsworth", "Bramley", "Cawthorne", "Dyson", "Eastwood", "Firth", "Gledhill", "Haigh",
-    "Ibbotson", "Jagger", "Kershaw", "Lockwood", "Marsden", "Naylor", "Oldroyd", "Pickles",
-    "Quarmby", "Ramsden", "Sykes", "Thackray", "Utley", "Varley", "Whiteley", "Yates",
+    "Ainsworth",
+    "Bramley",
+    "Cawthorne",
+    "Dyson",
+    "Eastwood",
+    "Firth",
+    "Gledhill",
+    "Haigh",
+    "Ibbotson",
+    "Jagger",
+    "Kershaw",
+    "Lockwood",
+    "Marsden",
+    "Naylor",
+    "Oldroyd",
+    "Pickles",
+    "Quarmby",
+    "Ramsden",
+    "Sykes",
+    "Thackray",
+    "Utley",
+    "Varley",
+    "Whiteley",
+    "Yates",
 ];
 const STREETS: &[&str] = &[
     "Moorgate",
@@ -128,9 +149,15 @@ const CONDITIONS: &[(&str, &str)] = &[
         "Recurrent falls",
         "Falls clinic assessment; pendant alarm fitted",
     ),
-    ("Depression", "Sertraline 50mg; social prescribing link worker"),
+    (
+        "Depression",
+        "Sertraline 50mg; social prescribing link worker",
+    ),
     ("Asthma", "Clenil modulite 100 BD"),
-    ("Parkinson's disease", "Co-careldopa; neurology review yearly"),
+    (
+        "Parkinson's disease",
+        "Co-careldopa; neurology review yearly",
+    ),
 ];
 const MEDS: &[(&str, &str)] = &[
     ("Metformin", "1g BD"),
@@ -313,8 +340,8 @@ pub fn plan(rng: &mut Rng, i: usize) -> GeneratedPlan {
                 Residence::OwnHome,
                 Residence::OwnHome,
                 Residence::OwnHome,
-                Residence::ResidentialHome,
-                Residence::NursingHome,
+                Residence::Residential,
+                Residence::Nursing,
             ])),
             gp_practice_ods: format!("C87{:03}", rng.range(0, 40)),
             gp_practice_name: "Ashbridge Medical Practice".to_owned(),
@@ -542,7 +569,12 @@ mod tests {
         for p in &a {
             let mut doc = p.build(ActorId::from(b"testkit".as_slice())).unwrap();
             let plan = doc.plan().unwrap();
-            assert_eq!(plan.enrolment.status, crate::PlanStatus::Complete, "{}", p.id);
+            assert_eq!(
+                plan.enrolment.status,
+                crate::PlanStatus::Complete,
+                "{}",
+                p.id
+            );
             assert_eq!(plan.reviews.len(), p.reviews.len());
             assert!(plan.conflicts.is_empty());
             assert_eq!(doc.history().len(), 3 + p.reviews.len());

@@ -133,7 +133,11 @@ fn every_safety_field_set_differently_at_once_keeps_both_with_who_and_when() {
             .iter()
             .map(|v| (v.recorded.user_name.as_str(), v.recorded.at_ms))
             .collect();
-        assert_eq!(who, [("Nurse 1", NOW + 1_000), ("Nurse 2", NOW + 2_000)], "{field}");
+        assert_eq!(
+            who,
+            [("Nurse 1", NOW + 1_000), ("Nurse 2", NOW + 2_000)],
+            "{field}"
+        );
         assert_ne!(conflict.values[0].label, conflict.values[1].label);
         assert_eq!(doc.conflicts().unwrap(), plan.conflicts);
 
@@ -246,7 +250,10 @@ fn resolving_keeps_the_chosen_value_as_the_resolvers_decision() {
                 AdmissionWish::NotWanted
             ),
             SafetyField::PreferredPlaceOfDeath => {
-                assert_eq!(plan.preferred_place_of_death.as_ref().unwrap().place, "Hospice")
+                assert_eq!(
+                    plan.preferred_place_of_death.as_ref().unwrap().place,
+                    "Hospice"
+                )
             }
             SafetyField::Consent => assert!(plan.consent.withdrawn.is_some()),
         }
@@ -329,7 +336,10 @@ fn conflicting_consent_shares_only_what_every_value_allows() {
             consent_date: "2026-11-01".into(),
         },
         &Edit::RecordConsent {
-            recipients: vec![ConsentRecipient::Ambulance, ConsentRecipient::VoluntarySector],
+            recipients: vec![
+                ConsentRecipient::Ambulance,
+                ConsentRecipient::VoluntarySector,
+            ],
             given_by: ConsentGivenBy::Patient,
             capacity_note: String::new(),
             consent_date: "2026-11-01".into(),
@@ -357,7 +367,11 @@ fn conflicting_consent_shares_only_what_every_value_allows() {
     .unwrap();
     assert!(plan.consent.withdrawn.is_some());
     assert!(!plan.consent.share_with_emergency_services && !plan.consent.share_with_mdt);
-    assert!(ConsentRecipient::ALL.iter().all(|r| !plan.consent.permits(*r)));
+    assert!(
+        ConsentRecipient::ALL
+            .iter()
+            .all(|r| !plan.consent.permits(*r))
+    );
     assert!(!emergency_summary(&plan).consent_to_emergency_sharing);
 }
 
@@ -393,7 +407,10 @@ fn no_known_allergies_is_refused_while_allergies_are_listed() {
         NOW,
     )
     .unwrap();
-    assert_eq!(doc.plan().unwrap().allergy_status(), AllergyStatus::NotRecorded);
+    assert_eq!(
+        doc.plan().unwrap().allergy_status(),
+        AllergyStatus::NotRecorded
+    );
     doc.apply(&Edit::RecordNoKnownAllergies, &editor(1), NOW)
         .unwrap();
     assert_eq!(
@@ -426,6 +443,9 @@ fn marking_the_last_allergy_in_error_while_another_is_added_is_not_a_conflict() 
     .unwrap();
     assert!(plan.conflicts.is_empty(), "{:?}", plan.conflicts);
     assert_eq!(plan.allergy_status(), AllergyStatus::AllergiesRecorded);
-    let live: Vec<&str> = plan.active_allergies().map(|a| a.substance.as_str()).collect();
+    let live: Vec<&str> = plan
+        .active_allergies()
+        .map(|a| a.substance.as_str())
+        .collect();
     assert_eq!(live, ["Codeine"]);
 }

@@ -4,8 +4,8 @@
 use automerge::ActorId;
 
 use crate::{
-    AllergySeverity, CohortCategory, ConsentGivenBy, ConsentRecipient, DnacprStatus, Edit,
-    Editor, EndReason, EntryList, NewPlan, PlanDoc, ReviewOutcome, SafetyField, TeamContactKind,
+    AllergySeverity, CohortCategory, ConsentGivenBy, ConsentRecipient, DnacprStatus, Edit, Editor,
+    EndReason, EntryList, NewPlan, PlanDoc, ReviewOutcome, SafetyField, TeamContactKind,
     TextTarget, Tier, TreatmentCeiling,
 };
 
@@ -288,7 +288,11 @@ fn entries_need_ids_and_content() {
     };
     check(&[], med(""), "id is required");
     check(&[], med(&"x".repeat(65)), "id is longer than 64 characters");
-    check(&[med("m1")], med("m1"), "an entry with id \"m1\" already exists");
+    check(
+        &[med("m1")],
+        med("m1"),
+        "an entry with id \"m1\" already exists",
+    );
     check(
         &[],
         Edit::AddAnticipatoryMedication {
@@ -558,7 +562,10 @@ fn completion_needs_consent_a_case_manager_and_for_severe_an_emergency_plan() {
     doc.apply(&Edit::MarkComplete, &editor(), NOW).unwrap();
     let plan = doc.plan().unwrap();
     assert_eq!(plan.enrolment.status, crate::PlanStatus::Complete);
-    assert_eq!(plan.enrolment.next_review_due.as_deref(), Some("2027-03-29"));
+    assert_eq!(
+        plan.enrolment.next_review_due.as_deref(),
+        Some("2027-03-29")
+    );
 }
 
 #[test]
@@ -589,12 +596,10 @@ fn lifecycle_transitions_are_checked() {
         review("r1", "2026-12-01", None),
         "review date cannot be in the future",
     );
-    let ended = [
-        Edit::EndPlan {
-            reason: EndReason::MovedAway,
-            date: "2026-11-20".into(),
-        },
-    ];
+    let ended = [Edit::EndPlan {
+        reason: EndReason::MovedAway,
+        date: "2026-11-20".into(),
+    }];
     check(
         &ended,
         Edit::SetPreferredPlaceOfCare {

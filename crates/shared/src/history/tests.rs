@@ -2,9 +2,7 @@
 
 use automerge::ActorId;
 
-use crate::{
-    AttributionProblem, DnacprStatus, Edit, Editor, NewPlan, PlanDoc, genesis_change,
-};
+use crate::{AttributionProblem, DnacprStatus, Edit, Editor, NewPlan, PlanDoc, genesis_change};
 
 const NOW: i64 = 1_795_960_800_000;
 const HOUR: i64 = 3_600_000;
@@ -68,7 +66,10 @@ fn history_lists_each_change_with_its_author_and_fields() {
     assert_eq!(created.by.as_ref().unwrap().user_name, "Sam Carter");
     assert!(created.fields.contains(&"patient".to_owned()));
     assert_eq!(history[2].fields, ["dnacpr", "last_updated"]);
-    assert_eq!(history[3].fields, ["last_updated", "preferred_place_of_care"]);
+    assert_eq!(
+        history[3].fields,
+        ["last_updated", "preferred_place_of_care"]
+    );
     assert_eq!(history[3].by.as_ref().unwrap().at_ms, NOW + 2 * HOUR);
 }
 
@@ -116,7 +117,10 @@ fn the_plan_as_it_stood_at_any_past_time() {
     ));
     let at = |doc: &mut PlanDoc, t: i64| doc.plan_as_of(t).unwrap();
     assert_eq!(at(&mut doc, NOW).dnacpr, DnacprStatus::NotRecorded);
-    assert_eq!(at(&mut doc, NOW + HOUR).dnacpr, DnacprStatus::ForAttemptedCpr);
+    assert_eq!(
+        at(&mut doc, NOW + HOUR).dnacpr,
+        DnacprStatus::ForAttemptedCpr
+    );
     let p = at(&mut doc, NOW + 2 * HOUR + 1);
     assert_eq!(p.preferred_place_of_care, "Home");
     assert_eq!(p.dnacpr, DnacprStatus::ForAttemptedCpr);

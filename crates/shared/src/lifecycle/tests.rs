@@ -77,7 +77,10 @@ fn a_plan_is_reviewed_every_four_months_then_moves_to_annual_review() {
     .unwrap();
     let plan = doc.plan().unwrap();
     assert_eq!(plan.status(), PlanStatus::Complete);
-    assert_eq!(plan.enrolment.next_review_due.as_deref(), Some("2027-07-29"));
+    assert_eq!(
+        plan.enrolment.next_review_due.as_deref(),
+        Some("2027-07-29")
+    );
     assert_eq!(plan.reviews[0].notes.as_str(), "Stable.");
     // A review can also be recorded straight from "complete".
     doc.apply(
@@ -88,7 +91,10 @@ fn a_plan_is_reviewed_every_four_months_then_moves_to_annual_review() {
     .unwrap();
     let plan = doc.plan().unwrap();
     assert_eq!(plan.enrolment.review_interval(), 12);
-    assert_eq!(plan.enrolment.next_review_due.as_deref(), Some("2028-07-20"));
+    assert_eq!(
+        plan.enrolment.next_review_due.as_deref(),
+        Some("2028-07-20")
+    );
 }
 
 #[test]
@@ -104,7 +110,10 @@ fn a_review_that_ends_case_management_ends_the_plan_which_stays_readable() {
     assert_eq!(plan.status(), PlanStatus::Ended);
     let ended = plan.enrolment.ended.as_ref().unwrap();
     assert_eq!(ended.reason, EndReason::NoLongerHighRisk);
-    assert_eq!(plan.enrolment.next_review_due, None, "an ended plan has no next review");
+    assert_eq!(
+        plan.enrolment.next_review_due, None,
+        "an ended plan has no next review"
+    );
     // Still readable, still printable, and still correctable.
     assert_eq!(plan.patient.name, "Ada Example");
     let summary = crate::emergency_summary(&plan);

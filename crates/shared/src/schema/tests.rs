@@ -32,13 +32,25 @@ fn a_version_1_plan_reads_as_it_is_without_writing() {
     let meds: Vec<&str> = plan.medications.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(meds.len(), 5, "{meds:?}");
     assert!(meds.contains(&"m-apix") && meds.contains(&"m-para"));
-    assert!(plan.conditions.iter().any(|c| c.id == "c-typo" && c.entered_in_error.is_some()));
+    assert!(
+        plan.conditions
+            .iter()
+            .any(|c| c.id == "c-typo" && c.entered_in_error.is_some())
+    );
     // Version 1 consent flags become recipients.
     assert!(plan.consent.permits(ConsentRecipient::Ambulance));
     assert!(plan.consent.permits(ConsentRecipient::Mdt));
     assert_eq!(plan.baseline.pulse_bpm, Some(84));
-    assert!(plan.exacerbation_plan.as_str().starts_with("Falls: check for head injury. COPD:"));
-    assert!(plan.exacerbation_plan.as_str().ends_with("SpO2 below 88% on air: call 999."));
+    assert!(
+        plan.exacerbation_plan
+            .as_str()
+            .starts_with("Falls: check for head injury. COPD:")
+    );
+    assert!(
+        plan.exacerbation_plan
+            .as_str()
+            .ends_with("SpO2 below 88% on air: call 999.")
+    );
     // New groups read as empty.
     assert!(plan.allergies.is_empty() && plan.reviews.is_empty() && plan.goals.is_empty());
     assert_eq!(plan.enrolment.status, crate::PlanStatus::Draft);
@@ -48,7 +60,9 @@ fn a_version_1_plan_reads_as_it_is_without_writing() {
 #[test]
 fn the_silent_version_1_dnacpr_divergence_is_now_reported() {
     let plan = load("reader").plan().unwrap();
-    let conflict = plan.conflict(SafetyField::Dnacpr).expect("a DNACPR conflict");
+    let conflict = plan
+        .conflict(SafetyField::Dnacpr)
+        .expect("a DNACPR conflict");
     let seen: Vec<(&str, &str)> = conflict
         .values
         .iter()
@@ -87,10 +101,17 @@ fn the_first_edit_migrates_in_its_own_change_and_keeps_everything() {
     assert_eq!(after.allergies.len(), 1);
     assert_eq!(after.medications, before.medications);
     assert_eq!(after.exacerbation_plan, before.exacerbation_plan);
-    assert_eq!(after.conflicts, before.conflicts, "migration resolves nothing");
+    assert_eq!(
+        after.conflicts, before.conflicts,
+        "migration resolves nothing"
+    );
     // The genesis change plus the edit's own change.
     assert_eq!(doc.history().len(), changes_before + 2);
-    assert!(doc.automerge().get_change_by_hash(&genesis_change().hash()).is_some());
+    assert!(
+        doc.automerge()
+            .get_change_by_hash(&genesis_change().hash())
+            .is_some()
+    );
 }
 
 #[test]
@@ -103,8 +124,10 @@ fn two_tablets_migrating_the_same_old_plan_offline_lose_nothing() {
         reaction: String::new(),
         severity: crate::AllergySeverity::Unknown,
     };
-    a.apply(&allergy("a1", "Penicillin"), &editor("Sam Carter"), NOW).unwrap();
-    b.apply(&allergy("b1", "Latex"), &editor("Priya Nair"), NOW).unwrap();
+    a.apply(&allergy("a1", "Penicillin"), &editor("Sam Carter"), NOW)
+        .unwrap();
+    b.apply(&allergy("b1", "Latex"), &editor("Priya Nair"), NOW)
+        .unwrap();
     b.apply(
         &Edit::SetText {
             target: crate::TextTarget::SelfManagementAdvice,
@@ -121,11 +144,7 @@ fn two_tablets_migrating_the_same_old_plan_offline_lose_nothing() {
     assert_eq!(plan.self_management_advice.as_str(), "Pace activities.");
     // Both tablets made the same genesis change: it is stored once.
     let genesis = genesis_change().hash();
-    let count = a
-        .history()
-        .iter()
-        .filter(|c| c.hash == genesis)
-        .count();
+    let count = a.history().iter().filter(|c| c.hash == genesis).count();
     assert_eq!(count, 1);
 }
 
@@ -183,6 +202,9 @@ fn the_genesis_change_is_the_same_everywhere() {
         NOW,
     );
     let mut a = a.unwrap();
-    assert!(a.automerge().get_change_by_hash(&genesis_change().hash()).is_some());
+    assert!(
+        a.automerge()
+            .get_change_by_hash(&genesis_change().hash())
+            .is_some()
+    );
 }
-

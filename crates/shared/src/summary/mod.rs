@@ -11,9 +11,7 @@ mod render;
 
 use serde::{Deserialize, Serialize};
 
-use crate::decision::{
-    AllergyStatus, Conflict, ConsentRecipient, DnacprStatus, SafetyField,
-};
+use crate::decision::{AllergyStatus, Conflict, ConsentRecipient, DnacprStatus, SafetyField};
 use crate::nhs::NhsNumber;
 use crate::plan::{AllergySeverity, Attribution, CarePlan, Relationship, Sex, TeamContactKind};
 
@@ -273,7 +271,7 @@ pub fn emergency_summary(plan: &CarePlan) -> EmergencySummary {
     };
     let resus_label = plan.resuscitation.as_ref().map_or_else(
         || DnacprStatus::NotRecorded.label().to_owned(),
-        |r| crate::decision::Decision::label(r),
+        crate::decision::Decision::label,
     );
     let adrt = plan.adrt.in_place.then(|| {
         let mut s = plan.adrt.details.clone();
@@ -318,7 +316,10 @@ pub fn emergency_summary(plan: &CarePlan) -> EmergencySummary {
         sex: p.sex,
         address: p.address.clone(),
         phone: p.phone.clone(),
-        residence: p.residence.map(|r| r.label().to_owned()).unwrap_or_default(),
+        residence: p
+            .residence
+            .map(|r| r.label().to_owned())
+            .unwrap_or_default(),
         gp_practice,
         named_gp: p.named_gp.clone(),
         dnacpr: plan.dnacpr,
@@ -343,21 +344,19 @@ pub fn emergency_summary(plan: &CarePlan) -> EmergencySummary {
         ceiling_of_treatment: decision(
             plan,
             SafetyField::CeilingOfTreatment,
-            plan.ceiling_of_treatment
-                .as_ref()
-                .map_or_else(|| "Not recorded".to_owned(), |c| {
-                    crate::decision::Decision::label(c)
-                }),
+            plan.ceiling_of_treatment.as_ref().map_or_else(
+                || "Not recorded".to_owned(),
+                crate::decision::Decision::label,
+            ),
             plan.ceiling_of_treatment.as_ref().map(|c| &c.recorded),
         ),
         admission_wanted: decision(
             plan,
             SafetyField::AdmissionWanted,
-            plan.admission_wanted
-                .as_ref()
-                .map_or_else(|| "Not recorded".to_owned(), |a| {
-                    crate::decision::Decision::label(a)
-                }),
+            plan.admission_wanted.as_ref().map_or_else(
+                || "Not recorded".to_owned(),
+                crate::decision::Decision::label,
+            ),
             plan.admission_wanted.as_ref().map(|a| &a.recorded),
         ),
         escalation_plans: plan

@@ -135,7 +135,10 @@ fn sections(s: &EmergencySummary) -> Vec<Section> {
         lines.push(field("LPA (health and welfare)", "none recorded"));
     }
     for c in &s.lpa {
-        lines.push(field("LPA (health and welfare)", contact(&c.name, &c.phone)));
+        lines.push(field(
+            "LPA (health and welfare)",
+            contact(&c.name, &c.phone),
+        ));
     }
     out.push(Section {
         title: "Resuscitation and legal decisions",
@@ -145,7 +148,9 @@ fn sections(s: &EmergencySummary) -> Vec<Section> {
     let mut lines = vec![
         field(
             "Focus of care",
-            s.focus_of_care.as_deref().map_or("not recorded".to_owned(), cut),
+            s.focus_of_care
+                .as_deref()
+                .map_or("not recorded".to_owned(), cut),
         ),
         decision("Ceiling of treatment", &s.ceiling_of_treatment, true),
         decision("Hospital admission", &s.admission_wanted, true),
@@ -175,7 +180,11 @@ fn sections(s: &EmergencySummary) -> Vec<Section> {
                 "Preferred place of care",
                 or_none(&s.preferred_place_of_care, "not recorded"),
             ),
-            decision("Preferred place of death", &s.preferred_place_of_death, false),
+            decision(
+                "Preferred place of death",
+                &s.preferred_place_of_death,
+                false,
+            ),
         ],
     });
 
@@ -287,7 +296,9 @@ fn sections(s: &EmergencySummary) -> Vec<Section> {
     }
     lines.push(field(
         "Case manager",
-        s.case_manager.clone().unwrap_or_else(|| "not named".to_owned()),
+        s.case_manager
+            .clone()
+            .unwrap_or_else(|| "not named".to_owned()),
     ));
     lines.push(field(
         "Last updated",
@@ -295,7 +306,9 @@ fn sections(s: &EmergencySummary) -> Vec<Section> {
     ));
     lines.push(field(
         "Next review due",
-        s.next_review_due.clone().unwrap_or_else(|| "not set".to_owned()),
+        s.next_review_due
+            .clone()
+            .unwrap_or_else(|| "not set".to_owned()),
     ));
     lines.push(decision("Consent", &s.consent, false));
     lines.push(field("Plan version", short_version(&s.plan_version)));
@@ -432,12 +445,7 @@ pub fn render_html(s: &EmergencySummary) -> String {
                     alert,
                 } => {
                     let class = if alert { " class=\"alert\"" } else { "" };
-                    let _ = write!(
-                        out,
-                        "<p{class}><b>{}:</b> {}</p>",
-                        esc(label),
-                        esc(&value)
-                    );
+                    let _ = write!(out, "<p{class}><b>{}:</b> {}</p>", esc(label), esc(&value));
                 }
                 Line::Conflict { label, values } => {
                     let _ = write!(

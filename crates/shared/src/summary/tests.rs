@@ -85,9 +85,8 @@ fn summary_shows_what_a_crew_needs() {
 // Run with UPDATE_EXPECT=1 to rewrite them after an intended change, then read the diff.
 
 use crate::{
-    AdmissionWish, AllergySeverity, CareFocus, CohortCategory, ConsentGivenBy,
-    ConsentRecipient, EndReason, Relationship, Residence, Sex, TeamContactKind, TextTarget, Tier,
-    TreatmentCeiling,
+    AdmissionWish, AllergySeverity, CareFocus, CohortCategory, ConsentGivenBy, ConsentRecipient,
+    EndReason, Relationship, Residence, Sex, TeamContactKind, TextTarget, Tier, TreatmentCeiling,
 };
 
 const NOW: i64 = 1_795_960_800_000; // 2026-11-29T14:00Z
@@ -297,8 +296,12 @@ fn full_edits() -> Vec<Edit> {
 
 fn full() -> PlanDoc {
     let mut doc = created("server");
-    doc.apply_all(&full_edits(), &nurse("u-sam", "Sam Carter"), NOW - 24 * HOUR)
-        .unwrap();
+    doc.apply_all(
+        &full_edits(),
+        &nurse("u-sam", "Sam Carter"),
+        NOW - 24 * HOUR,
+    )
+    .unwrap();
     doc
 }
 
@@ -306,10 +309,16 @@ fn full() -> PlanDoc {
 fn conflicting() -> PlanDoc {
     let mut doc = full();
     let mut a = PlanDoc {
-        doc: doc.doc.fork().with_actor(ActorId::from(b"tablet-a".as_slice())),
+        doc: doc
+            .doc
+            .fork()
+            .with_actor(ActorId::from(b"tablet-a".as_slice())),
     };
     let mut b = PlanDoc {
-        doc: doc.doc.fork().with_actor(ActorId::from(b"tablet-b".as_slice())),
+        doc: doc
+            .doc
+            .fork()
+            .with_actor(ActorId::from(b"tablet-b".as_slice())),
     };
     let priya = nurse("u-priya", "Priya Nair");
     let jo = nurse("u-jo", "Jo Firth");
@@ -405,7 +414,8 @@ fn plans() -> Vec<(&'static str, PlanDoc)> {
 fn printed_summaries_match_their_snapshots() {
     for (name, doc) in plans() {
         let summary = emergency_summary(&doc.plan().unwrap());
-        expect_test::expect_file![format!("snapshots/{name}.txt")].assert_eq(&render_text(&summary));
+        expect_test::expect_file![format!("snapshots/{name}.txt")]
+            .assert_eq(&render_text(&summary));
     }
     let summary = emergency_summary(&full().plan().unwrap());
     expect_test::expect_file!["snapshots/full.html"].assert_eq(&render_html(&summary));
@@ -470,7 +480,9 @@ fn a_busy_plan_still_fits_two_a4_pages() {
                 text: long.clone(),
             },
             Edit::SetText {
-                target: TextTarget::EscalationPlan { id: "e-copd".into() },
+                target: TextTarget::EscalationPlan {
+                    id: "e-copd".into(),
+                },
                 text: long,
             },
         ],
@@ -479,7 +491,11 @@ fn a_busy_plan_still_fits_two_a4_pages() {
     )
     .unwrap();
     for p in crate::testkit::caseload(30, 1) {
-        let plan = p.build(ActorId::from(b"x".as_slice())).unwrap().plan().unwrap();
+        let plan = p
+            .build(ActorId::from(b"x".as_slice()))
+            .unwrap()
+            .plan()
+            .unwrap();
         let lines = wrapped_lines(&render_text(&emergency_summary(&plan)));
         assert!(lines <= 140, "{} takes {lines} lines", p.id);
     }

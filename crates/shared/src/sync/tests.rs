@@ -107,6 +107,8 @@ struct Oracle {
     /// The dependencies of every change the replicas made: the causal history, kept here
     /// so "had the author seen that write?" is answered without asking Automerge.
     deps: BTreeMap<ChangeHash, Vec<ChangeHash>>,
+    /// How many conflicts replicas resolved.
+    resolutions: usize,
 }
 
 /// One write of a safety-critical field, and the earlier writes its author had seen.
@@ -456,7 +458,10 @@ fn says(plan: &CarePlan, field: SafetyField) -> String {
             )
         }
         SafetyField::Allergies => {
-            format!("{:?}", plan.allergy_status.as_ref().expect("written").status)
+            format!(
+                "{:?}",
+                plan.allergy_status.as_ref().expect("written").status
+            )
         }
         SafetyField::CeilingOfTreatment => {
             let c = plan.ceiling_of_treatment.as_ref().expect("written");
@@ -466,12 +471,20 @@ fn says(plan: &CarePlan, field: SafetyField) -> String {
             let a = plan.admission_wanted.as_ref().expect("written");
             format!("{:?}|{}", a.wanted, a.notes)
         }
-        SafetyField::PreferredPlaceOfDeath => {
-            plan.preferred_place_of_death.as_ref().expect("written").place.clone()
-        }
+        SafetyField::PreferredPlaceOfDeath => plan
+            .preferred_place_of_death
+            .as_ref()
+            .expect("written")
+            .place
+            .clone(),
         SafetyField::Consent => {
             let c = &plan.consent;
-            format!("{:?}|{:?}|{}", c.recipients, c.given_by, c.withdrawn.is_some())
+            format!(
+                "{:?}|{:?}|{}",
+                c.recipients,
+                c.given_by,
+                c.withdrawn.is_some()
+            )
         }
     }
 }
@@ -489,7 +502,13 @@ fn random_edit(
     let add = |oracle: &mut Oracle, list: EntryList| {
         oracle.entries.push((list, id.clone()));
     };
-    let edit = match rng.below(22) {
+    // A clinician who sees a conflict often resolves it first.
+    let choice = if !plan.conflicts.is_empty() && rng.chance(25) {
+        19
+    } else {
+        rng.below(22)
+    };
+    let edit = match choice {
         0 => {
             add(oracle, EntryList::Medications);
             Edit::AddMedication {
@@ -539,10 +558,13 @@ fn random_edit(
         }
         5 => {
             add(oracle, EntryList::EscalationPlans);
+            oracle
+                .tokens
+                .push((TextTarget::EscalationPlan { id: id.clone() }, token.clone()));
             Edit::AddEscalationPlan {
                 id: id.clone(),
                 condition: "COPD".into(),
-                plan: token.clone(),
+                plan: token,
                 rescue_pack: String::new(),
             }
         }
@@ -570,8 +592,14 @@ fn random_edit(
             let live: Vec<(EntryList, String)> = plan
                 .active_medications()
                 .map(|m| (EntryList::Medications, m.id.clone()))
-                .chain(plan.active_allergies().map(|a| (EntryList::Allergies, a.id.clone())))
-                .chain(plan.active_goals().map(|g| (EntryList::Goals, g.id.clone())))
+                .chain(
+                    plan.active_allergies()
+                        .map(|a| (EntryList::Allergies, a.id.clone())),
+                )
+                .chain(
+                    plan.active_goals()
+                        .map(|g| (EntryList::Goals, g.id.clone())),
+                )
                 .collect();
             if live.is_empty() {
                 return None;
@@ -582,7 +610,10 @@ fn random_edit(
         }
         9 | 10 => {
             // Type a token at a token boundary of some text, so every token stays whole.
-            let mut targets = vec![TextTarget::ExacerbationPlan, TextTarget::SelfManagementAdvice];
+            let mut targets = vec![
+                TextTarget::ExacerbationPlan,
+                TextTarget::SelfManagementAdvice,
+            ];
             targets.extend(
                 plan.active_escalation_plans()
                     .map(|e| TextTarget::EscalationPlan { id: e.id.clone() }),
@@ -686,6 +717,7 @@ fn random_edit(
             {
                 return None;
             }
+            oracle.resolutions += 1;
             Edit::ResolveConflict {
                 field: c.field,
                 keep: v.id.clone(),
@@ -788,7 +820,11 @@ impl Oracle {
                 SafetyField::Consent => &summary.consent,
             };
             let conflict = plan.conflict(field);
-            assert_eq!(item.conflicting, conflict.is_some(), "{field} in the summary");
+            assert_eq!(
+                item.conflicting,
+                conflict.is_some(),
+                "{field} in the summary"
+            );
             if let Some(c) = conflict {
                 assert_eq!(item.values.len(), c.values.len(), "{field} summary values");
             }
@@ -811,10 +847,8 @@ impl Oracle {
     /// Writes that no other write of the same field was built on: what still stands.
     fn standing(&self, field: SafetyField) -> Vec<&Write> {
         let writes: Vec<&Write> = self.writes.iter().filter(|w| w.field == field).collect();
-        let superseded: BTreeSet<ChangeHash> = writes
-            .iter()
-            .flat_map(|w| self.ancestors(w.hash))
-            .collect();
+        let superseded: BTreeSet<ChangeHash> =
+            writes.iter().flat_map(|w| self.ancestors(w.hash)).collect();
         writes
             .into_iter()
             .filter(|w| !superseded.contains(&w.hash))
@@ -858,7 +892,11 @@ impl Oracle {
                 );
             }
         } else if let Some(w) = standing.first() {
-            assert_eq!(says(plan, field), w.says, "{field} holds the standing value");
+            assert_eq!(
+                says(plan, field),
+                w.says,
+                "{field} holds the standing value"
+            );
         }
     }
 }
@@ -914,11 +952,15 @@ impl Partitioned {
             date_of_birth: "1938-02-28".into(),
             address: "1 High Street".into(),
         };
-        let mut base = PlanDoc::create(ActorId::from(b"hub".as_slice()), &new, &server, NOW).unwrap();
+        let mut base =
+            PlanDoc::create(ActorId::from(b"hub".as_slice()), &new, &server, NOW).unwrap();
         let replicas = (0..n)
             .map(|i| {
-                let doc = PlanDoc::load(&base.save(), ActorId::from(format!("replica-{i}").as_bytes()))
-                    .unwrap();
+                let doc = PlanDoc::load(
+                    &base.save(),
+                    ActorId::from(format!("replica-{i}").as_bytes()),
+                )
+                .unwrap();
                 let editor = Editor {
                     user_id: format!("u{i}"),
                     user_name: format!("Nurse {i}"),
@@ -1044,19 +1086,16 @@ fn the_random_workload_really_makes_conflicts_and_resolves_them() {
         world.run(8);
         world.assert_converged();
         conflicts += world.replicas[0].0.plan().unwrap().conflicts.len();
-        resolutions += world
-            .replicas
-            .iter_mut()
-            .flat_map(|(d, _, _)| d.field_history("dnacpr").unwrap())
-            .count();
-        let fields: BTreeSet<SafetyField> = SafetyField::ALL
-            .into_iter()
-            .filter(|f| world.oracle.standing(*f).len() > 1)
-            .collect();
-        conflicts += fields.len();
+        resolutions += world.oracle.resolutions;
     }
-    assert!(conflicts > 5, "only {conflicts} conflicts in the sample");
-    assert!(resolutions > 0);
+    assert!(
+        conflicts >= 3,
+        "only {conflicts} conflicts left standing in the sample"
+    );
+    assert!(
+        resolutions >= 3,
+        "only {resolutions} resolutions in the sample"
+    );
 }
 
 #[test]
@@ -1146,4 +1185,3 @@ fn client_reports_malformed_frames_and_keeps_going() {
     .unwrap();
     assert!(c.is_connected());
 }
-

@@ -31,10 +31,9 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
         "build",
         "-p",
         "redfolder-server",
-        "--bin",
-        "redfolder",
         "-p",
         "redfolder-bench",
+        "--bins",
     ]);
     if release {
         build.arg("--release");

@@ -21,6 +21,7 @@ pub mod error;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
+pub mod scheme;
 pub mod startup;
 pub mod store;
 pub mod sync;

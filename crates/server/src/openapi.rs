@@ -72,5 +72,5 @@ fn openapi_json() {}
 
 /// The OpenAPI document.
 pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    ApiDoc::openapi().merge_from(<crate::routes::scheme::SchemeApi as OpenApi>::openapi())
 }

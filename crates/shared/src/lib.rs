@@ -5,6 +5,15 @@
 //! the sync engine turns bytes into bytes. The same code runs in the server (natively)
 //! and in the tablet app (compiled to `wasm32-unknown-unknown`).
 //!
+//! A [`CarePlan`] holds every group of `DOMAIN.md` "What a plan holds"; it changes only
+//! through validated [`Edit`]s. Lists merge as lists and long text character by character;
+//! nothing is deleted, only marked entered-in-error. Safety-critical decisions (DNACPR,
+//! allergies, ceiling of treatment, admission, preferred place of death, consent) never
+//! resolve silently: concurrent differing values are kept with their authors and listed by
+//! [`PlanDoc::conflicts`] until a clinician resolves them. [`PlanDoc::history`],
+//! [`PlanDoc::field_history`] and [`PlanDoc::plan_as_of`] read the plan's audit trail, and
+//! [`emergency_summary`] with [`render_html`] prints the yellow pages.
+//!
 //! Two devices editing one plan and syncing directly through [`Session`]s:
 //!
 //! ```

@@ -340,8 +340,8 @@ pub fn plan(rng: &mut Rng, i: usize) -> GeneratedPlan {
                 Residence::OwnHome,
                 Residence::OwnHome,
                 Residence::OwnHome,
-                Residence::Residential,
-                Residence::Nursing,
+                Residence::ResidentialHome,
+                Residence::NursingHome,
             ])),
             gp_practice_ods: format!("C87{:03}", rng.range(0, 40)),
             gp_practice_name: "Ashbridge Medical Practice".to_owned(),
@@ -539,6 +539,68 @@ pub fn plan(rng: &mut Rng, i: usize) -> GeneratedPlan {
 pub fn caseload(n: usize, seed: u64) -> Vec<GeneratedPlan> {
     let mut rng = Rng::new(seed);
     (0..n).map(|i| plan(&mut rng, i)).collect()
+}
+
+/// `n` valid edits one clinician might make over a few visits, with ids starting `prefix`:
+/// list entries, typing, scalar fields and safety-critical decisions. Used to make two
+/// replicas diverge.
+pub fn visit_edits(rng: &mut Rng, prefix: &str, n: usize) -> Vec<Edit> {
+    (0..n)
+        .map(|k| {
+            let id = format!("{prefix}-{k}");
+            match rng.below(10) {
+                0 => Edit::AddMedication {
+                    id,
+                    name: rng.pick(MEDS).0.to_owned(),
+                    dose: rng.pick(MEDS).1.to_owned(),
+                    notes: String::new(),
+                },
+                1 => Edit::AddCondition {
+                    id,
+                    name: rng.pick(CONDITIONS).0.to_owned(),
+                    treatment: rng.pick(CONDITIONS).1.to_owned(),
+                },
+                2 => Edit::AddMdtDiscussion {
+                    id,
+                    date: "2026-11-01".to_owned(),
+                    attendees: "GP, district nurse, social worker".to_owned(),
+                    outcome: (*rng.pick(SENTENCES)).to_owned(),
+                    referrals: String::new(),
+                },
+                3 | 4 => Edit::SpliceText {
+                    target: crate::TextTarget::ExacerbationPlan,
+                    index: 0,
+                    delete: 0,
+                    insert: format!("{} ", rng.pick(SENTENCES)),
+                },
+                5 => Edit::SetPreferredPlaceOfCare {
+                    place: (*rng.pick(PLACES)).to_owned(),
+                },
+                6 => Edit::SetDnacpr {
+                    status: *rng.pick(&[DnacprStatus::ForAttemptedCpr, DnacprStatus::NotRecorded]),
+                },
+                7 => Edit::SetCeilingOfTreatment {
+                    ceiling: *rng.pick(&[
+                        TreatmentCeiling::WardBasedCare,
+                        TreatmentCeiling::FullEscalation,
+                    ]),
+                    notes: String::new(),
+                },
+                8 => Edit::AddAdvice {
+                    id,
+                    from_name: person(rng),
+                    from_role: "heart failure nurse".to_owned(),
+                    advice: (*rng.pick(SENTENCES)).to_owned(),
+                },
+                _ => Edit::AddGoal {
+                    id,
+                    what_matters: String::new(),
+                    goal: (*rng.pick(GOALS)).to_owned(),
+                    owner: (*rng.pick(PARTIES)).to_owned(),
+                },
+            }
+        })
+        .collect()
 }
 
 impl GeneratedPlan {

@@ -7,6 +7,7 @@ mod json;
 pub(crate) mod login;
 pub(crate) mod patients;
 pub(crate) mod reports;
+pub(crate) mod scheme;
 
 use axum::Json;
 use axum::Router;
@@ -55,6 +56,7 @@ pub(crate) fn router() -> Router<AppState> {
             post(admin::revoke_device),
         )
         .route("/sync", get(crate::sync::upgrade))
+        .merge(scheme::router())
         .fallback(|| async { ApiError::not_found("no such API route") });
     Router::new()
         .route("/healthz", get(health::healthz))

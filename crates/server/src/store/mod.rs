@@ -16,6 +16,7 @@ mod audit;
 mod docs;
 mod feed;
 mod patients;
+pub mod scheme;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -616,3 +616,36 @@ fn lifecycle_transitions_are_checked() {
         "end date cannot be in the future",
     );
 }
+
+#[test]
+fn edits_keep_their_json_shape() {
+    // Version-1 ops exactly as the app and server send them.
+    let v1 = [
+        r#"{"op":"set_dnacpr","status":"do_not_attempt_cpr"}"#,
+        r#"{"op":"set_consent","share_with_mdt":true,"share_with_emergency_services":false}"#,
+        r#"{"op":"add_medication","id":"m1","name":"Furosemide","dose":"40 mg","notes":""}"#,
+        r#"{"op":"mark_entered_in_error","list":"medications","id":"m1"}"#,
+        r#"{"op":"splice_exacerbation_plan","index":0,"delete":0,"insert":"x"}"#,
+    ];
+    for json in v1 {
+        let edit: Edit = serde_json::from_str(json).unwrap();
+        assert_eq!(serde_json::to_string(&edit).unwrap(), json);
+    }
+    // New ops, with optional fields left out.
+    let new = [
+        r#"{"op":"mark_complete"}"#,
+        r#"{"op":"record_no_known_allergies"}"#,
+        r#"{"op":"add_allergy","id":"a1","substance":"Penicillin","severity":"severe"}"#,
+        r#"{"op":"set_resuscitation","status":"for_attempted_cpr"}"#,
+        r#"{"op":"set_ceiling_of_treatment","ceiling":"ward_based_care"}"#,
+        r#"{"op":"set_admission_wanted","wanted":"not_wanted"}"#,
+        r#"{"op":"record_consent","recipients":["mdt","ambulance"],"given_by":"patient","consent_date":"2026-11-01"}"#,
+        r#"{"op":"splice_text","target":{"text":"review_notes","id":"r1"},"index":0,"delete":0,"insert":"x"}"#,
+        r#"{"op":"resolve_conflict","field":"dnacpr","keep":"12@abcd"}"#,
+        r#"{"op":"end_plan","reason":"moved_away","date":"2026-11-01"}"#,
+        r#"{"op":"record_review","id":"r1","date":"2026-11-01","face_to_face":true,"reviewer":"Sam","outcome":"continue"}"#,
+    ];
+    for json in new {
+        serde_json::from_str::<Edit>(json).unwrap_or_else(|e| panic!("{json}: {e}"));
+    }
+}

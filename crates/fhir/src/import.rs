@@ -1,0 +1,678 @@
+//! A GP system's FHIR R4 Bundle (Patient, Condition, MedicationStatement,
+//! AllergyIntolerance, Observation) read into plan edits.
+//!
+//! Parsing is all or nothing: [`parse_import`] either returns everything it understood
+//! (and what it skipped) or refuses the bundle with every problem it found, so a caller
+//! stores nothing from a bundle with an invalid NHS number or a missing required field.
+
+use redfolder_shared::{AllergySeverity, AllergyStatus, CarePlan, Edit, NhsNumber, Sex};
+use serde_json::Value;
+
+use crate::export::{BLOOD_PRESSURE, DIASTOLIC, PULSE, PEAK_FLOW, RESPIRATORY_RATE, SPO2, SYSTOLIC, TEMPERATURE, WEIGHT};
+use crate::{NHS_NUMBER_SYSTEM, ODS_SYSTEM, SNOMED_NO_KNOWN_ALLERGY};
+
+/// What a bundle says about one patient.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Import {
+    pub patient: ImportedPatient,
+    pub conditions: Vec<ImportedCondition>,
+    pub medications: Vec<ImportedMedication>,
+    pub allergies: Vec<ImportedAllergy>,
+    /// The bundle states "no known allergy" (SNOMED CT 716186003).
+    pub no_known_allergies: bool,
+    /// Baseline observations, when the bundle has any vital signs.
+    pub baseline: Option<Edit>,
+    /// Entries not imported, each with why (unknown resource types, entered in error,
+    /// observations Red Folder does not keep).
+    pub skipped: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportedPatient {
+    /// Ten digits, checked.
+    pub nhs_number: String,
+    pub name: String,
+    pub preferred_name: String,
+    pub date_of_birth: String,
+    pub address: String,
+    pub sex: Option<Sex>,
+    pub phone: String,
+    pub gp_practice_ods: String,
+    pub gp_practice_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportedCondition {
+    pub name: String,
+    pub treatment: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportedMedication {
+    pub name: String,
+    pub dose: String,
+    pub notes: String,
+    pub anticipatory: bool,
+    pub location: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportedAllergy {
+    pub substance: String,
+    pub reaction: String,
+    pub severity: AllergySeverity,
+}
+
+/// One thing wrong with a bundle: where (`entry[3] Condition.code`) and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportProblem {
+    pub at: String,
+    pub problem: String,
+}
+
+/// Why a bundle was refused whole.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the bundle was refused: {}", .problems.iter().map(|p| format!("{}: {}", p.at, p.problem)).collect::<Vec<_>>().join("; "))]
+pub struct ImportRefused {
+    pub problems: Vec<ImportProblem>,
+}
+
+struct Problems(Vec<ImportProblem>);
+
+impl Problems {
+    fn add(&mut self, at: impl Into<String>, problem: impl Into<String>) {
+        self.0.push(ImportProblem {
+            at: at.into(),
+            problem: problem.into(),
+        });
+    }
+}
+
+/// A CodeableConcept's words: its text, else its first coding's display.
+fn concept_text(c: &Value) -> Option<String> {
+    let t = c["text"].as_str().map(str::trim).filter(|s| !s.is_empty());
+    let d = c["coding"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|x| x["display"].as_str().map(str::trim).filter(|s| !s.is_empty()));
+    t.or(d).map(str::to_owned)
+}
+
+fn has_code(c: &Value, code: &str) -> bool {
+    c["coding"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|x| x["code"] == code)
+}
+
+fn notes(r: &Value) -> Vec<String> {
+    r["note"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n["text"].as_str())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn in_error(r: &Value) -> bool {
+    r["status"] == "entered-in-error"
+        || has_code(&r["verificationStatus"], "entered-in-error")
+}
+
+/// Reads a bundle, or refuses it with every problem found.
+pub fn parse_import(bundle: &Value) -> Result<Import, ImportRefused> {
+    let mut problems = Problems(Vec::new());
+    if bundle["resourceType"] != "Bundle" {
+        problems.add("resourceType", "not a FHIR Bundle");
+        return Err(ImportRefused { problems: problems.0 });
+    }
+    let mut patient: Option<ImportedPatient> = None;
+    let mut import = Import {
+        patient: ImportedPatient {
+            nhs_number: String::new(),
+            name: String::new(),
+            preferred_name: String::new(),
+            date_of_birth: String::new(),
+            address: String::new(),
+            sex: None,
+            phone: String::new(),
+            gp_practice_ods: String::new(),
+            gp_practice_name: String::new(),
+        },
+        conditions: Vec::new(),
+        medications: Vec::new(),
+        allergies: Vec::new(),
+        no_known_allergies: false,
+        baseline: None,
+        skipped: Vec::new(),
+    };
+    let mut baseline = Baseline::default();
+    let empty = Vec::new();
+    let entries = bundle["entry"].as_array().unwrap_or(&empty);
+    for (i, entry) in entries.iter().enumerate() {
+        let r = &entry["resource"];
+        let kind = r["resourceType"].as_str().unwrap_or_default();
+        let at = format!("entry[{i}] {kind}");
+        if kind.is_empty() {
+            problems.add(format!("entry[{i}]"), "has no resource");
+            continue;
+        }
+        if in_error(r) {
+            import.skipped.push(format!("{at}: entered in error"));
+            continue;
+        }
+        match kind {
+            "Patient" => {
+                if let Some(p) = read_patient(r, &at, &mut problems) {
+                    match &patient {
+                        Some(first) if first.nhs_number != p.nhs_number => problems.add(
+                            at,
+                            "a second Patient with another NHS number: a bundle imports one patient",
+                        ),
+                        Some(_) => import.skipped.push(format!("{at}: the same patient again")),
+                        None => patient = Some(p),
+                    }
+                }
+            }
+            "Condition" => match concept_text(&r["code"]) {
+                Some(name) => import.conditions.push(ImportedCondition {
+                    name,
+                    treatment: notes(r).join("; "),
+                }),
+                None => problems.add(format!("{at}.code"), "required: the condition's name (code.text or coding.display)"),
+            },
+            "MedicationStatement" => match concept_text(&r["medicationCodeableConcept"]) {
+                Some(name) => {
+                    let mut location = String::new();
+                    let mut other = Vec::new();
+                    for n in notes(r) {
+                        match n.strip_prefix("Kept: ") {
+                            Some(l) => location = l.to_owned(),
+                            None => other.push(n),
+                        }
+                    }
+                    let dose: Vec<String> = r["dosage"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|d| d["text"].as_str().map(str::to_owned))
+                        .collect();
+                    let anticipatory = r["category"].as_array().into_iter().flatten().any(|c| {
+                        has_code(c, "1066711000000100")
+                            || c["text"].as_str().is_some_and(|t| t.to_lowercase().contains("anticipatory"))
+                    });
+                    import.medications.push(ImportedMedication {
+                        name,
+                        dose: dose.join("; "),
+                        notes: other.join("; "),
+                        anticipatory,
+                        location,
+                    });
+                }
+                None => problems.add(
+                    format!("{at}.medicationCodeableConcept"),
+                    "required: the medicine's name (medicationCodeableConcept.text or coding.display; medicationReference is not supported)",
+                ),
+            },
+            "AllergyIntolerance" => {
+                if has_code(&r["code"], SNOMED_NO_KNOWN_ALLERGY) {
+                    import.no_known_allergies = true;
+                    continue;
+                }
+                match concept_text(&r["code"]) {
+                    Some(substance) => {
+                        let reaction = &r["reaction"][0];
+                        let manifestations: Vec<String> = reaction["manifestation"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(concept_text)
+                            .collect();
+                        let severity = match reaction["severity"].as_str() {
+                            Some("mild") => AllergySeverity::Mild,
+                            Some("moderate") => AllergySeverity::Moderate,
+                            Some("severe") => AllergySeverity::Severe,
+                            _ if r["criticality"] == "high" => AllergySeverity::Severe,
+                            _ => AllergySeverity::Unknown,
+                        };
+                        import.allergies.push(ImportedAllergy {
+                            substance,
+                            reaction: manifestations.join(", "),
+                            severity,
+                        });
+                    }
+                    None => problems.add(format!("{at}.code"), "required: the substance (code.text or coding.display)"),
+                }
+            }
+            "Observation" => baseline.read(r, &at, &mut problems, &mut import.skipped),
+            other => import.skipped.push(format!("{at}: resource type {other} is not imported")),
+        }
+    }
+    match patient {
+        Some(p) => import.patient = p,
+        None => problems.add("Bundle", "required: a Patient"),
+    }
+    import.baseline = baseline.edit();
+    if problems.0.is_empty() {
+        Ok(import)
+    } else {
+        Err(ImportRefused { problems: problems.0 })
+    }
+}
+
+fn read_patient(r: &Value, at: &str, problems: &mut Problems) -> Option<ImportedPatient> {
+    let before = problems.0.len();
+    let nhs = r["identifier"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|i| i["system"] == NHS_NUMBER_SYSTEM)
+        .and_then(|i| i["value"].as_str());
+    let nhs_number = match nhs.map(NhsNumber::parse) {
+        Some(Ok(n)) => n.digits(),
+        Some(Err(e)) => {
+            problems.add(format!("{at}.identifier"), format!("invalid NHS number: {e}"));
+            String::new()
+        }
+        None => {
+            problems.add(format!("{at}.identifier"), format!("required: an identifier with system {NHS_NUMBER_SYSTEM}"));
+            String::new()
+        }
+    };
+    let names = r["name"].as_array().cloned().unwrap_or_default();
+    let name_of = |n: &Value| -> Option<String> {
+        if let Some(t) = n["text"].as_str().map(str::trim).filter(|t| !t.is_empty()) {
+            return Some(t.to_owned());
+        }
+        let mut parts: Vec<String> = n["given"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|g| g.as_str().map(str::to_owned))
+            .collect();
+        parts.extend(n["family"].as_str().map(str::to_owned));
+        let joined = parts.join(" ");
+        (!joined.trim().is_empty()).then_some(joined)
+    };
+    let official = names
+        .iter()
+        .find(|n| n["use"] == "official")
+        .or_else(|| names.iter().find(|n| n["use"] != "usual"))
+        .or(names.first())
+        .and_then(name_of);
+    let preferred = names
+        .iter()
+        .find(|n| n["use"] == "usual")
+        .and_then(name_of)
+        .unwrap_or_default();
+    let name = official.unwrap_or_else(|| {
+        problems.add(format!("{at}.name"), "required: the patient's name");
+        String::new()
+    });
+    let date_of_birth = match r["birthDate"].as_str() {
+        Some(d) if redfolder_shared::Date::parse(d).is_some() => d.to_owned(),
+        Some(d) => {
+            problems.add(format!("{at}.birthDate"), format!("not a full date (YYYY-MM-DD): {d:?}"));
+            String::new()
+        }
+        None => {
+            problems.add(format!("{at}.birthDate"), "required: the date of birth");
+            String::new()
+        }
+    };
+    let addresses = r["address"].as_array().cloned().unwrap_or_default();
+    let address = addresses
+        .iter()
+        .find(|a| a["use"] == "home")
+        .or(addresses.first())
+        .and_then(|a| {
+            if let Some(t) = a["text"].as_str().filter(|t| !t.trim().is_empty()) {
+                return Some(t.to_owned());
+            }
+            let mut parts: Vec<String> = a["line"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|l| l.as_str().map(str::to_owned))
+                .collect();
+            for k in ["city", "district", "postalCode"] {
+                parts.extend(a[k].as_str().map(str::to_owned));
+            }
+            let joined = parts.join(", ");
+            (!joined.is_empty()).then_some(joined)
+        })
+        .unwrap_or_else(|| {
+            problems.add(format!("{at}.address"), "required: the home address (a plan is used at the door)");
+            String::new()
+        });
+    let sex = match r["gender"].as_str() {
+        Some("female") => Some(Sex::Female),
+        Some("male") => Some(Sex::Male),
+        Some("other") => Some(Sex::Other),
+        Some("unknown") => Some(Sex::Unknown),
+        Some(g) => {
+            problems.add(format!("{at}.gender"), format!("not an AdministrativeGender: {g:?}"));
+            None
+        }
+        None => None,
+    };
+    let phone = r["telecom"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| t["system"] == "phone")
+        .and_then(|t| t["value"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let gp = r["generalPractitioner"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|g| g["identifier"]["system"] == ODS_SYSTEM);
+    let (gp_practice_ods, gp_practice_name) = gp.map_or_else(Default::default, |g| {
+        (
+            g["identifier"]["value"].as_str().unwrap_or_default().to_owned(),
+            g["display"].as_str().unwrap_or_default().to_owned(),
+        )
+    });
+    (problems.0.len() == before).then_some(ImportedPatient {
+        nhs_number,
+        name,
+        preferred_name: preferred,
+        date_of_birth,
+        address,
+        sex,
+        phone,
+        gp_practice_ods,
+        gp_practice_name,
+    })
+}
+
+/// Vital signs gathered from Observations; the newest of each kind wins.
+#[derive(Default)]
+struct Baseline {
+    observed_on: Option<String>,
+    pulse: Option<u32>,
+    systolic: Option<u32>,
+    diastolic: Option<u32>,
+    respiratory_rate: Option<u32>,
+    spo2: Option<u32>,
+    temperature: Option<u32>,
+    peak_flow: Option<u32>,
+    weight: Option<u32>,
+    known_af: Option<bool>,
+    cognition: String,
+    mobility: String,
+    any: bool,
+}
+
+fn coded_as(c: &Value, (snomed, loinc): (&str, &str)) -> bool {
+    has_code(c, snomed) || has_code(c, loinc)
+}
+
+/// `value × scale`, as a whole number, if the quantity's UCUM code is one of `units`.
+fn number(q: &Value, units: &[&str], scale: f64, at: &str, problems: &mut Problems) -> Option<u32> {
+    let Some(v) = q["value"].as_f64() else {
+        problems.add(format!("{at}.valueQuantity.value"), "required: a number");
+        return None;
+    };
+    let unit = q["code"].as_str().or(q["unit"].as_str());
+    if let Some(u) = unit
+        && !units.contains(&u)
+    {
+        problems.add(format!("{at}.valueQuantity"), format!("unit {u:?} is not supported (expected {})", units.join(" or ")));
+        return None;
+    }
+    let scaled = (v * scale).round();
+    if !(0.0..=100_000.0).contains(&scaled) {
+        problems.add(format!("{at}.valueQuantity.value"), format!("{v} is out of range"));
+        return None;
+    }
+    Some(scaled as u32)
+}
+
+impl Baseline {
+    fn read(&mut self, r: &Value, at: &str, problems: &mut Problems, skipped: &mut Vec<String>) {
+        let code = &r["code"];
+        let q = &r["valueQuantity"];
+        let before = problems.0.len();
+        let kind_of = |v: &crate::export::Vital| coded_as(code, (v.snomed, v.loinc));
+        if kind_of(&PULSE) {
+            self.pulse = number(q, &["/min", "beats/minute", "{beats}/min"], 1.0, at, problems);
+        } else if kind_of(&RESPIRATORY_RATE) {
+            self.respiratory_rate = number(q, &["/min", "breaths/minute", "{breaths}/min"], 1.0, at, problems);
+        } else if kind_of(&SPO2) || has_code(code, "59408-5") {
+            self.spo2 = number(q, &["%"], 1.0, at, problems);
+        } else if kind_of(&TEMPERATURE) {
+            self.temperature = number(q, &["Cel"], 10.0, at, problems);
+        } else if kind_of(&PEAK_FLOW) {
+            self.peak_flow = number(q, &["L/min"], 1.0, at, problems);
+        } else if kind_of(&WEIGHT) {
+            self.weight = number(q, &["kg"], 10.0, at, problems);
+        } else if coded_as(code, BLOOD_PRESSURE) {
+            for c in r["component"].as_array().into_iter().flatten() {
+                if coded_as(&c["code"], SYSTOLIC) {
+                    self.systolic = number(&c["valueQuantity"], &["mm[Hg]", "mmHg"], 1.0, at, problems);
+                } else if coded_as(&c["code"], DIASTOLIC) {
+                    self.diastolic = number(&c["valueQuantity"], &["mm[Hg]", "mmHg"], 1.0, at, problems);
+                }
+            }
+        } else if coded_as(code, SYSTOLIC) {
+            self.systolic = number(q, &["mm[Hg]", "mmHg"], 1.0, at, problems);
+        } else if coded_as(code, DIASTOLIC) {
+            self.diastolic = number(q, &["mm[Hg]", "mmHg"], 1.0, at, problems);
+        } else if has_code(code, "49436004") && r["valueBoolean"].is_boolean() {
+            self.known_af = r["valueBoolean"].as_bool();
+        } else if concept_text(code).as_deref() == Some("Usual cognition") {
+            self.cognition = r["valueString"].as_str().unwrap_or_default().to_owned();
+        } else if concept_text(code).as_deref() == Some("Usual mobility") {
+            self.mobility = r["valueString"].as_str().unwrap_or_default().to_owned();
+        } else {
+            let what = concept_text(code).unwrap_or_else(|| "uncoded".to_owned());
+            skipped.push(format!("{at}: observation {what:?} is not a baseline Red Folder keeps"));
+            return;
+        }
+        if problems.0.len() == before {
+            self.any = true;
+            let when = r["effectiveDateTime"].as_str().or(r["issued"].as_str());
+            if let Some(day) = when.and_then(|w| w.get(..10))
+                && redfolder_shared::Date::parse(day).is_some()
+                && self.observed_on.as_deref().is_none_or(|d| d < day)
+            {
+                self.observed_on = Some(day.to_owned());
+            }
+        }
+    }
+
+    fn edit(self) -> Option<Edit> {
+        self.any.then(|| Edit::RecordBaseline {
+            observed_on: self.observed_on.unwrap_or_default(),
+            pulse_bpm: self.pulse,
+            systolic_mmhg: self.systolic,
+            diastolic_mmhg: self.diastolic,
+            respiratory_rate: self.respiratory_rate,
+            spo2_percent: self.spo2,
+            temperature_decidegrees: self.temperature,
+            peak_flow_l_min: self.peak_flow,
+            weight_decikg: self.weight,
+            known_af: self.known_af,
+            usual_cognition: self.cognition,
+            usual_mobility: self.mobility,
+        })
+    }
+}
+
+fn same(a: &str, b: &str) -> bool {
+    a.trim().eq_ignore_ascii_case(b.trim())
+}
+
+/// The edits that merge `import` into `existing` (or into a plan just created from
+/// `import.patient`, when `existing` is `None`): patient details from the GP record, and
+/// each condition, medicine and allergy the plan does not already list by name. `today`
+/// (`YYYY-MM-DD`) dates a baseline whose observations carry no date.
+pub fn import_edits(
+    import: &Import,
+    existing: Option<&CarePlan>,
+    today: &str,
+    new_id: &mut dyn FnMut() -> String,
+) -> Vec<Edit> {
+    let mut edits = Vec::new();
+    let p = &import.patient;
+    let current = existing.map(|plan| &plan.patient);
+    if let Some(c) = current
+        && (c.name != p.name || c.date_of_birth != p.date_of_birth || c.address != p.address)
+    {
+        edits.push(Edit::SetPatient {
+            nhs_number: p.nhs_number.clone(),
+            name: p.name.clone(),
+            date_of_birth: p.date_of_birth.clone(),
+            address: p.address.clone(),
+        });
+    }
+    let pick = |new: &str, old: Option<&String>| {
+        if new.is_empty() {
+            old.cloned().unwrap_or_default()
+        } else {
+            new.to_owned()
+        }
+    };
+    let details = Edit::SetPatientDetails {
+        preferred_name: pick(&p.preferred_name, current.map(|c| &c.preferred_name)),
+        sex: p.sex.or(current.and_then(|c| c.sex)),
+        phone: pick(&p.phone, current.map(|c| &c.phone)),
+        access_notes: current.map(|c| c.access_notes.clone()).unwrap_or_default(),
+        residence: current.and_then(|c| c.residence),
+        gp_practice_ods: pick(&p.gp_practice_ods, current.map(|c| &c.gp_practice_ods)),
+        gp_practice_name: pick(&p.gp_practice_name, current.map(|c| &c.gp_practice_name)),
+        named_gp: current.map(|c| c.named_gp.clone()).unwrap_or_default(),
+        communication_needs: current.map(|c| c.communication_needs.clone()).unwrap_or_default(),
+        interpreter_language: current.map(|c| c.interpreter_language.clone()).unwrap_or_default(),
+    };
+    let unchanged = current.is_some_and(|c| {
+        let Edit::SetPatientDetails { preferred_name, sex, phone, gp_practice_ods, gp_practice_name, .. } = &details else {
+            return false;
+        };
+        *preferred_name == c.preferred_name
+            && *sex == c.sex
+            && *phone == c.phone
+            && *gp_practice_ods == c.gp_practice_ods
+            && *gp_practice_name == c.gp_practice_name
+    });
+    let nothing_new = current.is_none()
+        && p.preferred_name.is_empty()
+        && p.sex.is_none()
+        && p.phone.is_empty()
+        && p.gp_practice_ods.is_empty();
+    if !unchanged && !nothing_new {
+        edits.push(details);
+    }
+
+    let mut conditions: Vec<String> = existing
+        .map(|plan| plan.active_conditions().map(|c| c.name.clone()).collect())
+        .unwrap_or_default();
+    for c in &import.conditions {
+        if conditions.iter().any(|n| same(n, &c.name)) {
+            continue;
+        }
+        conditions.push(c.name.clone());
+        edits.push(Edit::AddCondition {
+            id: new_id(),
+            name: c.name.clone(),
+            treatment: c.treatment.clone(),
+        });
+    }
+    let mut medications: Vec<String> = existing
+        .map(|plan| plan.active_medications().map(|m| m.name.clone()).collect())
+        .unwrap_or_default();
+    for m in &import.medications {
+        if medications.iter().any(|n| same(n, &m.name)) {
+            continue;
+        }
+        medications.push(m.name.clone());
+        edits.push(if m.anticipatory && !m.location.is_empty() {
+            Edit::AddAnticipatoryMedication {
+                id: new_id(),
+                name: m.name.clone(),
+                dose: m.dose.clone(),
+                location: m.location.clone(),
+                notes: m.notes.clone(),
+            }
+        } else {
+            Edit::AddMedication {
+                id: new_id(),
+                name: m.name.clone(),
+                dose: m.dose.clone(),
+                notes: m.notes.clone(),
+            }
+        });
+    }
+    let mut allergies: Vec<String> = existing
+        .map(|plan| plan.active_allergies().map(|a| a.substance.clone()).collect())
+        .unwrap_or_default();
+    for a in &import.allergies {
+        if allergies.iter().any(|n| same(n, &a.substance)) {
+            continue;
+        }
+        allergies.push(a.substance.clone());
+        edits.push(Edit::AddAllergy {
+            id: new_id(),
+            substance: a.substance.clone(),
+            reaction: a.reaction.clone(),
+            severity: a.severity,
+        });
+    }
+    let status = existing.map_or(AllergyStatus::NotRecorded, |plan| plan.allergy_status());
+    if import.no_known_allergies && allergies.is_empty() && status != AllergyStatus::NoKnownAllergies {
+        edits.push(Edit::RecordNoKnownAllergies);
+    }
+    if let Some(Edit::RecordBaseline {
+        observed_on,
+        pulse_bpm,
+        systolic_mmhg,
+        diastolic_mmhg,
+        respiratory_rate,
+        spo2_percent,
+        temperature_decidegrees,
+        peak_flow_l_min,
+        weight_decikg,
+        known_af,
+        usual_cognition,
+        usual_mobility,
+    }) = &import.baseline
+    {
+        let b = existing.map(|plan| &plan.baseline);
+        let same_values = b.is_some_and(|b| {
+            b.pulse_bpm == *pulse_bpm
+                && b.systolic_mmhg == *systolic_mmhg
+                && b.diastolic_mmhg == *diastolic_mmhg
+                && b.respiratory_rate == *respiratory_rate
+                && b.spo2_percent == *spo2_percent
+                && b.temperature_decidegrees == *temperature_decidegrees
+                && b.peak_flow_l_min == *peak_flow_l_min
+                && b.weight_decikg == *weight_decikg
+                && b.known_af == *known_af
+                && b.usual_cognition == *usual_cognition
+                && b.usual_mobility == *usual_mobility
+        });
+        if !same_values {
+            edits.push(Edit::RecordBaseline {
+                observed_on: if observed_on.is_empty() { today.to_owned() } else { observed_on.clone() },
+                pulse_bpm: *pulse_bpm,
+                systolic_mmhg: *systolic_mmhg,
+                diastolic_mmhg: *diastolic_mmhg,
+                respiratory_rate: *respiratory_rate,
+                spo2_percent: *spo2_percent,
+                temperature_decidegrees: *temperature_decidegrees,
+                peak_flow_l_min: *peak_flow_l_min,
+                weight_decikg: *weight_decikg,
+                known_af: *known_af,
+                usual_cognition: usual_cognition.clone(),
+                usual_mobility: usual_mobility.clone(),
+            });
+        }
+    }
+    edits
+}

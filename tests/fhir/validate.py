@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Validates a FHIR R4 Bundle read from stdin with fhir.resources 6.4.0 (FHIR 4.0.1).
+
+Every entry's resource is validated on its own (structure, cardinality, datatypes and
+primitive formats, required enumerations), then the whole bundle. Checks the pydantic
+models cannot express are done here: references inside the bundle resolve to an entry's
+fullUrl, a document's first entry is a Composition, and fullUrls are unique.
+
+Exit 0 when valid; otherwise exit 1 and list every error on stderr. Exit 2 when the
+validator itself is not installed (see tests/fhir/requirements.txt).
+"""
+import json
+import sys
+
+try:
+    import fhir.resources
+    from fhir.resources import construct_fhir_element
+    from pydantic import ValidationError
+except ImportError as e:  # pragma: no cover - reported to the Rust test
+    print(f"fhir.resources is not installed ({e}): run "
+          "`python3 -m venv target/fhir-venv && target/fhir-venv/bin/python -m pip install "
+          "-r tests/fhir/requirements.txt`", file=sys.stderr)
+    sys.exit(2)
+
+
+# Required bindings (FHIR R4 value sets bound `required`) of the elements Red Folder writes:
+# fhir.resources checks structure, cardinality and datatypes but not these codes.
+REQUIRED_CODES = {
+    ("Bundle", "type"): {"document", "message", "transaction", "transaction-response", "batch",
+                         "batch-response", "history", "searchset", "collection"},
+    ("*", "text.status"): {"generated", "extensions", "additional", "empty"},
+    ("Patient", "gender"): {"male", "female", "other", "unknown"},
+    ("*", "telecom[].system"): {"phone", "fax", "email", "pager", "url", "sms", "other"},
+    ("*", "telecom[].use"): {"home", "work", "temp", "old", "mobile"},
+    ("*", "name[].use"): {"usual", "official", "temp", "nickname", "anonymous", "old", "maiden"},
+    ("EpisodeOfCare", "status"): {"planned", "waitlist", "active", "onhold", "finished",
+                                  "cancelled", "entered-in-error"},
+    ("CarePlan", "status"): {"draft", "active", "on-hold", "revoked", "completed",
+                             "entered-in-error", "unknown"},
+    ("CarePlan", "intent"): {"proposal", "plan", "order", "option"},
+    ("CarePlan", "activity[].detail.status"): {"not-started", "scheduled", "in-progress",
+                                               "on-hold", "completed", "cancelled", "stopped",
+                                               "unknown", "entered-in-error"},
+    ("CareTeam", "status"): {"proposed", "active", "suspended", "inactive", "entered-in-error"},
+    ("Condition", "clinicalStatus.coding[].code"): {"active", "recurrence", "relapse", "inactive",
+                                                    "remission", "resolved"},
+    ("Condition", "verificationStatus.coding[].code"): {"unconfirmed", "provisional",
+                                                        "differential", "confirmed", "refuted",
+                                                        "entered-in-error"},
+    ("MedicationStatement", "status"): {"active", "completed", "entered-in-error", "intended",
+                                        "stopped", "on-hold", "unknown", "not-taken"},
+    ("AllergyIntolerance", "clinicalStatus.coding[].code"): {"active", "inactive", "resolved"},
+    ("AllergyIntolerance", "verificationStatus.coding[].code"): {"unconfirmed", "confirmed",
+                                                                 "refuted", "entered-in-error"},
+    ("AllergyIntolerance", "reaction[].severity"): {"mild", "moderate", "severe"},
+    ("AllergyIntolerance", "criticality"): {"low", "high", "unable-to-assess"},
+    ("Observation", "status"): {"registered", "preliminary", "final", "amended", "corrected",
+                                "cancelled", "entered-in-error", "unknown"},
+    ("Goal", "lifecycleStatus"): {"proposed", "planned", "accepted", "active", "on-hold",
+                                  "completed", "cancelled", "entered-in-error", "rejected"},
+    ("Consent", "status"): {"draft", "proposed", "active", "rejected", "inactive",
+                            "entered-in-error"},
+    ("Consent", "provision.type"): {"deny", "permit"},
+    ("Consent", "provision.provision[].type"): {"deny", "permit"},
+    ("Composition", "status"): {"preliminary", "final", "amended", "entered-in-error"},
+    ("Composition", "section[].text.status"): {"generated", "extensions", "additional", "empty"},
+}
+
+
+def values_at(value, path):
+    """The values at a dotted path, `[]` stepping into every list item."""
+    if not path:
+        yield value
+        return
+    head, _, rest = path.partition(".")
+    many = head.endswith("[]")
+    key = head[:-2] if many else head
+    if not isinstance(value, dict) or key not in value:
+        return
+    child = value[key]
+    items = child if many and isinstance(child, list) else [child]
+    for item in items:
+        yield from values_at(item, rest)
+
+
+def check_codes(resource, where, errors):
+    kind = resource.get("resourceType")
+    for (rtype, path), allowed in REQUIRED_CODES.items():
+        if rtype not in ("*", kind):
+            continue
+        for v in values_at(resource, path):
+            if v not in allowed:
+                errors.append(f"{where}: {path} = {v!r} is not in its required value set")
+
+
+def references(value, path=""):
+    """Every (path, reference string) in a resource."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k == "reference" and isinstance(v, str):
+                yield path, v
+            else:
+                yield from references(v, f"{path}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from references(v, f"{path}[{i}]")
+
+
+def main():
+    if fhir.resources.__fhir_version__ != "4.0.1":
+        print(f"expected FHIR 4.0.1 models, found {fhir.resources.__fhir_version__}", file=sys.stderr)
+        return 2
+    bundle = json.load(sys.stdin)
+    errors = []
+    if bundle.get("resourceType") != "Bundle":
+        errors.append("not a Bundle")
+    entries = bundle.get("entry", [])
+    full_urls = [e.get("fullUrl") for e in entries]
+    if len(set(full_urls)) != len(full_urls):
+        errors.append("duplicate fullUrl in bundle")
+    known = set(u for u in full_urls if u)
+    for e in entries:
+        r = e.get("resource", {})
+        if r.get("id"):
+            known.add(f"{r.get('resourceType')}/{r['id']}")
+    for i, e in enumerate(entries):
+        r = e.get("resource")
+        if not isinstance(r, dict):
+            errors.append(f"entry[{i}]: no resource")
+            continue
+        where = f"entry[{i}] {r.get('resourceType')}/{r.get('id')}"
+        try:
+            construct_fhir_element(r.get("resourceType"), r)
+        except (ValidationError, KeyError, ValueError, LookupError) as ex:
+            errors.append(f"{where}: {ex}")
+        check_codes(r, where, errors)
+        for path, ref in references(r):
+            if not ref.startswith("#") and ref not in known:
+                errors.append(f"{where}{path}: reference {ref} does not resolve inside the bundle")
+    if bundle.get("type") == "document":
+        if not entries or entries[0].get("resource", {}).get("resourceType") != "Composition":
+            errors.append("a document's first entry must be a Composition")
+        if "identifier" not in bundle or "timestamp" not in bundle:
+            errors.append("a document needs identifier and timestamp (bdl-9, bdl-10)")
+    check_codes(bundle, "Bundle", errors)
+    try:
+        construct_fhir_element("Bundle", bundle)
+    except (ValidationError, ValueError) as ex:
+        errors.append(f"Bundle: {ex}")
+    if errors:
+        for err in errors:
+            print(err, file=sys.stderr)
+        return 1
+    print(f"valid: {len(entries)} entries")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,8 +9,9 @@
 // core, encrypted with the plans under the key the user's PIN unlocks.
 
 import init, { RedFolder } from './pkg/redfolder_wasm.js';
-import { by, errorMessage, field, fmtTime, h, section, sentence } from './dom.js';
+import { by, errorMessage, field, fmtDate, fmtTime, h, section, sentence } from './dom.js';
 import { fitSummary, pageFooterStyle, printDocument, summaryArticle } from './summary.js';
+import { LABELS, planSections } from './sections.js';
 
 const DB_NAME = 'redfolder';
 const TYPING_DEBOUNCE_MS = 300;
@@ -27,8 +28,16 @@ const lockAfterMs = (() => {
   return Number.isFinite(asked) && asked > 0 ? Math.min(asked, IDLE_LOCK_MS) : IDLE_LOCK_MS;
 })();
 
+// Renew the access token this long before it expires (it lasts 15 minutes).
+const REFRESH_MARGIN_MS = 2 * 60 * 1000;
+const REVOKED_NOTICE = 'This tablet\u2019s access to Red Folder has been withdrawn (the device was revoked or the account disabled), so all Red Folder data on it, including changes not yet uploaded, has been erased. Speak to your administrator if you did not expect this.';
+
 let rf = null;
-let session = null; // { token, user: { id, name, role, organisation } } while unlocked
+// While unlocked: { token, refresh_token, expires_at_ms, device_id, user: { id, name,
+// role, organisation } }. Stored encrypted by the core (saveSession).
+let session = null;
+let refreshing = null; // the token renewal in flight, shared by everyone who needs it
+let erasing = false;
 let view = null; // the current screen: { name, update(), dispose(), flushTyping() }
 let lastStatus = null;
 let lastActivity = Date.now();
@@ -85,6 +94,8 @@ async function boot() {
     else checkIdle();
   });
   watchIdle();
+  setInterval(renewIfDue, 15_000);
+  window.addEventListener('online', renewIfDue);
   document.body.dataset.lockAfterMs = String(lockAfterMs);
   enter();
   renderStatus(rf.status());
@@ -107,6 +118,83 @@ function startSession() {
   if (!isEmergencyClinician()) rf.signIn(session.token, session.user.id, session.user.name);
   lastActivity = Date.now();
   renderStatus(rf.status());
+  renewIfDue();
+}
+
+// The session as the server's sign-in or refresh answer gives it.
+function sessionFrom(body, user) {
+  return {
+    token: body.token,
+    refresh_token: body.refresh_token ?? null,
+    expires_at_ms: Date.now() + (Number(body.expires_in) || 0) * 1000,
+    device_id: body.device_id ?? null,
+    user,
+  };
+}
+
+function renewIfDue() {
+  if (!session?.refresh_token || !navigator.onLine || !lockState().unlocked) return;
+  if (!session.expires_at_ms || session.expires_at_ms - Date.now() < REFRESH_MARGIN_MS) renewToken();
+}
+
+// Exchanges the refresh token for a new pair and hands the new access token to the core,
+// which reconnects if the server had refused the old one. Resolves with whether a token
+// was renewed; a revoked device is erased on the way.
+function renewToken() {
+  if (refreshing) return refreshing;
+  const current = session;
+  if (!current?.refresh_token) return Promise.resolve(false);
+  refreshing = (async () => {
+    let response;
+    try {
+      response = await fetch('/api/v1/auth/refresh', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ refresh_token: current.refresh_token }),
+        cache: 'no-store',
+      });
+    } catch {
+      return false; // offline: tried again when the network is back
+    }
+    const body = await response.json().catch(() => null);
+    if (response.status === 403 && body?.error === 'device_revoked') {
+      await eraseRevokedDevice();
+      return false;
+    }
+    if (!response.ok) {
+      // The refresh token was used, expired or ended: only a sign-in helps now.
+      if (session === current && response.status === 401) session = { ...current, refresh_token: null };
+      return false;
+    }
+    if (session !== current) return false; // signed out or locked meanwhile
+    session = sessionFrom(body, current.user);
+    if (!session.device_id) session.device_id = current.device_id;
+    await rf.saveSession(JSON.stringify(session));
+    if (!isEmergencyClinician()) rf.setToken(session.token);
+    document.body.dataset.tokenRenewals = String(Number(document.body.dataset.tokenRenewals || 0) + 1);
+    return true;
+  })().catch((e) => {
+    console.warn('token renewal failed', e);
+    return false;
+  }).finally(() => { refreshing = null; });
+  return refreshing;
+}
+
+// The server says this device may no longer hold data: erase everything and say why.
+async function eraseRevokedDevice() {
+  if (erasing) return;
+  erasing = true;
+  try {
+    rf.signOut();
+    await rf.wipe();
+    if (view) view.dispose = null; // nothing typed may be saved back after the erase
+    endSessionView();
+    history.replaceState(null, '', `${location.pathname}${location.search}#/`);
+    renderLogin({ notice: REVOKED_NOTICE, revoked: true });
+    renderStatus(rf.status());
+  } finally {
+    erasing = false;
+  }
 }
 
 function endSessionView() {
@@ -122,6 +210,10 @@ async function signOut() {
     : "Signing out erases Red Folder's data from this tablet; your caseload downloads again at the next sign-in. Sign out?";
   if (!window.confirm(warning)) return;
   view?.flushTyping?.();
+  // Ends this device's tokens on the server too, when it can be reached.
+  if (session?.token && navigator.onLine) {
+    fetch('/api/v1/auth/logout', { method: 'POST', headers: { authorization: `Bearer ${session.token}` } }).catch(() => {});
+  }
   rf.signOut();
   await rf.wipe();
   endSessionView();
@@ -176,8 +268,11 @@ function onCoreEvent(event) {
       break;
     case 'error':
       if (event.code === 'device_revoked') {
-        rf.wipe().then(() => location.reload());
+        eraseRevokedDevice();
+        return;
       }
+      // An expired access token: renew it quietly; the core reconnects with the new one.
+      if (event.code === 'unauthorized') renewToken();
       renderStatus(rf.status());
       view?.remoteError?.(event);
       break;
@@ -266,7 +361,7 @@ function route() {
 // ---------------------------------------------------------------------------
 // Sign in, set a PIN, unlock
 
-function renderLogin({ notice = null, reauth = false } = {}) {
+function renderLogin({ notice = null, reauth = false, revoked = false } = {}) {
   const username = h('input', { type: 'text', name: 'username', autocomplete: 'username', required: true, testid: 'login-username', autocapitalize: 'none', spellcheck: 'false' });
   const password = h('input', { type: 'password', name: 'password', autocomplete: 'current-password', required: true, testid: 'login-password' });
   const error = h('p', { class: 'error', role: 'alert', testid: 'login-error' });
@@ -275,7 +370,7 @@ function renderLogin({ notice = null, reauth = false } = {}) {
   if (owner) username.value = owner.username || '';
   const form = h('form', { class: 'card', testid: 'login-form', novalidate: true },
     h('h1', {}, reauth ? 'Sign in again' : 'Sign in'),
-    notice ? h('p', { class: 'notice', role: 'status', testid: 'login-notice' }, notice) : null,
+    notice ? h('p', { class: revoked ? 'notice warning' : 'notice', role: revoked ? 'alert' : 'status', testid: 'login-notice', 'data-reason': revoked ? 'device-revoked' : null }, notice) : null,
     h('p', { class: 'muted' }, reauth
       ? 'Your plans and unsent changes stay on this tablet. Sign in to carry on syncing.'
       : 'After the first sign-in you set a PIN; your caseload then stays on this tablet, encrypted, and works without signal.'),
@@ -295,8 +390,21 @@ function renderLogin({ notice = null, reauth = false } = {}) {
       const response = await fetch('/api/v1/auth/login', {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ username: username.value.trim(), password: password.value }),
+        body: JSON.stringify({
+          username: username.value.trim(),
+          password: password.value,
+          // The same tablet keeps its registration (and the editing identity bound to it).
+          device_id: session?.device_id || undefined,
+          device_label: 'Red Folder tablet',
+        }),
       });
+      if (response.status === 403) {
+        const refusal = await response.json().catch(() => null);
+        if (refusal?.error === 'device_revoked') {
+          await eraseRevokedDevice();
+          return;
+        }
+      }
       if (response.status === 401 || response.status === 403) {
         error.textContent = 'That username and password do not match.';
         return;
@@ -306,7 +414,7 @@ function renderLogin({ notice = null, reauth = false } = {}) {
         return;
       }
       const body = await response.json();
-      const fresh = { token: body.token, user: { ...body.user, username: username.value.trim() } };
+      const fresh = sessionFrom(body, { ...body.user, username: username.value.trim() });
       const lock = lockState();
       if (!lock.has_pin) {
         renderSetPin(fresh);
@@ -468,11 +576,37 @@ function caseloadRow(p) {
       h('span', { class: 'badges' },
         p.dnacpr === 'do_not_attempt_cpr' ? h('span', { class: 'badge dnacpr' }, 'DNACPR') : null,
         p.share_with_emergency_services ? h('span', { class: 'badge' }, 'Shares with emergency services') : h('span', { class: 'badge' }, 'No emergency sharing'),
+        p.conflicts ? h('span', { class: 'badge conflict', testid: 'caseload-conflicts' }, p.conflicts === 1 ? '1 conflict to resolve' : `${p.conflicts} conflicts to resolve`) : null,
+        p.next_review_due ? h('span', { class: `badge${reviewDue(p) === 'overdue' ? ' overdue' : ''}` }, `${reviewDue(p) === 'overdue' ? 'Review overdue' : 'Review due'} ${fmtDate(p.next_review_due)}`) : null,
         p.pending ? h('span', { class: 'badge pending' }, `${p.pending} waiting to upload`) : null)));
+}
+
+// Today on this tablet's calendar, as the plans write dates (YYYY-MM-DD).
+function todayIso() {
+  const d = new Date();
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+}
+
+// Where a plan's next review date (set by the core) falls against today's date: a
+// calendar comparison for the caseload filter, not a clinical rule.
+function reviewDue(p) {
+  const due = p.next_review_due;
+  if (!due) return null;
+  const today = todayIso();
+  if (due < today) return 'overdue';
+  if (due.slice(0, 7) === today.slice(0, 7)) return 'this_month';
+  return 'later';
+}
+
+function filterSelect(testid, blank, options) {
+  return h('select', { testid }, h('option', { value: '' }, blank), ...Object.entries(options).map(([value, text]) => h('option', { value }, text)));
 }
 
 function renderCaseload() {
   const search = h('input', { type: 'search', testid: 'caseload-search', autocomplete: 'off', placeholder: 'Name or NHS number' });
+  const dueFilter = filterSelect('filter-review', 'Any review date', { this_month: 'Review due this month', overdue: 'Review overdue' });
+  const cohortFilter = filterSelect('filter-cohort', 'Any cohort', LABELS.cohort);
+  const tierFilter = filterSelect('filter-tier', 'Any tier', LABELS.tier);
   const list = h('ul', { class: 'caseload', testid: 'caseload-list', 'aria-label': 'Patients' });
   const note = h('p', { class: 'muted', testid: 'caseload-note', 'aria-live': 'polite' });
   const bar = h('progress', { id: 'caseload-progress-bar', testid: 'caseload-progress-bar', max: 1, value: 0 });
@@ -483,13 +617,18 @@ function renderCaseload() {
     const query = search.value.trim().toLowerCase();
     const digits = query.replace(/[\s-]/g, '');
     const byNumber = digits.length > 0 && /^\d+$/.test(digits);
+    const due = dueFilter.value;
+    const filtered = !!(query || due || cohortFilter.value || tierFilter.value);
     const entries = rf.caseload()
       .filter((p) => !query || p.name.toLowerCase().includes(query) || (byNumber && p.nhs_number.includes(digits)))
+      .filter((p) => !due || (due === 'overdue' ? reviewDue(p) === 'overdue' : reviewDue(p) === 'this_month'))
+      .filter((p) => !cohortFilter.value || p.cohort === cohortFilter.value)
+      .filter((p) => !tierFilter.value || p.tier === tierFilter.value)
       .sort((a, b) => a.name.localeCompare(b.name));
     // Rows are kept and reused while their patient's line is unchanged, so a tap is never
     // lost to a redraw while the caseload syncs.
     const rows = entries.map((p) => {
-      const signature = JSON.stringify([p.name, p.nhs_number_display, p.dob, p.dnacpr, p.share_with_emergency_services, p.pending]);
+      const signature = JSON.stringify([p.name, p.nhs_number_display, p.dob, p.dnacpr, p.share_with_emergency_services, p.pending, p.conflicts, p.next_review_due]);
       let row = drawn.get(p.id);
       if (!row || row.signature !== signature) {
         row = { signature, li: caseloadRow(p) };
@@ -507,15 +646,16 @@ function renderCaseload() {
     bar.max = Math.max(total, 1);
     bar.value = received;
     barLabel.textContent = `Downloading your caseload: ${received} of ${total} plans received${status.state === 'online' ? '' : ' (paused until the connection is back; it carries on where it stopped)'}`;
-    if (!entries.length && !query) {
+    if (!entries.length && !filtered) {
       note.textContent = waiting ? '' : 'No plans on this tablet yet. They download when you are online.';
     } else if (!entries.length) {
-      note.textContent = 'No patient matches that search.';
+      note.textContent = query ? 'No patient matches that search.' : 'No patient matches those filters.';
     } else {
-      note.textContent = query ? `${entries.length} of ${received} patients match` : `${entries.length} patients`;
+      note.textContent = filtered ? `${entries.length} of ${received} patients match` : `${entries.length} patients`;
     }
   };
   search.addEventListener('input', draw);
+  for (const f of [dueFilter, cohortFilter, tierFilter]) f.addEventListener('change', draw);
   let scheduled = false;
   const schedule = () => {
     if (scheduled) return;
@@ -525,7 +665,9 @@ function renderCaseload() {
   show(
     h('div', { class: 'caseload-head' },
       h('h1', {}, 'Caseload'),
-      field('Search patients', search, 'By name or NHS number')),
+      field('Search patients', search, 'By name or NHS number'),
+      h('div', { class: 'caseload-filters', role: 'group', 'aria-label': 'Filter the caseload' },
+        field('Review', dueFilter), field('Cohort', cohortFilter), field('Tier', tierFilter))),
     progress,
     note,
     list);
@@ -826,9 +968,17 @@ function renderPlan(id) {
 
   const lastUpdated = h('p', { class: 'last-updated', testid: 'last-updated' });
   const title = h('div');
+  const more = planSections({
+    id,
+    saveState,
+    newEntryId,
+    enteredInError: enteredInErrorControl,
+    refresh: () => refresh(),
+  });
 
   show(
     title,
+    h('div', { class: 'plan-top' }, ...more.top),
     h('div', { class: 'sections', testid: 'plan' },
       section('Patient', 'section-patient', identityForm),
       section('Consent', 'section-consent', consentForm),
@@ -841,7 +991,8 @@ function renderPlan(id) {
       section('Conditions', 'section-conditions', conditionsBox, listState.conditions.error, listState.conditions.line, conditionAdd),
       section('Medications', 'section-medications', medicationsBox, listState.medications.error, listState.medications.line, medicationAdd),
       section('Baseline observations', 'section-baseline', baseForm),
-      section('Key contacts', 'section-contacts', contactsBox, listState.key_contacts.error, listState.key_contacts.line, roles, contactAdd)),
+      section('Key contacts', 'section-contacts', contactsBox, listState.key_contacts.error, listState.key_contacts.line, roles, contactAdd),
+      ...more.rest),
     lastUpdated);
 
   function refresh() {
@@ -882,6 +1033,7 @@ function renderPlan(id) {
     contactsBox.replaceChildren(entryList('key_contacts', 'contacts-list', 'contact-item', p.key_contacts,
       (c) => ({ title: `${c.name} (${c.role})`, meta: c.phone }), mark));
     lastUpdated.textContent = p.last_updated ? `Last updated by ${by(p.last_updated)}` : '';
+    more.refresh(p);
   }
 
   // Brings the textarea in step with the core's text without losing the caret. Typing
@@ -1020,10 +1172,17 @@ function renderEmergency() {
     }
     submit.disabled = true;
     try {
-      const response = await fetch(`/api/v1/emergency/summary/${number.digits}`, {
+      const lookup = () => fetch(`/api/v1/emergency/summary/${number.digits}`, {
         headers: { authorization: `Bearer ${session.token}` },
         cache: 'no-store',
       });
+      let response = await lookup();
+      // An expired access token is renewed once, without asking the clinician.
+      if (response.status === 401 && await renewToken()) response = await lookup();
+      if (response.status === 403 && (await response.clone().json().catch(() => null))?.error === 'device_revoked') {
+        await eraseRevokedDevice();
+        return;
+      }
       if (mine !== generation) return;
       const body = await response.json().catch(() => null);
       if (response.status === 200) {

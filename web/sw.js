@@ -2,13 +2,14 @@
 // with no signal. Static files are served from the cache first and refreshed in the
 // background; /api requests always go to the network (the WebSocket never passes here).
 
-const CACHE = 'redfolder-shell-v2';
+const CACHE = 'redfolder-shell-v3';
 const SHELL = [
   './',
   'index.html',
   'app.js',
   'dom.js',
   'summary.js',
+  'sections.js',
   'style.css',
   'manifest.webmanifest',
   'icon.svg',

@@ -71,6 +71,15 @@ for (const [name, viewport] of [['portrait', PORTRAIT], ['landscape', LANDSCAPE]
         await goto(t, `#/plan/${encodeURIComponent(patient.id)}`);
         await byTestId(page, 'exacerbation-plan').waitFor();
         await check(t, 'plan', problems);
+        // Every section's forms, opened: enrolment, care team, contacts, medicines,
+        // allergies, baseline, exacerbation plans, goals, decisions, reviews, MDT, consent.
+        await page.evaluate(() => { for (const d of document.querySelectorAll('#main details')) d.open = true; });
+        for (const s of ['section-lifecycle', 'section-enrolment', 'section-care-team', 'section-personal-contacts', 'section-anticipatory',
+          'section-allergies', 'section-baseline-full', 'section-escalation', 'section-goals', 'section-decisions', 'section-reviews',
+          'section-mdt', 'section-advice', 'section-consent-full']) {
+          assert.equal(await byTestId(page, s).count(), 1, `plan screen has ${s}`);
+        }
+        await check(t, 'plan-all-sections', problems);
         await byTestId(page, 'tab-summary').click();
         await byTestId(page, 'emergency-summary').waitFor();
         await check(t, 'summary', problems);

@@ -1,41 +1,103 @@
 //! The emergency summary ("yellow pages") as a FHIR R4 `document` Bundle.
 
-use redfolder_shared::{CarePlan, DnacprStatus, EmergencySummary, SummaryDecision};
+use redfolder_shared::{AllergySeverity, DnacprStatus, EmergencySummary, Sex, SummaryDecision};
 use serde_json::{Value, json};
 
-use crate::export::{Entries, add_clinical, add_patient, add_resuscitation};
-use crate::util::{coded, fhir_id, instant, narrative, prune, reference, urn};
-use crate::{LOINC, SNOMED, SNOMED_DNACPR};
+use crate::export::{Entries, split_name};
+use crate::util::{coded, date, fhir_id, instant, narrative, prune, reference, text, urn};
+use crate::{LOINC, NHS_NUMBER_SYSTEM, SNOMED, SNOMED_DNACPR, SNOMED_FOR_CPR};
 
 /// The emergency summary as a `document` Bundle: a Composition with one section per item
-/// of the summary, in the summary's order, followed by the resources its sections cite.
-/// The DNACPR section is coded with SNOMED CT 450476008 when CPR is not to be attempted.
+/// of the summary, in the summary's order, followed by the resources its sections cite
+/// (Patient, Condition, MedicationStatement, AllergyIntolerance, and an Observation for
+/// the resuscitation decision, coded with SNOMED CT 450476008 when CPR is not to be
+/// attempted; the DNACPR section carries the same code).
 ///
-/// `summary` must be `emergency_summary(plan)`; it is passed in because callers already
-/// hold it (the server stores it). The bundle's timestamp and the Composition's date are
-/// the plan's last change, so the same plan version gives the same document.
-pub fn summary_document(patient_id: &str, plan: &CarePlan, summary: &EmergencySummary) -> Value {
-    let mut e = Entries::new(patient_id);
-    let patient = add_patient(&mut e, plan);
-    add_clinical(&mut e, plan, &patient);
-    let subject = reference(&patient, Some(&plan.patient.name));
-    let resuscitation = add_resuscitation(&mut e, plan, &subject);
-    let urls_of = |e: &Entries<'_>, kind: &str| -> Vec<Value> {
-        e.entries
-            .iter()
-            .filter(|x| x["resource"]["resourceType"] == kind)
-            .filter(|x| !is_in_error(&x["resource"]))
-            .map(|x| reference(x["fullUrl"].as_str().unwrap_or_default(), None))
-            .collect()
-    };
-    let conditions = urls_of(&e, "Condition");
-    let medications = urls_of(&e, "MedicationStatement");
-    let allergies = urls_of(&e, "AllergyIntolerance");
-    let observations: Vec<Value> = urls_of(&e, "Observation")
-        .into_iter()
-        .filter(|r| !resuscitation.iter().any(|u| r["reference"] == u.as_str()))
-        .collect();
+/// Built from the summary alone, so a summary published earlier (an emergency feed item)
+/// renders as it was then, never with later content. The bundle's timestamp and the
+/// Composition's date are the plan's last change: one plan version, one document.
+pub fn summary_document(patient_id: &str, summary: &EmergencySummary) -> Value {
     let s = summary;
+    let mut e = Entries::new(patient_id);
+    let patient = add_summary_patient(&mut e, s);
+    let subject = reference(&patient, Some(&s.name));
+    let conditions: Vec<Value> = s
+        .conditions
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let url = e.add(
+                json!({
+                    "resourceType": "Condition",
+                    "id": format!("condition-{}", i + 1),
+                    "clinicalStatus": coded("http://terminology.hl7.org/CodeSystem/condition-clinical", "active", "Active"),
+                    "category": [coded("http://terminology.hl7.org/CodeSystem/condition-category", "problem-list-item", "Problem List Item")],
+                    "code": text(&c.name),
+                    "subject": subject,
+                    "note": [if c.treatment.is_empty() { Value::Null } else { json!({ "text": c.treatment }) }],
+                }),
+                None,
+            );
+            reference(&url, None)
+        })
+        .collect();
+    let medications: Vec<Value> = s
+        .medications
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let url = e.add(
+                json!({
+                    "resourceType": "MedicationStatement",
+                    "id": format!("medication-{}", i + 1),
+                    "status": "active",
+                    "category": [if m.anticipatory { coded(SNOMED, "1066711000000100", "Anticipatory medicine") } else { Value::Null }],
+                    "medicationCodeableConcept": text(&m.name),
+                    "subject": subject,
+                    "dosage": [if m.dose.is_empty() { Value::Null } else { json!({ "text": m.dose }) }],
+                    "note": [
+                        if m.notes.is_empty() { Value::Null } else { json!({ "text": m.notes }) },
+                        if m.location.is_empty() { Value::Null } else { json!({ "text": format!("Kept: {}", m.location) }) },
+                    ],
+                }),
+                None,
+            );
+            reference(&url, None)
+        })
+        .collect();
+    let allergies: Vec<Value> = s
+        .allergy_list
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let severity = match a.severity {
+                AllergySeverity::Mild => Value::from("mild"),
+                AllergySeverity::Moderate => "moderate".into(),
+                AllergySeverity::Severe => "severe".into(),
+                AllergySeverity::Unknown => Value::Null,
+            };
+            let url = e.add(
+                json!({
+                    "resourceType": "AllergyIntolerance",
+                    "id": format!("allergy-{}", i + 1),
+                    "clinicalStatus": coded("http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "active", "Active"),
+                    "verificationStatus": if s.allergies.conflicting {
+                        coded("http://terminology.hl7.org/CodeSystem/allergyintolerance-verification", "unconfirmed", "Unconfirmed")
+                    } else {
+                        coded("http://terminology.hl7.org/CodeSystem/allergyintolerance-verification", "confirmed", "Confirmed")
+                    },
+                    "code": text(&a.substance),
+                    "patient": subject,
+                    "reaction": [if a.reaction.is_empty() { Value::Null } else {
+                        json!({ "manifestation": [text(&a.reaction)], "severity": severity })
+                    }],
+                }),
+                None,
+            );
+            reference(&url, None)
+        })
+        .collect();
+    let resuscitation = add_summary_resuscitation(&mut e, s, &subject);
 
     let mut sections = Vec::new();
     let mut section = |title: &str, code: Value, lines: Vec<String>, entries: Vec<Value>| {
@@ -57,10 +119,19 @@ pub fn summary_document(patient_id: &str, plan: &CarePlan, summary: &EmergencySu
     push_if(&mut identity, "Residence", &s.residence);
     push_if(&mut identity, "GP practice", &s.gp_practice);
     push_if(&mut identity, "Named GP", &s.named_gp);
-    section("Identity", Value::Null, identity, vec![reference(&patient, None)]);
+    section(
+        "Identity",
+        Value::Null,
+        identity,
+        vec![reference(&patient, None)],
+    );
 
     let dnacpr_code = if s.dnacpr == DnacprStatus::DoNotAttemptCpr && !s.resuscitation.conflicting {
-        coded(SNOMED, SNOMED_DNACPR, "Not for attempted cardiopulmonary resuscitation")
+        coded(
+            SNOMED,
+            SNOMED_DNACPR,
+            "Not for attempted cardiopulmonary resuscitation",
+        )
     } else {
         coded(SNOMED, "735324008", "Treatment escalation plan")
     };
@@ -73,13 +144,20 @@ pub fn summary_document(patient_id: &str, plan: &CarePlan, summary: &EmergencySu
     section(
         "Advance decision to refuse treatment",
         Value::Null,
-        vec![s.adrt.clone().unwrap_or_else(|| "No ADRT recorded".to_owned())],
+        vec![
+            s.adrt
+                .clone()
+                .unwrap_or_else(|| "No ADRT recorded".to_owned()),
+        ],
         vec![],
     );
     section(
         "Lasting power of attorney (health and welfare)",
         Value::Null,
-        s.lpa.iter().map(|c| format!("{}: {} {}", c.role, c.name, c.phone)).collect(),
+        s.lpa
+            .iter()
+            .map(|c| format!("{}: {} {}", c.role, c.name, c.phone))
+            .collect(),
         vec![],
     );
     let mut escalation = Vec::new();
@@ -103,22 +181,48 @@ pub fn summary_document(patient_id: &str, plan: &CarePlan, summary: &EmergencySu
         vec![],
     );
     let mut places = Vec::new();
-    push_if(&mut places, "Preferred place of care", &s.preferred_place_of_care);
-    places.extend(prefixed("Preferred place of death", &s.preferred_place_of_death));
-    section("Preferred places of care and death", Value::Null, places, vec![]);
+    push_if(
+        &mut places,
+        "Preferred place of care",
+        &s.preferred_place_of_care,
+    );
+    places.extend(prefixed(
+        "Preferred place of death",
+        &s.preferred_place_of_death,
+    ));
+    section(
+        "Preferred places of care and death",
+        Value::Null,
+        places,
+        vec![],
+    );
     section(
         "Key contacts",
         Value::Null,
-        s.key_contacts.iter().map(|c| format!("{}: {} {}", c.role, c.name, c.phone)).collect(),
+        s.key_contacts
+            .iter()
+            .map(|c| format!("{}: {} {}", c.role, c.name, c.phone))
+            .collect(),
         vec![],
     );
     let mut problems: Vec<String> = s
         .conditions
         .iter()
-        .map(|c| if c.treatment.is_empty() { c.name.clone() } else { format!("{}: {}", c.name, c.treatment) })
+        .map(|c| {
+            if c.treatment.is_empty() {
+                c.name.clone()
+            } else {
+                format!("{}: {}", c.name, c.treatment)
+            }
+        })
         .collect();
     push_if(&mut problems, "Prognosis", &s.prognosis);
-    section("Problems and prognosis", coded(LOINC, "11450-4", "Problem list - Reported"), problems, conditions);
+    section(
+        "Problems and prognosis",
+        coded(LOINC, "11450-4", "Problem list - Reported"),
+        problems,
+        conditions,
+    );
     section(
         "Medications",
         coded(LOINC, "10160-0", "History of Medication use Narrative"),
@@ -141,7 +245,11 @@ pub fn summary_document(patient_id: &str, plan: &CarePlan, summary: &EmergencySu
         medications,
     );
     let mut allergy_lines = decision_lines(&s.allergies);
-    allergy_lines.extend(s.allergy_list.iter().map(|a| format!("{}: {}", a.substance, a.reaction)));
+    allergy_lines.extend(
+        s.allergy_list
+            .iter()
+            .map(|a| format!("{}: {}", a.substance, a.reaction)),
+    );
     section(
         "Allergies",
         coded(LOINC, "48765-2", "Allergies and adverse reactions Document"),
@@ -152,16 +260,32 @@ pub fn summary_document(patient_id: &str, plan: &CarePlan, summary: &EmergencySu
     if let Some(d) = &s.baseline.observed_on {
         baseline.push(format!("Observed on {d}"));
     }
-    section("Baseline observations", coded(LOINC, "8716-3", "Vital signs"), baseline, observations);
+    section(
+        "Baseline observations",
+        coded(LOINC, "8716-3", "Vital signs"),
+        baseline,
+        vec![],
+    );
     section(
         "Communication needs",
         Value::Null,
-        if s.communication_needs.is_empty() { vec![] } else { vec![s.communication_needs.clone()] },
+        if s.communication_needs.is_empty() {
+            vec![]
+        } else {
+            vec![s.communication_needs.clone()]
+        },
         vec![],
     );
-    let mut about = vec![format!("Plan status: {}", s.plan_status), format!("Plan version: {}", s.plan_version)];
+    let mut about = vec![
+        format!("Plan status: {}", s.plan_status),
+        format!("Plan version: {}", s.plan_version),
+    ];
     if let Some(c) = &s.completed {
-        about.push(format!("Plan completed by {} at {}", c.user_name, instant(c.at_ms)));
+        about.push(format!(
+            "Plan completed by {} at {}",
+            c.user_name,
+            instant(c.at_ms)
+        ));
     }
     if let Some(cm) = &s.case_manager {
         about.push(format!("Case manager: {cm}"));
@@ -171,7 +295,11 @@ pub fn summary_document(patient_id: &str, plan: &CarePlan, summary: &EmergencySu
     }
     about.extend(decision_lines(&s.consent));
     if let Some(u) = &s.last_updated {
-        about.push(format!("Last updated by {} at {}", u.user_name, instant(u.at_ms)));
+        about.push(format!(
+            "Last updated by {} at {}",
+            u.user_name,
+            instant(u.at_ms)
+        ));
     }
     section("About this plan", Value::Null, about, vec![]);
     if !s.conflicts.is_empty() {
@@ -179,7 +307,11 @@ pub fn summary_document(patient_id: &str, plan: &CarePlan, summary: &EmergencySu
             .conflicts
             .iter()
             .map(|c| {
-                let values: Vec<String> = c.values.iter().map(|v| format!("{} ({})", v.label, v.recorded.user_name)).collect();
+                let values: Vec<String> = c
+                    .values
+                    .iter()
+                    .map(|v| format!("{} ({})", v.label, v.recorded.user_name))
+                    .collect();
                 format!("CONFLICTING ENTRIES for {}: {}", c.field, values.join("; "))
             })
             .collect();
@@ -187,10 +319,10 @@ pub fn summary_document(patient_id: &str, plan: &CarePlan, summary: &EmergencySu
     }
 
     let at_ms = s.last_updated.as_ref().map_or(0, |a| a.at_ms);
-    let author = s
-        .last_updated
-        .as_ref()
-        .map_or_else(|| json!({ "display": "Red Folder" }), |a| json!({ "display": a.user_name }));
+    let author = s.last_updated.as_ref().map_or_else(
+        || json!({ "display": "Red Folder" }),
+        |a| json!({ "display": a.user_name }),
+    );
     let composition_id = "emergency-summary";
     let mut composition = json!({
         "resourceType": "Composition",
@@ -219,9 +351,96 @@ pub fn summary_document(patient_id: &str, plan: &CarePlan, summary: &EmergencySu
     })
 }
 
-fn is_in_error(resource: &Value) -> bool {
-    resource["status"] == "entered-in-error"
-        || resource["verificationStatus"]["coding"][0]["code"] == "entered-in-error"
+fn add_summary_patient(e: &mut Entries<'_>, s: &EmergencySummary) -> String {
+    let (given, family) = split_name(&s.name);
+    let gender = s.sex.map(|x| match x {
+        Sex::Female => "female",
+        Sex::Male => "male",
+        Sex::Other => "other",
+        Sex::Unknown => "unknown",
+    });
+    e.add(
+        json!({
+            "resourceType": "Patient",
+            "id": "patient",
+            "identifier": [{ "system": NHS_NUMBER_SYSTEM, "value": s.nhs_number }],
+            "name": [
+                { "use": "official", "text": s.name, "family": family, "given": given },
+                if s.preferred_name.is_empty() { Value::Null } else { json!({ "use": "usual", "text": s.preferred_name }) },
+            ],
+            "telecom": [if s.phone.is_empty() { Value::Null } else { json!({ "system": "phone", "value": s.phone, "use": "home" }) }],
+            "gender": gender,
+            "birthDate": date(&s.date_of_birth),
+            "address": [if s.address.is_empty() { Value::Null } else { json!({ "use": "home", "text": s.address }) }],
+            "generalPractitioner": [if s.gp_practice.is_empty() { Value::Null } else { json!({ "display": s.gp_practice }) }],
+        }),
+        None,
+    )
+}
+
+/// The resuscitation decision as an Observation: the summary's status, or (when replicas
+/// conflict) one `preliminary` Observation per value, described by its label.
+fn add_summary_resuscitation(
+    e: &mut Entries<'_>,
+    s: &EmergencySummary,
+    subject: &Value,
+) -> Vec<String> {
+    let r = &s.resuscitation;
+    let observation = |id: String,
+                       value: Value,
+                       status: &str,
+                       by: Option<&redfolder_shared::Attribution>,
+                       note: &str| {
+        json!({
+            "resourceType": "Observation",
+            "id": id,
+            "status": status,
+            "category": [coded("http://terminology.hl7.org/CodeSystem/observation-category", "survey", "Survey")],
+            "code": coded(SNOMED, "735324008", "Treatment escalation plan"),
+            "subject": subject,
+            "issued": by.map(|a| instant(a.at_ms)),
+            "valueCodeableConcept": value,
+            "note": [{ "text": note }],
+        })
+    };
+    if r.conflicting {
+        return r
+            .values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let o = observation(
+                    format!("resuscitation-{}", i + 1),
+                    text(&v.label),
+                    "preliminary",
+                    Some(&v.recorded),
+                    "CONFLICTING ENTRIES: confirm with the care team",
+                );
+                e.add(o, None)
+            })
+            .collect();
+    }
+    let value = match s.dnacpr {
+        DnacprStatus::DoNotAttemptCpr => coded(
+            SNOMED,
+            SNOMED_DNACPR,
+            "Not for attempted cardiopulmonary resuscitation",
+        ),
+        DnacprStatus::ForAttemptedCpr => coded(
+            SNOMED,
+            SNOMED_FOR_CPR,
+            "For attempted cardiopulmonary resuscitation",
+        ),
+        DnacprStatus::NotRecorded => return Vec::new(),
+    };
+    let o = observation(
+        "resuscitation".to_owned(),
+        value,
+        "final",
+        r.recorded.as_ref(),
+        &r.label,
+    );
+    vec![e.add(o, None)]
 }
 
 fn push_if(lines: &mut Vec<String>, label: &str, value: &str) {
@@ -233,10 +452,19 @@ fn push_if(lines: &mut Vec<String>, label: &str, value: &str) {
 fn decision_lines(d: &SummaryDecision) -> Vec<String> {
     let mut lines = vec![d.label.clone()];
     if let Some(r) = &d.recorded {
-        lines.push(format!("Recorded by {} at {}", r.user_name, instant(r.at_ms)));
+        lines.push(format!(
+            "Recorded by {} at {}",
+            r.user_name,
+            instant(r.at_ms)
+        ));
     }
     for v in &d.values {
-        lines.push(format!("{} (recorded by {} at {})", v.label, v.recorded.user_name, instant(v.recorded.at_ms)));
+        lines.push(format!(
+            "{} (recorded by {} at {})",
+            v.label,
+            v.recorded.user_name,
+            instant(v.recorded.at_ms)
+        ));
     }
     lines
 }

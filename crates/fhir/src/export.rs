@@ -9,9 +9,7 @@ use redfolder_shared::{
 };
 use serde_json::{Value, json};
 
-use crate::util::{
-    annotation, coded, date, fhir_id, instant, person, prune, reference, text, urn,
-};
+use crate::util::{annotation, coded, date, fhir_id, instant, person, prune, reference, text, urn};
 use crate::{
     LOINC, NHS_NUMBER_SYSTEM, ODS_SYSTEM, SNOMED, SNOMED_DNACPR, SNOMED_FOR_CPR,
     SNOMED_NO_KNOWN_ALLERGY, UCUM,
@@ -42,7 +40,10 @@ impl<'a> Entries<'a> {
     /// Adds a resource (pruned of empty elements) and returns its `fullUrl`.
     pub(crate) fn add(&mut self, mut resource: Value, by: Option<&Attribution>) -> String {
         prune(&mut resource);
-        let kind = resource["resourceType"].as_str().unwrap_or_default().to_owned();
+        let kind = resource["resourceType"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         let id = resource["id"].as_str().unwrap_or_default().to_owned();
         let url = self.url(&kind, &id);
         if let Some(a) = by {
@@ -96,7 +97,11 @@ pub fn plan_bundle(patient_id: &str, plan: &CarePlan) -> Value {
     for c in &plan.key_contacts {
         add_related_person(&mut e, c, &patient);
     }
-    let goals: Vec<String> = plan.goals.iter().map(|g| add_goal(&mut e, g, &subject)).collect();
+    let goals: Vec<String> = plan
+        .goals
+        .iter()
+        .map(|g| add_goal(&mut e, g, &subject))
+        .collect();
     add_consent(&mut e, plan, &subject);
     add_care_plan(&mut e, plan, &subject, &episode, &team, &goals);
     e.add_provenance();
@@ -105,7 +110,7 @@ pub fn plan_bundle(patient_id: &str, plan: &CarePlan) -> Value {
 
 /// Patient, Condition, MedicationStatement, AllergyIntolerance and Observation: what the
 /// plan and the emergency document share. Returns nothing; the Patient's url is known.
-pub(crate) fn add_clinical(e: &mut Entries<'_>, plan: &CarePlan, patient: &str) {
+fn add_clinical(e: &mut Entries<'_>, plan: &CarePlan, patient: &str) {
     let subject = reference(patient, Some(&plan.patient.name));
     for c in &plan.conditions {
         let id = fhir_id("condition", &c.id);
@@ -128,7 +133,13 @@ pub(crate) fn add_clinical(e: &mut Entries<'_>, plan: &CarePlan, patient: &str) 
             "recorder": person(&c.recorded),
             "note": [if c.treatment.is_empty() { Value::Null } else { json!({ "text": c.treatment }) }],
         });
-        e.add(resource, Some(latest(&c.recorded, c.entered_in_error.as_ref().map(|x| &x.by))));
+        e.add(
+            resource,
+            Some(latest(
+                &c.recorded,
+                c.entered_in_error.as_ref().map(|x| &x.by),
+            )),
+        );
     }
     for m in &plan.medications {
         let id = fhir_id("medication", &m.id);
@@ -155,7 +166,13 @@ pub(crate) fn add_clinical(e: &mut Entries<'_>, plan: &CarePlan, patient: &str) 
             "dosage": [if m.dose.is_empty() { Value::Null } else { json!({ "text": m.dose }) }],
             "note": notes,
         });
-        e.add(resource, Some(latest(&m.recorded, m.entered_in_error.as_ref().map(|x| &x.by))));
+        e.add(
+            resource,
+            Some(latest(
+                &m.recorded,
+                m.entered_in_error.as_ref().map(|x| &x.by),
+            )),
+        );
     }
     let allergy_conflict = plan.conflict(SafetyField::Allergies).is_some();
     for a in &plan.allergies {
@@ -186,24 +203,31 @@ pub(crate) fn add_clinical(e: &mut Entries<'_>, plan: &CarePlan, patient: &str) 
             "recorder": person(&a.recorded),
             "reaction": [reaction],
         });
-        e.add(resource, Some(latest(&a.recorded, a.entered_in_error.as_ref().map(|x| &x.by))));
+        e.add(
+            resource,
+            Some(latest(
+                &a.recorded,
+                a.entered_in_error.as_ref().map(|x| &x.by),
+            )),
+        );
     }
-    if plan.allergy_status() == AllergyStatus::NoKnownAllergies || allergy_conflict {
-        if let Some(statement) = &plan.allergy_status {
-            if statement.status == AllergyStatus::NoKnownAllergies {
-                let resource = json!({
-                    "resourceType": "AllergyIntolerance",
-                    "id": "allergy-none-known",
-                    "clinicalStatus": coded("http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "active", "Active"),
-                    "verificationStatus": allergy_verification(false, allergy_conflict),
-                    "code": coded(SNOMED, SNOMED_NO_KNOWN_ALLERGY, "No known allergy"),
-                    "patient": subject,
-                    "recordedDate": instant(statement.recorded.at_ms),
-                    "recorder": person(&statement.recorded),
-                });
-                e.add(resource, Some(&statement.recorded));
-            }
-        }
+    // "No known allergies" is exported while it stands, or (unconfirmed) while it
+    // conflicts with recorded allergies.
+    if (plan.allergy_status() == AllergyStatus::NoKnownAllergies || allergy_conflict)
+        && let Some(statement) = &plan.allergy_status
+        && statement.status == AllergyStatus::NoKnownAllergies
+    {
+        let resource = json!({
+            "resourceType": "AllergyIntolerance",
+            "id": "allergy-none-known",
+            "clinicalStatus": coded("http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "active", "Active"),
+            "verificationStatus": allergy_verification(false, allergy_conflict),
+            "code": coded(SNOMED, SNOMED_NO_KNOWN_ALLERGY, "No known allergy"),
+            "patient": subject,
+            "recordedDate": instant(statement.recorded.at_ms),
+            "recorder": person(&statement.recorded),
+        });
+        e.add(resource, Some(&statement.recorded));
     }
     add_observations(e, plan, &subject);
 }
@@ -305,7 +329,11 @@ fn quantity(value: f64, unit: &str, code: &str) -> Value {
 }
 
 fn vital_signs() -> Value {
-    json!([coded("http://terminology.hl7.org/CodeSystem/observation-category", "vital-signs", "Vital Signs")])
+    json!([coded(
+        "http://terminology.hl7.org/CodeSystem/observation-category",
+        "vital-signs",
+        "Vital Signs"
+    )])
 }
 
 fn add_observations(e: &mut Entries<'_>, plan: &CarePlan, subject: &Value) {
@@ -333,13 +361,20 @@ fn add_observations(e: &mut Entries<'_>, plan: &CarePlan, subject: &Value) {
         (&PULSE, b.pulse_bpm.map(f64::from)),
         (&RESPIRATORY_RATE, b.respiratory_rate.map(f64::from)),
         (&SPO2, b.spo2_percent.map(f64::from)),
-        (&TEMPERATURE, b.temperature_decidegrees.map(|t| f64::from(t) / 10.0)),
+        (
+            &TEMPERATURE,
+            b.temperature_decidegrees.map(|t| f64::from(t) / 10.0),
+        ),
         (&PEAK_FLOW, b.peak_flow_l_min.map(f64::from)),
         (&WEIGHT, b.weight_decikg.map(|w| f64::from(w) / 10.0)),
     ];
     for (vital, value) in values {
         let Some(value) = value else { continue };
-        let mut o = base(vital.id, vital_signs(), two_codes(vital.snomed, vital.loinc, vital.display));
+        let mut o = base(
+            vital.id,
+            vital_signs(),
+            two_codes(vital.snomed, vital.loinc, vital.display),
+        );
         o["valueQuantity"] = quantity(value, vital.unit, vital.code);
         e.add(o, Some(recorded));
     }
@@ -363,9 +398,17 @@ fn add_observations(e: &mut Entries<'_>, plan: &CarePlan, subject: &Value) {
         ]);
         e.add(o, Some(recorded));
     }
-    let exam = json!([coded("http://terminology.hl7.org/CodeSystem/observation-category", "exam", "Exam")]);
+    let exam = json!([coded(
+        "http://terminology.hl7.org/CodeSystem/observation-category",
+        "exam",
+        "Exam"
+    )]);
     if let Some(af) = b.known_af {
-        let mut o = base("known-af", exam.clone(), coded(SNOMED, "49436004", "Atrial fibrillation"));
+        let mut o = base(
+            "known-af",
+            exam.clone(),
+            coded(SNOMED, "49436004", "Atrial fibrillation"),
+        );
         o["valueBoolean"] = af.into();
         e.add(o, Some(recorded));
     }
@@ -383,7 +426,7 @@ fn add_observations(e: &mut Entries<'_>, plan: &CarePlan, subject: &Value) {
 
 /// The resuscitation decision as an Observation coded with SNOMED CT; one per value when
 /// replicas conflict, each `preliminary` until a clinician resolves it. Returns the urls.
-pub(crate) fn add_resuscitation(e: &mut Entries<'_>, plan: &CarePlan, subject: &Value) -> Vec<String> {
+fn add_resuscitation(e: &mut Entries<'_>, plan: &CarePlan, subject: &Value) -> Vec<String> {
     let mut decisions = Vec::new();
     let conflicting = match plan.conflict(SafetyField::Dnacpr) {
         Some(c) => {
@@ -404,8 +447,16 @@ pub(crate) fn add_resuscitation(e: &mut Entries<'_>, plan: &CarePlan, subject: &
     let mut urls = Vec::new();
     for (id, r) in decisions {
         let value = match r.status {
-            DnacprStatus::DoNotAttemptCpr => coded(SNOMED, SNOMED_DNACPR, "Not for attempted cardiopulmonary resuscitation"),
-            DnacprStatus::ForAttemptedCpr => coded(SNOMED, SNOMED_FOR_CPR, "For attempted cardiopulmonary resuscitation"),
+            DnacprStatus::DoNotAttemptCpr => coded(
+                SNOMED,
+                SNOMED_DNACPR,
+                "Not for attempted cardiopulmonary resuscitation",
+            ),
+            DnacprStatus::ForAttemptedCpr => coded(
+                SNOMED,
+                SNOMED_FOR_CPR,
+                "For attempted cardiopulmonary resuscitation",
+            ),
             DnacprStatus::NotRecorded => continue,
         };
         let mut notes = Vec::new();
@@ -439,10 +490,11 @@ pub(crate) fn add_resuscitation(e: &mut Entries<'_>, plan: &CarePlan, subject: &
     urls
 }
 
-pub(crate) fn add_patient(e: &mut Entries<'_>, plan: &CarePlan) -> String {
+fn add_patient(e: &mut Entries<'_>, plan: &CarePlan) -> String {
     let p = &plan.patient;
     let (given, family) = split_name(&p.name);
-    let mut names = vec![json!({ "use": "official", "text": p.name, "family": family, "given": given })];
+    let mut names =
+        vec![json!({ "use": "official", "text": p.name, "family": family, "given": given })];
     if !p.preferred_name.is_empty() {
         names.push(json!({ "use": "usual", "text": p.preferred_name }));
     }
@@ -522,7 +574,13 @@ fn add_episode(e: &mut Entries<'_>, plan: &CarePlan, subject: &Value) -> String 
         },
         "careManager": en.case_manager.as_ref().map(|cm| json!({ "display": format!("{} ({})", cm.name, cm.role) })),
     });
-    e.add(resource, en.ended.as_ref().map(|x| &x.recorded).or(en.completed.as_ref()))
+    e.add(
+        resource,
+        en.ended
+            .as_ref()
+            .map(|x| &x.recorded)
+            .or(en.completed.as_ref()),
+    )
 }
 
 fn add_care_team(e: &mut Entries<'_>, plan: &CarePlan, subject: &Value) -> String {
@@ -556,15 +614,30 @@ fn add_care_team(e: &mut Entries<'_>, plan: &CarePlan, subject: &Value) -> Strin
         "subject": subject,
         "participant": participants,
     });
-    let by = plan.active_care_team().map(|m| &m.recorded).max_by_key(|a| a.at_ms);
+    let by = plan
+        .active_care_team()
+        .map(|m| &m.recorded)
+        .max_by_key(|a| a.at_ms);
     e.add(resource, by)
 }
 
 fn add_related_person(e: &mut Entries<'_>, c: &redfolder_shared::Contact, patient: &str) {
     let relationship = match c.relationship {
-        Some(Relationship::NextOfKin) => coded("http://terminology.hl7.org/CodeSystem/v2-0131", "N", "Next-of-Kin"),
-        Some(Relationship::MainCarer) => coded("http://terminology.hl7.org/CodeSystem/v3-RoleCode", "CAREGIVER", "caregiver"),
-        Some(Relationship::LpaHealthAndWelfare) => coded("http://terminology.hl7.org/CodeSystem/v3-RoleCode", "HPOWATT", "healthcare power of attorney"),
+        Some(Relationship::NextOfKin) => coded(
+            "http://terminology.hl7.org/CodeSystem/v2-0131",
+            "N",
+            "Next-of-Kin",
+        ),
+        Some(Relationship::MainCarer) => coded(
+            "http://terminology.hl7.org/CodeSystem/v3-RoleCode",
+            "CAREGIVER",
+            "caregiver",
+        ),
+        Some(Relationship::LpaHealthAndWelfare) => coded(
+            "http://terminology.hl7.org/CodeSystem/v3-RoleCode",
+            "HPOWATT",
+            "healthcare power of attorney",
+        ),
         Some(Relationship::Other) | None => text(&c.role),
     };
     let resource = json!({
@@ -576,7 +649,13 @@ fn add_related_person(e: &mut Entries<'_>, c: &redfolder_shared::Contact, patien
         "name": [{ "text": c.name }],
         "telecom": [if c.phone.is_empty() { Value::Null } else { json!({ "system": "phone", "value": c.phone }) }],
     });
-    e.add(resource, Some(latest(&c.recorded, c.entered_in_error.as_ref().map(|x| &x.by))));
+    e.add(
+        resource,
+        Some(latest(
+            &c.recorded,
+            c.entered_in_error.as_ref().map(|x| &x.by),
+        )),
+    );
 }
 
 fn add_goal(e: &mut Entries<'_>, g: &redfolder_shared::Goal, subject: &Value) -> String {
@@ -669,7 +748,12 @@ fn add_care_plan(
     };
     let conditions: Vec<Value> = plan
         .active_conditions()
-        .map(|c| reference(&e.url("Condition", &fhir_id("condition", &c.id)), Some(&c.name)))
+        .map(|c| {
+            reference(
+                &e.url("Condition", &fhir_id("condition", &c.id)),
+                Some(&c.name),
+            )
+        })
         .collect();
     let resuscitation = add_resuscitation(e, plan, subject);
     let mut supporting: Vec<Value> = vec![reference(episode, None)];
@@ -707,24 +791,63 @@ fn add_care_plan(
         if !p.rescue_pack.is_empty() {
             body.push_str(&format!(" (rescue pack: {})", p.rescue_pack));
         }
-        note(&format!("Escalation plan for {}", p.condition), &body, Some(&p.recorded));
+        note(
+            &format!("Escalation plan for {}", p.condition),
+            &body,
+            Some(&p.recorded),
+        );
     }
-    note("Self-management advice", plan.self_management_advice.as_str(), None);
-    note("Equipment and services", plan.equipment_and_services.as_str(), None);
+    note(
+        "Self-management advice",
+        plan.self_management_advice.as_str(),
+        None,
+    );
+    note(
+        "Equipment and services",
+        plan.equipment_and_services.as_str(),
+        None,
+    );
     if plan.adrt.in_place {
-        note("Advance decision to refuse treatment", &format!("{} (original: {})", plan.adrt.details, plan.adrt.original_location), plan.adrt.recorded.as_ref());
+        note(
+            "Advance decision to refuse treatment",
+            &format!(
+                "{} (original: {})",
+                plan.adrt.details, plan.adrt.original_location
+            ),
+            plan.adrt.recorded.as_ref(),
+        );
     }
     if let Some(f) = plan.focus_of_care.focus {
-        note("Focus of care", &format!("{} {}", f.label(), plan.focus_of_care.notes), plan.focus_of_care.recorded.as_ref());
+        note(
+            "Focus of care",
+            &format!("{} {}", f.label(), plan.focus_of_care.notes),
+            plan.focus_of_care.recorded.as_ref(),
+        );
     }
-    note("Prognosis", &plan.focus_of_care.prognosis, plan.focus_of_care.recorded.as_ref());
+    note(
+        "Prognosis",
+        &plan.focus_of_care.prognosis,
+        plan.focus_of_care.recorded.as_ref(),
+    );
     if let Some(c) = &plan.ceiling_of_treatment {
-        note("Ceiling of treatment", &format!("{} {}", c.ceiling.label(), c.notes), Some(&c.recorded));
+        note(
+            "Ceiling of treatment",
+            &format!("{} {}", c.ceiling.label(), c.notes),
+            Some(&c.recorded),
+        );
     }
     if let Some(a) = &plan.admission_wanted {
-        note("Admission", &format!("{} {}", a.wanted.label(), a.notes), Some(&a.recorded));
+        note(
+            "Admission",
+            &format!("{} {}", a.wanted.label(), a.notes),
+            Some(&a.recorded),
+        );
     }
-    note("Preferred place of care", &plan.preferred_place_of_care, None);
+    note(
+        "Preferred place of care",
+        &plan.preferred_place_of_care,
+        None,
+    );
     if let Some(p) = &plan.preferred_place_of_death {
         note("Preferred place of death", &p.place, Some(&p.recorded));
     }
@@ -732,20 +855,47 @@ fn add_care_plan(
         let values: Vec<String> = c
             .values
             .iter()
-            .map(|v| format!("{} ({}, {})", v.label, v.recorded.user_name, instant(v.recorded.at_ms)))
+            .map(|v| {
+                format!(
+                    "{} ({}, {})",
+                    v.label,
+                    v.recorded.user_name,
+                    instant(v.recorded.at_ms)
+                )
+            })
             .collect();
-        note(&format!("CONFLICTING ENTRIES for {}", c.field), &values.join("; "), None);
+        note(
+            &format!("CONFLICTING ENTRIES for {}", c.field),
+            &values.join("; "),
+            None,
+        );
     }
     note("Access", &plan.patient.access_notes, None);
-    note("Communication needs", &plan.patient.communication_needs, None);
+    note(
+        "Communication needs",
+        &plan.patient.communication_needs,
+        None,
+    );
     for r in plan.active_reviews() {
-        note(&format!("Review {}", r.date), &format!("{} {}", r.notes.as_str(), r.changes), Some(&r.recorded));
+        note(
+            &format!("Review {}", r.date),
+            &format!("{} {}", r.notes.as_str(), r.changes),
+            Some(&r.recorded),
+        );
     }
     for m in plan.active_mdt_discussions() {
-        note(&format!("MDT {}", m.date), &format!("{} {}", m.outcome, m.referrals), Some(&m.recorded));
+        note(
+            &format!("MDT {}", m.date),
+            &format!("{} {}", m.outcome, m.referrals),
+            Some(&m.recorded),
+        );
     }
     for a in plan.active_advice() {
-        note(&format!("Advice from {} ({})", a.from_name, a.from_role), &a.advice, Some(&a.recorded));
+        note(
+            &format!("Advice from {} ({})", a.from_name, a.from_role),
+            &a.advice,
+            Some(&a.recorded),
+        );
     }
     let resource = json!({
         "resourceType": "CarePlan",

@@ -8,7 +8,10 @@
 use redfolder_shared::{AllergySeverity, AllergyStatus, CarePlan, Edit, NhsNumber, Sex};
 use serde_json::Value;
 
-use crate::export::{BLOOD_PRESSURE, DIASTOLIC, PULSE, PEAK_FLOW, RESPIRATORY_RATE, SPO2, SYSTOLIC, TEMPERATURE, WEIGHT};
+use crate::export::{
+    BLOOD_PRESSURE, DIASTOLIC, PEAK_FLOW, PULSE, RESPIRATORY_RATE, SPO2, SYSTOLIC, TEMPERATURE,
+    WEIGHT,
+};
 use crate::{NHS_NUMBER_SYSTEM, ODS_SYSTEM, SNOMED_NO_KNOWN_ALLERGY};
 
 /// What a bundle says about one patient.
@@ -91,11 +94,12 @@ impl Problems {
 /// A CodeableConcept's words: its text, else its first coding's display.
 fn concept_text(c: &Value) -> Option<String> {
     let t = c["text"].as_str().map(str::trim).filter(|s| !s.is_empty());
-    let d = c["coding"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find_map(|x| x["display"].as_str().map(str::trim).filter(|s| !s.is_empty()));
+    let d = c["coding"].as_array().into_iter().flatten().find_map(|x| {
+        x["display"]
+            .as_str()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    });
     t.or(d).map(str::to_owned)
 }
 
@@ -118,8 +122,7 @@ fn notes(r: &Value) -> Vec<String> {
 }
 
 fn in_error(r: &Value) -> bool {
-    r["status"] == "entered-in-error"
-        || has_code(&r["verificationStatus"], "entered-in-error")
+    r["status"] == "entered-in-error" || has_code(&r["verificationStatus"], "entered-in-error")
 }
 
 /// Reads a bundle, or refuses it with every problem found.
@@ -127,9 +130,12 @@ pub fn parse_import(bundle: &Value) -> Result<Import, ImportRefused> {
     let mut problems = Problems(Vec::new());
     if bundle["resourceType"] != "Bundle" {
         problems.add("resourceType", "not a FHIR Bundle");
-        return Err(ImportRefused { problems: problems.0 });
+        return Err(ImportRefused {
+            problems: problems.0,
+        });
     }
     let mut patient: Option<ImportedPatient> = None;
+    let mut saw_patient = false;
     let mut import = Import {
         patient: ImportedPatient {
             nhs_number: String::new(),
@@ -166,6 +172,7 @@ pub fn parse_import(bundle: &Value) -> Result<Import, ImportRefused> {
         }
         match kind {
             "Patient" => {
+                saw_patient = true;
                 if let Some(p) = read_patient(r, &at, &mut problems) {
                     match &patient {
                         Some(first) if first.nhs_number != p.nhs_number => problems.add(
@@ -253,13 +260,17 @@ pub fn parse_import(bundle: &Value) -> Result<Import, ImportRefused> {
     }
     match patient {
         Some(p) => import.patient = p,
-        None => problems.add("Bundle", "required: a Patient"),
+        // A Patient with problems has already said what is wrong with it.
+        None if !saw_patient => problems.add("Bundle", "required: a Patient"),
+        None => {}
     }
     import.baseline = baseline.edit();
     if problems.0.is_empty() {
         Ok(import)
     } else {
-        Err(ImportRefused { problems: problems.0 })
+        Err(ImportRefused {
+            problems: problems.0,
+        })
     }
 }
 
@@ -274,11 +285,17 @@ fn read_patient(r: &Value, at: &str, problems: &mut Problems) -> Option<Imported
     let nhs_number = match nhs.map(NhsNumber::parse) {
         Some(Ok(n)) => n.digits(),
         Some(Err(e)) => {
-            problems.add(format!("{at}.identifier"), format!("invalid NHS number: {e}"));
+            problems.add(
+                format!("{at}.identifier"),
+                format!("invalid NHS number: {e}"),
+            );
             String::new()
         }
         None => {
-            problems.add(format!("{at}.identifier"), format!("required: an identifier with system {NHS_NUMBER_SYSTEM}"));
+            problems.add(
+                format!("{at}.identifier"),
+                format!("required: an identifier with system {NHS_NUMBER_SYSTEM}"),
+            );
             String::new()
         }
     };
@@ -315,7 +332,10 @@ fn read_patient(r: &Value, at: &str, problems: &mut Problems) -> Option<Imported
     let date_of_birth = match r["birthDate"].as_str() {
         Some(d) if redfolder_shared::Date::parse(d).is_some() => d.to_owned(),
         Some(d) => {
-            problems.add(format!("{at}.birthDate"), format!("not a full date (YYYY-MM-DD): {d:?}"));
+            problems.add(
+                format!("{at}.birthDate"),
+                format!("not a full date (YYYY-MM-DD): {d:?}"),
+            );
             String::new()
         }
         None => {
@@ -345,7 +365,10 @@ fn read_patient(r: &Value, at: &str, problems: &mut Problems) -> Option<Imported
             (!joined.is_empty()).then_some(joined)
         })
         .unwrap_or_else(|| {
-            problems.add(format!("{at}.address"), "required: the home address (a plan is used at the door)");
+            problems.add(
+                format!("{at}.address"),
+                "required: the home address (a plan is used at the door)",
+            );
             String::new()
         });
     let sex = match r["gender"].as_str() {
@@ -354,7 +377,10 @@ fn read_patient(r: &Value, at: &str, problems: &mut Problems) -> Option<Imported
         Some("other") => Some(Sex::Other),
         Some("unknown") => Some(Sex::Unknown),
         Some(g) => {
-            problems.add(format!("{at}.gender"), format!("not an AdministrativeGender: {g:?}"));
+            problems.add(
+                format!("{at}.gender"),
+                format!("not an AdministrativeGender: {g:?}"),
+            );
             None
         }
         None => None,
@@ -374,7 +400,10 @@ fn read_patient(r: &Value, at: &str, problems: &mut Problems) -> Option<Imported
         .find(|g| g["identifier"]["system"] == ODS_SYSTEM);
     let (gp_practice_ods, gp_practice_name) = gp.map_or_else(Default::default, |g| {
         (
-            g["identifier"]["value"].as_str().unwrap_or_default().to_owned(),
+            g["identifier"]["value"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
             g["display"].as_str().unwrap_or_default().to_owned(),
         )
     });
@@ -423,12 +452,21 @@ fn number(q: &Value, units: &[&str], scale: f64, at: &str, problems: &mut Proble
     if let Some(u) = unit
         && !units.contains(&u)
     {
-        problems.add(format!("{at}.valueQuantity"), format!("unit {u:?} is not supported (expected {})", units.join(" or ")));
+        problems.add(
+            format!("{at}.valueQuantity"),
+            format!(
+                "unit {u:?} is not supported (expected {})",
+                units.join(" or ")
+            ),
+        );
         return None;
     }
     let scaled = (v * scale).round();
     if !(0.0..=100_000.0).contains(&scaled) {
-        problems.add(format!("{at}.valueQuantity.value"), format!("{v} is out of range"));
+        problems.add(
+            format!("{at}.valueQuantity.value"),
+            format!("{v} is out of range"),
+        );
         return None;
     }
     Some(scaled as u32)
@@ -441,9 +479,21 @@ impl Baseline {
         let before = problems.0.len();
         let kind_of = |v: &crate::export::Vital| coded_as(code, (v.snomed, v.loinc));
         if kind_of(&PULSE) {
-            self.pulse = number(q, &["/min", "beats/minute", "{beats}/min"], 1.0, at, problems);
+            self.pulse = number(
+                q,
+                &["/min", "beats/minute", "{beats}/min"],
+                1.0,
+                at,
+                problems,
+            );
         } else if kind_of(&RESPIRATORY_RATE) {
-            self.respiratory_rate = number(q, &["/min", "breaths/minute", "{breaths}/min"], 1.0, at, problems);
+            self.respiratory_rate = number(
+                q,
+                &["/min", "breaths/minute", "{breaths}/min"],
+                1.0,
+                at,
+                problems,
+            );
         } else if kind_of(&SPO2) || has_code(code, "59408-5") {
             self.spo2 = number(q, &["%"], 1.0, at, problems);
         } else if kind_of(&TEMPERATURE) {
@@ -455,9 +505,11 @@ impl Baseline {
         } else if coded_as(code, BLOOD_PRESSURE) {
             for c in r["component"].as_array().into_iter().flatten() {
                 if coded_as(&c["code"], SYSTOLIC) {
-                    self.systolic = number(&c["valueQuantity"], &["mm[Hg]", "mmHg"], 1.0, at, problems);
+                    self.systolic =
+                        number(&c["valueQuantity"], &["mm[Hg]", "mmHg"], 1.0, at, problems);
                 } else if coded_as(&c["code"], DIASTOLIC) {
-                    self.diastolic = number(&c["valueQuantity"], &["mm[Hg]", "mmHg"], 1.0, at, problems);
+                    self.diastolic =
+                        number(&c["valueQuantity"], &["mm[Hg]", "mmHg"], 1.0, at, problems);
                 }
             }
         } else if coded_as(code, SYSTOLIC) {
@@ -472,7 +524,9 @@ impl Baseline {
             self.mobility = r["valueString"].as_str().unwrap_or_default().to_owned();
         } else {
             let what = concept_text(code).unwrap_or_else(|| "uncoded".to_owned());
-            skipped.push(format!("{at}: observation {what:?} is not a baseline Red Folder keeps"));
+            skipped.push(format!(
+                "{at}: observation {what:?} is not a baseline Red Folder keeps"
+            ));
             return;
         }
         if problems.0.len() == before {
@@ -548,11 +602,23 @@ pub fn import_edits(
         gp_practice_ods: pick(&p.gp_practice_ods, current.map(|c| &c.gp_practice_ods)),
         gp_practice_name: pick(&p.gp_practice_name, current.map(|c| &c.gp_practice_name)),
         named_gp: current.map(|c| c.named_gp.clone()).unwrap_or_default(),
-        communication_needs: current.map(|c| c.communication_needs.clone()).unwrap_or_default(),
-        interpreter_language: current.map(|c| c.interpreter_language.clone()).unwrap_or_default(),
+        communication_needs: current
+            .map(|c| c.communication_needs.clone())
+            .unwrap_or_default(),
+        interpreter_language: current
+            .map(|c| c.interpreter_language.clone())
+            .unwrap_or_default(),
     };
     let unchanged = current.is_some_and(|c| {
-        let Edit::SetPatientDetails { preferred_name, sex, phone, gp_practice_ods, gp_practice_name, .. } = &details else {
+        let Edit::SetPatientDetails {
+            preferred_name,
+            sex,
+            phone,
+            gp_practice_ods,
+            gp_practice_name,
+            ..
+        } = &details
+        else {
             return false;
         };
         *preferred_name == c.preferred_name
@@ -610,7 +676,11 @@ pub fn import_edits(
         });
     }
     let mut allergies: Vec<String> = existing
-        .map(|plan| plan.active_allergies().map(|a| a.substance.clone()).collect())
+        .map(|plan| {
+            plan.active_allergies()
+                .map(|a| a.substance.clone())
+                .collect()
+        })
         .unwrap_or_default();
     for a in &import.allergies {
         if allergies.iter().any(|n| same(n, &a.substance)) {
@@ -625,7 +695,10 @@ pub fn import_edits(
         });
     }
     let status = existing.map_or(AllergyStatus::NotRecorded, |plan| plan.allergy_status());
-    if import.no_known_allergies && allergies.is_empty() && status != AllergyStatus::NoKnownAllergies {
+    if import.no_known_allergies
+        && allergies.is_empty()
+        && status != AllergyStatus::NoKnownAllergies
+    {
         edits.push(Edit::RecordNoKnownAllergies);
     }
     if let Some(Edit::RecordBaseline {
@@ -659,7 +732,11 @@ pub fn import_edits(
         });
         if !same_values {
             edits.push(Edit::RecordBaseline {
-                observed_on: if observed_on.is_empty() { today.to_owned() } else { observed_on.clone() },
+                observed_on: if observed_on.is_empty() {
+                    today.to_owned()
+                } else {
+                    observed_on.clone()
+                },
                 pulse_bpm: *pulse_bpm,
                 systolic_mmhg: *systolic_mmhg,
                 diastolic_mmhg: *diastolic_mmhg,

@@ -37,8 +37,8 @@ mod util;
 pub use document::summary_document;
 pub use export::plan_bundle;
 pub use import::{
-    Import, ImportedAllergy, ImportedCondition, ImportedMedication, ImportedPatient,
-    ImportProblem, ImportRefused, import_edits, parse_import,
+    Import, ImportProblem, ImportRefused, ImportedAllergy, ImportedCondition, ImportedMedication,
+    ImportedPatient, import_edits, parse_import,
 };
 
 /// The FHIR identifier system of NHS numbers.

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{admin, emergency, health, login, patients, reports};
+use crate::routes::{admin, emergency, fhir, health, login, patients, reports};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,6 +22,9 @@ use crate::routes::{admin, emergency, health, login, patients, reports};
         patients::add_to_care_team,
         patients::remove_from_care_team,
         patients::access_log,
+        fhir::export,
+        fhir::summary,
+        fhir::import,
         emergency::summary,
         emergency::feed,
         emergency::feed_stream,

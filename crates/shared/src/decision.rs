@@ -12,11 +12,12 @@
 
 use std::borrow::Cow;
 
-use automerge::{AutoCommit, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use automerge::{ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use autosurgeon::{Hydrate, HydrateError, Reconcile};
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{Allergy, Attribution, CarePlan};
+use crate::read::Cached;
 
 /// DNACPR recommendation as the crew needs to read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
@@ -541,15 +542,16 @@ pub(crate) struct Candidate<T> {
 /// `legacy` reads a scalar that a version-1 replica wrote in place of a register object;
 /// its author comes from the change that wrote it.
 pub(crate) fn read_register<T: Decision>(
-    doc: &AutoCommit,
+    cached: &Cached<'_>,
     legacy: impl Fn(&ScalarValue, Attribution) -> Option<T>,
 ) -> Result<Vec<Candidate<T>>, HydrateError> {
     let key = T::FIELD.key();
+    let doc = cached.doc();
     let winner = doc.get(ROOT, key)?.map(|(_, id)| id);
     let mut out = Vec::new();
     for (value, id) in doc.get_all(ROOT, key)? {
         let parsed = match value {
-            Value::Object(ObjType::Map) => Some(T::hydrate_map(doc, &id)?),
+            Value::Object(ObjType::Map) => Some(T::hydrate_map(cached, &id)?),
             Value::Scalar(s) => legacy(s.as_ref(), crate::history::author_of_op(doc, &id)),
             Value::Object(_) => None,
         };
@@ -634,7 +636,7 @@ pub(crate) struct Decisions {
 }
 
 pub(crate) fn read_decisions(
-    doc: &AutoCommit,
+    doc: &Cached<'_>,
     allergies: &[Allergy],
 ) -> Result<Decisions, HydrateError> {
     let mut conflicts = Vec::new();

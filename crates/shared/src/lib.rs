@@ -62,6 +62,7 @@ mod lifecycle;
 mod nhs;
 mod plan;
 pub mod protocol;
+mod read;
 mod schema;
 mod summary;
 pub mod sync;

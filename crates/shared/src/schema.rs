@@ -28,6 +28,7 @@ use crate::decision::read_decisions;
 use crate::doc::DocError;
 use crate::lifecycle::Enrolment;
 use crate::plan::{Attribution, CarePlan, Patient, SCHEMA_VERSION};
+use crate::read::Cached;
 
 /// The actor of the genesis change; no device ever uses it.
 pub const GENESIS_ACTOR: &[u8] = b"redfolder-schema-genesis";
@@ -87,15 +88,15 @@ fn schema(e: impl std::fmt::Display) -> DocError {
 }
 
 /// `key`'s value, or `T::default()` when the document does not have the key (yet).
-fn prop_or_default<T: Hydrate + Default>(doc: &AutoCommit, key: &str) -> Result<T, HydrateError> {
-    match doc.get(ROOT, key)? {
+fn prop_or_default<T: Hydrate + Default>(doc: &Cached<'_>, key: &str) -> Result<T, HydrateError> {
+    match autosurgeon::ReadDoc::get(doc, &ROOT, key)? {
         None => Ok(T::default()),
         Some(_) => hydrate_prop(doc, ROOT, key),
     }
 }
 
-fn text_or_empty(doc: &AutoCommit, key: &str) -> Result<Text, HydrateError> {
-    match doc.get(ROOT, key)? {
+fn text_or_empty(doc: &Cached<'_>, key: &str) -> Result<Text, HydrateError> {
+    match autosurgeon::ReadDoc::get(doc, &ROOT, key)? {
         None => Ok(Text::with_value("")),
         Some(_) => hydrate_prop(doc, ROOT, key),
     }
@@ -103,9 +104,9 @@ fn text_or_empty(doc: &AutoCommit, key: &str) -> Result<Text, HydrateError> {
 
 /// Every edit writes `last_updated`, so concurrent edits leave several values there; the
 /// latest by its author's clock is the honest answer to "last updated when, by whom".
-fn latest_update(doc: &AutoCommit) -> Result<Option<Attribution>, HydrateError> {
+fn latest_update(doc: &Cached<'_>) -> Result<Option<Attribution>, HydrateError> {
     let mut latest: Option<Attribution> = None;
-    for (value, id) in doc.get_all(ROOT, "last_updated")? {
+    for (value, id) in doc.doc().get_all(ROOT, "last_updated")? {
         if !matches!(value, automerge::Value::Object(ObjType::Map)) {
             continue;
         }
@@ -135,12 +136,19 @@ pub(crate) fn read_plan(doc: &AutoCommit, require_patient: bool) -> Result<CareP
             supported: SCHEMA_VERSION,
         });
     }
+    let cached = Cached::new(doc);
     let plan = (|| -> Result<CarePlan, HydrateError> {
+        let doc = &cached;
         let allergies: Vec<crate::plan::Allergy> = prop_or_default(doc, "allergies")?;
         let decisions = read_decisions(doc, &allergies)?;
         let patient: Patient = prop_or_default(doc, "patient")?;
         let enrolment: Enrolment = prop_or_default(doc, "enrolment")?;
-        let mut heads: Vec<String> = doc.base_heads().iter().map(|h| h.to_string()).collect();
+        let mut heads: Vec<String> = doc
+            .doc()
+            .base_heads()
+            .iter()
+            .map(|h| h.to_string())
+            .collect();
         heads.sort();
         Ok(CarePlan {
             schema_version,

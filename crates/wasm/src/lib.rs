@@ -329,6 +329,28 @@ impl RedFolder {
         Ok(())
     }
 
+    /// Replaces the access token (after the app renewed it with its refresh token)
+    /// without dropping a live connection: the new token is used from the next
+    /// connection on. A session the server had refused reconnects at once.
+    #[wasm_bindgen(js_name = setToken)]
+    pub fn set_token(&self, token: String) -> Result<(), JsValue> {
+        let was_refused = {
+            let mut session = self.inner.session.borrow_mut();
+            let Some(s) = session.as_mut() else {
+                return Err(js_error("not signed in"));
+            };
+            s.token = token;
+            std::mem::replace(&mut s.refused, false)
+        };
+        if was_refused {
+            self.inner.clear_error();
+            self.inner.reset_backoff();
+            self.inner.connect();
+        }
+        self.inner.emit_status();
+        Ok(())
+    }
+
     /// Stops syncing and forgets the session. Local plans stay on the device.
     #[wasm_bindgen(js_name = signOut)]
     pub fn sign_out(&self) {

@@ -17,6 +17,21 @@ pub(crate) fn plan(plan: &CarePlan, pending: usize) -> Value {
             "completion_problems".into(),
             serde_json::to_value(plan.completion_problems()).unwrap_or(Value::Null),
         );
+        map.insert(
+            "completion_problem_messages".into(),
+            plan.completion_problems()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .into(),
+        );
+        // The core's name for each conflicting field ("DNACPR", "allergies" …), beside
+        // its key, so the inbox can say which fact is in dispute.
+        if let Some(conflicts) = map.get_mut("conflicts").and_then(Value::as_array_mut) {
+            for (json, conflict) in conflicts.iter_mut().zip(&plan.conflicts) {
+                json["field_label"] = conflict.field.label().into();
+            }
+        }
         map.insert("pending".into(), pending.into());
     }
     json
@@ -38,6 +53,8 @@ pub(crate) fn caseload_entry(id: &str, plan: &CarePlan, pending: usize) -> Value
         "status": plan.enrolment.status,
         "next_review_due": plan.enrolment.next_review_due,
         "conflicts": plan.conflicts.len(),
+        "cohort": plan.enrolment.cohort,
+        "tier": plan.enrolment.tier,
     })
 }
 

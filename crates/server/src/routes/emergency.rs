@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
@@ -30,6 +30,8 @@ pub(crate) struct SummaryParams {
     /// The patient's date of birth (YYYY-MM-DD) as a second check: if it does not match,
     /// the answer is the same 404 as for an unknown NHS number.
     dob: Option<String>,
+    /// `fhir` for a FHIR R4 document Bundle (application/fhir+json) instead of the JSON summary.
+    format: Option<String>,
 }
 
 /// `GET /api/v1/emergency/summary/{nhs_number}`: every request is audited, whatever its
@@ -52,10 +54,15 @@ pub(crate) async fn summary(
     query: Result<Query<SummaryParams>, QueryRejection>,
 ) -> Response {
     let given = path.as_ref().map(|Path(p)| p.clone()).unwrap_or_default();
+    let fhir = wants_fhir(query.as_ref().ok().and_then(|Query(p)| p.format.as_deref()));
     let mut audit = AuditEvent::new(now_ms(), action::SUMMARY, purpose::EMERGENCY_CARE, "")
         .subject(given.chars().take(64).collect::<String>());
     let (outcome, response) =
         match lookup(&state, &method, &headers, &given, query, &mut audit).await {
+            Ok(summary) if fhir => match fhir_document(&summary) {
+                Ok(document) => ("ok", super::fhir::fhir_json(StatusCode::OK, document)),
+                Err(e) => ("error", ApiError::Internal(e).into_response()),
+            },
             Ok(summary) => ("ok", Json(summary).into_response()),
             Err((outcome, error)) => (outcome, error.into_response()),
         };
@@ -68,6 +75,18 @@ pub(crate) async fn summary(
 }
 
 type Refusal = (&'static str, ApiError);
+
+fn wants_fhir(format: Option<&str>) -> bool {
+    format.is_some_and(|f| f.eq_ignore_ascii_case("fhir"))
+}
+
+/// A published summary (the JSON the API serves) as a FHIR R4 document Bundle.
+fn fhir_document(published: &Value) -> anyhow::Result<Value> {
+    let summary: redfolder_shared::EmergencySummary = serde_json::from_value(published.clone())
+        .map_err(|e| anyhow::anyhow!("a published summary does not read back: {e}"))?;
+    let patient_id = published["patient_id"].as_str().unwrap_or_default();
+    Ok(redfolder_fhir::summary_document(patient_id, &summary))
+}
 
 async fn lookup(
     state: &AppState,
@@ -155,6 +174,8 @@ pub(crate) struct FeedParams {
     limit: Option<i64>,
     /// Long-poll: when nothing is new, wait up to this many seconds (at most 60) for an item.
     wait: Option<u64>,
+    /// `fhir`: each item's `summary` is a FHIR R4 document Bundle instead of the JSON summary.
+    format: Option<String>,
 }
 
 fn require_emergency(principal: &Principal) -> Result<(), ApiError> {
@@ -170,6 +191,7 @@ async fn deliver(
     state: &AppState,
     principal: &Principal,
     items: &[FeedItem],
+    fhir: bool,
 ) -> Result<Vec<Value>, ApiError> {
     let now = now_ms();
     let events: Vec<AuditEvent> = items
@@ -191,6 +213,11 @@ async fn deliver(
                 Some(json) => serde_json::from_str(json)
                     .map_err(|e| anyhow::anyhow!("a feed summary is not JSON: {e}"))?,
                 None => Value::Null,
+            };
+            let summary = if fhir && !summary.is_null() {
+                fhir_document(&summary)?
+            } else {
+                summary
             };
             Ok(json!({
                 "seq": item.seq,
@@ -235,7 +262,13 @@ pub(crate) async fn feed(
         let (items, next) = state.store().feed_since(cursor, limit).await?;
         cursor = next;
         if !items.is_empty() || tokio::time::Instant::now() >= deadline || *shutdown.borrow() {
-            let items = deliver(&state, &principal, &items).await?;
+            let items = deliver(
+                &state,
+                &principal,
+                &items,
+                wants_fhir(params.format.as_deref()),
+            )
+            .await?;
             return Ok(Json(json!({ "items": items, "next": cursor })));
         }
         tokio::select! {
@@ -322,7 +355,7 @@ impl FeedStream {
             };
             let advanced = next != self.cursor;
             self.cursor = next;
-            match deliver(&self.state, &self.principal, &items).await {
+            match deliver(&self.state, &self.principal, &items, false).await {
                 Ok(values) => {
                     for (item, value) in items.iter().zip(values) {
                         let event = Event::default()

@@ -2,6 +2,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod emergency;
+pub(crate) mod fhir;
 pub(crate) mod health;
 mod json;
 pub(crate) mod login;
@@ -36,6 +37,9 @@ pub(crate) fn router() -> Router<AppState> {
             delete(patients::remove_from_care_team),
         )
         .route("/patients/{id}/access-log", get(patients::access_log))
+        .route("/patients/{id}/fhir", get(fhir::export))
+        .route("/patients/{id}/fhir/summary", get(fhir::summary))
+        .route("/patients/import", post(fhir::import))
         .route("/emergency/summary/{nhs_number}", any(emergency::summary))
         .route("/emergency/feed", get(emergency::feed))
         .route("/emergency/feed/stream", get(emergency::feed_stream))

@@ -56,7 +56,7 @@ pub(crate) async fn caseload(
 
 /// The patient's plan as the caller may reach it. Callers without a plan role get 403;
 /// callers with one get 404 whether the patient does not exist or is not theirs.
-async fn reach(
+pub(super) async fn reach(
     state: &AppState,
     principal: &Principal,
     patient_id: &str,

@@ -45,7 +45,11 @@ fn today() -> Date {
 }
 
 /// The caller's practice, when they are a case manager; otherwise the denial is audited.
-async fn practice(state: &AppState, principal: &Principal, action: &str) -> Result<String, ApiError> {
+async fn practice(
+    state: &AppState,
+    principal: &Principal,
+    action: &str,
+) -> Result<String, ApiError> {
     if principal.user.has(Role::CaseManager) {
         return Ok(principal.user.organisation_id.clone());
     }
@@ -84,7 +88,9 @@ pub(crate) async fn set_list_size(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let org = practice(&state, &principal, act::LIST_SIZE).await?;
     if !(1..=10_000_000).contains(&body.list_size) {
-        return Err(ApiError::BadRequest("list_size must be a positive number".into()));
+        return Err(ApiError::BadRequest(
+            "list_size must be a positive number".into(),
+        ));
     }
     let as_of = match &body.as_of {
         Some(s) => date_param("as_of", s)?,
@@ -95,7 +101,14 @@ pub(crate) async fn set_list_size(
         .detail(format!("list size {} as of {as_of}", body.list_size));
     state
         .store()
-        .record_list_size(&org, body.list_size, &as_of.to_string(), &principal.user.id, now, &[ev])
+        .record_list_size(
+            &org,
+            body.list_size,
+            &as_of.to_string(),
+            &principal.user.id,
+            now,
+            &[ev],
+        )
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -197,12 +210,21 @@ pub(crate) async fn add_exclusion(
         .map_err(|_| ApiError::BadRequest("not a valid NHS number".into()))?;
     let reason = body.reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(ApiError::BadRequest("a reason (up to 500 characters) is required".into()));
+        return Err(ApiError::BadRequest(
+            "a reason (up to 500 characters) is required".into(),
+        ));
     }
     let ev = event(&principal, act::EXCLUSION, purpose::DIRECT_CARE).subject(nhs.digits());
     let id = state
         .store()
-        .add_exclusion(&org, &nhs.digits(), reason, &principal.user.id, now_ms(), &[ev])
+        .add_exclusion(
+            &org,
+            &nhs.digits(),
+            reason,
+            &principal.user.id,
+            now_ms(),
+            &[ev],
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
 }
@@ -219,7 +241,11 @@ pub(crate) async fn lift_exclusion(
 ) -> Result<StatusCode, ApiError> {
     let org = practice(&state, &principal, act::EXCLUSION).await?;
     let ev = event(&principal, act::EXCLUSION, purpose::DIRECT_CARE).detail(format!("lift {id}"));
-    if state.store().lift_exclusion(&org, &id, now_ms(), &[ev]).await? {
+    if state
+        .store()
+        .lift_exclusion(&org, &id, now_ms(), &[ev])
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("no such exclusion"))
@@ -344,10 +370,15 @@ pub(crate) async fn reviews_due(
     let mut by_manager: BTreeMap<String, DueCounts> = BTreeMap::new();
     let mut rows = Vec::new();
     for p in &plans {
-        let Some(due) = rules::review_due(p) else { continue };
+        let Some(due) = rules::review_due(p) else {
+            continue;
+        };
         let s = rules::due_state(due, today, window);
         total.add(s);
-        let manager = p.case_manager.clone().unwrap_or_else(|| "(none named)".into());
+        let manager = p
+            .case_manager
+            .clone()
+            .unwrap_or_else(|| "(none named)".into());
         by_manager.entry(manager).or_default().add(s);
         if s != DueState::NotYetDue {
             rows.push(DueRow {
@@ -403,8 +434,11 @@ pub(crate) async fn review_outcome(
     if !principal.user.has(Role::CaseManager) {
         return Err(ApiError::Forbidden);
     }
-    let outcome =
-        rules::review_outcome(q.still_in_top_5_percent, q.exceptional_circumstances, q.over_75);
+    let outcome = rules::review_outcome(
+        q.still_in_top_5_percent,
+        q.exceptional_circumstances,
+        q.over_75,
+    );
     Ok(Json(json!({ "outcome": outcome })))
 }
 
@@ -457,7 +491,8 @@ pub(crate) async fn monthly_return(
         None => today(),
     };
     let r = practice_return(&state, &org, month, claimed_on).await?;
-    let ev = event(&principal, act::RETURN, purpose::COMMISSIONING).detail(format!("return {month}"));
+    let ev =
+        event(&principal, act::RETURN, purpose::COMMISSIONING).detail(format!("return {month}"));
     state.store().record_audit(&[ev]).await?;
     if params.format.as_deref() == Some("csv") {
         let csv = rules::monthly_return_csv(&r);
@@ -582,7 +617,9 @@ pub(crate) async fn create_meeting(
     let org = practice(&state, &principal, act::MDT).await?;
     let date = date_param("date", &body.date)?;
     if date < today() {
-        return Err(ApiError::BadRequest("a meeting cannot be scheduled in the past".into()));
+        return Err(ApiError::BadRequest(
+            "a meeting cannot be scheduled in the past".into(),
+        ));
     }
     let ev = event(&principal, act::MDT, purpose::MDT_CARE).detail(format!("schedule {date}"));
     let store = state.store();
@@ -616,7 +653,11 @@ pub(crate) async fn meetings(
     let year = params.year.unwrap_or(today().year);
     let list = state
         .store()
-        .mdt_meetings(&org, &format!("{year:04}-01-01"), &format!("{year:04}-12-31"))
+        .mdt_meetings(
+            &org,
+            &format!("{year:04}-01-01"),
+            &format!("{year:04}-12-31"),
+        )
         .await?;
     let mut views = Vec::with_capacity(list.len());
     for m in &list {
@@ -726,17 +767,28 @@ pub(crate) async fn record_outcome(
 ) -> Result<Json<Value>, ApiError> {
     let (_, m) = own_meeting(&state, &principal, &id).await?;
     if body.outcome.trim().is_empty() || body.outcome.len() > 4000 || body.referrals.len() > 4000 {
-        return Err(ApiError::BadRequest("an outcome (up to 4000 characters) is required".into()));
+        return Err(ApiError::BadRequest(
+            "an outcome (up to 4000 characters) is required".into(),
+        ));
     }
     let ev = event(&principal, act::MDT, purpose::MDT_CARE)
         .patient(patient_id.clone())
         .detail("outcome");
     let done = state
         .store()
-        .record_mdt_outcome(&m.id, &patient_id, body.outcome.trim(), body.referrals.trim(), now_ms(), &[ev])
+        .record_mdt_outcome(
+            &m.id,
+            &patient_id,
+            body.outcome.trim(),
+            body.referrals.trim(),
+            now_ms(),
+            &[ev],
+        )
         .await?;
     if !done {
-        return Err(ApiError::not_found("that patient is not listed for this meeting"));
+        return Err(ApiError::not_found(
+            "that patient is not listed for this meeting",
+        ));
     }
     Ok(Json(meeting_view(&state, &m).await?))
 }
@@ -771,10 +823,14 @@ pub(crate) async fn record_attendance(
     })?;
     let name = body.name.trim();
     if name.is_empty() || name.len() > 200 || body.organisation.len() > 200 {
-        return Err(ApiError::BadRequest("a name (up to 200 characters) is required".into()));
+        return Err(ApiError::BadRequest(
+            "a name (up to 200 characters) is required".into(),
+        ));
     }
     if Date::parse(&m.meeting_date).is_some_and(|d| d > today()) {
-        return Err(ApiError::BadRequest("attendance is signed at or after the meeting".into()));
+        return Err(ApiError::BadRequest(
+            "attendance is signed at or after the meeting".into(),
+        ));
     }
     let attendee = MdtAttendee {
         name: name.to_owned(),
@@ -782,7 +838,8 @@ pub(crate) async fn record_attendance(
         organisation: body.organisation.trim().to_owned(),
         signed: body.signed,
     };
-    let ev = event(&principal, act::MDT, purpose::MDT_CARE).detail(format!("attendance {}", role.as_str()));
+    let ev = event(&principal, act::MDT, purpose::MDT_CARE)
+        .detail(format!("attendance {}", role.as_str()));
     let store = state.store();
     store
         .record_mdt_attendance(&m.id, &attendee, &principal.user.id, now_ms(), &[ev])
@@ -818,10 +875,14 @@ pub(crate) async fn create_clinic(
     let org = practice(&state, &principal, act::VIRTUAL_CLINIC).await?;
     let date = date_param("date", &body.date)?;
     if date < today() {
-        return Err(ApiError::BadRequest("a clinic cannot be in the past".into()));
+        return Err(ApiError::BadRequest(
+            "a clinic cannot be in the past".into(),
+        ));
     }
     if body.patient_ids.is_empty() || body.patient_ids.len() > 100 {
-        return Err(ApiError::BadRequest("choose between 1 and 100 patients".into()));
+        return Err(ApiError::BadRequest(
+            "choose between 1 and 100 patients".into(),
+        ));
     }
     let store = state.store();
     let specialist = store
@@ -831,7 +892,9 @@ pub(crate) async fn create_clinic(
         .ok_or_else(|| ApiError::BadRequest("no such specialist (an MDT member)".into()))?;
     for id in &body.patient_ids {
         if id.len() > 128 || !store.has_patient_id(&org, id).await? {
-            return Err(ApiError::BadRequest("a chosen patient is not at your practice".into()));
+            return Err(ApiError::BadRequest(
+                "a chosen patient is not at your practice".into(),
+            ));
         }
     }
     let now = now_ms();
@@ -859,7 +922,10 @@ pub(crate) async fn create_clinic(
             &events,
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({ "id": id, "closes_at_ms": closes }))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": id, "closes_at_ms": closes })),
+    ))
 }
 
 /// A plan chosen for a virtual clinic, read by its specialist while the clinic is open.
@@ -875,7 +941,11 @@ pub(crate) async fn clinic_plan(
 ) -> Result<Json<Value>, ApiError> {
     let store = state.store();
     let now = now_ms();
-    let clinic = if id.len() <= 64 { store.virtual_clinic(&id).await? } else { None };
+    let clinic = if id.len() <= 64 {
+        store.virtual_clinic(&id).await?
+    } else {
+        None
+    };
     let allowed = clinic.as_ref().is_some_and(|c| {
         c.specialist_id == principal.user.id
             && principal.user.has(Role::MdtMember)
@@ -901,7 +971,9 @@ pub(crate) async fn clinic_plan(
         .plan()
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("a stored plan does not read: {e}")))?;
     drop(doc);
-    store.record_audit(&[audit("ok").patient(patient_id)]).await?;
+    store
+        .record_audit(&[audit("ok").patient(patient_id)])
+        .await?;
     Ok(Json(json!(plan)))
 }
 
@@ -925,7 +997,10 @@ pub(crate) fn router() -> axum::Router<AppState> {
             "/scheme/mdt-meetings/{id}/patients/{patient_id}",
             put(record_outcome),
         )
-        .route("/scheme/mdt-meetings/{id}/attendance", post(record_attendance))
+        .route(
+            "/scheme/mdt-meetings/{id}/attendance",
+            post(record_attendance),
+        )
         .route("/scheme/virtual-clinics", post(create_clinic))
         .route(
             "/scheme/virtual-clinics/{id}/plans/{patient_id}",

@@ -33,7 +33,9 @@ pub async fn practice_plans(
             .context("refreshing a plan for the scheme")?;
         match doc.doc.plan() {
             Ok(plan) => out.push(PlanFacts::of(&id, &plan, today)),
-            Err(e) => tracing::warn!(error = %e, "a stored plan does not read; left out of the scheme"),
+            Err(e) => {
+                tracing::warn!(error = %e, "a stored plan does not read; left out of the scheme")
+            }
         }
     }
     Ok(out)

@@ -146,7 +146,10 @@ pub fn parse_risk_csv(text: &str, today: Date) -> Result<Vec<RiskRow>, Vec<RowPr
     let mut rows = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (line, text) in lines {
-        let cells: Vec<&str> = text.split(',').map(|c| c.trim().trim_matches('"')).collect();
+        let cells: Vec<&str> = text
+            .split(',')
+            .map(|c| c.trim().trim_matches('"'))
+            .collect();
         if cells.len() != names.len() {
             problems.push(RowProblem {
                 line,
@@ -163,7 +166,10 @@ pub fn parse_risk_csv(text: &str, today: Date) -> Result<Vec<RiskRow>, Vec<RowPr
         if score.is_none() {
             errs.push("the risk score is not a number".to_owned());
         }
-        let level = cells[c_level].parse::<u8>().ok().filter(|l| (1..=3).contains(l));
+        let level = cells[c_level]
+            .parse::<u8>()
+            .ok()
+            .filter(|l| (1..=3).contains(l));
         if level.is_none() {
             errs.push("the risk level must be 1, 2 or 3".to_owned());
         }
@@ -247,10 +253,7 @@ impl PlanFacts {
             .filter_map(|r| Date::parse(&r.date).map(|d| (d, r.outcome)))
             .collect();
         reviews.sort_by_key(|(d, _)| *d);
-        let completed = e
-            .completed
-            .as_ref()
-            .map(|a| Date::from_unix_ms(a.at_ms));
+        let completed = e.completed.as_ref().map(|a| Date::from_unix_ms(a.at_ms));
         let first_complete = if reviews.is_empty() {
             completed
         } else {
@@ -262,7 +265,8 @@ impl PlanFacts {
         let moved_to_annual = reviews
             .iter()
             .any(|(_, o)| *o == ReviewOutcome::MoveToAnnualReview);
-        let over_75 = Date::parse(&plan.patient.date_of_birth).is_some_and(|d| is_over_75(d, today));
+        let over_75 =
+            Date::parse(&plan.patient.date_of_birth).is_some_and(|d| is_over_75(d, today));
         let category = e.cohort.map(|c| {
             if moved_to_annual {
                 ReturnCategory::Over75
@@ -314,13 +318,19 @@ pub fn review_due(facts: &PlanFacts) -> Option<Date> {
         return None;
     }
     let interval = if facts.category == Some(ReturnCategory::Over75) {
-        facts.review_interval_months.unwrap_or(OVER_75_REVIEW_MONTHS)
+        facts
+            .review_interval_months
+            .unwrap_or(OVER_75_REVIEW_MONTHS)
     } else {
         facts
             .review_interval_months
             .unwrap_or(redfolder_shared::DEFAULT_REVIEW_INTERVAL_MONTHS)
     };
-    let base = facts.reviews.last().map(|(d, _)| *d).or(facts.first_complete)?;
+    let base = facts
+        .reviews
+        .last()
+        .map(|(d, _)| *d)
+        .or(facts.first_complete)?;
     let computed = base.add_months(interval);
     Some(match facts.next_review_due {
         Some(set) if set < computed => set,
@@ -506,10 +516,8 @@ pub fn candidates(
         .iter()
         .map(|(n, r)| (n.as_str(), r.as_str()))
         .collect();
-    let by_nhs: HashMap<&str, &PlanFacts> = plans
-        .iter()
-        .map(|p| (p.nhs_number.as_str(), p))
-        .collect();
+    let by_nhs: HashMap<&str, &PlanFacts> =
+        plans.iter().map(|p| (p.nhs_number.as_str(), p)).collect();
     let risk_of: HashMap<&str, &RiskRow> =
         risk.iter().map(|r| (r.nhs_number.as_str(), r)).collect();
     let mut out = Vec::new();
@@ -577,8 +585,8 @@ pub fn candidates(
 
 // ---------------------------------------------------------------- the monthly return
 
-/// A calendar month.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+/// A calendar month; serialises as `YYYY-MM`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Month {
     pub year: i32,
     pub month: u32,
@@ -622,6 +630,12 @@ impl Month {
 
     pub fn contains(self, d: Date) -> bool {
         Month::of(d) == self
+    }
+}
+
+impl Serialize for Month {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
@@ -858,7 +872,11 @@ pub fn monthly_return_csv(r: &MonthlyReturn) -> String {
         push("new_plans", c.as_str(), n.to_string());
     }
     push("reviews_done", "", r.reviews_done.to_string());
-    push("over_75_case_reviews", "", r.over_75_case_reviews.to_string());
+    push(
+        "over_75_case_reviews",
+        "",
+        r.over_75_case_reviews.to_string(),
+    );
     for (c, n) in &r.plans_in_place {
         push("plans_in_place", c.as_str(), n.to_string());
     }
@@ -869,8 +887,16 @@ pub fn monthly_return_csv(r: &MonthlyReturn) -> String {
             .map(|p| format!("{p:.2}"))
             .unwrap_or_default(),
     );
-    push("target_percent", "first_tier", r.target_first_tier_percent.to_string());
-    push("target_percent", "cohort", r.target_cohort_percent.to_string());
+    push(
+        "target_percent",
+        "first_tier",
+        r.target_first_tier_percent.to_string(),
+    );
+    push(
+        "target_percent",
+        "cohort",
+        r.target_cohort_percent.to_string(),
+    );
     for l in &r.claim {
         push(
             "claim",

@@ -82,7 +82,11 @@ impl Store {
     }
 
     /// Whether a patient id is registered at a practice.
-    pub async fn has_patient_id(&self, organisation_id: &str, patient_id: &str) -> anyhow::Result<bool> {
+    pub async fn has_patient_id(
+        &self,
+        organisation_id: &str,
+        patient_id: &str,
+    ) -> anyhow::Result<bool> {
         with_pool!(self, pool => {
             let row = sqlx::query("SELECT COUNT(*) AS n FROM patients WHERE organisation_id = $1 AND id = $2")
                 .bind(organisation_id)
@@ -126,7 +130,11 @@ impl Store {
 
     /// The practice's list size on `on` (`YYYY-MM-DD`): the latest recorded as of that day
     /// or earlier, or failing that the earliest recorded.
-    pub async fn list_size(&self, organisation_id: &str, on: &str) -> anyhow::Result<Option<ListSize>> {
+    pub async fn list_size(
+        &self,
+        organisation_id: &str,
+        on: &str,
+    ) -> anyhow::Result<Option<ListSize>> {
         with_pool!(self, pool => {
             let row = sqlx::query(
                 "SELECT list_size, as_of, recorded_at_ms FROM practice_list_sizes

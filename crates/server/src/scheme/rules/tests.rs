@@ -44,7 +44,11 @@ fn risk_csv_accepts_a_clean_file_in_any_column_order() {
     let rows = parse_risk_csv(csv, d("2026-11-29")).unwrap();
     assert_eq!(rows.len(), 2);
     assert_eq!(
-        (rows[0].line, rows[0].nhs_number.as_str(), rows[0].risk_level),
+        (
+            rows[0].line,
+            rows[0].nhs_number.as_str(),
+            rows[0].risk_level
+        ),
         (2, "9434765919", 3)
     );
     assert!(rows[0].in_top_5_percent() && !rows[1].in_top_5_percent());
@@ -76,7 +80,10 @@ fn risk_csv_reports_every_bad_line_and_keeps_nothing() {
             ),
             (5, "the NHS number is also on line 2"),
             (6, "expected 4 fields, found 3"),
-            (7, "the as-of date is in the future"),
+            (
+                7,
+                "the as-of date is in the future; the NHS number is also on line 4"
+            ),
         ]
     );
     assert_eq!(
@@ -152,16 +159,29 @@ fn cohort_position_against_three_and_five_percent() {
     let mut plans: Vec<PlanFacts> = (0..20)
         .map(|i| plan(&i.to_string(), ReturnCategory::RiskTool, "2026-01-01", &[]))
         .collect();
-    plans.extend((20..29).map(|i| plan(&i.to_string(), ReturnCategory::CareHome, "2026-01-01", &[])));
+    plans.extend(
+        (20..29).map(|i| plan(&i.to_string(), ReturnCategory::CareHome, "2026-01-01", &[])),
+    );
     plans.push(plan("o", ReturnCategory::Over75, "2026-01-01", &[]));
     let pos = cohort_position(1000, &plans);
     assert_eq!((pos.first_tier_places, pos.cohort_places), (30, 50));
-    assert_eq!(pos.full_case_management, 29, "over-75 case reviews do not count");
+    assert_eq!(
+        pos.full_case_management, 29,
+        "over-75 case reviews do not count"
+    );
     assert_eq!(pos.percent_of_list, 2.9);
     assert_eq!(pos.phase, CohortPhase::FirstThreePercent);
     assert_eq!(pos.percent_by_category[&ReturnCategory::CareHome], 0.9);
-    plans.push(plan("x", ReturnCategory::PracticeDiscretion, "2026-01-01", &[]));
-    assert_eq!(cohort_position(1000, &plans).phase, CohortPhase::UpToFivePercent);
+    plans.push(plan(
+        "x",
+        ReturnCategory::PracticeDiscretion,
+        "2026-01-01",
+        &[],
+    ));
+    assert_eq!(
+        cohort_position(1000, &plans).phase,
+        CohortPhase::UpToFivePercent
+    );
     assert_eq!(cohort_position(600, &plans).phase, CohortPhase::Full);
 }
 
@@ -242,10 +262,7 @@ fn first_year_pays_170_and_later_years_90() {
         .sum();
     assert_eq!(year_one, 170);
     assert_eq!(paid - year_one, 90);
-    assert_eq!(
-        activity.iter().filter(|(_, _, paid)| !paid).count(),
-        2
-    );
+    assert_eq!(activity.iter().filter(|(_, _, paid)| !paid).count(), 2);
 }
 
 #[test]
@@ -267,12 +284,18 @@ fn an_over_75_case_review_is_50_a_year_and_a_discharge_to_annual_review_switches
     );
     let mut moved = plan("m", ReturnCategory::RiskTool, "2025-01-15", &["2025-05-15"]);
     moved.reviews[0].1 = ReviewOutcome::MoveToAnnualReview;
-    moved.reviews.push((d("2026-05-20"), ReviewOutcome::Continue));
+    moved
+        .reviews
+        .push((d("2026-05-20"), ReviewOutcome::Continue));
     moved.category = Some(ReturnCategory::Over75);
     let got: Vec<Activity> = plan_activity(&moved).iter().map(|(_, a, _)| *a).collect();
     assert_eq!(
         got,
-        vec![Activity::NewFullPlan, Activity::Review, Activity::Over75Review]
+        vec![
+            Activity::NewFullPlan,
+            Activity::Review,
+            Activity::Over75Review
+        ]
     );
 }
 
@@ -299,7 +322,12 @@ fn a_worked_month() {
         plan("c", ReturnCategory::CareHome, "2026-10-31", &[]),
         plan("d", ReturnCategory::Over75, "2026-10-05", &[]),
         plan("e", ReturnCategory::CareHome, "2026-06-01", &["2026-10-01"]),
-        plan("f", ReturnCategory::PracticeDiscretion, "2026-02-11", &["2026-06-11", "2026-10-11"]),
+        plan(
+            "f",
+            ReturnCategory::PracticeDiscretion,
+            "2026-02-11",
+            &["2026-06-11", "2026-10-11"],
+        ),
         plan("g", ReturnCategory::RiskTool, "2026-11-02", &[]),
         ended,
     ];
@@ -358,7 +386,10 @@ fn a_worked_month() {
 fn months() {
     let m = Month::parse("2024-02").unwrap();
     assert_eq!(m.last_day(), d("2024-02-29"));
-    assert_eq!(Month::parse("2026-01").unwrap().previous().to_string(), "2025-12");
+    assert_eq!(
+        Month::parse("2026-01").unwrap().previous().to_string(),
+        "2025-12"
+    );
     assert!(Month::parse("2026-13").is_none());
     assert!(m.contains(d("2024-02-01")) && !m.contains(d("2024-03-01")));
 }

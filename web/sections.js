@@ -1,0 +1,634 @@
+// The rest of the care plan: every section the core's schema holds that the first
+// screens did not draw, the plan's lifecycle and the conflicts inbox.
+//
+// Each form here only gathers what was typed into one of the core's Edit ops (see
+// crates/shared/src/edit.rs for the JSON) and shows the core's answer inline: whether a
+// date may be in the future, a number plausible, a plan complete, is the core's decision.
+// The labels below are how the app words the core's codes; they carry no rules.
+
+import { by, field, fmtDate, h, section, sentence } from './dom.js';
+
+export const LABELS = {
+  sex: { female: 'Female', male: 'Male', other: 'Other', unknown: 'Unknown' },
+  residence: { own_home: 'Own home', residential_home: 'Residential home', nursing_home: 'Nursing home' },
+  cohort: {
+    risk_tool: 'Risk tool', care_home: 'Care home', clinical_judgement: 'Clinical judgement (practice discretion)',
+    over75: 'Over-75 case review', social_care: 'Notified by social care',
+  },
+  tier: { mild: 'Mild', moderate: 'Moderate', severe: 'Severe' },
+  status: { draft: 'Draft', complete: 'Complete', under_review: 'Under review', ended: 'Ended' },
+  team_kind: { member: 'Care team member', gp_bypass: 'GP bypass number', out_of_hours: 'Out-of-hours contact' },
+  relationship: { next_of_kin: 'Next of kin', main_carer: 'Main carer', lpa_health_and_welfare: 'LPA (health and welfare)', other: 'Other' },
+  severity: { mild: 'Mild', moderate: 'Moderate', severe: 'Severe', unknown: 'Severity unknown' },
+  allergy_status: { not_recorded: 'Not recorded', no_known_allergies: 'No known allergies', allergies_recorded: 'Allergies recorded' },
+  dnacpr: { not_recorded: 'Not recorded', for_attempted_cpr: 'For attempted CPR', do_not_attempt_cpr: 'DNACPR in place: do not attempt CPR' },
+  focus: { sustain_life: 'Prioritise sustaining life', balanced: 'Balance sustaining life and comfort', comfort: 'Prioritise comfort' },
+  ceiling: {
+    full_escalation: 'Full escalation including intensive care', ward_based_care: 'Ward-based care, not intensive care',
+    community_care: 'Treat at home or in the community', comfort_care_only: 'Comfort and symptom control only',
+  },
+  admission: { wanted: 'Admission wanted if needed', not_wanted: 'Does not want hospital admission' },
+  goal_status: { agreed: 'Agreed', in_progress: 'In progress', achieved: 'Achieved', no_longer_relevant: 'No longer relevant' },
+  action_status: { planned: 'Planned', done: 'Done', cancelled: 'Cancelled' },
+  outcome: {
+    continue: 'Continue (still in the top 5 %)', practice_discretion: 'Continue at practice discretion',
+    end_case_management: 'End case management', move_to_annual_review: 'Move to annual case review',
+  },
+  end_reason: { no_longer_high_risk: 'No longer high risk', moved_away: 'Moved away', died: 'Died', patient_declined: 'Patient declined' },
+  recipient: { mdt: 'MDT', out_of_hours: 'Out-of-hours service', ambulance: 'Ambulance service', emergency_department: 'A&E', voluntary_sector: 'Voluntary sector' },
+  given_by: { patient: 'The patient', lpa_holder: 'LPA holder', best_interests_decision: 'Best-interests decision' },
+  yes_no: { true: 'Yes', false: 'No' },
+};
+
+const label = (kind, value) => (value === null || value === undefined || value === '' ? '—' : LABELS[kind]?.[value] ?? String(value));
+const text = (v) => (v === null || v === undefined || v === '' ? '—' : String(v));
+
+// A definition list of [term, value] pairs, leaving out nothing (a dash shows "not set").
+function facts(testid, pairs) {
+  return h('dl', { class: 'facts', testid }, ...pairs.flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value)]));
+}
+
+// ---------------------------------------------------------------------------
+// Forms built from a list of fields
+
+function control(spec, testid) {
+  switch (spec.type) {
+    case 'textarea':
+      return h('textarea', { rows: 3, testid, style: 'min-height: 88px' });
+    case 'date':
+      return h('input', { type: 'date', testid });
+    case 'select':
+    case 'bool':
+      return h('select', { testid },
+        spec.optional || spec.type === 'bool' ? h('option', { value: '' }, spec.blank || 'Not recorded') : null,
+        ...Object.entries(LABELS[spec.labels || 'yes_no']).map(([value, text]) => h('option', { value }, text)));
+    case 'check':
+      return h('input', { type: 'checkbox', testid });
+    case 'number':
+    case 'decimal':
+      return h('input', { type: 'text', inputmode: spec.type === 'decimal' ? 'decimal' : 'numeric', autocomplete: 'off', testid });
+    case 'checks':
+      return h('div', { class: 'checks', testid },
+        ...Object.entries(LABELS[spec.labels]).map(([value, text]) => h('label', { class: 'check' },
+          h('input', { type: 'checkbox', value, testid: `${testid}-${value}` }), text)));
+    default:
+      return h('input', { type: spec.type === 'tel' ? 'tel' : 'text', autocomplete: 'off', testid });
+  }
+}
+
+// What was typed, as the edit's JSON wants it. Only the shape is checked here.
+function read(spec, el) {
+  switch (spec.type) {
+    case 'check':
+      return el.checked;
+    case 'checks':
+      return [...el.querySelectorAll('input:checked')].map((c) => c.value);
+    case 'bool':
+      return el.value === '' ? null : el.value === 'true';
+    case 'select':
+    case 'date':
+      // An empty optional choice or date is "not recorded"; an empty required one goes
+      // to the core as it is, which says what is missing.
+      return el.value === '' && spec.optional ? null : el.value;
+    case 'number': {
+      const v = el.value.trim();
+      if (!v) return null;
+      if (!/^\d+$/.test(v)) throw new Error(`${spec.label.toLowerCase()} must be a whole number`);
+      return Number(v);
+    }
+    case 'decimal': {
+      const v = el.value.trim();
+      if (!v) return null;
+      if (!/^\d+(\.\d)?$/.test(v)) throw new Error(`${spec.label.toLowerCase()} must be written like 12.5`);
+      return Math.round(Number(v) * 10);
+    }
+    default:
+      return el.value;
+  }
+}
+
+function write(spec, el, value) {
+  switch (spec.type) {
+    case 'check':
+      el.checked = !!value;
+      break;
+    case 'checks':
+      for (const c of el.querySelectorAll('input')) c.checked = (value || []).includes(c.value);
+      break;
+    case 'bool':
+      el.value = value === null || value === undefined ? '' : String(value);
+      break;
+    case 'decimal':
+      el.value = value === null || value === undefined ? '' : (value / 10).toFixed(1);
+      break;
+    default:
+      el.value = value === null || value === undefined ? '' : String(value);
+  }
+}
+
+// A form for one Edit op. `fill(plan)` gives current values for a form that sets a
+// single fact (it is refilled from the plan unless the user has started changing it);
+// forms that add an entry start empty and clear after a successful save.
+function editForm(ctx, { key, op, submit, fields, fill, extra, withId, collapsed, note }) {
+  const state = ctx.saveState(key);
+  const inputs = fields.map((spec) => [spec, control(spec, `${key}-${spec.name}`)]);
+  let dirty = false;
+  const form = h('form', { novalidate: true, testid: `${key}-form` },
+    note ? h('p', { class: 'muted' }, note) : null,
+    h('div', { class: 'fields' }, ...inputs.map(([spec, el]) => (spec.type === 'check'
+      ? h('label', { class: 'check' }, el, spec.label)
+      : spec.type === 'checks'
+        ? h('fieldset', { class: 'field' }, h('legend', {}, spec.label), el)
+        : field(spec.label, el, spec.hint)))),
+    state.error,
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button', testid: `${key}-save` }, submit), state.line));
+  form.addEventListener('input', () => { dirty = true; });
+  form.addEventListener('change', () => { dirty = true; });
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    let edit;
+    try {
+      edit = { op, ...(withId ? { id: ctx.newEntryId() } : {}), ...(extra ? extra(form) : {}) };
+      for (const [spec, el] of inputs) edit[spec.name] = read(spec, el);
+    } catch (err) {
+      state.error.textContent = sentence(err.message);
+      return;
+    }
+    const ok = await state.apply(ctx.id, edit, ctx.refresh);
+    if (ok) {
+      dirty = false;
+      if (!fill) form.reset();
+      ctx.refresh();
+    }
+  });
+  const refill = (plan) => {
+    if (!fill || dirty) return;
+    const values = fill(plan);
+    for (const [spec, el] of inputs) write(spec, el, values[spec.name]);
+  };
+  const node = collapsed
+    ? h('details', { class: 'add', testid: `${key}-details` }, h('summary', { testid: `${key}-open` }, submit), form)
+    : form;
+  return { node, refill };
+}
+
+// A list of entries with "entered in error" on each, like the first screens' lists.
+function entries(ctx, list, testid, items, describe) {
+  const ul = h('ul', { class: 'entries', testid: `${testid}-list` });
+  if (!items.length) {
+    ul.append(h('li', { class: 'muted' }, 'None recorded.'));
+    return ul;
+  }
+  for (const entry of items) {
+    const inError = !!entry.entered_in_error;
+    const { title, meta = [], extra = null } = describe(entry);
+    ul.append(h('li', { class: `entry${inError ? ' in-error' : ''}`, testid: `${testid}-item`, 'data-id': entry.id, 'data-in-error': String(inError) },
+      h('div', { class: 'entry-main' },
+        h('div', { class: 'entry-title' }, title),
+        ...meta.filter(Boolean).map((m) => h('div', { class: 'entry-meta' }, m)),
+        h('div', { class: 'entry-meta' }, `Recorded by ${by(entry.recorded)}`),
+        inError ? h('div', { class: 'in-error-note' }, `Entered in error — marked by ${by(entry.entered_in_error.by)}`) : null,
+        extra),
+      inError ? null : ctx.enteredInError(() => ctx.states[list].apply(ctx.id, { op: 'mark_entered_in_error', list, id: entry.id }, ctx.refresh), `${testid}-item`)));
+  }
+  return ul;
+}
+
+// ---------------------------------------------------------------------------
+// The sections
+
+// `ctx`: { id, saveState, newEntryId, enteredInError, refresh } from the plan screen.
+// Returns { top, rest, refresh(plan) }: `top` goes above the first screens' sections
+// (lifecycle and conflicts), `rest` after them.
+export function planSections(ctx) {
+  const forms = [];
+  const boxes = [];
+  const form = (spec) => { const f = editForm(ctx, spec); forms.push(f); return f.node; };
+  // A part of a section redrawn from the plan on every refresh.
+  const live = (draw) => { const box = h('div'); boxes.push([box, draw]); return box; };
+  ctx.states = Object.fromEntries(['care_team', 'allergies', 'escalation_plans', 'goals', 'reviews', 'mdt_discussions', 'advice', 'key_contacts', 'medications']
+    .map((list) => [list, ctx.saveState(`${list.replace(/_/g, '-')}-list`)]));
+  const listStatus = (list) => [ctx.states[list].error, ctx.states[list].line];
+
+  // --- Lifecycle
+  const lifeState = ctx.saveState('lifecycle');
+  const endReason = control({ type: 'select', labels: 'end_reason' }, 'end-reason');
+  const endDate = control({ type: 'date' }, 'end-date');
+  const endForm = h('form', { novalidate: true, testid: 'end-form' },
+    h('div', { class: 'fields' }, field('Reason', endReason), field('Date ended', endDate)),
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button danger', testid: 'end-plan' }, 'End case management')));
+  endForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    lifeState.apply(ctx.id, { op: 'end_plan', reason: endReason.value, date: endDate.value }, ctx.refresh);
+  });
+  // Made once, so a colleague's change arriving does not close it while it is in use.
+  const endDetails = h('details', { class: 'add', testid: 'end-details' }, h('summary', { testid: 'end-open' }, 'End case management'), endForm);
+  const lifecycle = section('Plan status', 'section-lifecycle',
+    live((p) => {
+      const e = p.enrolment;
+      const problems = p.completion_problem_messages || [];
+      return h('div', {},
+        facts('lifecycle-facts', [
+          ['Status', h('span', { testid: 'plan-status', 'data-status': e.status }, label('status', e.status))],
+          ['Next review due', h('span', { testid: 'next-review-due' }, e.next_review_due ? fmtDate(e.next_review_due) : '—')],
+          e.completed ? ['Marked complete', by(e.completed)] : null,
+          e.ended ? ['Ended', `${label('end_reason', e.ended.reason)}, ${fmtDate(e.ended.date)} (${by(e.ended.recorded)})`] : null,
+        ].filter(Boolean)),
+        (e.status === 'draft' || e.status === 'under_review') && problems.length
+          ? h('div', { class: 'notice', testid: 'completion-problems' },
+            h('p', {}, 'This plan cannot be marked complete yet:'),
+            h('ul', {}, ...problems.map((m) => h('li', {}, sentence(m)))))
+          : null);
+    }),
+    lifeState.error,
+    live((p) => {
+      const s = p.enrolment.status;
+      return h('div', { class: 'actions' },
+        s === 'draft' || s === 'under_review'
+          ? h('button', { type: 'button', class: 'button', testid: 'mark-complete', onclick: () => lifeState.apply(ctx.id, { op: 'mark_complete' }, ctx.refresh) }, 'Mark plan complete')
+          : null,
+        s === 'complete'
+          ? h('button', { type: 'button', class: 'button secondary', testid: 'start-review', onclick: () => lifeState.apply(ctx.id, { op: 'start_review' }, ctx.refresh) }, 'Start review')
+          : null);
+    }),
+    lifeState.line,
+    endDetails);
+
+  // --- Conflicts inbox: concurrent different values of a safety-critical fact, each
+  // with who set it and when, until a clinician keeps one.
+  const conflictState = ctx.saveState('conflict');
+  const conflicts = h('section', { class: 'section conflicts', testid: 'section-conflicts', 'aria-labelledby': 'h-section-conflicts' },
+    h('h2', { id: 'h-section-conflicts' }, 'Conflicting entries to resolve'),
+    h('p', {}, 'Colleagues recorded these safety-critical facts differently without seeing each other\u2019s entry. Both are kept, and the emergency summary shows the conflict, until you choose the correct one.'),
+    live((p) => h('ul', { class: 'entries', testid: 'conflicts-list' }, ...(p.conflicts || []).map((c) => h('li', { class: 'entry conflict', testid: 'conflict-item', 'data-field': c.field },
+      h('div', { class: 'entry-main' },
+        h('div', { class: 'entry-title' }, sentence(c.field_label || c.field)),
+        h('ul', { class: 'conflict-values' }, ...c.values.map((v) => h('li', { testid: 'conflict-value', 'data-value-id': v.id },
+          h('div', {}, h('strong', {}, v.label)),
+          h('div', { class: 'entry-meta' }, `Set by ${by(v.recorded)}`),
+          h('button', {
+            type: 'button', class: 'button secondary', testid: 'conflict-keep',
+            onclick: () => conflictState.apply(ctx.id, { op: 'resolve_conflict', field: c.field, keep: v.id }, ctx.refresh),
+          }, `Keep this: ${v.label}`))))))))),
+    conflictState.error,
+    conflictState.line);
+
+  // --- Enrolment and case manager
+  const enrolment = section('Enrolment', 'section-enrolment',
+    live((p) => facts('enrolment-facts', [
+      ['Cohort', label('cohort', p.enrolment.cohort)],
+      ['Tier', label('tier', p.enrolment.tier)],
+      ['Start date', p.enrolment.start_date ? fmtDate(p.enrolment.start_date) : '—'],
+      ['Review every', `${p.enrolment.review_interval_months ?? 4} months`],
+      ['Case manager', p.enrolment.case_manager ? `${p.enrolment.case_manager.name}${p.enrolment.case_manager.role ? ` (${p.enrolment.case_manager.role})` : ''} ${p.enrolment.case_manager.phone}`.trim() : '—'],
+    ])),
+    form({
+      key: 'enrolment', op: 'set_enrolment', submit: 'Save enrolment',
+      fields: [
+        { name: 'cohort', label: 'Cohort category', type: 'select', labels: 'cohort', optional: true },
+        { name: 'tier', label: 'Tier', type: 'select', labels: 'tier', optional: true },
+        { name: 'start_date', label: 'Start date', type: 'date', optional: true },
+        { name: 'review_interval_months', label: 'Review interval (months)', type: 'number', hint: 'Usually 4' },
+      ],
+      fill: (p) => p.enrolment,
+    }),
+    form({
+      key: 'case-manager', op: 'set_case_manager', submit: 'Save case manager',
+      note: 'The case manager until the next review.',
+      fields: [
+        { name: 'name', label: 'Name' }, { name: 'role', label: 'Role' }, { name: 'phone', label: 'Phone', type: 'tel' },
+      ],
+      fill: (p) => p.enrolment.case_manager || {},
+    }));
+
+  // --- Patient details beyond identity
+  const details = section('Patient details', 'section-patient-details',
+    form({
+      key: 'details', op: 'set_patient_details', submit: 'Save patient details',
+      fields: [
+        { name: 'preferred_name', label: 'Preferred name' },
+        { name: 'sex', label: 'Sex', type: 'select', labels: 'sex', optional: true },
+        { name: 'phone', label: 'Phone', type: 'tel' },
+        { name: 'residence', label: 'Residence', type: 'select', labels: 'residence', optional: true },
+        { name: 'access_notes', label: 'Access notes', hint: 'Key safe code location, entry' },
+        { name: 'gp_practice_ods', label: 'GP practice ODS code' },
+        { name: 'gp_practice_name', label: 'GP practice' },
+        { name: 'named_gp', label: 'Named GP' },
+        { name: 'communication_needs', label: 'Communication needs' },
+        { name: 'interpreter_language', label: 'Interpreter language' },
+      ],
+      fill: (p) => p.patient,
+    }));
+
+  // --- Care team
+  const careTeam = section('Care team', 'section-care-team',
+    live((p) => entries(ctx, 'care_team', 'team', p.care_team, (m) => ({
+      title: `${m.name || m.role} — ${label('team_kind', m.kind)}`,
+      meta: [[m.role, m.organisation].filter(Boolean).join(', '), [m.phone, m.hours].filter(Boolean).join(' · ')],
+    }))),
+    ...listStatus('care_team'),
+    form({
+      key: 'team', op: 'add_care_team_member', submit: 'Add care team member', withId: true, collapsed: true,
+      fields: [
+        { name: 'kind', label: 'Kind', type: 'select', labels: 'team_kind' },
+        { name: 'role', label: 'Role', hint: 'For example district nurse, social worker' },
+        { name: 'name', label: 'Name' }, { name: 'organisation', label: 'Organisation' },
+        { name: 'phone', label: 'Phone', type: 'tel' }, { name: 'hours', label: 'Hours', hint: 'For example Mon–Fri 8–6' },
+      ],
+    }));
+
+  // --- Personal contacts
+  const personal = section('Personal contacts', 'section-personal-contacts',
+    live((p) => entries(ctx, 'key_contacts', 'personal', p.key_contacts.filter((c) => c.relationship), (c) => ({
+      title: `${c.name} — ${label('relationship', c.relationship)}`, meta: [c.phone],
+    }))),
+    ...listStatus('key_contacts'),
+    form({
+      key: 'personal', op: 'add_personal_contact', submit: 'Add personal contact', withId: true, collapsed: true,
+      fields: [
+        { name: 'relationship', label: 'Relationship', type: 'select', labels: 'relationship' },
+        { name: 'name', label: 'Name' }, { name: 'phone', label: 'Phone', type: 'tel' },
+      ],
+    }));
+
+  // --- Anticipatory medicines
+  const anticipatory = section('Anticipatory medicines', 'section-anticipatory',
+    live((p) => entries(ctx, 'medications', 'anticipatory', p.medications.filter((m) => m.anticipatory), (m) => ({
+      title: m.dose ? `${m.name} — ${m.dose}` : m.name, meta: [`Kept: ${m.location}`, m.notes],
+    }))),
+    ...listStatus('medications'),
+    form({
+      key: 'anticipatory', op: 'add_anticipatory_medication', submit: 'Add anticipatory medicine', withId: true, collapsed: true,
+      fields: [
+        { name: 'name', label: 'Medicine' }, { name: 'dose', label: 'Dose' },
+        { name: 'location', label: 'Where it is kept', hint: 'For example in the fridge, in the red folder box' },
+        { name: 'notes', label: 'Notes' },
+      ],
+    }));
+
+  // --- Allergies
+  const nkaState = ctx.saveState('nka');
+  const allergies = section('Allergies', 'section-allergies',
+    live((p) => h('p', { testid: 'allergy-status', 'data-status': p.allergy_status?.status || 'not_recorded' },
+      `Status: ${label('allergy_status', p.allergy_status?.status || 'not_recorded')}`,
+      p.allergy_status?.recorded ? ` (${by(p.allergy_status.recorded)})` : '')),
+    live((p) => entries(ctx, 'allergies', 'allergy', p.allergies, (a) => ({
+      title: `${a.substance} — ${label('severity', a.severity)}`, meta: [a.reaction],
+    }))),
+    ...listStatus('allergies'),
+    h('div', { class: 'actions' },
+      h('button', { type: 'button', class: 'button secondary', testid: 'record-nka', onclick: () => nkaState.apply(ctx.id, { op: 'record_no_known_allergies' }, ctx.refresh) }, 'Record no known allergies'),
+      nkaState.line),
+    nkaState.error,
+    form({
+      key: 'allergy', op: 'add_allergy', submit: 'Add allergy', withId: true, collapsed: true,
+      fields: [
+        { name: 'substance', label: 'Substance' }, { name: 'reaction', label: 'Reaction' },
+        { name: 'severity', label: 'Severity', type: 'select', labels: 'severity' },
+      ],
+    }));
+
+  // --- A full baseline set
+  const baselineFull = section('Baseline: full set', 'section-baseline-full',
+    live((p) => facts('baseline-full-facts', [
+      ['Observed on', p.baseline.observed_on ? fmtDate(p.baseline.observed_on) : '—'],
+      ['Peak flow', p.baseline.peak_flow_l_min ? `${p.baseline.peak_flow_l_min} L/min` : '—'],
+      ['Weight', p.baseline.weight_decikg ? `${(p.baseline.weight_decikg / 10).toFixed(1)} kg` : '—'],
+      ['Known AF', label('yes_no', p.baseline.known_af)],
+      ['Usual cognition', text(p.baseline.usual_cognition)],
+      ['Usual mobility', text(p.baseline.usual_mobility)],
+    ])),
+    form({
+      key: 'baseline-set', op: 'record_baseline', submit: 'Record baseline set', collapsed: true,
+      fields: [
+        { name: 'observed_on', label: 'Observed on', type: 'date' },
+        { name: 'pulse_bpm', label: 'Pulse', type: 'number' },
+        { name: 'systolic_mmhg', label: 'Systolic BP', type: 'number' },
+        { name: 'diastolic_mmhg', label: 'Diastolic BP', type: 'number' },
+        { name: 'respiratory_rate', label: 'Respiratory rate', type: 'number' },
+        { name: 'spo2_percent', label: 'SpO2 %', type: 'number' },
+        { name: 'temperature_decidegrees', label: 'Temperature °C', type: 'decimal' },
+        { name: 'peak_flow_l_min', label: 'Peak flow L/min', type: 'number' },
+        { name: 'weight_decikg', label: 'Weight kg', type: 'decimal' },
+        { name: 'known_af', label: 'Known AF', type: 'bool' },
+        { name: 'usual_cognition', label: 'Usual cognition' },
+        { name: 'usual_mobility', label: 'Usual mobility' },
+      ],
+      fill: (p) => p.baseline,
+    }));
+
+  // --- Exacerbation plans per condition
+  const escalation = section('Exacerbation plans by condition', 'section-escalation',
+    live((p) => entries(ctx, 'escalation_plans', 'escalation', p.escalation_plans, (e) => ({
+      title: e.condition, meta: [e.plan, e.rescue_pack ? `Rescue pack: ${e.rescue_pack}` : null],
+    }))),
+    ...listStatus('escalation_plans'),
+    form({
+      key: 'escalation', op: 'add_escalation_plan', submit: 'Add exacerbation plan', withId: true, collapsed: true,
+      fields: [
+        { name: 'condition', label: 'Condition', hint: 'For example COPD, heart failure, falls' },
+        { name: 'plan', label: 'What to do', type: 'textarea' },
+        { name: 'rescue_pack', label: 'Rescue pack', hint: 'What it holds and where it is' },
+      ],
+    }));
+
+  // --- Goals with actions
+  const goalState = ctx.states.goals;
+  const statusSelect = (kind, value, testid, onchange) => {
+    const s = h('select', { testid, 'aria-label': 'Status', onchange: (e) => onchange(e.target.value) },
+      ...Object.entries(LABELS[kind]).map(([v, t]) => h('option', { value: v }, t)));
+    s.value = value;
+    return s;
+  };
+  const goalChoices = h('select', { testid: 'goal-action-goal' });
+  const goals = section('Goals', 'section-goals',
+    live((p) => entries(ctx, 'goals', 'goal', p.goals, (g) => ({
+      title: g.goal,
+      meta: [g.what_matters ? `What matters: ${g.what_matters}` : null, g.owner ? `Owner: ${g.owner}` : null],
+      extra: g.entered_in_error ? null : h('div', {},
+        field('Goal status', statusSelect('goal_status', g.status, 'goal-status', (status) => goalState.apply(ctx.id, { op: 'set_goal_status', id: g.id, status }, ctx.refresh))),
+        h('ul', { class: 'actions-list', testid: 'goal-actions' }, ...g.actions.map((a) => h('li', { testid: 'goal-action', 'data-id': a.id },
+          h('span', {}, `${a.action}${a.owner ? ` — ${a.owner}` : ''}`),
+          statusSelect('action_status', a.status, 'goal-action-status', (status) => goalState.apply(ctx.id, { op: 'set_goal_action_status', goal_id: g.id, id: a.id, status }, ctx.refresh)))))),
+    }))),
+    ...listStatus('goals'),
+    form({
+      key: 'goal', op: 'add_goal', submit: 'Add goal', withId: true, collapsed: true,
+      fields: [
+        { name: 'what_matters', label: 'What matters to the patient' },
+        { name: 'goal', label: 'Goal' }, { name: 'owner', label: 'Owner' },
+      ],
+    }),
+    form({
+      key: 'goal-action', op: 'add_goal_action', submit: 'Add action to a goal', withId: true, collapsed: true,
+      extra: () => ({ goal_id: goalChoices.value }),
+      note: 'Choose the goal, then describe the action.',
+      fields: [{ name: 'action', label: 'Action' }, { name: 'owner', label: 'Owner' }],
+    }));
+  const goalForm = goals.querySelector('[data-testid="goal-action-form"] .fields');
+  goalForm.prepend(field('Goal', goalChoices));
+
+  // --- Emergency decisions
+  const decisions = section('Emergency decisions', 'section-decisions',
+    live((p) => facts('decisions-facts', [
+      ['DNACPR/ReSPECT', p.resuscitation
+        ? `${label('dnacpr', p.resuscitation.status)}${p.resuscitation.respect_form ? ' (ReSPECT form)' : ''}${p.resuscitation.decision_date ? `, decided ${fmtDate(p.resuscitation.decision_date)}` : ''}${p.resuscitation.decided_by ? ` by ${p.resuscitation.decided_by}` : ''}${p.resuscitation.original_location ? `; original: ${p.resuscitation.original_location}` : ''}`
+        : label('dnacpr', p.dnacpr)],
+      ['ADRT', p.adrt.in_place ? `In place: ${text(p.adrt.details)}; original: ${text(p.adrt.original_location)}` : 'None recorded'],
+      ['Focus of care', `${label('focus', p.focus_of_care.focus)}${p.focus_of_care.notes ? ` — ${p.focus_of_care.notes}` : ''}`],
+      ['Prognosis', text(p.focus_of_care.prognosis)],
+      ['Ceiling of treatment', p.ceiling_of_treatment ? `${label('ceiling', p.ceiling_of_treatment.ceiling)}${p.ceiling_of_treatment.notes ? ` — ${p.ceiling_of_treatment.notes}` : ''}` : '—'],
+      ['Admission', p.admission_wanted ? `${label('admission', p.admission_wanted.wanted)}${p.admission_wanted.notes ? ` — ${p.admission_wanted.notes}` : ''}` : '—'],
+      ['Preferred place of death', p.preferred_place_of_death ? p.preferred_place_of_death.place : '—'],
+    ])),
+    form({
+      key: 'resus', op: 'set_resuscitation', submit: 'Save DNACPR/ReSPECT decision', collapsed: true,
+      fields: [
+        { name: 'status', label: 'Recommendation', type: 'select', labels: 'dnacpr' },
+        { name: 'respect_form', label: 'Recorded on a ReSPECT form', type: 'check' },
+        { name: 'decision_date', label: 'Date of decision', type: 'date', optional: true },
+        { name: 'decided_by', label: 'Decided by (name and role)' },
+        { name: 'original_location', label: 'Where the original is' },
+      ],
+      fill: (p) => p.resuscitation || { status: p.dnacpr },
+    }),
+    form({
+      key: 'adrt', op: 'set_adrt', submit: 'Save ADRT', collapsed: true,
+      fields: [
+        { name: 'in_place', label: 'An advance decision to refuse treatment is in place', type: 'check' },
+        { name: 'details', label: 'What it refuses', type: 'textarea' },
+        { name: 'original_location', label: 'Where the original is' },
+      ],
+      fill: (p) => p.adrt,
+    }),
+    form({
+      key: 'focus', op: 'set_focus_of_care', submit: 'Save focus of care', collapsed: true,
+      fields: [
+        { name: 'focus', label: 'Focus of care', type: 'select', labels: 'focus', optional: true },
+        { name: 'notes', label: 'Notes' }, { name: 'prognosis', label: 'Prognosis' },
+      ],
+      fill: (p) => p.focus_of_care,
+    }),
+    form({
+      key: 'ceiling', op: 'set_ceiling_of_treatment', submit: 'Save ceiling of treatment', collapsed: true,
+      fields: [{ name: 'ceiling', label: 'Ceiling of treatment', type: 'select', labels: 'ceiling' }, { name: 'notes', label: 'Notes' }],
+      fill: (p) => p.ceiling_of_treatment || {},
+    }),
+    form({
+      key: 'admission', op: 'set_admission_wanted', submit: 'Save admission wish', collapsed: true,
+      fields: [{ name: 'wanted', label: 'Hospital admission', type: 'select', labels: 'admission' }, { name: 'notes', label: 'Notes' }],
+      fill: (p) => p.admission_wanted || {},
+    }),
+    form({
+      key: 'death-place', op: 'set_preferred_place_of_death', submit: 'Save preferred place of death', collapsed: true,
+      fields: [{ name: 'place', label: 'Preferred place of death' }],
+      fill: (p) => p.preferred_place_of_death || {},
+    }));
+
+  // --- Self-management advice, equipment and services (collaborative texts)
+  const textForm = (key, target, title) => form({
+    key, op: 'set_text', submit: `Save ${title.toLowerCase()}`,
+    extra: () => ({ target: { text: target } }),
+    fields: [{ name: 'text', label: title, type: 'textarea' }],
+    fill: (p) => ({ text: p[target] }),
+  });
+  const texts = section('Self-management and equipment', 'section-texts',
+    textForm('advice-text', 'self_management_advice', 'Self-management advice'),
+    textForm('equipment-text', 'equipment_and_services', 'Equipment and services'));
+
+  // --- Reviews
+  const reviews = section('Reviews', 'section-reviews',
+    live((p) => entries(ctx, 'reviews', 'review', p.reviews, (r) => ({
+      title: `${fmtDate(r.date)} — ${label('outcome', r.outcome)}`,
+      meta: [`${r.face_to_face ? 'Face to face' : 'Not face to face'}; reviewer ${r.reviewer}${r.attendees ? `; with ${r.attendees}` : ''}`,
+        r.notes, r.changes ? `Changes: ${r.changes}` : null,
+        r.still_in_top_5_percent === null ? null : `Still in the top 5 %: ${label('yes_no', r.still_in_top_5_percent)}`,
+        r.next_review_due ? `Next review due ${fmtDate(r.next_review_due)}` : null],
+    }))),
+    ...listStatus('reviews'),
+    form({
+      key: 'review', op: 'record_review', submit: 'Record review', withId: true, collapsed: true,
+      note: 'Start the review (Plan status) first. The outcome moves the plan on.',
+      fields: [
+        { name: 'date', label: 'Date', type: 'date' },
+        { name: 'face_to_face', label: 'Face to face', type: 'check' },
+        { name: 'reviewer', label: 'Reviewer' }, { name: 'attendees', label: 'Attendees' },
+        { name: 'notes', label: 'Findings', type: 'textarea' }, { name: 'changes', label: 'Changes made' },
+        { name: 'still_in_top_5_percent', label: 'Still in the top 5 %?', type: 'bool' },
+        { name: 'outcome', label: 'Outcome', type: 'select', labels: 'outcome' },
+        { name: 'next_review_due', label: 'Next review due', type: 'date', optional: true, hint: 'Leave empty for the usual interval' },
+      ],
+    }));
+
+  // --- MDT discussions and advice
+  const mdt = section('MDT discussions', 'section-mdt',
+    live((p) => entries(ctx, 'mdt_discussions', 'mdt', p.mdt_discussions, (m) => ({
+      title: `${fmtDate(m.date)} — ${m.outcome}`, meta: [`Attendees: ${m.attendees}`, m.referrals ? `Referrals: ${m.referrals}` : null],
+    }))),
+    ...listStatus('mdt_discussions'),
+    form({
+      key: 'mdt', op: 'add_mdt_discussion', submit: 'Add MDT discussion', withId: true, collapsed: true,
+      fields: [
+        { name: 'date', label: 'Date', type: 'date' }, { name: 'attendees', label: 'Attendees' },
+        { name: 'outcome', label: 'Outcome', type: 'textarea' }, { name: 'referrals', label: 'Referrals' },
+      ],
+    }));
+  const advice = section('Specialist advice', 'section-advice',
+    live((p) => entries(ctx, 'advice', 'advice', p.advice, (a) => ({
+      title: a.advice, meta: [`From ${a.from_name}${a.from_role ? ` (${a.from_role})` : ''}`],
+    }))),
+    ...listStatus('advice'),
+    form({
+      key: 'advice', op: 'add_advice', submit: 'Add advice', withId: true, collapsed: true,
+      fields: [
+        { name: 'from_name', label: 'From' }, { name: 'from_role', label: 'Their role' },
+        { name: 'advice', label: 'Advice', type: 'textarea' },
+      ],
+    }));
+
+  // --- Consent in full, and its withdrawal
+  const consent = section('Consent to share', 'section-consent-full',
+    live((p) => {
+      const c = p.consent;
+      return facts('consent-facts', [
+        ['Shared with', c.recipients?.length ? c.recipients.map((r) => label('recipient', r)).join(', ') : '—'],
+        ['Given by', label('given_by', c.given_by)],
+        ['Capacity', text(c.capacity_note)],
+        ['Date', c.consent_date ? fmtDate(c.consent_date) : '—'],
+        ['Withdrawn', h('span', { testid: 'consent-withdrawn' }, c.withdrawn ? `${fmtDate(c.withdrawn.date)} (${by(c.withdrawn.recorded)}): nothing is shared` : 'No')],
+      ]);
+    }),
+    form({
+      key: 'consent-full', op: 'record_consent', submit: 'Record consent', collapsed: true,
+      fields: [
+        { name: 'recipients', label: 'Who may see the plan', type: 'checks', labels: 'recipient' },
+        { name: 'given_by', label: 'Given by', type: 'select', labels: 'given_by' },
+        { name: 'capacity_note', label: 'Capacity note' },
+        { name: 'consent_date', label: 'Date', type: 'date' },
+      ],
+    }),
+    form({
+      key: 'withdraw', op: 'withdraw_consent', submit: 'Withdraw consent', collapsed: true,
+      note: 'Withdrawal stops all sharing at once.',
+      fields: [{ name: 'date', label: 'Date withdrawn', type: 'date' }],
+    }));
+
+  function refresh(plan) {
+    for (const [box, draw] of boxes) {
+      const node = draw(plan);
+      box.replaceChildren(...(node ? [node] : []));
+    }
+    for (const f of forms) f.refill(plan);
+    conflicts.hidden = !(plan.conflicts || []).length;
+    endDetails.hidden = plan.enrolment.status === 'ended';
+    const chosen = goalChoices.value;
+    goalChoices.replaceChildren(...plan.goals.filter((g) => !g.entered_in_error).map((g) => h('option', { value: g.id }, g.goal)));
+    if (chosen) goalChoices.value = chosen;
+  }
+
+  return {
+    top: [conflicts, lifecycle],
+    rest: [enrolment, details, careTeam, personal, anticipatory, allergies, baselineFull, escalation, goals, decisions, texts, reviews, mdt, advice, consent],
+    refresh,
+  };
+}

@@ -172,6 +172,17 @@ describe('caseload and sync status', () => {
       assert.equal(await error.getAttribute('data-code'), 'refused');
       assert.equal(await error.textContent(), 'The server refused a change: Dnacpr may only be changed by a clinician of the patient\'s practice');
 
+      // An expired access token is renewed with the refresh token, with no user action.
+      const refreshes = [];
+      t.page.on('request', (r) => { if (r.url().endsWith('/api/v1/auth/refresh')) refreshes.push(r.url()); });
+      state.injectToPage(errorFrame(ERROR_CODE.unauthorized, 'the access token is not valid'));
+      await t.page.waitForFunction(() => Number(document.body.dataset.tokenRenewals || 0) >= 1, null, { timeout: 20_000 });
+      assert.equal(refreshes.length, 1);
+      await t.page.waitForFunction(() => document.querySelector('[data-testid="sync-state"]')?.dataset.state === 'online', null, { timeout: 20_000 });
+      assert.ok(await byTestId(t.page, 'reauth').isHidden(), 'a renewed token needs no sign-in');
+
+      // When the refresh token is no longer accepted either, the user is asked to sign in.
+      await t.page.route('**/api/v1/auth/refresh', (route) => route.fulfill({ status: 401, json: { error: 'unauthorized', message: 'not signed in' } }));
       state.injectToPage(errorFrame(ERROR_CODE.unauthorized, 'the access token is not valid'));
       await byTestId(t.page, 'reauth').waitFor();
       assert.match(await error.textContent(), /sign-in has expired.*kept on this tablet/);
@@ -181,7 +192,10 @@ describe('caseload and sync status', () => {
       await byTestId(t.page, 'reauth').click();
       await byTestId(t.page, 'login-password').fill('demo');
       assert.equal(await byTestId(t.page, 'login-username').inputValue(), 'cm2.demo');
+      const relogin = t.page.waitForRequest((r) => r.url().endsWith('/api/v1/auth/login'));
       await byTestId(t.page, 'login-submit').click();
+      // The same device registration is kept.
+      assert.ok((await relogin).postDataJSON().device_id, 'signing in again sends the device id');
       await waitForCaseload(t, caseload.length);
       await t.page.waitForFunction(() => document.querySelector('[data-testid="sync-state"]')?.dataset.state === 'online', null, { timeout: 20_000 });
       assert.ok(await error.isHidden(), `the error stayed after signing in again: ${await error.textContent()}`);

@@ -477,3 +477,76 @@ async fn imports_round_trip_merge_and_refuse_whole() {
     );
     assert_eq!(target.caseload().await.len(), count);
 }
+
+/// Through the server: two tablets set DNACPR differently at the same time, then the plan
+/// ends and consent is withdrawn; every export stays valid and says so.
+#[tokio::test]
+async fn a_served_plan_with_a_conflict_then_ended_exports_as_valid_fhir() {
+    use crate::client::SyncClient;
+
+    let app = spawn_app().await;
+    let token = app.login("cm1.demo").await;
+    let caseload = app.caseload().await;
+    let p = caseload
+        .iter()
+        .find(|p| p["share_with_emergency_services"] == true)
+        .unwrap();
+    let id = p["id"].as_str().unwrap().to_owned();
+    let mut a = SyncClient::connect(&app.ws_url(), &token, "fhir-tablet-a").await;
+    a.sync_caseload().await;
+    let mut b = SyncClient::connect(&app.ws_url(), &token, "fhir-tablet-b").await;
+    b.sync_caseload().await;
+    a.apply(
+        &id,
+        &Edit::SetDnacpr {
+            status: DnacprStatus::DoNotAttemptCpr,
+        },
+    );
+    b.apply(
+        &id,
+        &Edit::SetDnacpr {
+            status: DnacprStatus::ForAttemptedCpr,
+        },
+    );
+    a.wait_acked(&id).await;
+    b.wait_acked(&id).await;
+
+    let bundle = fhir_get(&app, &format!("/api/v1/patients/{id}/fhir"), &token).await;
+    validate("served conflicting plan", &bundle);
+    let preliminary = resources(&bundle, "Observation")
+        .into_iter()
+        .filter(|o| o["status"] == "preliminary")
+        .count();
+    assert_eq!(preliminary, 2, "{bundle:#}");
+    let document = fhir_get(&app, &format!("/api/v1/patients/{id}/fhir/summary"), &token).await;
+    validate("served conflicting summary", &document);
+
+    b.apply(
+        &id,
+        &Edit::WithdrawConsent {
+            date: "2026-01-05".into(),
+        },
+    );
+    b.apply(
+        &id,
+        &Edit::EndPlan {
+            reason: EndReason::MovedAway,
+            date: "2026-01-06".into(),
+        },
+    );
+    b.wait_acked(&id).await;
+    let bundle = fhir_get(&app, &format!("/api/v1/patients/{id}/fhir"), &token).await;
+    validate("served ended plan", &bundle);
+    assert_eq!(resources(&bundle, "Consent")[0]["status"], "inactive");
+    assert_eq!(resources(&bundle, "EpisodeOfCare")[0]["status"], "finished");
+    // Withdrawal stops emergency sharing in FHIR as in JSON.
+    let crew = app.login("ambulance.demo").await;
+    let nhs = p["nhs_number"].as_str().unwrap();
+    let reply = app
+        .get(
+            &format!("/api/v1/emergency/summary/{nhs}?format=fhir"),
+            Some(&crew),
+        )
+        .await;
+    assert_eq!(reply.status, 404, "{reply:?}");
+}

@@ -753,3 +753,86 @@ pub fn import_edits(
     }
     edits
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn patient(nhs: &str) -> Value {
+        json!({
+            "resourceType": "Patient",
+            "identifier": [{ "system": NHS_NUMBER_SYSTEM, "value": nhs }],
+            "name": [{ "use": "official", "family": "Example", "given": ["Ada", "May"] }],
+            "birthDate": "1938-02-28",
+            "gender": "female",
+            "address": [{ "line": ["1 High Street"], "city": "Ashbridge", "postalCode": "AB1 2CD" }],
+        })
+    }
+
+    fn bundle(resources: Vec<Value>) -> Value {
+        let entry: Vec<Value> = resources
+            .into_iter()
+            .map(|r| json!({ "resource": r }))
+            .collect();
+        json!({ "resourceType": "Bundle", "type": "collection", "entry": entry })
+    }
+
+    #[test]
+    fn a_gp_bundle_reads_with_unknown_types_skipped() {
+        let b = bundle(vec![
+            patient("943 476 5919"),
+            json!({ "resourceType": "Condition", "code": { "coding": [{ "system": "http://snomed.info/sct", "code": "13645005", "display": "COPD" }] } }),
+            json!({ "resourceType": "MedicationStatement", "status": "active", "medicationCodeableConcept": { "text": "Salbutamol" }, "dosage": [{ "text": "2 puffs" }] }),
+            json!({ "resourceType": "AllergyIntolerance", "code": { "text": "Penicillin" }, "reaction": [{ "manifestation": [{ "text": "rash" }], "severity": "severe" }] }),
+            json!({ "resourceType": "Observation", "status": "final", "code": { "coding": [{ "system": "http://loinc.org", "code": "8310-5" }] },
+                    "effectiveDateTime": "2026-03-04T10:00:00Z", "valueQuantity": { "value": 36.8, "code": "Cel" } }),
+            json!({ "resourceType": "Encounter", "status": "finished" }),
+        ]);
+        let import = parse_import(&b).unwrap();
+        assert_eq!(import.patient.nhs_number, "9434765919");
+        assert_eq!(import.patient.name, "Ada May Example");
+        assert_eq!(import.patient.address, "1 High Street, Ashbridge, AB1 2CD");
+        assert_eq!(import.conditions[0].name, "COPD");
+        assert_eq!(import.medications[0].dose, "2 puffs");
+        assert_eq!(import.allergies[0].severity, AllergySeverity::Severe);
+        assert!(matches!(
+            import.baseline,
+            Some(Edit::RecordBaseline { temperature_decidegrees: Some(368), ref observed_on, .. }) if observed_on == "2026-03-04"
+        ));
+        assert_eq!(import.skipped.len(), 1);
+        assert!(import.skipped[0].contains("Encounter"));
+
+        let mut n = 0;
+        let edits = import_edits(&import, None, "2026-03-05", &mut || {
+            n += 1;
+            format!("id{n}")
+        });
+        assert_eq!(edits.len(), 5, "{edits:?}");
+    }
+
+    #[test]
+    fn every_problem_is_listed_and_the_bundle_refused_whole() {
+        let mut p = patient("9434765918");
+        p.as_object_mut().unwrap().remove("birthDate");
+        let b = bundle(vec![
+            p,
+            json!({ "resourceType": "Condition", "code": { "coding": [{ "code": "13645005" }] } }),
+            json!({ "resourceType": "Observation", "code": { "coding": [{ "code": "8867-4" }] }, "valueQuantity": { "value": 70, "code": "kg" } }),
+        ]);
+        let refused = parse_import(&b).unwrap_err();
+        let at: Vec<&str> = refused.problems.iter().map(|p| p.at.as_str()).collect();
+        assert_eq!(
+            at,
+            [
+                "entry[0] Patient.identifier",
+                "entry[0] Patient.birthDate",
+                "entry[1] Condition.code",
+                "entry[2] Observation.valueQuantity",
+            ]
+        );
+        assert!(parse_import(&json!({ "resourceType": "Patient" })).is_err());
+        assert!(parse_import(&bundle(vec![])).is_err());
+    }
+}

@@ -160,7 +160,7 @@ mod tests {
     #[test]
     fn instants_are_utc_with_milliseconds() {
         assert_eq!(instant(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(instant(1_795_960_801_234), "2026-11-29T12:00:01.234Z");
+        assert_eq!(instant(1_795_960_801_234), "2026-11-29T14:00:01.234Z");
     }
 
     #[test]

@@ -114,10 +114,15 @@ mod tests {
         assert_eq!(json["enrolment"]["status"], "draft");
         assert!(json["conflicts"].as_array().unwrap().is_empty());
         assert!(json["allergies"].as_array().unwrap().is_empty());
+        // A new plan has no consent and no case manager: the core's reasons, as text.
+        let reasons = json["completion_problem_messages"].as_array().unwrap();
+        assert!(reasons.iter().any(|r| r == "no case manager is named"));
 
         let entry = caseload_entry("p1", &plan, 0);
         assert_eq!(entry["id"], "p1");
         assert_eq!(entry["dob"], "1938-02-28");
         assert_eq!(entry["share_with_emergency_services"], false);
+        assert_eq!(entry["tier"], Value::Null);
+        assert_eq!(entry["cohort"], Value::Null);
     }
 }

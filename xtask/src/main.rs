@@ -221,6 +221,30 @@ fn ensure_npm_packages() -> Result<()> {
     Ok(())
 }
 
+/// The FHIR validator (fhir.resources 6.4.0) needs pydantic 1, which would clash with
+/// the system Python's packages, so it lives in its own virtual environment.
+fn ensure_fhir_validator() -> Result<()> {
+    let python = root().join("target/fhir-venv/bin/python");
+    let ok = python.exists()
+        && Command::new(&python)
+            .args(["-c", "import fhir.resources"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if !ok {
+        step("installing the FHIR validator (fhir.resources) in target/fhir-venv");
+        run_cmd(Command::new("python3").args(["-m", "venv", "target/fhir-venv"]))?;
+        run_cmd(Command::new(&python).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "-r",
+            "tests/fhir/requirements.txt",
+        ]))?;
+    }
+    Ok(())
+}
+
 fn test() -> Result<()> {
     step("cargo fmt --check");
     run_cmd(cargo().args(["fmt", "--all", "--", "--check"]))?;
@@ -251,6 +275,7 @@ fn test() -> Result<()> {
 
     // The integration tests start the real binary (crash and restart), so build it first.
     build_server(Profile::Debug)?;
+    ensure_fhir_validator()?;
 
     let postgres = env::var("REDFOLDER_TEST_POSTGRES")
         .ok()

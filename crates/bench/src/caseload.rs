@@ -199,7 +199,10 @@ const CONDITIONS: &[(&str, &str)] = &[
         "Sertraline 50mg; social prescribing link worker",
     ),
     ("Asthma", "Clenil modulite 100 BD"),
-    ("Parkinson's disease", "Co-careldopa; neurology review yearly"),
+    (
+        "Parkinson's disease",
+        "Co-careldopa; neurology review yearly",
+    ),
 ];
 const MEDS: &[&str] = &[
     "Metformin 1g BD",

@@ -30,7 +30,10 @@ use crate::report::Report;
 use crate::scenarios::Settings;
 
 #[derive(Debug, Parser)]
-#[command(name = "redfolder-bench", about = "The caseload benchmark: Red Folder against automerge-repo")]
+#[command(
+    name = "redfolder-bench",
+    about = "The caseload benchmark: Red Folder against automerge-repo"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -130,7 +133,10 @@ fn settings(args: RunArgs) -> anyhow::Result<Settings> {
             bail!(
                 "{} is missing: run `npm ci` in {} (or pass --no-reference)",
                 modules.display(),
-                script.parent().map(|p| p.display().to_string()).unwrap_or_default()
+                script
+                    .parent()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
             );
         }
     }
@@ -155,12 +161,20 @@ fn settings(args: RunArgs) -> anyhow::Result<Settings> {
         s3_devices: pick(20, 3),
         s3_edits: pick(100, 5),
         s3_interval_ms: 50,
-        s4_scale: args
-            .s4_scale
-            .unwrap_or_else(|| if smoke { vec![plans] } else { vec![500, 5_000, 20_000] }),
-        s5_plans: args
-            .s5_plans
-            .unwrap_or_else(|| if smoke { vec![100] } else { vec![10_000, 100_000] }),
+        s4_scale: args.s4_scale.unwrap_or_else(|| {
+            if smoke {
+                vec![plans]
+            } else {
+                vec![500, 5_000, 20_000]
+            }
+        }),
+        s5_plans: args.s5_plans.unwrap_or_else(|| {
+            if smoke {
+                vec![100]
+            } else {
+                vec![10_000, 100_000]
+            }
+        }),
         s5_readers: pick(64, 8),
         s5_seconds: args.s5_seconds.unwrap_or(if smoke { 1.0 } else { 10.0 }),
         s6_connections: args.s6_connections.unwrap_or(pick(10_000, 40)),

@@ -41,7 +41,11 @@ pub(crate) struct S3 {
 
 impl Reference {
     /// Loads `fixture` into a storage directory the way the workload builds documents.
-    pub(crate) async fn prepare(script: &Path, work: &Path, fixture: &Path) -> anyhow::Result<Self> {
+    pub(crate) async fn prepare(
+        script: &Path,
+        work: &Path,
+        fixture: &Path,
+    ) -> anyhow::Result<Self> {
         let pristine = work.join("reference-store");
         let docs = work.join("reference-docs.json");
         if pristine.exists() {

@@ -213,6 +213,10 @@ mod tests {
         report.target("S1", "time", "s", Target::RatioAtMost(0.1));
         assert_eq!(report.figures[0].ratio(), Some(0.1));
         assert_eq!(report.figures[0].met(), Some(true));
-        assert!(report.table().contains("| S1 | time | 2.000 [1.000–3.000] s"));
+        assert!(
+            report
+                .table()
+                .contains("| S1 | time | 2.000 [1.000–3.000] s")
+        );
     }
 }

@@ -92,7 +92,11 @@ pub(crate) async fn run(s: &Settings, report: &mut Report) -> anyhow::Result<()>
             eprintln!("==> run {}/{}: S1, S2, S4 on Red Folder", run + 1, s.runs);
             redfolder_s1_s2(s, &inputs, run, report).await?;
             if let Some(reference) = &reference {
-                eprintln!("==> run {}/{}: S1, S2, S4 on the reference", run + 1, s.runs);
+                eprintln!(
+                    "==> run {}/{}: S1, S2, S4 on the reference",
+                    run + 1,
+                    s.runs
+                );
                 reference_s1_s2(s, &inputs, reference, run, report).await?;
             }
         }
@@ -164,7 +168,12 @@ fn set_targets(report: &mut Report) {
         "×",
         Target::AtMost(1.1),
     );
-    report.target("S3", "p99 until all others see an edit", "ms", Target::AtMost(25.0));
+    report.target(
+        "S3",
+        "p99 until all others see an edit",
+        "ms",
+        Target::AtMost(25.0),
+    );
     report.target(
         "S4",
         "server RSS per plan after serving all once",
@@ -242,7 +251,12 @@ async fn redfolder_s1_s2(
         "KiB",
         received as f64 / 1024.0,
     );
-    report.redfolder("S1", "bytes sent by the device", "KiB", sent as f64 / 1024.0);
+    report.redfolder(
+        "S1",
+        "bytes sent by the device",
+        "KiB",
+        sent as f64 / 1024.0,
+    );
     report.redfolder(
         "S1",
         "compacted documents, added up (the floor)",
@@ -281,7 +295,10 @@ async fn redfolder_s1_s2(
         device2.engine.load(id, &stored)?;
     }
     // The same case manager, on another tablet.
-    let visitor = device1.editor.clone().context("device 1 was never welcomed")?;
+    let visitor = device1
+        .editor
+        .clone()
+        .context("device 1 was never welcomed")?;
     let mut change_bytes = 0usize;
     let mut expected = HashMap::new();
     for visit in &inputs.visits.visits {
@@ -372,7 +389,12 @@ async fn reference_s1_s2(
         "KiB",
         received as f64 / 1024.0,
     );
-    report.reference("S1", "bytes sent by the device", "KiB", sent as f64 / 1024.0);
+    report.reference(
+        "S1",
+        "bytes sent by the device",
+        "KiB",
+        sent as f64 / 1024.0,
+    );
     report.reference(
         "S1",
         "compacted documents, added up (the floor)",
@@ -467,7 +489,12 @@ async fn redfolder_s3(
     seeder.practice("S3", plans, "", true).await?;
     let seeded = seeder.finish().await;
     let server = ServerProcess::redfolder(&s.server_bin, &db, &dir)?;
-    let token = login(&reqwest::Client::new(), &server.http(), &seeded.orgs[0].username).await?;
+    let token = login(
+        &reqwest::Client::new(),
+        &server.http(),
+        &seeded.orgs[0].username,
+    )
+    .await?;
     let ids = seeded.orgs[0].doc_ids.clone();
 
     let mut devices = Vec::new();
@@ -517,7 +544,10 @@ async fn redfolder_s3(
         .collect();
 
     let interval = Duration::from_millis(s.s3_interval_ms);
-    let editor_user = editor.editor.clone().context("the editor was not welcomed")?;
+    let editor_user = editor
+        .editor
+        .clone()
+        .context("the editor was not welcomed")?;
     let mut sent = Vec::with_capacity(s.s3_edits);
     let mut next = Instant::now();
     for e in 0..s.s3_edits {
@@ -586,7 +616,12 @@ async fn redfolder_s4_scale(s: &Settings, report: &mut Report) -> anyhow::Result
         let seeded = seeder.finish().await;
         let server = ServerProcess::redfolder(&s.server_bin, &db, &dir)?;
         let idle = server.memory()?;
-        let token = login(&reqwest::Client::new(), &server.http(), &seeded.orgs[0].username).await?;
+        let token = login(
+            &reqwest::Client::new(),
+            &server.http(),
+            &seeded.orgs[0].username,
+        )
+        .await?;
         let started = Instant::now();
         let mut device = Device::new("rf-s4-device");
         device.connect(&server.ws(SYNC_PATH), &token).await?;
@@ -711,7 +746,9 @@ async fn redfolder_s5(s: &Settings, report: &mut Report) -> anyhow::Result<()> {
             .await?;
         let seeded = seeder.finish().await;
         if level == 0 {
-            clinician = seeded.clinician.context("no emergency clinician was seeded")?;
+            clinician = seeded
+                .clinician
+                .context("no emergency clinician was seeded")?;
         }
         loaded = n;
         eprintln!("  seeded in {:.0} s", started.elapsed().as_secs_f64());
@@ -719,9 +756,14 @@ async fn redfolder_s5(s: &Settings, report: &mut Report) -> anyhow::Result<()> {
         let token = login(&reqwest::Client::new(), &server.http(), &clinician).await?;
         let numbers = Arc::new(nhs.clone());
         for run in 0..s.runs {
-            let (load, rate) =
-                read_summaries(&server.http(), &token, numbers.clone(), s.s5_readers, s.s5_seconds)
-                    .await?;
+            let (load, rate) = read_summaries(
+                &server.http(),
+                &token,
+                numbers.clone(),
+                s.s5_readers,
+                s.s5_seconds,
+            )
+            .await?;
             let memory = server.memory()?;
             let (p50, p99) = (
                 percentile(&load.latencies_ms, 50.0),
@@ -744,7 +786,12 @@ async fn redfolder_s5(s: &Settings, report: &mut Report) -> anyhow::Result<()> {
             report.redfolder("S5", &name("p99 latency"), "ms", p99);
             report.redfolder("S5", &name("server RSS"), "MiB", mib(memory.rss_kib));
             if n == 100_000 {
-                report.target("S5", &name("requests per second"), "req/s", Target::AtLeast(5000.0));
+                report.target(
+                    "S5",
+                    &name("requests per second"),
+                    "req/s",
+                    Target::AtLeast(5000.0),
+                );
                 report.target("S5", &name("p99 latency"), "ms", Target::AtMost(10.0));
             }
         }
@@ -800,7 +847,12 @@ async fn redfolder_s6(s: &Settings, report: &mut Report) -> anyhow::Result<()> {
     let tokens = Arc::new(tokens);
 
     for run in 0..s.runs {
-        eprintln!("==> S6 run {}/{}: opening {} connections", run + 1, s.runs, s.s6_connections);
+        eprintln!(
+            "==> S6 run {}/{}: opening {} connections",
+            run + 1,
+            s.runs,
+            s.s6_connections
+        );
         let before = server.memory()?;
         let connecting = Arc::new(Semaphore::new(64));
         let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<anyhow::Result<()>>();
@@ -860,12 +912,17 @@ async fn redfolder_s6(s: &Settings, report: &mut Report) -> anyhow::Result<()> {
         while ready < s.s6_connections {
             match ready_rx.recv().await {
                 Some(Ok(())) => ready += 1,
-                Some(Err(e)) => return Err(e.context(format!("S6: connection after {ready} ready"))),
+                Some(Err(e)) => {
+                    return Err(e.context(format!("S6: connection after {ready} ready")));
+                }
                 None => bail!("S6: connection tasks ended early"),
             }
             if checkpoints.contains(&ready) && ready != s.s6_connections {
                 let memory = server.memory()?;
-                eprintln!("  {ready} connections: server RSS {:.1} MiB", mib(memory.rss_kib));
+                eprintln!(
+                    "  {ready} connections: server RSS {:.1} MiB",
+                    mib(memory.rss_kib)
+                );
                 report.redfolder(
                     "S6 scale",
                     &format!("server RSS with {ready} idle connections"),
@@ -932,7 +989,12 @@ async fn redfolder_s6(s: &Settings, report: &mut Report) -> anyhow::Result<()> {
         );
         report.redfolder("S6", "p50 acknowledgement of an edit", "ms", p50);
         report.redfolder("S6", "p99 acknowledgement of an edit", "ms", p99);
-        report.target("S6", "p99 acknowledgement of an edit", "ms", Target::AtMost(50.0));
+        report.target(
+            "S6",
+            "p99 acknowledgement of an edit",
+            "ms",
+            Target::AtMost(50.0),
+        );
         report.redfolder("S6", "server peak RSS", "MiB", mib(after.hwm_kib));
         drop(orders);
         for task in tasks {

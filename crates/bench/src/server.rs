@@ -115,11 +115,7 @@ impl ServerProcess {
     /// The automerge-repo reference server on a storage directory.
     pub(crate) fn reference(script: &Path, storage: &Path, dir: &Path) -> anyhow::Result<Self> {
         let mut command = Command::new("node");
-        command
-            .arg(script)
-            .arg("server")
-            .arg("--dir")
-            .arg(storage);
+        command.arg(script).arg("server").arg("--dir").arg(storage);
         ServerProcess::start(command, "listening on ws://", &dir.join("reference.log"))
     }
 
@@ -220,7 +216,9 @@ impl Seeder {
         id_prefix: &str,
         keep_heads: bool,
     ) -> anyhow::Result<()> {
-        let org = self.organisation(code, OrganisationKind::GpPractice).await?;
+        let org = self
+            .organisation(code, OrganisationKind::GpPractice)
+            .await?;
         let username = format!("cm.{}", code.to_lowercase());
         let user_id = self.user(&username, Role::CaseManager, &org).await?;
         let editor = Editor {
@@ -324,7 +322,11 @@ fn build_one(plan: &Plan, editor: &Editor, org: &str, id_prefix: &str) -> anyhow
 }
 
 /// Signs in through the real API and returns the access token.
-pub(crate) async fn login(http: &reqwest::Client, base: &str, username: &str) -> anyhow::Result<String> {
+pub(crate) async fn login(
+    http: &reqwest::Client,
+    base: &str,
+    username: &str,
+) -> anyhow::Result<String> {
     let response = http
         .post(format!("{base}/api/v1/auth/login"))
         .json(&serde_json::json!({

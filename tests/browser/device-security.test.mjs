@@ -147,8 +147,9 @@ describe('data on the tablet', () => {
       await signIn(t, 'cm2.demo');
       await waitForCaseload(t, caseload.length);
       await waitStored(t, caseload.length);
-      // The idle time can only be shortened through the address, for tests.
-      await t.page.goto(`${env.base}/?lock-after-ms=3000#/`);
+      // The idle time can only be shortened through the address, for tests. Four seconds
+      // leaves a loaded machine time to tap a patient before the tablet locks.
+      await t.page.goto(`${env.base}/?lock-after-ms=4000#/`);
       await unlock(t);
       // Taps count as use: open a plan from the caseload.
       const patient = caseload[3];

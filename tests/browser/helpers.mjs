@@ -41,7 +41,7 @@ export function startServer() {
   const child = spawn(bin, [
     'serve', '--demo', '--bind', '127.0.0.1:0',
     '--database', `sqlite://${path.join(tmp, 't.db')}`,
-    '--web-dir', path.join(repo, 'web'),
+    '--web-dir', process.env.REDFOLDER_WEB_DIR || path.join(repo, 'web'),
   ], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' } });
   const logs = { stdout: '', stderr: '' };
   child.stdout.setEncoding('utf8');

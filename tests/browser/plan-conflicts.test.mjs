@@ -157,4 +157,70 @@ describe('conflicts, lifecycle and caseload filters', () => {
       throw new Error(`${e.message}${await describeTablet(t)}`, { cause: e });
     }
   });
+  test('every section takes its edits, and the core\'s refusals show inline', async () => {
+    const t = tablets.a;
+    const { page } = t;
+    const other = caseload[1];
+    try {
+      await openPlan(t, other.id);
+      const items = (id) => page.locator(`[data-testid="${id}"][data-in-error="false"]`).count();
+
+      // A refusal from the core is shown beside the form, and nothing is saved.
+      await fill(page, 'allergy', { substance: '', severity: 'severe' });
+      await page.waitForFunction(() => document.querySelector('[data-testid="allergy-error"]')?.textContent);
+      assert.equal(await items('allergy-item'), 0);
+      await fill(page, 'allergy', { substance: 'Penicillin', reaction: 'Rash', severity: 'severe' });
+      await waitSaved(t, 'allergy');
+      assert.equal(await items('allergy-item'), 1);
+      assert.equal(await byTestId(page, 'allergy-status').getAttribute('data-status'), 'allergies_recorded');
+
+      await fill(page, 'team', { kind: 'gp_bypass', role: 'GP bypass', phone: '01632 960002' });
+      await waitSaved(t, 'team');
+      await fill(page, 'personal', { relationship: 'lpa_health_and_welfare', name: 'Ann Example', phone: '07700 900001' });
+      await waitSaved(t, 'personal');
+      await fill(page, 'anticipatory', { name: 'Midazolam', dose: '2.5 mg', location: 'Fridge, top shelf' });
+      await waitSaved(t, 'anticipatory');
+      assert.match(await byTestId(page, 'anticipatory-list').textContent(), /Kept: Fridge, top shelf/);
+      await fill(page, 'escalation', { condition: 'COPD', plan: 'Start rescue pack, call the matron', rescue_pack: 'Kitchen drawer' });
+      await waitSaved(t, 'escalation');
+      await fill(page, 'goal', { what_matters: 'Staying at home', goal: 'Walk to the shop', owner: 'Patient' });
+      await waitSaved(t, 'goal');
+      await fill(page, 'goal-action', { action: 'Physiotherapy referral', owner: 'Sam Carter' });
+      await waitSaved(t, 'goal-action');
+      await byTestId(page, 'goal-action-status').selectOption('done');
+      await waitSaved(t, 'goals-list');
+      await fill(page, 'adrt', { in_place: true, details: 'Refuses ventilation', original_location: 'Red folder' });
+      await waitSaved(t, 'adrt');
+      await fill(page, 'resus', { status: 'do_not_attempt_cpr', respect_form: true, decision_date: '2024-03-01', decided_by: 'Dr Lee, GP', original_location: 'Red folder' });
+      await waitSaved(t, 'resus');
+      await fill(page, 'death-place', { place: 'Home' });
+      await waitSaved(t, 'death-place');
+      await fill(page, 'mdt', { date: '2024-05-01', attendees: 'GP, DN, social worker', outcome: 'Continue plan' });
+      await waitSaved(t, 'mdt');
+      await fill(page, 'advice', { from_name: 'Dr Shah', from_role: 'Respiratory consultant', advice: 'Keep SpO2 88-92 %' });
+      await waitSaved(t, 'advice');
+      // A baseline the core finds implausible is refused with its reason.
+      await fill(page, 'baseline-set', { observed_on: '2024-05-01', pulse_bpm: '500' });
+      await page.waitForFunction(() => document.querySelector('[data-testid="baseline-set-error"]')?.textContent);
+      await fill(page, 'baseline-set', { pulse_bpm: '72', peak_flow_l_min: '250', weight_decikg: '61.5', known_af: 'true', usual_cognition: 'Mild memory loss' });
+      await waitSaved(t, 'baseline-set');
+      assert.match(await byTestId(page, 'baseline-full-facts').textContent(), /250 L\/min.*61\.5 kg/s);
+      await fill(page, 'withdraw', { date: '2024-06-01' });
+      const withdrawn = await page.waitForFunction(() => {
+        const s = document.querySelector('[data-testid="withdraw-saved"]')?.dataset.state;
+        return s === 'saved' || s === 'error' ? s : null;
+      });
+      if (await withdrawn.jsonValue() === 'saved') assert.match(await byTestId(page, 'consent-withdrawn').textContent(), /nothing is shared/);
+      else assert.ok(await byTestId(page, 'withdraw-error').textContent());
+
+      const decisions = await byTestId(page, 'decisions-facts').textContent();
+      assert.match(decisions, /ReSPECT form.*Dr Lee, GP.*original: Red folder/s);
+      assert.match(decisions, /Refuses ventilation/);
+      const problems = [...await axeViolations(page), ...await smallTouchTargets(page)];
+      assert.deepEqual(problems, [], problems.join('\n'));
+    } catch (e) {
+      await env.screenshotAll('failure-sections');
+      throw new Error(`${e.message}${await describeTablet(t)}`, { cause: e });
+    }
+  });
 });

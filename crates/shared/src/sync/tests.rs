@@ -922,7 +922,7 @@ proptest! {
     // 2–5 devices edit every kind of field and list while a hub relays frames that are
     // dropped, duplicated, reordered and cut off; then the network heals. A failure prints
     // its seed, and `World::new(seed, n).run(steps)` replays it exactly.
-    #![proptest_config(ProptestConfig { cases: cases(24), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(32), ..ProptestConfig::default() })]
     #[test]
     fn replicas_converge_and_lose_nothing(seed in any::<u64>(), clients in 2usize..=5, steps in 200usize..500) {
         let mut world = World::new(seed, clients);
@@ -1068,7 +1068,7 @@ impl Partitioned {
 proptest! {
     // Cheaper than the network test, so more cases: 2–5 replicas, 4–12 rounds.
     // `Partitioned::new(seed, n).run(rounds)` replays a failure.
-    #![proptest_config(ProptestConfig { cases: cases(64), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(128), ..ProptestConfig::default() })]
     #[test]
     fn partitioned_replicas_merge_in_any_order(seed in any::<u64>(), replicas in 2usize..=5, rounds in 4usize..12) {
         let mut world = Partitioned::new(seed, replicas);

@@ -167,7 +167,7 @@ function editForm(ctx, { key, op, submit, fields, fill, extra, withId, collapsed
     for (const [spec, el] of inputs) write(spec, el, values[spec.name]);
   };
   const node = collapsed
-    ? h('details', { class: 'add', testid: `${key}-details` }, h('summary', { testid: `${key}-open` }, submit), form)
+    ? h('details', { class: 'add', testid: `${key}-panel` }, h('summary', { testid: `${key}-open` }, submit), form)
     : form;
   return { node, refill };
 }

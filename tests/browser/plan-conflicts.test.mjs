@@ -38,7 +38,7 @@ async function setOffline(tablet, offline) {
 
 // Fills a form built by sections.js: { name: value } by its controls' test ids.
 async function fill(page, key, values) {
-  const details = page.locator(`[data-testid="${key}-details"]`);
+  const details = page.locator(`[data-testid="${key}-panel"]`);
   if (await details.count() && !(await details.evaluate((d) => d.open))) await byTestId(page, `${key}-open`).click();
   for (const [name, value] of Object.entries(values)) {
     const el = byTestId(page, `${key}-${name}`);
@@ -162,7 +162,9 @@ describe('conflicts, lifecycle and caseload filters', () => {
     const { page } = t;
     const other = caseload[1];
     try {
-      await openPlan(t, other.id);
+      // Straight to the plan: the caseload is still filtered from the test before.
+      await goto(t, `#/plan/${encodeURIComponent(other.id)}`);
+      await byTestId(page, 'section-lifecycle').waitFor();
       const items = (id) => page.locator(`[data-testid="${id}"][data-in-error="false"]`).count();
 
       // A refusal from the core is shown beside the form, and nothing is saved.

@@ -4,13 +4,27 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use futures_util::stream::SplitStream;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use redfolder_shared::{ActorId, ChangeHash, ClientEngine, ClientEvent, Edit, Editor};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// An open connection. Frames are written by their own task from an unbounded queue, as a
+/// browser's `WebSocket.send` never blocks: a device that stopped reading while its
+/// writes wait for the server (which may itself be waiting to write to us) would
+/// deadlock once both sides' socket buffers are full.
+#[derive(Debug)]
+struct Connection {
+    frames: SplitStream<Socket>,
+    outgoing: mpsc::UnboundedSender<Message>,
+    writer: JoinHandle<()>,
+}
 /// What reading the socket yields: a message, an error, or `None` once closed.
 pub(crate) type Incoming = Option<Result<Message, tokio_tungstenite::tungstenite::Error>>;
 
@@ -22,7 +36,7 @@ const BATCH: usize = 256;
 #[derive(Debug)]
 pub(crate) struct Device {
     pub(crate) engine: ClientEngine,
-    socket: Option<Socket>,
+    socket: Option<Connection>,
     /// Documents that gained remote changes since the caller last drained this.
     pub(crate) changed: Vec<String>,
     /// Documents the server acknowledged since the caller last drained this.
@@ -50,7 +64,24 @@ impl Device {
         let (socket, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
             .await
             .with_context(|| format!("connecting to {url}"))?;
-        self.socket = Some(socket);
+        let (mut sink, frames) = socket.split();
+        let (outgoing, mut queue) = mpsc::unbounded_channel::<Message>();
+        let writer = tokio::spawn(async move {
+            while let Some(message) = queue.recv().await {
+                if sink.feed(message).await.is_err() {
+                    return;
+                }
+                if queue.is_empty() && sink.flush().await.is_err() {
+                    return;
+                }
+            }
+            let _ = sink.close().await;
+        });
+        self.socket = Some(Connection {
+            frames,
+            outgoing,
+            writer,
+        });
         self.caseload = None;
         self.engine.connected(token);
         self.flush().await
@@ -58,8 +89,13 @@ impl Device {
 
     /// Closes the connection; the documents stay on the device.
     pub(crate) async fn disconnect(&mut self) {
-        if let Some(mut socket) = self.socket.take() {
-            let _ = socket.close(None).await;
+        if let Some(Connection {
+            outgoing, writer, ..
+        }) = self.socket.take()
+        {
+            // Closing the queue makes the writer send what is left, then close.
+            drop(outgoing);
+            let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
         }
         self.engine.disconnected();
     }
@@ -72,9 +108,11 @@ impl Device {
         }
         let socket = self.socket.as_mut().context("not connected")?;
         for bytes in outgoing {
-            socket.feed(Message::Binary(bytes.into())).await?;
+            socket
+                .outgoing
+                .send(Message::Binary(bytes.into()))
+                .map_err(|_| anyhow::anyhow!("the connection's writer stopped"))?;
         }
-        socket.flush().await?;
         Ok(())
     }
 
@@ -88,7 +126,7 @@ impl Device {
     /// The next frame from the server. Cancel-safe, so it can sit in a `select!`.
     pub(crate) async fn recv(&mut self) -> Incoming {
         match self.socket.as_mut() {
-            Some(socket) => socket.next().await,
+            Some(socket) => socket.frames.next().await,
             None => std::future::pending().await,
         }
     }
@@ -101,7 +139,7 @@ impl Device {
         if let Some(first) = first {
             frames.push(first);
             while frames.len() < BATCH {
-                match socket.next().now_or_never() {
+                match socket.frames.next().now_or_never() {
                     Some(next) => frames.push(next),
                     None => break,
                 }

@@ -78,6 +78,7 @@ impl PlanDoc {
             date_of_birth: new.date_of_birth.clone(),
             address: new.address.clone(),
         };
+        let before = plan.clone();
         let mut touched = set_patient.apply_to(&mut plan, editor, now_ms)?;
         // The containers version 1 already had are created here, in the plan's first
         // change, which every replica receives before it can edit: never concurrently.
@@ -90,7 +91,7 @@ impl PlanDoc {
             Field::PreferredPlaceOfCare,
         ]);
         let mut created = PlanDoc { doc };
-        created.write(&plan, touched)?;
+        created.write(&before, &plan, touched)?;
         commit(&mut created.doc, editor, now_ms);
         Ok(created)
     }
@@ -144,6 +145,7 @@ impl PlanDoc {
         now_ms: i64,
     ) -> Result<ChangeHash, ApplyError> {
         let mut plan = self.plan()?;
+        let mut before = plan.clone();
         let migrating = plan.schema_version < SCHEMA_VERSION;
         let mut touched = Vec::new();
         for edit in edits {
@@ -154,6 +156,7 @@ impl PlanDoc {
             // then apply the edits again on top of them (the first pass wrote nothing).
             ensure_genesis(&mut self.doc).map_err(DocError::from)?;
             plan = self.plan()?;
+            before = plan.clone();
             touched.clear();
             for edit in edits {
                 touched.extend(edit.apply_to(&mut plan, editor, now_ms)?);
@@ -161,7 +164,7 @@ impl PlanDoc {
             plan.schema_version = SCHEMA_VERSION;
             touched.push(Field::SchemaVersion);
         }
-        self.write(&plan, touched)?;
+        self.write(&before, &plan, touched)?;
         // An edit that changes nothing (the same value set again) still records who
         // confirmed it, through `last_updated`, so there is always a change to commit.
         Ok(commit(&mut self.doc, editor, now_ms))
@@ -178,18 +181,24 @@ impl PlanDoc {
             return Ok(None);
         }
         ensure_genesis(&mut self.doc)?;
-        let mut plan = self.plan()?;
+        let before = self.plan()?;
+        let mut plan = before.clone();
         plan.schema_version = SCHEMA_VERSION;
-        self.write(&plan, vec![Field::SchemaVersion])?;
+        self.write(&before, &plan, vec![Field::SchemaVersion])?;
         Ok(Some(commit(&mut self.doc, editor, now_ms)))
     }
 
-    fn write(&mut self, plan: &CarePlan, mut fields: Vec<Field>) -> Result<(), DocError> {
+    fn write(
+        &mut self,
+        before: &CarePlan,
+        plan: &CarePlan,
+        mut fields: Vec<Field>,
+    ) -> Result<(), DocError> {
         fields.sort();
         fields.dedup();
         let result = fields
             .into_iter()
-            .try_for_each(|field| write_field(&mut self.doc, plan, field));
+            .try_for_each(|field| write_field(&mut self.doc, before, plan, field));
         if let Err(e) = result {
             self.doc.rollback();
             return Err(DocError::Schema(e.to_string()));

@@ -223,31 +223,97 @@ pub(crate) enum Field {
     LastUpdated,
 }
 
-/// Writes one field of `plan` into the document.
+/// A list entry's id, which matches it between the plan before and after an edit.
+trait Entry: autosurgeon::Reconcile + PartialEq {
+    fn entry_id(&self) -> &str;
+}
+
+macro_rules! entries {
+    ($($ty:ty),*) => {
+        $(impl Entry for $ty {
+            fn entry_id(&self) -> &str {
+                &self.id
+            }
+        })*
+    };
+}
+
+entries!(
+    crate::plan::CareTeamMember,
+    crate::plan::Contact,
+    crate::plan::Condition,
+    crate::plan::Medication,
+    crate::plan::Allergy,
+    crate::plan::EscalationPlan,
+    crate::plan::Goal,
+    crate::plan::Review,
+    crate::plan::MdtDiscussion,
+    crate::plan::Advice
+);
+
+/// Writes a list by touching only the entries that changed or were added: the same
+/// result as reconciling the whole list (new entries go at the end, changed entries are
+/// updated in place), without re-reading every other entry. Falls back to a whole
+/// reconcile when the lists do not line up (which edits never cause).
+fn write_list<T: Entry>(
+    doc: &mut AutoCommit,
+    key: &str,
+    before: &[T],
+    after: &[T],
+) -> Result<(), ReconcileError> {
+    let list = match doc.get(ROOT, key)? {
+        Some((automerge::Value::Object(ObjType::List), id)) => id,
+        _ => return reconcile_prop(doc, ROOT, key, after),
+    };
+    let aligned = after.len() >= before.len()
+        && automerge::ReadDoc::length(doc, &list) == before.len()
+        && before
+            .iter()
+            .zip(after)
+            .all(|(b, a)| b.entry_id() == a.entry_id());
+    if !aligned {
+        return reconcile_prop(doc, ROOT, key, after);
+    }
+    for (index, (b, a)) in before.iter().zip(after).enumerate() {
+        if b != a {
+            reconcile_prop(doc, &list, index, a)?;
+        }
+    }
+    for (offset, a) in after[before.len()..].iter().enumerate() {
+        autosurgeon::reconcile_insert(doc, list.clone(), before.len() + offset, a)?;
+    }
+    Ok(())
+}
+
+/// Writes one field of `plan` (read as `before` and since edited) into the document.
 pub(crate) fn write_field(
     doc: &mut AutoCommit,
+    before: &CarePlan,
     plan: &CarePlan,
     field: Field,
 ) -> Result<(), ReconcileError> {
+    macro_rules! list {
+        ($key:literal, $field:ident) => {
+            write_list(doc, $key, &before.$field, &plan.$field)
+        };
+    }
     match field {
         Field::SchemaVersion => reconcile_prop(doc, ROOT, "schema_version", plan.schema_version),
         Field::Patient => reconcile_prop(doc, ROOT, "patient", &plan.patient),
         Field::Enrolment => reconcile_prop(doc, ROOT, "enrolment", &plan.enrolment),
-        Field::CareTeam => reconcile_prop(doc, ROOT, "care_team", &plan.care_team),
-        Field::KeyContacts => reconcile_prop(doc, ROOT, "key_contacts", &plan.key_contacts),
-        Field::Conditions => reconcile_prop(doc, ROOT, "conditions", &plan.conditions),
-        Field::Medications => reconcile_prop(doc, ROOT, "medications", &plan.medications),
-        Field::Allergies => reconcile_prop(doc, ROOT, "allergies", &plan.allergies),
+        Field::CareTeam => list!("care_team", care_team),
+        Field::KeyContacts => list!("key_contacts", key_contacts),
+        Field::Conditions => list!("conditions", conditions),
+        Field::Medications => list!("medications", medications),
+        Field::Allergies => list!("allergies", allergies),
         Field::AllergyStatus => fresh(doc, "allergy_status", plan.allergy_status.as_ref()),
         // A baseline is one coherent set: written whole, as a new object.
         Field::Baseline => fresh(doc, "baseline", Some(&plan.baseline)),
         Field::ExacerbationPlan => {
             reconcile_prop(doc, ROOT, "exacerbation_plan", &plan.exacerbation_plan)
         }
-        Field::EscalationPlans => {
-            reconcile_prop(doc, ROOT, "escalation_plans", &plan.escalation_plans)
-        }
-        Field::Goals => reconcile_prop(doc, ROOT, "goals", &plan.goals),
+        Field::EscalationPlans => list!("escalation_plans", escalation_plans),
+        Field::Goals => list!("goals", goals),
         Field::SelfManagementAdvice => reconcile_prop(
             doc,
             ROOT,
@@ -280,11 +346,9 @@ pub(crate) fn write_field(
             "preferred_place_of_death",
             plan.preferred_place_of_death.as_ref(),
         ),
-        Field::Reviews => reconcile_prop(doc, ROOT, "reviews", &plan.reviews),
-        Field::MdtDiscussions => {
-            reconcile_prop(doc, ROOT, "mdt_discussions", &plan.mdt_discussions)
-        }
-        Field::Advice => reconcile_prop(doc, ROOT, "advice", &plan.advice),
+        Field::Reviews => list!("reviews", reviews),
+        Field::MdtDiscussions => list!("mdt_discussions", mdt_discussions),
+        Field::Advice => list!("advice", advice),
         Field::Consent => fresh(doc, "consent", Some(&plan.consent)),
         Field::LastUpdated => reconcile_prop(doc, ROOT, "last_updated", &plan.last_updated),
     }

@@ -411,13 +411,13 @@ p,ul{margin:0 0 1mm}ul{padding-left:5mm}.alert{font-weight:bold}\
 /// The summary as a self-contained HTML page for printing on the two yellow A4 pages.
 pub fn render_html(s: &EmergencySummary) -> String {
     let mut out = String::new();
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <title>Emergency summary: {}</title><style>{STYLE}</style></head><body>",
         esc(&s.name)
     );
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<h1>Red folder emergency summary: {}, NHS {}, born {}</h1>",
         esc(&s.name),
@@ -425,17 +425,17 @@ pub fn render_html(s: &EmergencySummary) -> String {
         esc(&s.date_of_birth)
     );
     if let Some(h) = headline(s) {
-        let _ = write!(out, "<p class=\"banner\" role=\"alert\">{}</p>", esc(&h));
+        let _ = writeln!(out, "<p class=\"banner\" role=\"alert\">{}</p>", esc(&h));
     }
     for (n, section) in sections(s).into_iter().enumerate() {
-        let _ = write!(out, "<section><h2>{}. {}</h2>", n + 1, esc(section.title));
+        let _ = writeln!(out, "<section><h2>{}. {}</h2>", n + 1, esc(section.title));
         let mut in_list = false;
         for line in section.lines {
             let bullet = matches!(line, Line::Bullet(_));
             if bullet && !in_list {
-                out.push_str("<ul>");
+                out.push_str("<ul>\n");
             } else if !bullet && in_list {
-                out.push_str("</ul>");
+                out.push_str("</ul>\n");
             }
             in_list = bullet;
             match line {
@@ -445,28 +445,28 @@ pub fn render_html(s: &EmergencySummary) -> String {
                     alert,
                 } => {
                     let class = if alert { " class=\"alert\"" } else { "" };
-                    let _ = write!(out, "<p{class}><b>{}:</b> {}</p>", esc(label), esc(&value));
+                    let _ = writeln!(out, "<p{class}><b>{}:</b> {}</p>", esc(label), esc(&value));
                 }
                 Line::Conflict { label, values } => {
-                    let _ = write!(
+                    let _ = writeln!(
                         out,
                         "<div class=\"conflict\" data-conflict=\"true\">{}: CONFLICTING ENTRIES<ul>",
                         esc(label)
                     );
                     for v in values {
-                        let _ = write!(out, "<li>{}</li>", esc(&v));
+                        let _ = writeln!(out, "<li>{}</li>", esc(&v));
                     }
-                    out.push_str("</ul></div>");
+                    out.push_str("</ul></div>\n");
                 }
                 Line::Bullet(text) => {
-                    let _ = write!(out, "<li>{}</li>", esc(&text));
+                    let _ = writeln!(out, "<li>{}</li>", esc(&text));
                 }
             }
         }
         if in_list {
-            out.push_str("</ul>");
+            out.push_str("</ul>\n");
         }
-        out.push_str("</section>");
+        out.push_str("</section>\n");
     }
     out.push_str("</body></html>\n");
     out

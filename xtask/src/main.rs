@@ -4,6 +4,8 @@
 //! wasm target, a `wasm-bindgen-cli` matching the pinned `wasm-bindgen`, Debian's Chromium,
 //! the browser tests' npm packages) and says what it is doing.
 
+mod bench;
+
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -21,7 +23,9 @@ commands:
   build   build the server, the wasm core and the web app
   run     build everything and start `redfolder serve --demo` on 127.0.0.1:8080
   test    every check: fmt, clippy, Rust tests (SQLite, and PostgreSQL when
-          REDFOLDER_TEST_POSTGRES holds a URL), wasm build, browser tests
+          REDFOLDER_TEST_POSTGRES holds a URL), wasm build, browser tests, and the
+          benchmark harness in smoke mode
+  bench   the caseload benchmark against automerge-repo (`--smoke` for tiny sizes)
 ";
 
 fn main() -> ExitCode {
@@ -30,6 +34,7 @@ fn main() -> ExitCode {
         Some("build") => build(Profile::Debug),
         Some("run") => run(&args[1..]),
         Some("test") => test(),
+        Some("bench") => bench::bench(&args[1..]),
         _ => {
             eprint!("{USAGE}");
             return ExitCode::from(2);
@@ -307,6 +312,9 @@ fn test() -> Result<()> {
             ])
             .env("REDFOLDER_BIN", root().join("target/debug/redfolder")),
     )?;
+
+    step("benchmark harness, smoke mode (tiny sizes; no figures are judged)");
+    bench::bench(&["--smoke".to_owned()])?;
 
     if postgres.is_none() {
         eprintln!("\nNOTE: PostgreSQL tests were skipped (REDFOLDER_TEST_POSTGRES unset).");

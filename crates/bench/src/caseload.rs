@@ -561,7 +561,7 @@ pub(crate) fn generate(n: usize, seed: u64) -> Caseload {
 /// S2's home visits: one new review of about 500 characters for each of the first `count`
 /// plans, drawn from a stream independent of the caseload's.
 pub(crate) fn home_visits(caseload: &Caseload, count: usize, seed: u64) -> HomeVisits {
-    let mut rng = Rng::new(seed ^ 0x5EED_0F_5EC0_4D);
+    let mut rng = Rng::new(seed ^ 0x5EED_0F5E_C04D);
     HomeVisits {
         visits: caseload
             .plans

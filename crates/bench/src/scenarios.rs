@@ -431,10 +431,8 @@ async fn reference_s1_s2(
         total / s2.change_bytes,
     );
     eprintln!(
-        "  S1: {:.3} s, {} KiB received; S2: {:.3} s, {total:.0} bytes",
-        s1.seconds,
-        received / 1024,
-        s2.seconds
+        "  S1: {:.3} s; S2: {:.3} s, {total:.0} bytes for {:.0} bytes of changes",
+        s1.seconds, s2.seconds, s2.change_bytes
     );
     Ok(())
 }

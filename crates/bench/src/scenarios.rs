@@ -635,8 +635,7 @@ async fn redfolder_s4_scale(s: &Settings, report: &mut Report) -> anyhow::Result
         // A size the server cannot sync in reasonable time is a finding, not the end of
         // the run: record it and go on to the next scenario.
         let patience = Duration::from_secs(300);
-        if let Err(e) =
-            sync_all_within(&mut device, &seeded.heads, "the cold sync", patience).await
+        if let Err(e) = sync_all_within(&mut device, &seeded.heads, "the cold sync", patience).await
         {
             let memory = server.memory()?;
             report.note(format!(

@@ -929,7 +929,13 @@ async fn redfolder_s6(s: &Settings, report: &mut Report) -> anyhow::Result<()> {
             .collect();
         let mut ready = 0;
         while ready < s.s6_connections {
-            match ready_rx.recv().await {
+            // A stalled connection phase must end the run, not hang it.
+            let next = tokio::time::timeout(Duration::from_secs(120), ready_rx.recv())
+                .await
+                .map_err(|_| {
+                    anyhow::anyhow!("S6: no connection became ready for 120 s ({ready} ready)")
+                })?;
+            match next {
                 Some(Ok(())) => ready += 1,
                 Some(Err(e)) => {
                     return Err(e.context(format!("S6: connection after {ready} ready")));

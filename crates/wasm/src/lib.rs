@@ -832,8 +832,11 @@ impl Inner {
             to_store.dedup();
             let docs: Vec<_> = {
                 let mut engine = self.engine.borrow_mut();
+                // A plan not downloaded yet holds nothing worth keeping; storing it empty
+                // would also make a stored copy look like a received plan.
                 to_store
                     .into_iter()
+                    .filter(|id| engine.doc_mut(id).is_some_and(|d| !d.is_empty()))
                     .filter_map(|id| engine.export(&id).map(|s| (id, s)))
                     .collect()
             };

@@ -161,3 +161,68 @@ async fn the_access_log_tells_a_case_manager_who_looked() {
         .await;
     assert_eq!(reply.status, 403, "admins do not read patient records");
 }
+
+/// 64 crews reading at once: their entries are committed together (group commit) yet
+/// every read has its own entry, each answered only after it is in the log, and the chain
+/// still verifies.
+async fn concurrent_reads_are_each_audited(app: &TestApp) {
+    let crew = app.login("ambulance.demo").await;
+    let caseload = app.caseload().await;
+    let numbers: Vec<String> = caseload
+        .iter()
+        .map(|p| p["nhs_number"].as_str().unwrap().to_owned())
+        .collect();
+    let reads = (0..64).map(|i| {
+        let nhs = numbers[i % numbers.len()].clone();
+        let crew = crew.clone();
+        async move { app.emergency_summary(&nhs, Some(&crew)).await.status }
+    });
+    let statuses = futures_util::future::join_all(reads).await;
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 404),
+        "{statuses:?}"
+    );
+    let (ok, out) = verify(&app.database_url);
+    assert!(ok, "{out}");
+    let count: i64 = match app.database_url.starts_with("sqlite") {
+        true => {
+            let db = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+            let n = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM audit_log WHERE action = 'emergency.summary'",
+            )
+            .fetch_one(&db)
+            .await
+            .unwrap();
+            db.close().await;
+            n
+        }
+        false => {
+            let db = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+            let n = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM audit_log WHERE action = 'emergency.summary'",
+            )
+            .fetch_one(&db)
+            .await
+            .unwrap();
+            db.close().await;
+            n
+        }
+    };
+    assert_eq!(count, 64, "one entry per read");
+}
+
+#[tokio::test]
+async fn concurrent_reads_are_each_audited_on_sqlite() {
+    let app = spawn_app().await;
+    concurrent_reads_are_each_audited(&app).await;
+}
+
+#[tokio::test]
+async fn concurrent_reads_are_each_audited_on_postgres() {
+    let Some((app, database)) = spawn_postgres_app().await else {
+        return;
+    };
+    concurrent_reads_are_each_audited(&app).await;
+    drop(app);
+    drop_database(&database).await;
+}

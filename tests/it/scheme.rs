@@ -637,4 +637,73 @@ async fn meetings_and_clinics(app: &TestApp) {
             .any(|e| e.outcome == "ok" && e.patient_id.as_deref() == Some(patients[0].0.as_str()))
     );
     assert_eq!(audited.iter().filter(|e| e.outcome == "denied").count(), 2);
+
+    // The specialist adds advice: it is a change to the plan, attributed to them, and it
+    // appears in the practice's advice worklist. Nobody else can add it.
+    let advice_path = format!(
+        "/api/v1/scheme/virtual-clinics/{cid}/plans/{}/advice",
+        patients[0].0
+    );
+    let text =
+        "Increase furosemide to 80 mg if weight rises 2 kg in 3 days; recheck U&E in a week.";
+    let (status, _) = send(
+        app,
+        "POST",
+        &advice_path,
+        &mdt,
+        Some(json!({ "advice": text })),
+    )
+    .await;
+    assert_eq!(status, 404, "only the clinic's specialist adds advice");
+    let (status, body) = send(
+        app,
+        "POST",
+        &advice_path,
+        &specialist,
+        Some(json!({ "advice": "  " })),
+    )
+    .await;
+    assert_eq!(status, 400, "empty advice is refused: {body}");
+    let (status, added) = send(
+        app,
+        "POST",
+        &advice_path,
+        &specialist,
+        Some(json!({ "advice": text })),
+    )
+    .await;
+    assert_eq!(status, 201, "{added}");
+    let advice_id = added["advice_id"].as_str().unwrap();
+    let (_, plan) = send(
+        app,
+        "GET",
+        &format!(
+            "/api/v1/scheme/virtual-clinics/{cid}/plans/{}",
+            patients[0].0
+        ),
+        &specialist,
+        None,
+    )
+    .await;
+    let entry = plan["advice"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == advice_id)
+        .unwrap_or_else(|| panic!("the advice is not in the plan: {plan}"));
+    assert_eq!(entry["advice"], text);
+    assert!(
+        entry["from_role"]
+            .as_str()
+            .unwrap()
+            .starts_with("virtual clinic"),
+        "{entry}"
+    );
+    let (status, worklist) = send(app, "GET", "/api/v1/scheme/advice", &token, None).await;
+    assert_eq!(status, 200, "{worklist}");
+    let listed = worklist["advice"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{worklist}");
+    assert_eq!(listed[0]["advice_id"], advice_id);
+    assert_eq!(listed[0]["patient_id"], patients[0].0.as_str());
+    assert_eq!(listed[0]["specialist"], "consultant.scheme");
 }

@@ -20,6 +20,7 @@ pub mod domain;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
+pub(crate) mod plan_edit;
 pub mod routes;
 pub mod scheme;
 pub mod startup;

@@ -21,6 +21,7 @@ use crate::audit::{AuditEvent, purpose};
 use crate::auth::Authenticated;
 use crate::domain::{Principal, Role, now_ms};
 use crate::error::ApiError;
+use crate::plan_edit::Applied;
 use crate::scheme::practice_plans;
 use crate::scheme::rules::{
     self, CohortPosition, CoreRole, DueState, Month, MonthlyReturn, PlanFacts,
@@ -37,7 +38,7 @@ mod act {
     pub(super) const REVIEWS_DUE: &str = "scheme.reviews_due";
     pub(super) const RETURN: &str = "scheme.monthly_return";
     pub(super) const MDT: &str = "scheme.mdt_meeting";
-    pub(super) const VIRTUAL_CLINIC: &str = "scheme.virtual_clinic";
+    pub(super) const VIRTUAL_CLINIC: &str = crate::store::scheme::CLINIC_ACTION;
 }
 
 fn today() -> Date {
@@ -928,6 +929,35 @@ pub(crate) async fn create_clinic(
     ))
 }
 
+/// Whether `principal` is the specialist of open clinic `clinic_id` with `patient_id` on
+/// its list.
+async fn in_open_clinic(
+    state: &AppState,
+    principal: &Principal,
+    clinic_id: &str,
+    patient_id: &str,
+    now: i64,
+) -> Result<bool, ApiError> {
+    let clinic = if clinic_id.len() <= 64 {
+        state.store().virtual_clinic(clinic_id).await?
+    } else {
+        None
+    };
+    Ok(clinic.as_ref().is_some_and(|c| {
+        c.specialist_id == principal.user.id
+            && principal.user.has(Role::MdtMember)
+            && !principal.user.disabled
+            && (c.opens_at_ms..c.closes_at_ms).contains(&now)
+            && c.patient_ids.iter().any(|p| p == patient_id)
+    }))
+}
+
+fn clinic_audit(principal: &Principal, now: i64, clinic_id: &str, outcome: &str) -> AuditEvent {
+    AuditEvent::new(now, act::VIRTUAL_CLINIC, purpose::MDT_CARE, outcome)
+        .by(principal, principal.user.primary_role())
+        .subject(clinic_id.chars().take(64).collect::<String>())
+}
+
 /// A plan chosen for a virtual clinic, read by its specialist while the clinic is open.
 /// Anyone else, or after it closes, gets the same 404.
 #[utoipa::path(get, path = "/api/v1/scheme/virtual-clinics/{id}/plans/{patient_id}", tag = "scheme",
@@ -941,25 +971,10 @@ pub(crate) async fn clinic_plan(
 ) -> Result<Json<Value>, ApiError> {
     let store = state.store();
     let now = now_ms();
-    let clinic = if id.len() <= 64 {
-        store.virtual_clinic(&id).await?
-    } else {
-        None
-    };
-    let allowed = clinic.as_ref().is_some_and(|c| {
-        c.specialist_id == principal.user.id
-            && principal.user.has(Role::MdtMember)
-            && !principal.user.disabled
-            && (c.opens_at_ms..c.closes_at_ms).contains(&now)
-            && c.patient_ids.contains(&patient_id)
-    });
-    let audit = |outcome: &str| {
-        AuditEvent::new(now, act::VIRTUAL_CLINIC, purpose::MDT_CARE, outcome)
-            .by(&principal, principal.user.primary_role())
-            .subject(id.chars().take(64).collect::<String>())
-    };
-    if !allowed {
-        store.record_audit(&[audit("denied")]).await?;
+    if !in_open_clinic(&state, &principal, &id, &patient_id, now).await? {
+        store
+            .record_audit(&[clinic_audit(&principal, now, &id, "denied")])
+            .await?;
         return Err(ApiError::not_found("no such plan in a clinic of yours"));
     }
     let Some(mut doc) = state.docs().lock(store, &patient_id).await? else {
@@ -972,9 +987,93 @@ pub(crate) async fn clinic_plan(
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("a stored plan does not read: {e}")))?;
     drop(doc);
     store
-        .record_audit(&[audit("ok").patient(patient_id)])
+        .record_audit(&[clinic_audit(&principal, now, &id, "ok").patient(patient_id)])
         .await?;
     Ok(Json(json!(plan)))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct AdviceBody {
+    /// The advice, as the specialist would write it in the notes (up to the plan's limit
+    /// for long text).
+    advice: String,
+}
+
+/// The clinic's specialist adds advice to a plan on the clinic's list while the clinic is
+/// open. It is an ordinary change to the plan, attributed to the specialist, so it reaches
+/// every case manager's tablet by sync and appears in the practice's advice worklist.
+#[utoipa::path(post, path = "/api/v1/scheme/virtual-clinics/{id}/plans/{patient_id}/advice", tag = "scheme",
+    security(("bearer" = [])), request_body = AdviceBody,
+    params(("id" = String, Path, description = "Clinic id"), ("patient_id" = String, Path, description = "Patient id")),
+    responses((status = 201, description = "advice_id"), (status = 400, description = "Empty or over-long advice"),
+        (status = 404, description = "Not a plan in an open clinic of yours")))]
+pub(crate) async fn add_clinic_advice(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path((id, patient_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<AdviceBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let now = now_ms();
+    if !in_open_clinic(&state, &principal, &id, &patient_id, now).await? {
+        state
+            .store()
+            .record_audit(&[clinic_audit(&principal, now, &id, "denied")])
+            .await?;
+        return Err(ApiError::not_found("no such plan in a clinic of yours"));
+    }
+    let advice_id = uuid::Uuid::new_v4().to_string();
+    let user = &principal.user;
+    let edit = redfolder_shared::Edit::AddAdvice {
+        id: advice_id.clone(),
+        from_name: user.name.clone(),
+        from_role: format!("virtual clinic, {}", user.organisation_name),
+        advice: body.advice,
+    };
+    let audit = [clinic_audit(&principal, now, &id, "advice")
+        .patient(patient_id.clone())
+        .detail(advice_id.clone())];
+    match crate::plan_edit::apply_edits(&state, &principal, &patient_id, &[edit], &audit, now)
+        .await?
+    {
+        Applied::Committed => Ok((StatusCode::CREATED, Json(json!({ "advice_id": advice_id })))),
+        Applied::Refused(reason) => Err(ApiError::BadRequest(reason)),
+        Applied::NoSuchPlan => Err(ApiError::not_found("no such plan in a clinic of yours")),
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub(crate) struct AdviceParams {
+    /// How many days back to look (default 30, at most 366).
+    days: Option<u32>,
+}
+
+/// The case managers' worklist of advice specialists added in virtual clinics to the
+/// practice's plans, newest first.
+#[utoipa::path(get, path = "/api/v1/scheme/advice", tag = "scheme",
+    security(("bearer" = [])), params(AdviceParams),
+    responses((status = 200, description = "advice: [{patient_id, patient_name, nhs_number, clinic_id, advice_id, specialist, at_ms}]")))]
+pub(crate) async fn advice_worklist(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Query(params): Query<AdviceParams>,
+) -> Result<Json<Value>, ApiError> {
+    let org = practice(&state, &principal, act::VIRTUAL_CLINIC).await?;
+    let days = i64::from(params.days.unwrap_or(30).min(366));
+    let since = now_ms() - days * 86_400_000;
+    let advice = state.store().clinic_advice(&org, since, 500).await?;
+    let events: Vec<AuditEvent> = advice
+        .iter()
+        .map(|a| a.patient_id.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .map(|id| {
+            event(&principal, act::VIRTUAL_CLINIC, purpose::DIRECT_CARE)
+                .patient(id)
+                .detail("advice worklist")
+        })
+        .collect();
+    state.store().record_audit(&events).await?;
+    Ok(Json(json!({ "advice": advice })))
 }
 
 /// The scheme's routes, merged under `/api/v1`.
@@ -1006,6 +1105,11 @@ pub(crate) fn router() -> axum::Router<AppState> {
             "/scheme/virtual-clinics/{id}/plans/{patient_id}",
             get(clinic_plan),
         )
+        .route(
+            "/scheme/virtual-clinics/{id}/plans/{patient_id}/advice",
+            post(add_clinic_advice),
+        )
+        .route("/scheme/advice", get(advice_worklist))
 }
 
 /// The scheme's part of the OpenAPI document.
@@ -1030,5 +1134,7 @@ pub(crate) fn router() -> axum::Router<AppState> {
     record_attendance,
     create_clinic,
     clinic_plan,
+    add_clinic_advice,
+    advice_worklist,
 ))]
 pub(crate) struct SchemeApi;

@@ -9,12 +9,87 @@ use crate::audit::{AuditEvent, AuditRecord, ChainBreak, Verifier};
 const COLUMNS: &str = "seq, at_ms, user_id, username, role, organisation_id, device_id, patient_id,
     subject, action, purpose, outcome, detail, prev_hash, hash";
 
+/// Most entries one group commit writes.
+const MAX_BATCH: usize = 512;
+
+/// Group commit for audit entries written on their own (every read of a summary or a
+/// plan writes one). Callers queue their entries and wait; one task writes whatever has
+/// queued in a single transaction and answers them all when it has committed. With the
+/// database's `synchronous = FULL` every commit is a disk flush, so 64 concurrent readers
+/// cost one flush instead of 64 and no longer queue on the write lock. The promise is
+/// unchanged: `record_audit` returns only when its entries are durably committed, and
+/// fails if they were not.
+#[derive(Clone, Debug)]
+pub(super) struct AuditQueue(tokio::sync::mpsc::UnboundedSender<Pending>);
+
+#[derive(Debug)]
+struct Pending {
+    events: Vec<AuditEvent>,
+    done: tokio::sync::oneshot::Sender<Result<(), String>>,
+}
+
+impl AuditQueue {
+    /// Starts the writer on the current runtime. It stops when every [`Store`] holding
+    /// the queue has been dropped.
+    pub(super) fn start(direct: Store) -> AuditQueue {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Pending>();
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(pending) => batch.push(pending),
+                        Err(_) => break,
+                    }
+                }
+                let events: Vec<AuditEvent> = batch
+                    .iter_mut()
+                    .flat_map(|p| std::mem::take(&mut p.events))
+                    .collect();
+                let outcome = direct
+                    .append_audit_now(&events)
+                    .await
+                    .map_err(|e| format!("{e:#}"));
+                for pending in batch {
+                    // A caller that gave up waiting no longer needs the answer.
+                    let _ = pending.done.send(outcome.clone());
+                }
+            }
+        });
+        AuditQueue(tx)
+    }
+}
+
 impl Store {
-    /// Appends events to the audit chain in one transaction.
+    /// Appends events to the audit chain, returning once they are committed. Entries
+    /// queued together by concurrent callers share one transaction ([`AuditQueue`]); one
+    /// call's entries are always contiguous in the chain.
     pub async fn record_audit(&self, events: &[AuditEvent]) -> anyhow::Result<()> {
         if events.is_empty() {
             return Ok(());
         }
+        let Some(queue) = &self.audit else {
+            return self.append_audit_now(events).await;
+        };
+        let (done, answer) = tokio::sync::oneshot::channel();
+        queue
+            .0
+            .send(Pending {
+                events: events.to_vec(),
+                done,
+            })
+            .map_err(|_| anyhow::anyhow!("the audit writer has stopped"))?;
+        match answer.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(anyhow::anyhow!("writing audit entries: {e}")),
+            Err(_) => Err(anyhow::anyhow!(
+                "the audit writer stopped before committing"
+            )),
+        }
+    }
+
+    /// Appends events to the audit chain in one transaction of this call's own.
+    async fn append_audit_now(&self, events: &[AuditEvent]) -> anyhow::Result<()> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await.context("starting a transaction")?;
             append_audit!(tx, events);

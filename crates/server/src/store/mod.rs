@@ -42,6 +42,9 @@ pub struct Store {
     pool: Pool,
     /// Names this process in the notices it sends other instances, so it can ignore its own.
     instance: std::sync::Arc<str>,
+    /// Where [`Store::record_audit`] queues entries for the group-commit writer; `None`
+    /// in the writer's own handle, which writes directly.
+    audit: Option<audit::AuditQueue>,
 }
 
 #[derive(Clone, Debug)]
@@ -258,9 +261,14 @@ impl Store {
                 Pool::Postgres(pool)
             }
         };
-        Ok(Store {
+        let direct = Store {
             pool,
             instance: uuid::Uuid::new_v4().to_string().into(),
+            audit: None,
+        };
+        Ok(Store {
+            audit: Some(audit::AuditQueue::start(direct.clone())),
+            ..direct
         })
     }
 

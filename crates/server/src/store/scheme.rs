@@ -68,6 +68,19 @@ pub struct VirtualClinic {
     pub patient_ids: Vec<String>,
 }
 
+/// Advice a specialist added in a virtual clinic, for the case managers' worklist. It is
+/// read from the audit entry committed with the advice, so the list and the plans agree.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ClinicAdvice {
+    pub patient_id: String,
+    pub patient_name: String,
+    pub nhs_number: String,
+    pub clinic_id: String,
+    pub advice_id: String,
+    pub specialist: String,
+    pub at_ms: i64,
+}
+
 impl Store {
     /// The ids of every patient registered at a practice.
     pub async fn practice_patient_ids(&self, organisation_id: &str) -> anyhow::Result<Vec<String>> {
@@ -640,6 +653,50 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Advice added in virtual clinics to the plans of `organisation_id` since `since_ms`,
+    /// newest first, at most `limit`.
+    pub async fn clinic_advice(
+        &self,
+        organisation_id: &str,
+        since_ms: i64,
+        limit: i64,
+    ) -> anyhow::Result<Vec<ClinicAdvice>> {
+        with_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT a.patient_id, p.name, p.nhs_number, a.subject, a.detail, a.username, a.at_ms
+                 FROM audit_log a JOIN patients p ON p.id = a.patient_id
+                 WHERE a.action = $1 AND a.outcome = 'advice' AND p.organisation_id = $2
+                   AND a.at_ms >= $3
+                 ORDER BY a.seq DESC LIMIT $4",
+            )
+            .bind(CLINIC_ACTION)
+            .bind(organisation_id)
+            .bind(since_ms)
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+            .context("reading virtual clinic advice")?;
+            rows.iter()
+                .map(|r| {
+                    Ok(ClinicAdvice {
+                        patient_id: r.try_get("patient_id")?,
+                        patient_name: r.try_get("name")?,
+                        nhs_number: r.try_get("nhs_number")?,
+                        clinic_id: r.try_get("subject")?,
+                        advice_id: r.try_get("detail")?,
+                        specialist: r.try_get::<Option<String>, _>("username")?.unwrap_or_default(),
+                        at_ms: r.try_get("at_ms")?,
+                    })
+                })
+                .collect()
+        })
+    }
+}
+
+/// The audit action under which virtual clinic activity is logged.
+pub const CLINIC_ACTION: &str = "scheme.virtual_clinic";
 
 fn meeting_row<R: Row>(r: &R) -> anyhow::Result<MdtMeeting>
 where

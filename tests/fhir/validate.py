@@ -6,6 +6,12 @@ primitive formats, required enumerations), then the whole bundle. Checks the pyd
 models cannot express are done here: references inside the bundle resolve to an entry's
 fullUrl, a document's first entry is a Composition, and fullUrls are unique.
 
+Profile claims are checked too, as far as this script can without the profiles' own
+definitions: every resource of a type UK Core profiles claims that UK Core profile (and
+only existing ones), the Patient's NHS number carries the UK Core verification-status
+extension with a code of its value set, and an Observation claiming a FHIR core
+vital-signs profile has that profile's fixed LOINC code, category and UCUM units.
+
 Exit 0 when valid; otherwise exit 1 and list every error on stderr. Exit 2 when the
 validator itself is not installed (see tests/fhir/requirements.txt).
 """
@@ -65,6 +71,93 @@ REQUIRED_CODES = {
     ("Composition", "status"): {"preliminary", "final", "amended", "entered-in-error"},
     ("Composition", "section[].text.status"): {"generated", "extensions", "additional", "empty"},
 }
+
+
+UK_CORE = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-"
+# Resource types with a UK Core profile (NHS England's FHIR R4 UK Core,
+# structuredefinitions/UKCore-<type>.xml). Goal has none.
+UK_CORE_TYPES = {"AllergyIntolerance", "Bundle", "CarePlan", "CareTeam", "Composition",
+                 "Condition", "Consent", "EpisodeOfCare", "MedicationStatement", "Observation",
+                 "Organization", "Patient", "Practitioner", "Provenance", "RelatedPerson"}
+NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
+NHS_VERIFICATION = ("https://fhir.hl7.org.uk/StructureDefinition/"
+                    "Extension-UKCore-NHSNumberVerificationStatus")
+NHS_VERIFICATION_SYSTEM = ("https://fhir.hl7.org.uk/CodeSystem/"
+                           "UKCore-NHSNumberVerificationStatusEngland")
+NHS_VERIFICATION_CODES = {"01", "02", "03", "04", "05", "06", "07", "08"}
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+# FHIR R4 core vital-signs profiles: fixed LOINC code and allowed UCUM units.
+CORE_VITALS = {
+    "http://hl7.org/fhir/StructureDefinition/heartrate": ("8867-4", {"/min"}),
+    "http://hl7.org/fhir/StructureDefinition/resprate": ("9279-1", {"/min"}),
+    "http://hl7.org/fhir/StructureDefinition/oxygensat": ("2708-6", {"%"}),
+    "http://hl7.org/fhir/StructureDefinition/bodytemp": ("8310-5", {"Cel", "[degF]"}),
+    "http://hl7.org/fhir/StructureDefinition/bodyweight": ("29463-7", {"kg", "g", "[lb_av]"}),
+    "http://hl7.org/fhir/StructureDefinition/bp": ("85354-9", None),
+}
+
+
+def has_coding(concept, system, code):
+    return any(c.get("system") == system and c.get("code") == code
+               for c in (concept or {}).get("coding", []))
+
+
+def check_vital(resource, profile, where, errors):
+    code, units = CORE_VITALS[profile]
+    if not has_coding(resource.get("code"), LOINC, code):
+        errors.append(f"{where}: {profile} needs code LOINC {code}")
+    if not any(has_coding(c, "http://terminology.hl7.org/CodeSystem/observation-category",
+                          "vital-signs") for c in resource.get("category", [])):
+        errors.append(f"{where}: {profile} needs category vital-signs")
+    if "subject" not in resource or not any(k.startswith("effective") for k in resource):
+        errors.append(f"{where}: {profile} needs subject and effective[x]")
+
+    def quantity(q, allowed, at):
+        if not q or q.get("system") != UCUM or q.get("code") not in allowed or "value" not in q:
+            errors.append(f"{where}{at}: {profile} needs a UCUM quantity in {sorted(allowed)}")
+
+    if units is None:
+        components = resource.get("component", [])
+        for loinc in ("8480-6", "8462-4"):
+            found = [c for c in components if has_coding(c.get("code"), LOINC, loinc)]
+            if len(found) != 1:
+                errors.append(f"{where}: {profile} needs one component LOINC {loinc}")
+            for c in found:
+                quantity(c.get("valueQuantity"), {"mm[Hg]"}, f".component({loinc})")
+    else:
+        quantity(resource.get("valueQuantity"), units, ".valueQuantity")
+
+
+def check_profiles(resource, where, errors):
+    """UK Core and core vital-signs profile claims, and the UK Core rules checked here."""
+    kind = resource.get("resourceType")
+    profiles = resource.get("meta", {}).get("profile", [])
+    if kind in UK_CORE_TYPES and UK_CORE + kind not in profiles:
+        errors.append(f"{where}: does not claim {UK_CORE}{kind}")
+    for p in profiles:
+        if p == UK_CORE + kind:
+            continue
+        if kind == "Observation" and p in CORE_VITALS:
+            check_vital(resource, p, where, errors)
+            continue
+        errors.append(f"{where}: claims {p}, which is not a profile this script knows exists "
+                      f"for {kind}")
+    if kind == "Patient":
+        nhs = [i for i in resource.get("identifier", []) if i.get("system") == NHS_NUMBER_SYSTEM]
+        for i in nhs:
+            value = i.get("value", "")
+            if not (len(value) == 10 and value.isdigit()):
+                errors.append(f"{where}: NHS number {value!r} is not 10 digits")
+            status = [e for e in i.get("extension", []) if e.get("url") == NHS_VERIFICATION]
+            if len(status) > 1:
+                errors.append(f"{where}: more than one NHS number verification status")
+            for e in status:
+                codings = e.get("valueCodeableConcept", {}).get("coding", [])
+                if not any(c.get("system") == NHS_VERIFICATION_SYSTEM
+                           and c.get("code") in NHS_VERIFICATION_CODES for c in codings):
+                    errors.append(f"{where}: NHS number verification status {codings} is not "
+                                  "in its required value set")
 
 
 def values_at(value, path):
@@ -134,6 +227,7 @@ def main():
         except (ValidationError, KeyError, ValueError, LookupError) as ex:
             errors.append(f"{where}: {ex}")
         check_codes(r, where, errors)
+        check_profiles(r, where, errors)
         for path, ref in references(r):
             if not ref.startswith("#") and ref not in known:
                 errors.append(f"{where}{path}: reference {ref} does not resolve inside the bundle")
@@ -143,6 +237,7 @@ def main():
         if "identifier" not in bundle or "timestamp" not in bundle:
             errors.append("a document needs identifier and timestamp (bdl-9, bdl-10)")
     check_codes(bundle, "Bundle", errors)
+    check_profiles(bundle, "Bundle", errors)
     try:
         construct_fhir_element("Bundle", bundle)
     except (ValidationError, ValueError) as ex:

@@ -70,6 +70,18 @@ fn resources<'a>(bundle: &'a Value, kind: &str) -> Vec<&'a Value> {
         .collect()
 }
 
+/// The resource a reference points at, by `fullUrl`; panics if it does not resolve.
+fn resolve<'a>(bundle: &'a Value, reference: &Value) -> &'a Value {
+    let url = reference["reference"].as_str().expect("a reference");
+    bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["fullUrl"] == url)
+        .map(|e| &e["resource"])
+        .unwrap_or_else(|| panic!("{url} does not resolve in {bundle:#}"))
+}
+
 async fn fhir_get(app: &TestApp, path: &str, token: &str) -> Value {
     let reply = app.get(path, Some(token)).await;
     assert_eq!(reply.status, 200, "{path}: {reply:?}");
@@ -112,10 +124,36 @@ async fn demo_plans_and_summaries_export_as_valid_fhir_under_the_usual_rules() {
         validate(&format!("plan bundle of {id}"), &bundle);
         assert_eq!(bundle["type"], "collection");
         let patient = resources(&bundle, "Patient")[0];
+        let nhs = &patient["identifier"][0];
+        assert_eq!(nhs["system"], "https://fhir.nhs.uk/Id/nhs-number");
+        assert_eq!(nhs["value"], p["nhs_number"]);
+        // Modulus 11 checked, never traced on PDS: "02", not "01 verified".
         assert_eq!(
-            patient["identifier"][0],
-            json!({ "system": "https://fhir.nhs.uk/Id/nhs-number", "value": p["nhs_number"] })
+            nhs["extension"][0]["valueCodeableConcept"]["coding"][0]["code"], "02",
+            "{patient:#}"
         );
+        assert_eq!(
+            patient["meta"]["profile"][0],
+            "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Patient"
+        );
+        // Who changed what, the case manager and the registered practice are resources
+        // of the bundle, not names only.
+        for prov in resources(&bundle, "Provenance") {
+            assert_eq!(
+                resolve(&bundle, &prov["agent"][0]["who"])["resourceType"],
+                "Practitioner"
+            );
+        }
+        let episode = resources(&bundle, "EpisodeOfCare")[0];
+        if !episode["careManager"].is_null() {
+            assert_eq!(
+                resolve(&bundle, &episode["careManager"])["resourceType"],
+                "Practitioner"
+            );
+        }
+        if let Some(gp) = patient["generalPractitioner"].get(0) {
+            assert_eq!(resolve(&bundle, gp)["resourceType"], "Organization");
+        }
         for kind in [
             "EpisodeOfCare",
             "CarePlan",
@@ -356,7 +394,10 @@ fn clinical(bundle: &Value) -> Value {
     };
     let patient = resources(bundle, "Patient")[0];
     json!({
-        "patient": [patient["name"], patient["birthDate"], patient["gender"], patient["address"], patient["telecom"], patient["generalPractitioner"]],
+        // The practice's reference is a urn of the exporting server's patient id: compare
+        // what identifies it.
+        "patient": [patient["name"], patient["birthDate"], patient["gender"], patient["address"], patient["telecom"],
+            patient["generalPractitioner"].as_array().map(|g| g.iter().map(|r| json!([r["identifier"], r["display"]])).collect::<Vec<_>>())],
         "conditions": texts("Condition", &|r| json!([r["code"], r["note"]])),
         "medications": texts("MedicationStatement", &|r| json!([r["medicationCodeableConcept"], r["dosage"], r["note"], r["category"]])),
         "allergies": texts("AllergyIntolerance", &|r| json!([r["code"], r["reaction"], r["criticality"]])),
@@ -407,6 +448,29 @@ async fn imports_round_trip_merge_and_refuse_whole() {
     .await;
     validate("re-exported plan", &again);
     assert_eq!(clinical(&again), clinical(&bundle));
+    // The resuscitation decision: "for CPR" round-trips; the demo's DNACPR lacks where the
+    // original form is, so it is reported, never recorded without it.
+    let resuscitation = |b: &Value| {
+        resources(b, "Observation")
+            .into_iter()
+            .find(|o| o["id"] == "resuscitation")
+            .map(|o| o["valueCodeableConcept"]["coding"][0]["code"].clone())
+    };
+    match resuscitation(&bundle).as_ref().and_then(Value::as_str) {
+        Some("450476008") => {
+            assert_eq!(resuscitation(&again), None);
+            assert!(
+                skipped
+                    .iter()
+                    .any(|s| s.as_str().unwrap().contains("DNACPR not imported")),
+                "{created}"
+            );
+        }
+        source => assert_eq!(
+            resuscitation(&again).as_ref().and_then(Value::as_str),
+            source
+        ),
+    }
     assert_eq!(resources(&again, "CarePlan")[0]["status"], "draft");
     assert_eq!(
         resources(&again, "Patient")[0]["identifier"][0]["value"],
@@ -549,4 +613,105 @@ async fn a_served_plan_with_a_conflict_then_ended_exports_as_valid_fhir() {
         )
         .await;
     assert_eq!(reply.status, 404, "{reply:?}");
+}
+
+/// A GP record's DNACPR, with what a crew needs to act on it, starts a new plan's
+/// resuscitation decision; a later bundle that says otherwise changes nothing and says so.
+#[tokio::test]
+async fn a_gp_resuscitation_decision_is_imported_but_never_overrides_the_plan() {
+    let app = spawn_app().await;
+    let token = app.login("cm1.demo").await;
+    let patient = json!({
+        "resourceType": "Patient",
+        "identifier": [{ "system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9434765919" }],
+        "name": [{ "use": "official", "family": "Example", "given": ["Ada"] }],
+        "birthDate": "1938-02-28",
+        "address": [{ "use": "home", "text": "1 High Street, Ashbridge" }],
+        "generalPractitioner": [{ "reference": "urn:uuid:6f1c2a9e-3b7d-4c55-9e2a-0d4b8f7a1c23" }],
+    });
+    let practice = json!({
+        "resourceType": "Organization",
+        "identifier": [{ "system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "A81001" }],
+        "name": "Ashbridge Surgery",
+    });
+    let decision = |code: &str, display: &str| {
+        json!({
+            "resourceType": "Observation",
+            "status": "final",
+            "code": { "coding": [{ "system": "http://snomed.info/sct", "code": code, "display": display }] },
+            "effectiveDateTime": "2026-01-10",
+            "performer": [{ "display": "Dr Decider" }],
+            "note": [{ "text": "Original: red folder, kitchen drawer" }],
+        })
+    };
+    let bundle = |decision: Value| {
+        json!({
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [
+                { "fullUrl": "urn:uuid:0a1b2c3d-0000-4000-8000-000000000001", "resource": patient },
+                { "fullUrl": "urn:uuid:6f1c2a9e-3b7d-4c55-9e2a-0d4b8f7a1c23", "resource": practice },
+                { "fullUrl": "urn:uuid:0a1b2c3d-0000-4000-8000-000000000002", "resource": decision },
+            ],
+        })
+    };
+    let reply = import(
+        &app,
+        &token,
+        &bundle(decision(
+            "450476008",
+            "Not for attempted cardiopulmonary resuscitation",
+        )),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    let id = reply.json()["patient_id"].as_str().unwrap().to_owned();
+    let exported = fhir_get(&app, &format!("/api/v1/patients/{id}/fhir"), &token).await;
+    validate("imported DNACPR plan", &exported);
+    let observation = resources(&exported, "Observation")
+        .into_iter()
+        .find(|o| o["id"] == "resuscitation")
+        .cloned()
+        .unwrap_or_else(|| panic!("no resuscitation in {exported:#}"));
+    assert_eq!(
+        observation["valueCodeableConcept"]["coding"][0]["code"],
+        "450476008"
+    );
+    assert_eq!(observation["effectiveDateTime"], "2026-01-10");
+    let patient = resources(&exported, "Patient")[0];
+    let gp = resolve(&exported, &patient["generalPractitioner"][0]);
+    assert_eq!(gp["identifier"][0]["value"], "A81001");
+    assert_eq!(gp["name"], "Ashbridge Surgery");
+    let document = fhir_get(&app, &format!("/api/v1/patients/{id}/fhir/summary"), &token).await;
+    validate("imported DNACPR summary", &document);
+
+    let reply = import(
+        &app,
+        &token,
+        &bundle(decision(
+            "304252001",
+            "For attempted cardiopulmonary resuscitation",
+        )),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let merged = reply.json();
+    assert_eq!(merged["changes"], 0, "{merged}");
+    assert!(
+        merged["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s.as_str().unwrap().contains("care team must confirm")),
+        "{merged}"
+    );
+    let again = fhir_get(&app, &format!("/api/v1/patients/{id}/fhir"), &token).await;
+    let still = resources(&again, "Observation")
+        .into_iter()
+        .find(|o| o["id"] == "resuscitation")
+        .unwrap();
+    assert_eq!(
+        still["valueCodeableConcept"]["coding"][0]["code"],
+        "450476008"
+    );
 }

@@ -4,8 +4,9 @@ use redfolder_shared::{AllergySeverity, DnacprStatus, EmergencySummary, Sex, Sum
 use serde_json::{Value, json};
 
 use crate::export::{Entries, split_name};
+use crate::profile;
 use crate::util::{coded, date, fhir_id, instant, narrative, prune, reference, text, urn};
-use crate::{LOINC, NHS_NUMBER_SYSTEM, SNOMED, SNOMED_DNACPR, SNOMED_FOR_CPR};
+use crate::{LOINC, SNOMED, SNOMED_DNACPR, SNOMED_FOR_CPR};
 
 /// The emergency summary as a `document` Bundle: a Composition with one section per item
 /// of the summary, in the summary's order, followed by the resources its sections cite
@@ -319,10 +320,10 @@ pub fn summary_document(patient_id: &str, summary: &EmergencySummary) -> Value {
     }
 
     let at_ms = s.last_updated.as_ref().map_or(0, |a| a.at_ms);
-    let author = s.last_updated.as_ref().map_or_else(
-        || json!({ "display": "Red Folder" }),
-        |a| json!({ "display": a.user_name }),
-    );
+    let author = match &s.last_updated {
+        Some(a) => e.user(a),
+        None => json!({ "display": "Red Folder" }),
+    };
     let composition_id = "emergency-summary";
     let mut composition = json!({
         "resourceType": "Composition",
@@ -335,12 +336,15 @@ pub fn summary_document(patient_id: &str, summary: &EmergencySummary) -> Value {
         "title": "Emergency summary (red folder yellow pages)",
         "section": sections,
     });
+    profile::claim(&mut composition);
     prune(&mut composition);
+    e.add_parties();
     let url = e.url("Composition", composition_id);
     let mut entries = vec![json!({ "fullUrl": url, "resource": composition })];
     entries.append(&mut e.entries);
     json!({
         "resourceType": "Bundle",
+        "meta": { "profile": [profile::uk_core("Bundle")] },
         "identifier": {
             "system": "urn:ietf:rfc:3986",
             "value": urn(patient_id, "Bundle", &fhir_id("emergency-summary", &s.plan_version.chars().take(40).collect::<String>())),
@@ -352,6 +356,13 @@ pub fn summary_document(patient_id: &str, summary: &EmergencySummary) -> Value {
 }
 
 fn add_summary_patient(e: &mut Entries<'_>, s: &EmergencySummary) -> String {
+    // The summary names the practice as one line ("name (ODS)"), so its Organization
+    // carries that line as its name and no identifier.
+    let gp = if s.gp_practice.is_empty() {
+        Value::Null
+    } else {
+        e.organization("", &s.gp_practice)
+    };
     let (given, family) = split_name(&s.name);
     let gender = s.sex.map(|x| match x {
         Sex::Female => "female",
@@ -363,7 +374,7 @@ fn add_summary_patient(e: &mut Entries<'_>, s: &EmergencySummary) -> String {
         json!({
             "resourceType": "Patient",
             "id": "patient",
-            "identifier": [{ "system": NHS_NUMBER_SYSTEM, "value": s.nhs_number }],
+            "identifier": [profile::nhs_number_identifier(&s.nhs_number)],
             "name": [
                 { "use": "official", "text": s.name, "family": family, "given": given },
                 if s.preferred_name.is_empty() { Value::Null } else { json!({ "use": "usual", "text": s.preferred_name }) },
@@ -372,7 +383,7 @@ fn add_summary_patient(e: &mut Entries<'_>, s: &EmergencySummary) -> String {
             "gender": gender,
             "birthDate": date(&s.date_of_birth),
             "address": [if s.address.is_empty() { Value::Null } else { json!({ "use": "home", "text": s.address }) }],
-            "generalPractitioner": [if s.gp_practice.is_empty() { Value::Null } else { json!({ "display": s.gp_practice }) }],
+            "generalPractitioner": [gp],
         }),
         None,
     )

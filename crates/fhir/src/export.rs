@@ -3,24 +3,30 @@
 use std::collections::BTreeMap;
 
 use redfolder_shared::{
-    ActionStatus, AllergySeverity, AllergyStatus, Attribution, CarePlan, ConsentRecipient,
-    DecisionValue, DnacprStatus, GoalStatus, PlanStatus, Relationship, SafetyField, Sex,
-    TeamContactKind,
+    ActionStatus, AllergySeverity, AllergyStatus, Attribution, CarePlan, ConsentGivenBy,
+    ConsentRecipient, DecisionValue, DnacprStatus, GoalStatus, PlanStatus, Relationship,
+    SafetyField, Sex, TeamContactKind,
 };
 use serde_json::{Value, json};
 
-use crate::util::{annotation, coded, date, fhir_id, instant, person, prune, reference, text, urn};
+use crate::profile;
+use crate::util::{
+    USER_SYSTEM, annotation, coded, date, fhir_id, instant, prune, reference, text, urn,
+};
 use crate::{
-    LOINC, NHS_NUMBER_SYSTEM, ODS_SYSTEM, SNOMED, SNOMED_DNACPR, SNOMED_FOR_CPR,
-    SNOMED_NO_KNOWN_ALLERGY, UCUM,
+    LOINC, ODS_SYSTEM, SNOMED, SNOMED_DNACPR, SNOMED_FOR_CPR, SNOMED_NO_KNOWN_ALLERGY, UCUM,
 };
 
-/// Entries of one bundle under construction, and who last changed each resource.
+/// Entries of one bundle under construction, who last changed each resource, and the
+/// people and organisations its resources refer to.
 pub(crate) struct Entries<'a> {
     patient_id: &'a str,
     pub(crate) entries: Vec<Value>,
     /// Last changer → the resources whose latest change was theirs.
     changed_by: BTreeMap<(i64, String, String), Vec<String>>,
+    /// Practitioner and Organization resources by id, added once each by
+    /// [`Entries::add_parties`] after every reference to them is known.
+    parties: BTreeMap<(&'static str, String), Value>,
 }
 
 impl<'a> Entries<'a> {
@@ -29,6 +35,7 @@ impl<'a> Entries<'a> {
             patient_id,
             entries: Vec::new(),
             changed_by: BTreeMap::new(),
+            parties: BTreeMap::new(),
         }
     }
 
@@ -37,8 +44,10 @@ impl<'a> Entries<'a> {
         urn(self.patient_id, resource_type, id)
     }
 
-    /// Adds a resource (pruned of empty elements) and returns its `fullUrl`.
+    /// Adds a resource (claiming its UK Core profile, pruned of empty elements) and
+    /// returns its `fullUrl`.
     pub(crate) fn add(&mut self, mut resource: Value, by: Option<&Attribution>) -> String {
+        profile::claim(&mut resource);
         prune(&mut resource);
         let kind = resource["resourceType"]
             .as_str()
@@ -57,11 +66,97 @@ impl<'a> Entries<'a> {
         url
     }
 
+    /// A reference to the Practitioner of a Red Folder user, who is added to the bundle.
+    /// It keeps the user's identifier and name, so a reader that does not resolve
+    /// references still knows who it was.
+    pub(crate) fn user(&mut self, a: &Attribution) -> Value {
+        let id = fhir_id("practitioner", &a.user_id);
+        let url = self.url("Practitioner", &id);
+        let identifier = json!({ "system": USER_SYSTEM, "value": a.user_id });
+        // A user renamed since is named as they were at their latest change.
+        let entry = self
+            .parties
+            .entry(("Practitioner", id.clone()))
+            .or_insert_with(|| json!({}));
+        if entry["_at"].as_i64().is_none_or(|at| at <= a.at_ms) {
+            *entry = json!({
+                "_at": a.at_ms,
+                "resourceType": "Practitioner",
+                "id": id,
+                "identifier": [identifier],
+                "name": [{ "text": a.user_name }],
+            });
+        }
+        json!({ "reference": url, "identifier": identifier, "display": a.user_name })
+    }
+
+    /// A reference to a Practitioner known only by name (and perhaps phone), such as
+    /// the case manager, whom the plan names without a user account.
+    pub(crate) fn named_practitioner(
+        &mut self,
+        id: &str,
+        name: &str,
+        phone: &str,
+        display: &str,
+    ) -> Value {
+        let url = self.url("Practitioner", id);
+        self.parties.insert(
+            ("Practitioner", id.to_owned()),
+            json!({
+                "resourceType": "Practitioner",
+                "id": id,
+                "name": [{ "text": name }],
+                "telecom": [if phone.is_empty() { Value::Null } else { json!({ "system": "phone", "value": phone, "use": "work" }) }],
+            }),
+        );
+        reference(&url, Some(display))
+    }
+
+    /// A reference to an Organization: by ODS code when known (the registered
+    /// practice), otherwise by name.
+    pub(crate) fn organization(&mut self, ods: &str, name: &str) -> Value {
+        let id = fhir_id("organization", if ods.is_empty() { name } else { ods });
+        let url = self.url("Organization", &id);
+        let identifier = if ods.is_empty() {
+            Value::Null
+        } else {
+            json!({ "system": ODS_SYSTEM, "value": ods })
+        };
+        self.parties.insert(
+            ("Organization", id.clone()),
+            json!({
+                "resourceType": "Organization",
+                "id": id,
+                "identifier": [identifier],
+                "name": name,
+            }),
+        );
+        let mut r = json!({ "reference": url, "identifier": identifier, "display": name });
+        prune(&mut r);
+        r
+    }
+
+    /// Adds the Practitioner and Organization resources referred to so far.
+    pub(crate) fn add_parties(&mut self) {
+        let parties = std::mem::take(&mut self.parties);
+        for (_, mut resource) in parties {
+            if let Some(map) = resource.as_object_mut() {
+                map.remove("_at");
+            }
+            self.add(resource, None);
+        }
+    }
+
     /// One Provenance per person and moment, targeting the resources they changed last.
     pub(crate) fn add_provenance(&mut self) {
         let groups = std::mem::take(&mut self.changed_by);
         for ((at_ms, user_id, user_name), targets) in groups {
             let id = fhir_id("provenance", &format!("{at_ms}-{user_id}"));
+            let who = self.user(&Attribution {
+                user_id,
+                user_name,
+                at_ms,
+            });
             let resource = json!({
                 "resourceType": "Provenance",
                 "id": id,
@@ -70,15 +165,22 @@ impl<'a> Entries<'a> {
                 "activity": coded("http://terminology.hl7.org/CodeSystem/v3-DataOperation", "UPDATE", "revise"),
                 "agent": [{
                     "type": coded("http://terminology.hl7.org/CodeSystem/provenance-participant-type", "author", "Author"),
-                    "who": person(&Attribution { user_id, user_name, at_ms }),
+                    "who": who,
                 }],
             });
             self.add(resource, None);
         }
     }
 
-    pub(crate) fn bundle(self, kind: &str) -> Value {
-        json!({ "resourceType": "Bundle", "type": kind, "entry": self.entries })
+    /// The Bundle of everything added, with the parties its resources refer to.
+    pub(crate) fn bundle(mut self, kind: &str) -> Value {
+        self.add_parties();
+        json!({
+            "resourceType": "Bundle",
+            "meta": { "profile": [profile::uk_core("Bundle")] },
+            "type": kind,
+            "entry": self.entries,
+        })
     }
 }
 
@@ -130,7 +232,7 @@ fn add_clinical(e: &mut Entries<'_>, plan: &CarePlan, patient: &str) {
             "code": text(&c.name),
             "subject": subject,
             "recordedDate": instant(c.recorded.at_ms),
-            "recorder": person(&c.recorded),
+            "recorder": e.user(&c.recorded),
             "note": [if c.treatment.is_empty() { Value::Null } else { json!({ "text": c.treatment }) }],
         });
         e.add(
@@ -162,7 +264,7 @@ fn add_clinical(e: &mut Entries<'_>, plan: &CarePlan, patient: &str) {
             "medicationCodeableConcept": text(&m.name),
             "subject": subject,
             "dateAsserted": instant(m.recorded.at_ms),
-            "informationSource": person(&m.recorded),
+            "informationSource": e.user(&m.recorded),
             "dosage": [if m.dose.is_empty() { Value::Null } else { json!({ "text": m.dose }) }],
             "note": notes,
         });
@@ -200,7 +302,7 @@ fn add_clinical(e: &mut Entries<'_>, plan: &CarePlan, patient: &str) {
             "criticality": if a.severity == AllergySeverity::Severe { Value::from("high") } else { Value::Null },
             "patient": subject,
             "recordedDate": instant(a.recorded.at_ms),
-            "recorder": person(&a.recorded),
+            "recorder": e.user(&a.recorded),
             "reaction": [reaction],
         });
         e.add(
@@ -225,7 +327,7 @@ fn add_clinical(e: &mut Entries<'_>, plan: &CarePlan, patient: &str) {
             "code": coded(SNOMED, SNOMED_NO_KNOWN_ALLERGY, "No known allergy"),
             "patient": subject,
             "recordedDate": instant(statement.recorded.at_ms),
-            "recorder": person(&statement.recorded),
+            "recorder": e.user(&statement.recorded),
         });
         e.add(resource, Some(&statement.recorded));
     }
@@ -260,6 +362,8 @@ pub(crate) struct Vital {
     display: &'static str,
     unit: &'static str,
     code: &'static str,
+    /// The FHIR R4 core vital-signs profile the observation also conforms to, if any.
+    core_profile: Option<&'static str>,
 }
 
 pub(crate) const PULSE: Vital = Vital {
@@ -269,6 +373,7 @@ pub(crate) const PULSE: Vital = Vital {
     display: "Heart rate",
     unit: "beats/minute",
     code: "/min",
+    core_profile: Some("http://hl7.org/fhir/StructureDefinition/heartrate"),
 };
 pub(crate) const RESPIRATORY_RATE: Vital = Vital {
     id: "respiratory-rate",
@@ -277,6 +382,7 @@ pub(crate) const RESPIRATORY_RATE: Vital = Vital {
     display: "Respiratory rate",
     unit: "breaths/minute",
     code: "/min",
+    core_profile: Some("http://hl7.org/fhir/StructureDefinition/resprate"),
 };
 pub(crate) const SPO2: Vital = Vital {
     id: "spo2",
@@ -285,6 +391,7 @@ pub(crate) const SPO2: Vital = Vital {
     display: "Oxygen saturation",
     unit: "%",
     code: "%",
+    core_profile: Some("http://hl7.org/fhir/StructureDefinition/oxygensat"),
 };
 pub(crate) const TEMPERATURE: Vital = Vital {
     id: "temperature",
@@ -293,6 +400,7 @@ pub(crate) const TEMPERATURE: Vital = Vital {
     display: "Body temperature",
     unit: "Cel",
     code: "Cel",
+    core_profile: Some("http://hl7.org/fhir/StructureDefinition/bodytemp"),
 };
 pub(crate) const PEAK_FLOW: Vital = Vital {
     id: "peak-flow",
@@ -301,6 +409,7 @@ pub(crate) const PEAK_FLOW: Vital = Vital {
     display: "Peak expiratory flow rate",
     unit: "L/min",
     code: "L/min",
+    core_profile: None,
 };
 pub(crate) const WEIGHT: Vital = Vital {
     id: "weight",
@@ -309,6 +418,7 @@ pub(crate) const WEIGHT: Vital = Vital {
     display: "Body weight",
     unit: "kg",
     code: "kg",
+    core_profile: Some("http://hl7.org/fhir/StructureDefinition/bodyweight"),
 };
 pub(crate) const BLOOD_PRESSURE: (&str, &str) = ("75367002", "85354-9");
 pub(crate) const SYSTOLIC: (&str, &str) = ("271649006", "8480-6");
@@ -344,6 +454,7 @@ fn add_observations(e: &mut Entries<'_>, plan: &CarePlan, subject: &Value) {
         .as_deref()
         .and_then(date)
         .unwrap_or_else(|| instant(recorded.at_ms));
+    let performer = e.user(recorded);
     let base = |id: &str, category: Value, code: Value| {
         json!({
             "resourceType": "Observation",
@@ -354,7 +465,7 @@ fn add_observations(e: &mut Entries<'_>, plan: &CarePlan, subject: &Value) {
             "subject": subject,
             "effectiveDateTime": effective,
             "issued": instant(recorded.at_ms),
-            "performer": [person(recorded)],
+            "performer": [performer],
         })
     };
     let values = [
@@ -376,6 +487,9 @@ fn add_observations(e: &mut Entries<'_>, plan: &CarePlan, subject: &Value) {
             two_codes(vital.snomed, vital.loinc, vital.display),
         );
         o["valueQuantity"] = quantity(value, vital.unit, vital.code);
+        if let Some(core) = vital.core_profile {
+            o["meta"] = json!({ "profile": [profile::uk_core("Observation"), core] });
+        }
         e.add(o, Some(recorded));
     }
     if b.systolic_mmhg.is_some() || b.diastolic_mmhg.is_some() {
@@ -396,6 +510,10 @@ fn add_observations(e: &mut Entries<'_>, plan: &CarePlan, subject: &Value) {
             component(SYSTOLIC, "Systolic blood pressure", b.systolic_mmhg),
             component(DIASTOLIC, "Diastolic blood pressure", b.diastolic_mmhg),
         ]);
+        // The core blood pressure profile needs both readings.
+        if b.systolic_mmhg.is_some() && b.diastolic_mmhg.is_some() {
+            o["meta"] = json!({ "profile": [profile::uk_core("Observation"), "http://hl7.org/fhir/StructureDefinition/bp"] });
+        }
         e.add(o, Some(recorded));
     }
     let exam = json!([coded(
@@ -481,7 +599,7 @@ fn add_resuscitation(e: &mut Entries<'_>, plan: &CarePlan, subject: &Value) -> V
             "subject": subject,
             "effectiveDateTime": r.decision_date.as_deref().and_then(date).unwrap_or_else(|| instant(r.recorded.at_ms)),
             "issued": instant(r.recorded.at_ms),
-            "performer": [person(&r.recorded)],
+            "performer": [e.user(&r.recorded)],
             "valueCodeableConcept": value,
             "note": notes,
         });
@@ -504,14 +622,7 @@ fn add_patient(e: &mut Entries<'_>, plan: &CarePlan) -> String {
         Sex::Other => "other",
         Sex::Unknown => "unknown",
     });
-    let gp = if p.gp_practice_ods.is_empty() {
-        Value::Null
-    } else {
-        json!({
-            "identifier": { "system": ODS_SYSTEM, "value": p.gp_practice_ods },
-            "display": p.gp_practice_name,
-        })
-    };
+    let gp = practice(e, plan);
     let communication = if p.interpreter_language.is_empty() {
         Value::Null
     } else {
@@ -520,7 +631,7 @@ fn add_patient(e: &mut Entries<'_>, plan: &CarePlan) -> String {
     let resource = json!({
         "resourceType": "Patient",
         "id": "patient",
-        "identifier": [{ "system": NHS_NUMBER_SYSTEM, "value": p.nhs_number }],
+        "identifier": [profile::nhs_number_identifier(&p.nhs_number)],
         "name": names,
         "telecom": [if p.phone.is_empty() { Value::Null } else { json!({ "system": "phone", "value": p.phone, "use": "home" }) }],
         "gender": gender,
@@ -530,6 +641,30 @@ fn add_patient(e: &mut Entries<'_>, plan: &CarePlan) -> String {
         "generalPractitioner": [gp],
     });
     e.add(resource, None)
+}
+
+/// A reference to the patient's registered practice as an Organization (identified by
+/// its ODS code when the plan has one), or null when the plan names no practice.
+fn practice(e: &mut Entries<'_>, plan: &CarePlan) -> Value {
+    let p = &plan.patient;
+    if p.gp_practice_ods.is_empty() && p.gp_practice_name.is_empty() {
+        return Value::Null;
+    }
+    e.organization(&p.gp_practice_ods, &p.gp_practice_name)
+}
+
+/// A reference to the case manager as a Practitioner: the plan names them (with role and
+/// phone) rather than linking a user account, so they have a Practitioner of their own.
+fn case_manager(e: &mut Entries<'_>, plan: &CarePlan) -> Value {
+    match &plan.enrolment.case_manager {
+        Some(cm) => e.named_practitioner(
+            "case-manager",
+            &cm.name,
+            &cm.phone,
+            &format!("{} ({})", cm.name, cm.role),
+        ),
+        None => Value::Null,
+    }
 }
 
 /// "Ada May Example" → (["Ada", "May"], "Example"); a single word is the family name.
@@ -572,7 +707,8 @@ fn add_episode(e: &mut Entries<'_>, plan: &CarePlan, subject: &Value) -> String 
             "start": en.start_date.as_deref().and_then(date),
             "end": en.ended.as_ref().and_then(|x| date(&x.date)),
         },
-        "careManager": en.case_manager.as_ref().map(|cm| json!({ "display": format!("{} ({})", cm.name, cm.role) })),
+        "careManager": case_manager(e, plan),
+        "managingOrganization": practice(e, plan),
     });
     e.add(
         resource,
@@ -602,10 +738,10 @@ fn add_care_team(e: &mut Entries<'_>, plan: &CarePlan, subject: &Value) -> Strin
             json!({
                 "role": [text(&m.role)],
                 "member": { "display": display },
-                "onBehalfOf": if m.organisation.is_empty() { Value::Null } else { json!({ "display": m.organisation }) },
+                "onBehalfOf": if m.organisation.is_empty() { Value::Null } else { e.organization("", &m.organisation) },
             })
         })
-        .collect();
+        .collect::<Vec<_>>();
     let resource = json!({
         "resourceType": "CareTeam",
         "id": "care-team",
@@ -707,6 +843,19 @@ fn add_consent(e: &mut Entries<'_>, plan: &CarePlan, subject: &Value) {
         })
         .collect();
     let conflicting = plan.conflict(SafetyField::Consent).is_some();
+    // Consent given by an LPA holder refers to them when the plan names exactly one.
+    let lpa: Vec<&redfolder_shared::Contact> = plan
+        .active_contacts()
+        .filter(|k| k.relationship == Some(Relationship::LpaHealthAndWelfare))
+        .collect();
+    let performer = match (c.given_by, lpa.as_slice()) {
+        (Some(ConsentGivenBy::Patient) | None, _) => subject.clone(),
+        (Some(ConsentGivenBy::LpaHolder), [holder]) => reference(
+            &e.url("RelatedPerson", &fhir_id("contact", &holder.id)),
+            Some(&format!("{} (LPA holder)", holder.name)),
+        ),
+        (Some(other), _) => json!({ "display": other.label() }),
+    };
     let resource = json!({
         "resourceType": "Consent",
         "id": "consent",
@@ -715,10 +864,8 @@ fn add_consent(e: &mut Entries<'_>, plan: &CarePlan, subject: &Value) {
         "category": [coded(LOINC, "59284-0", "Patient Consent")],
         "patient": subject,
         "dateTime": c.consent_date.as_deref().and_then(date).unwrap_or_else(|| instant(recorded.at_ms)),
-        "performer": [match c.given_by {
-            Some(redfolder_shared::ConsentGivenBy::Patient) | None => subject.clone(),
-            Some(other) => json!({ "display": other.label() }),
-        }],
+        "performer": [performer],
+        "organization": [practice(e, plan)],
         "policyRule": coded("http://terminology.hl7.org/CodeSystem/v3-ActCode", "OPTIN", "opt-in"),
         "provision": {
             "type": "permit",
@@ -910,7 +1057,7 @@ fn add_care_plan(
             "end": en.ended.as_ref().and_then(|x| date(&x.date)),
         },
         "created": en.start_date.as_deref().and_then(date),
-        "author": en.case_manager.as_ref().map(|cm| json!({ "display": cm.name })),
+        "author": case_manager(e, plan),
         "careTeam": [reference(team, None)],
         "addresses": conditions,
         "supportingInfo": supporting,
@@ -919,4 +1066,116 @@ fn add_care_plan(
         "note": notes,
     });
     e.add(resource, plan.last_updated.as_ref());
+}
+
+#[cfg(test)]
+mod tests {
+    use redfolder_shared::{ActorId, Edit, Editor, NewPlan, PlanDoc};
+    use serde_json::Value;
+
+    use super::*;
+
+    fn resources<'b>(bundle: &'b Value, kind: &str) -> Vec<&'b Value> {
+        bundle["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["resource"])
+            .filter(|r| r["resourceType"] == kind)
+            .collect()
+    }
+
+    fn resolve<'b>(bundle: &'b Value, reference: &Value) -> &'b Value {
+        let url = reference["reference"].as_str().expect("a reference");
+        bundle["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["fullUrl"] == url)
+            .map(|e| &e["resource"])
+            .unwrap_or_else(|| panic!("{url} does not resolve"))
+    }
+
+    #[test]
+    fn people_and_the_practice_are_resources_of_the_bundle() {
+        let nurse = Editor {
+            user_id: "u1".into(),
+            user_name: "Nurse One".into(),
+        };
+        let new = NewPlan {
+            nhs_number: "9434765919".into(),
+            name: "Ada Example".into(),
+            date_of_birth: "1938-02-28".into(),
+            address: "1 High Street".into(),
+        };
+        let t = 1_790_000_000_000;
+        let mut doc = PlanDoc::create(ActorId::from(b"a".as_slice()), &new, &nurse, t).unwrap();
+        doc.apply_all(
+            &[
+                Edit::SetPatientDetails {
+                    preferred_name: String::new(),
+                    sex: None,
+                    phone: String::new(),
+                    access_notes: String::new(),
+                    residence: None,
+                    gp_practice_ods: "A81001".into(),
+                    gp_practice_name: "Ashbridge Surgery".into(),
+                    named_gp: String::new(),
+                    communication_needs: String::new(),
+                    interpreter_language: String::new(),
+                },
+                Edit::SetCaseManager {
+                    name: "Cath Manager".into(),
+                    role: "community matron".into(),
+                    phone: "01234 567890".into(),
+                },
+                Edit::AddCondition {
+                    id: "c1".into(),
+                    name: "COPD".into(),
+                    treatment: String::new(),
+                },
+            ],
+            &nurse,
+            t + 1000,
+        )
+        .unwrap();
+        let bundle = plan_bundle("p1", &doc.plan().unwrap());
+
+        let patient = resources(&bundle, "Patient")[0];
+        let practice = resolve(&bundle, &patient["generalPractitioner"][0]);
+        assert_eq!(practice["resourceType"], "Organization");
+        assert_eq!(practice["identifier"][0]["value"], "A81001");
+        assert_eq!(
+            patient["identifier"][0]["extension"][0]["valueCodeableConcept"]["coding"][0]["code"],
+            "02"
+        );
+        let episode = resources(&bundle, "EpisodeOfCare")[0];
+        let cm = resolve(&bundle, &episode["careManager"]);
+        assert_eq!(cm["name"][0]["text"], "Cath Manager");
+        assert_eq!(cm["telecom"][0]["value"], "01234 567890");
+        let condition = resources(&bundle, "Condition")[0];
+        let recorder = resolve(&bundle, &condition["recorder"]);
+        assert_eq!(recorder["identifier"][0]["value"], "u1");
+        for p in resources(&bundle, "Provenance") {
+            let who = resolve(&bundle, &p["agent"][0]["who"]);
+            assert_eq!(who["resourceType"], "Practitioner");
+        }
+        // One Practitioner per user, however many resources they touched.
+        let practitioners = resources(&bundle, "Practitioner");
+        assert_eq!(practitioners.len(), 2, "{practitioners:#?}");
+
+        for entry in bundle["entry"].as_array().unwrap() {
+            let r = &entry["resource"];
+            let kind = r["resourceType"].as_str().unwrap();
+            let claimed = &r["meta"]["profile"][0];
+            match profile::uk_core(kind) {
+                Some(p) => assert_eq!(claimed, &Value::from(p), "{r:#}"),
+                None => assert!(claimed.is_null(), "{r:#}"),
+            }
+        }
+        assert_eq!(
+            bundle["meta"]["profile"][0],
+            "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Bundle"
+        );
+    }
 }

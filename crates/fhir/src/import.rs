@@ -1,18 +1,25 @@
 //! A GP system's FHIR R4 Bundle (Patient, Condition, MedicationStatement,
-//! AllergyIntolerance, Observation) read into plan edits.
+//! AllergyIntolerance, Observation, and a resuscitation decision coded with SNOMED CT)
+//! read into plan edits.
 //!
 //! Parsing is all or nothing: [`parse_import`] either returns everything it understood
 //! (and what it skipped) or refuses the bundle with every problem it found, so a caller
 //! stores nothing from a bundle with an invalid NHS number or a missing required field.
 
-use redfolder_shared::{AllergySeverity, AllergyStatus, CarePlan, Edit, NhsNumber, Sex};
+use std::collections::HashMap;
+
+use redfolder_shared::{
+    AllergySeverity, AllergyStatus, CarePlan, DnacprStatus, Edit, NhsNumber, SafetyField, Sex,
+};
 use serde_json::Value;
 
 use crate::export::{
     BLOOD_PRESSURE, DIASTOLIC, PEAK_FLOW, PULSE, RESPIRATORY_RATE, SPO2, SYSTOLIC, TEMPERATURE,
     WEIGHT,
 };
-use crate::{NHS_NUMBER_SYSTEM, ODS_SYSTEM, SNOMED_NO_KNOWN_ALLERGY};
+use crate::{
+    NHS_NUMBER_SYSTEM, ODS_SYSTEM, SNOMED_DNACPR, SNOMED_FOR_CPR, SNOMED_NO_KNOWN_ALLERGY,
+};
 
 /// What a bundle says about one patient.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +32,8 @@ pub struct Import {
     pub no_known_allergies: bool,
     /// Baseline observations, when the bundle has any vital signs.
     pub baseline: Option<Edit>,
+    /// The resuscitation decision, when the bundle states one (and only one).
+    pub resuscitation: Option<ImportedResuscitation>,
     /// Entries not imported, each with why (unknown resource types, entered in error,
     /// observations Red Folder does not keep).
     pub skipped: Vec<String>,
@@ -64,6 +73,33 @@ pub struct ImportedAllergy {
     pub substance: String,
     pub reaction: String,
     pub severity: AllergySeverity,
+}
+
+/// A DNACPR or "for attempted CPR" decision as the bundle states it: an Observation or
+/// Consent coded (in its code, value, category or provision) with SNOMED CT 450476008 or
+/// 304252001.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportedResuscitation {
+    /// Where it was read, for reports (`entry[4] Observation`).
+    pub at: String,
+    pub status: DnacprStatus,
+    /// A note mentions a ReSPECT form.
+    pub respect_form: bool,
+    /// `YYYY-MM-DD`: the effective (or consent) date.
+    pub decision_date: Option<String>,
+    /// A "Decided by: …" note, else the first performer's name.
+    pub decided_by: String,
+    /// An "Original: …" note: where the signed form is.
+    pub original_location: String,
+}
+
+/// The edits that merge an import into a plan, and what of the import they leave out
+/// (a safety-critical decision is never changed by an import).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportEdits {
+    pub edits: Vec<Edit>,
+    /// Content read from the bundle but not applied, each with why.
+    pub not_applied: Vec<String>,
 }
 
 /// One thing wrong with a bundle: where (`entry[3] Condition.code`) and what.
@@ -153,11 +189,24 @@ pub fn parse_import(bundle: &Value) -> Result<Import, ImportRefused> {
         allergies: Vec::new(),
         no_known_allergies: false,
         baseline: None,
+        resuscitation: None,
         skipped: Vec::new(),
     };
     let mut baseline = Baseline::default();
+    let mut resuscitation: Vec<ImportedResuscitation> = Vec::new();
     let empty = Vec::new();
     let entries = bundle["entry"].as_array().unwrap_or(&empty);
+    // Entries by fullUrl and by `Type/id`, to follow references inside the bundle.
+    let mut by_reference: HashMap<String, &Value> = HashMap::new();
+    for entry in entries {
+        let r = &entry["resource"];
+        if let Some(url) = entry["fullUrl"].as_str() {
+            by_reference.insert(url.to_owned(), r);
+        }
+        if let (Some(kind), Some(id)) = (r["resourceType"].as_str(), r["id"].as_str()) {
+            by_reference.insert(format!("{kind}/{id}"), r);
+        }
+    }
     for (i, entry) in entries.iter().enumerate() {
         let r = &entry["resource"];
         let kind = r["resourceType"].as_str().unwrap_or_default();
@@ -173,7 +222,7 @@ pub fn parse_import(bundle: &Value) -> Result<Import, ImportRefused> {
         match kind {
             "Patient" => {
                 saw_patient = true;
-                if let Some(p) = read_patient(r, &at, &mut problems) {
+                if let Some(p) = read_patient(r, &at, &by_reference, &mut problems) {
                     match &patient {
                         Some(first) if first.nhs_number != p.nhs_number => problems.add(
                             at,
@@ -254,7 +303,20 @@ pub fn parse_import(bundle: &Value) -> Result<Import, ImportRefused> {
                     None => problems.add(format!("{at}.code"), "required: the substance (code.text or coding.display)"),
                 }
             }
+            "Observation" | "Consent" if resuscitation_status(r).is_some() => {
+                if r["status"] == "preliminary" || r["status"] == "proposed" || r["status"] == "draft" {
+                    import.skipped.push(format!(
+                        "{at}: a resuscitation decision that is not final (status {}) is not imported: confirm it with the care team",
+                        r["status"]
+                    ));
+                } else {
+                    resuscitation.push(read_resuscitation(r, &at));
+                }
+            }
             "Observation" => baseline.read(r, &at, &mut problems, &mut import.skipped),
+            "Consent" => import.skipped.push(format!(
+                "{at}: sharing consent is not imported: the case manager records it with the patient"
+            )),
             other => import.skipped.push(format!("{at}: resource type {other} is not imported")),
         }
     }
@@ -265,6 +327,7 @@ pub fn parse_import(bundle: &Value) -> Result<Import, ImportRefused> {
         None => {}
     }
     import.baseline = baseline.edit();
+    import.resuscitation = one_resuscitation(resuscitation, &mut import.skipped);
     if problems.0.is_empty() {
         Ok(import)
     } else {
@@ -274,7 +337,12 @@ pub fn parse_import(bundle: &Value) -> Result<Import, ImportRefused> {
     }
 }
 
-fn read_patient(r: &Value, at: &str, problems: &mut Problems) -> Option<ImportedPatient> {
+fn read_patient(
+    r: &Value,
+    at: &str,
+    by_reference: &HashMap<String, &Value>,
+    problems: &mut Problems,
+) -> Option<ImportedPatient> {
     let before = problems.0.len();
     let nhs = r["identifier"]
         .as_array()
@@ -393,20 +461,31 @@ fn read_patient(r: &Value, at: &str, problems: &mut Problems) -> Option<Imported
         .and_then(|t| t["value"].as_str())
         .unwrap_or_default()
         .to_owned();
-    let gp = r["generalPractitioner"]
+    // The registered practice: a reference carrying its ODS code, or a reference to an
+    // Organization in the bundle that has one.
+    let (gp_practice_ods, gp_practice_name) = r["generalPractitioner"]
         .as_array()
         .into_iter()
         .flatten()
-        .find(|g| g["identifier"]["system"] == ODS_SYSTEM);
-    let (gp_practice_ods, gp_practice_name) = gp.map_or_else(Default::default, |g| {
-        (
-            g["identifier"]["value"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            g["display"].as_str().unwrap_or_default().to_owned(),
-        )
-    });
+        .find_map(|g| {
+            let display = g["display"].as_str().unwrap_or_default();
+            if g["identifier"]["system"] == ODS_SYSTEM {
+                let ods = g["identifier"]["value"].as_str()?;
+                return Some((ods.to_owned(), display.to_owned()));
+            }
+            let org = by_reference.get(g["reference"].as_str()?)?;
+            if org["resourceType"] != "Organization" {
+                return None;
+            }
+            let ods = org["identifier"]
+                .as_array()?
+                .iter()
+                .find(|i| i["system"] == ODS_SYSTEM)?["value"]
+                .as_str()?;
+            let name = org["name"].as_str().unwrap_or(display);
+            Some((ods.to_owned(), name.to_owned()))
+        })
+        .unwrap_or_default();
     (problems.0.len() == before).then_some(ImportedPatient {
         nhs_number,
         name,
@@ -470,6 +549,77 @@ fn number(q: &Value, units: &[&str], scale: f64, at: &str, problems: &mut Proble
         return None;
     }
     Some(scaled as u32)
+}
+
+/// The resuscitation decision a resource is coded with, if any: SNOMED CT 450476008
+/// (not for attempted CPR) or 304252001 (for attempted CPR) in an Observation's code or
+/// value, or a Consent's category or provision codes.
+fn resuscitation_status(r: &Value) -> Option<DnacprStatus> {
+    let mut concepts: Vec<&Value> = vec![&r["code"], &r["valueCodeableConcept"]];
+    concepts.extend(r["category"].as_array().into_iter().flatten());
+    concepts.extend(r["provision"]["code"].as_array().into_iter().flatten());
+    for p in r["provision"]["provision"].as_array().into_iter().flatten() {
+        concepts.extend(p["code"].as_array().into_iter().flatten());
+    }
+    if concepts.iter().any(|c| has_code(c, SNOMED_DNACPR)) {
+        Some(DnacprStatus::DoNotAttemptCpr)
+    } else if concepts.iter().any(|c| has_code(c, SNOMED_FOR_CPR)) {
+        Some(DnacprStatus::ForAttemptedCpr)
+    } else {
+        None
+    }
+}
+
+fn read_resuscitation(r: &Value, at: &str) -> ImportedResuscitation {
+    let notes = notes(r);
+    let noted = |prefix: &str| {
+        notes
+            .iter()
+            .find_map(|n| n.strip_prefix(prefix))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let mut decided_by = noted("Decided by:");
+    if decided_by.is_empty() {
+        decided_by = r["performer"][0]["display"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+    }
+    let when = r["effectiveDateTime"]
+        .as_str()
+        .or(r["effectivePeriod"]["start"].as_str())
+        .or(r["dateTime"].as_str());
+    ImportedResuscitation {
+        at: at.to_owned(),
+        status: resuscitation_status(r).unwrap_or(DnacprStatus::NotRecorded),
+        respect_form: notes.iter().any(|n| n.contains("ReSPECT")),
+        decision_date: when
+            .and_then(|w| w.get(..10))
+            .filter(|d| redfolder_shared::Date::parse(d).is_some())
+            .map(str::to_owned),
+        decided_by,
+        original_location: noted("Original:"),
+    }
+}
+
+/// The bundle's one resuscitation decision. Entries that disagree are all left out and
+/// reported: which one stands is for the care team to confirm, never for an import.
+fn one_resuscitation(
+    mut found: Vec<ImportedResuscitation>,
+    skipped: &mut Vec<String>,
+) -> Option<ImportedResuscitation> {
+    let first = found.first()?;
+    if found.iter().any(|r| r.status != first.status) {
+        let at: Vec<&str> = found.iter().map(|r| r.at.as_str()).collect();
+        skipped.push(format!(
+            "{}: different resuscitation decisions in one bundle: none imported; confirm with the care team",
+            at.join(", ")
+        ));
+        return None;
+    }
+    found.sort_by(|a, b| a.decision_date.cmp(&b.decision_date));
+    found.pop()
 }
 
 impl Baseline {
@@ -567,13 +717,19 @@ fn same(a: &str, b: &str) -> bool {
 /// `import.patient`, when `existing` is `None`): patient details from the GP record, and
 /// each condition, medicine and allergy the plan does not already list by name. `today`
 /// (`YYYY-MM-DD`) dates a baseline whose observations carry no date.
+///
+/// A resuscitation decision is recorded only where the plan has none: an import never
+/// changes one a clinician recorded, nor settles a conflict, and a DNACPR is recorded
+/// only with what a crew needs to act on it (decision date, who decided, where the
+/// original form is). What is left out is listed in [`ImportEdits::not_applied`].
 pub fn import_edits(
     import: &Import,
     existing: Option<&CarePlan>,
     today: &str,
     new_id: &mut dyn FnMut() -> String,
-) -> Vec<Edit> {
+) -> ImportEdits {
     let mut edits = Vec::new();
+    let mut not_applied = Vec::new();
     let p = &import.patient;
     let current = existing.map(|plan| &plan.patient);
     if let Some(c) = current
@@ -751,7 +907,65 @@ pub fn import_edits(
             });
         }
     }
-    edits
+    if let Some(r) = &import.resuscitation {
+        match resuscitation_edit(r, existing) {
+            Ok(Some(edit)) => edits.push(edit),
+            Ok(None) => {}
+            Err(why) => not_applied.push(format!("{}: {why}", r.at)),
+        }
+    }
+    ImportEdits { edits, not_applied }
+}
+
+/// The edit recording an imported resuscitation decision, none when the plan already
+/// says the same, or why it is not applied.
+fn resuscitation_edit(
+    r: &ImportedResuscitation,
+    existing: Option<&CarePlan>,
+) -> Result<Option<Edit>, String> {
+    if let Some(plan) = existing {
+        if plan.conflict(SafetyField::Dnacpr).is_some() {
+            return Err(format!(
+                "{} not imported: the plan's resuscitation entries conflict; resolve them in the plan",
+                r.status.label()
+            ));
+        }
+        if plan.dnacpr == r.status {
+            return Ok(None);
+        }
+        if plan.dnacpr != DnacprStatus::NotRecorded {
+            return Err(format!(
+                "the GP record says {:?} but the plan says {:?}: not changed; the care team must confirm which stands",
+                r.status.label(),
+                plan.dnacpr.label()
+            ));
+        }
+    }
+    if r.status == DnacprStatus::DoNotAttemptCpr {
+        let mut missing = Vec::new();
+        if r.decision_date.is_none() {
+            missing.push("the decision date");
+        }
+        if r.decided_by.is_empty() {
+            missing.push("who decided");
+        }
+        if r.original_location.is_empty() {
+            missing.push("where the original form is");
+        }
+        if !missing.is_empty() {
+            return Err(format!(
+                "DNACPR not imported: a plan records it only with the decision date, who decided and where the original form is (missing {}); check the original form and record it in the plan",
+                missing.join(", ")
+            ));
+        }
+    }
+    Ok(Some(Edit::SetResuscitation {
+        status: r.status,
+        respect_form: r.respect_form,
+        decision_date: r.decision_date.clone(),
+        decided_by: r.decided_by.clone(),
+        original_location: r.original_location.clone(),
+    }))
 }
 
 #[cfg(test)]
@@ -809,7 +1023,8 @@ mod tests {
             n += 1;
             format!("id{n}")
         });
-        assert_eq!(edits.len(), 5, "{edits:?}");
+        assert_eq!(edits.edits.len(), 5, "{edits:?}");
+        assert!(edits.not_applied.is_empty());
     }
 
     #[test]
@@ -834,5 +1049,191 @@ mod tests {
         );
         assert!(parse_import(&json!({ "resourceType": "Patient" })).is_err());
         assert!(parse_import(&bundle(vec![])).is_err());
+    }
+
+    fn new_id() -> impl FnMut() -> String {
+        let mut n = 0;
+        move || {
+            n += 1;
+            format!("id{n}")
+        }
+    }
+
+    fn dnacpr(extra: Value) -> Value {
+        let mut o = json!({
+            "resourceType": "Observation",
+            "status": "final",
+            "code": { "coding": [{ "system": "http://snomed.info/sct", "code": "450476008", "display": "Not for attempted cardiopulmonary resuscitation" }] },
+            "effectiveDateTime": "2026-01-10",
+            "performer": [{ "display": "Dr Decider" }],
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            o[k] = v.clone();
+        }
+        o
+    }
+
+    fn plan_with(edit: Option<Edit>) -> CarePlan {
+        use redfolder_shared::{ActorId, Editor, NewPlan, PlanDoc};
+        let editor = Editor {
+            user_id: "u1".into(),
+            user_name: "Nurse One".into(),
+        };
+        let new = NewPlan {
+            nhs_number: "9434765919".into(),
+            name: "Ada Example".into(),
+            date_of_birth: "1938-02-28".into(),
+            address: "1 High Street".into(),
+        };
+        let mut doc = PlanDoc::create(
+            ActorId::from(b"a".as_slice()),
+            &new,
+            &editor,
+            1_790_000_000_000,
+        )
+        .unwrap();
+        if let Some(e) = edit {
+            doc.apply(&e, &editor, 1_790_000_001_000).unwrap();
+        }
+        doc.plan().unwrap()
+    }
+
+    #[test]
+    fn a_complete_dnacpr_is_imported_only_where_the_plan_has_none() {
+        let b = bundle(vec![
+            patient("9434765919"),
+            dnacpr(json!({ "note": [{ "text": "Original: red folder, kitchen drawer" }] })),
+        ]);
+        let import = parse_import(&b).unwrap();
+        let r = import.resuscitation.as_ref().unwrap();
+        assert_eq!(r.status, DnacprStatus::DoNotAttemptCpr);
+        assert_eq!(r.decided_by, "Dr Decider");
+        assert_eq!(r.decision_date.as_deref(), Some("2026-01-10"));
+
+        // A new plan takes it, as an ordinary edit the plan validates.
+        let out = import_edits(&import, None, "2026-03-05", &mut new_id());
+        assert!(out.not_applied.is_empty(), "{out:?}");
+        let edit = out
+            .edits
+            .iter()
+            .find(|e| matches!(e, Edit::SetResuscitation { .. }))
+            .cloned()
+            .expect("a resuscitation edit");
+        let plan = plan_with(Some(edit));
+        assert_eq!(plan.dnacpr, DnacprStatus::DoNotAttemptCpr);
+        assert_eq!(
+            plan.resuscitation.as_ref().unwrap().original_location,
+            "red folder, kitchen drawer"
+        );
+
+        // The same decision again changes nothing.
+        let out = import_edits(&import, Some(&plan), "2026-03-05", &mut new_id());
+        assert!(
+            !out.edits
+                .iter()
+                .any(|e| matches!(e, Edit::SetResuscitation { .. })),
+            "{out:?}"
+        );
+
+        // A plan that says otherwise is never changed by an import: it is reported.
+        let other = plan_with(Some(Edit::SetDnacpr {
+            status: DnacprStatus::ForAttemptedCpr,
+        }));
+        let out = import_edits(&import, Some(&other), "2026-03-05", &mut new_id());
+        assert!(
+            !out.edits
+                .iter()
+                .any(|e| matches!(e, Edit::SetResuscitation { .. }))
+        );
+        assert!(
+            out.not_applied[0].contains("care team must confirm"),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn an_incomplete_or_contradictory_dnacpr_is_reported_not_imported() {
+        // No location of the original form: a crew could not act on it.
+        let import = parse_import(&bundle(vec![patient("9434765919"), dnacpr(json!({}))])).unwrap();
+        let out = import_edits(&import, None, "2026-03-05", &mut new_id());
+        assert!(
+            out.edits
+                .iter()
+                .all(|e| !matches!(e, Edit::SetResuscitation { .. }))
+        );
+        assert!(
+            out.not_applied[0].contains("where the original form is"),
+            "{out:?}"
+        );
+
+        // A Consent coded "for attempted CPR" and an Observation coded DNACPR disagree.
+        let consent = json!({
+            "resourceType": "Consent",
+            "status": "active",
+            "scope": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "adr" }] },
+            "category": [{ "coding": [{ "system": "http://snomed.info/sct", "code": "304252001" }] }],
+            "dateTime": "2026-02-01",
+        });
+        let import = parse_import(&bundle(vec![
+            patient("9434765919"),
+            dnacpr(json!({ "note": [{ "text": "Original: hospital notes" }] })),
+            consent.clone(),
+        ]))
+        .unwrap();
+        assert_eq!(import.resuscitation, None);
+        assert!(
+            import
+                .skipped
+                .iter()
+                .any(|s| s.contains("different resuscitation decisions")),
+            "{:?}",
+            import.skipped
+        );
+
+        // On its own, "for attempted CPR" needs no more than the decision.
+        let import = parse_import(&bundle(vec![patient("9434765919"), consent])).unwrap();
+        let out = import_edits(&import, None, "2026-03-05", &mut new_id());
+        assert!(out.edits.iter().any(|e| matches!(
+            e,
+            Edit::SetResuscitation {
+                status: DnacprStatus::ForAttemptedCpr,
+                ..
+            }
+        )));
+
+        // A preliminary (conflicting) entry is reported, not imported.
+        let import = parse_import(&bundle(vec![
+            patient("9434765919"),
+            dnacpr(json!({ "status": "preliminary" })),
+        ]))
+        .unwrap();
+        assert_eq!(import.resuscitation, None);
+        assert!(
+            import.skipped[0].contains("not final"),
+            "{:?}",
+            import.skipped
+        );
+    }
+
+    #[test]
+    fn the_registered_practice_is_read_through_a_reference() {
+        let mut p = patient("9434765919");
+        p["generalPractitioner"] =
+            json!([{ "reference": "urn:uuid:6f1c2a9e-3b7d-4c55-9e2a-0d4b8f7a1c23" }]);
+        let b = json!({
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [
+                { "fullUrl": "urn:uuid:0a1b2c3d-0000-4000-8000-000000000001", "resource": p },
+                { "fullUrl": "urn:uuid:6f1c2a9e-3b7d-4c55-9e2a-0d4b8f7a1c23", "resource": {
+                    "resourceType": "Organization",
+                    "identifier": [{ "system": ODS_SYSTEM, "value": "A81001" }],
+                    "name": "Ashbridge Surgery",
+                } },
+            ],
+        });
+        let import = parse_import(&b).unwrap();
+        assert_eq!(import.patient.gp_practice_ods, "A81001");
+        assert_eq!(import.patient.gp_practice_name, "Ashbridge Surgery");
     }
 }

@@ -32,13 +32,14 @@
 mod document;
 mod export;
 mod import;
+mod profile;
 mod util;
 
 pub use document::summary_document;
 pub use export::plan_bundle;
 pub use import::{
-    Import, ImportProblem, ImportRefused, ImportedAllergy, ImportedCondition, ImportedMedication,
-    ImportedPatient, import_edits, parse_import,
+    Import, ImportEdits, ImportProblem, ImportRefused, ImportedAllergy, ImportedCondition,
+    ImportedMedication, ImportedPatient, ImportedResuscitation, import_edits, parse_import,
 };
 
 /// The FHIR identifier system of NHS numbers.

@@ -88,14 +88,8 @@ pub(crate) fn reference(url: &str, display: Option<&str>) -> Value {
     }
 }
 
-/// A person known only by name: a display-only reference, as the plan keeps no
-/// Practitioner records.
-pub(crate) fn person(a: &Attribution) -> Value {
-    json!({
-        "identifier": { "system": "https://redfolder.nhs.example/Id/user", "value": a.user_id },
-        "display": a.user_name,
-    })
-}
+/// The identifier system of Red Folder user accounts.
+pub(crate) const USER_SYSTEM: &str = "https://redfolder.nhs.example/Id/user";
 
 pub(crate) fn annotation(text: &str, by: Option<&Attribution>) -> Value {
     let mut note = json!({ "text": text });

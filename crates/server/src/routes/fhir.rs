@@ -115,10 +115,12 @@ fn outcome(status: StatusCode, issues: Vec<(String, String)>) -> Response {
 }
 
 /// Imports a GP system's FHIR R4 Bundle (Patient, Condition, MedicationStatement,
-/// AllergyIntolerance, Observation) into a draft plan at the caller's practice: a new
-/// plan, or ordinary changes to the existing one, attributed to the caller. Other
-/// resource types are skipped and listed; a bundle with an invalid NHS number or a
-/// missing required field is refused whole and nothing is stored.
+/// AllergyIntolerance, Observation, a resuscitation decision) into a draft plan at the
+/// caller's practice: a new plan, or ordinary changes to the existing one, attributed to
+/// the caller. Other resource types are skipped and listed, and so is a resuscitation
+/// decision the plan does not take (it never replaces one the plan holds); a bundle with
+/// an invalid NHS number or a missing required field is refused whole and nothing is
+/// stored.
 #[utoipa::path(post, path = "/api/v1/patients/import", tag = "fhir",
     security(("bearer" = [])),
     request_body(content = Object, description = "FHIR R4 Bundle", content_type = "application/fhir+json"),
@@ -174,7 +176,9 @@ pub(crate) async fn import(
     let actor = ActorId::from(actor_bytes.as_slice());
     let nhs = import.patient.nhs_number.clone();
     let existing = state.store().emergency_summary(&nhs).await?;
-    let skipped = import.skipped.clone();
+    // What the bundle held but the plan does not take: skipped entries, then content
+    // read but not applied (a resuscitation decision the plan already holds otherwise).
+    let mut skipped = import.skipped.clone();
 
     let Some(existing) = existing else {
         let new = NewPlan {
@@ -183,7 +187,9 @@ pub(crate) async fn import(
             date_of_birth: import.patient.date_of_birth.clone(),
             address: import.patient.address.clone(),
         };
-        let edits = redfolder_fhir::import_edits(&import, None, &today, &mut new_id);
+        let redfolder_fhir::ImportEdits { edits, not_applied } =
+            redfolder_fhir::import_edits(&import, None, &today, &mut new_id);
+        skipped.extend(not_applied);
         let built = PlanDoc::create(actor, &new, &editor, now).and_then(|mut doc| {
             if !edits.is_empty() {
                 doc.apply_all(&edits, &editor, now)?;
@@ -253,7 +259,9 @@ pub(crate) async fn import(
         .doc
         .plan()
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("reading a stored plan: {e}")))?;
-    let edits = redfolder_fhir::import_edits(&import, Some(&plan), &today, &mut new_id);
+    let redfolder_fhir::ImportEdits { edits, not_applied } =
+        redfolder_fhir::import_edits(&import, Some(&plan), &today, &mut new_id);
+    skipped.extend(not_applied);
     if edits.is_empty() {
         let event = AuditEvent::new(now, FHIR_IMPORT, purpose::DIRECT_CARE, "unchanged")
             .by(&principal, Role::CaseManager)

@@ -69,7 +69,7 @@ pub fn change_note(change: &Change) -> Option<ChangeNote> {
     serde_json::from_str(change.message()?).ok()
 }
 
-fn attribution_of(change: &Change) -> Option<Attribution> {
+pub(crate) fn attribution_of(change: &Change) -> Option<Attribution> {
     let note = change_note(change)?;
     Some(Attribution {
         user_id: note.user_id,
@@ -263,7 +263,7 @@ impl PlanDoc {
     }
 
     /// Top-level keys a change wrote, from the difference it made to its own parents.
-    fn fields_written(&mut self, c: &Change) -> BTreeSet<String> {
+    pub(crate) fn fields_written(&mut self, c: &Change) -> BTreeSet<String> {
         let patches = self.doc.diff(c.deps(), &[c.hash()]);
         patches
             .iter()

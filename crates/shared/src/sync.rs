@@ -19,6 +19,8 @@ use automerge::{ActorId, AutoCommit, ChangeHash};
 
 use crate::doc::{ApplyError, DocError, PlanDoc};
 use crate::edit::{Edit, Editor};
+use crate::history::attribution_of;
+use crate::plan::Attribution;
 use crate::protocol::{DecodeError, DocId, ErrorCode, Frame};
 
 /// Errors from feeding a frame into the engine.
@@ -169,6 +171,20 @@ impl Session {
         true
     }
 
+    /// Forgets what this document's sync state assumed and starts a new epoch, so the
+    /// next [`Session::generate`] begins the conversation afresh (after the document was
+    /// replaced underneath the session, or a message was not adopted). Opens the channel
+    /// if needed.
+    pub fn restart(&mut self, doc_id: &str) {
+        let ch = self.channels.entry(doc_id.to_owned()).or_default();
+        ch.reset(ch.epoch + 1);
+    }
+
+    /// The heads the peer last reported for `doc_id` on this connection, if any.
+    pub fn their_heads(&self, doc_id: &str) -> Option<&[ChangeHash]> {
+        self.channels.get(doc_id)?.state.their_heads.as_deref()
+    }
+
     /// After the caller has durably stored `doc`, the acknowledgement to send: the peer's
     /// last reported heads, if the document holds all of them and they were not acked yet.
     pub fn ack(&mut self, doc: &mut AutoCommit, doc_id: &str) -> Option<Frame> {
@@ -211,18 +227,81 @@ pub enum ClientEvent {
     },
 }
 
-/// A document as a device stores it: the Automerge bytes and what the server has acked.
+/// A document as a device stores it: the Automerge bytes, what the server has acked, and
+/// the device's own record of its edits (see [`ClientEngine::refused`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StoredDoc {
     pub doc: Vec<u8>,
     /// Concatenated 32-byte change hashes.
     pub acked: Vec<u8>,
+    /// The typed edits behind changes not yet acknowledged, and the changes the server
+    /// refused, as the core encodes them (JSON); empty when there are none. Opaque to
+    /// the storage adapter.
+    pub local: Vec<u8>,
+}
+
+/// A change made on this device that the server refused. The device dropped it (and
+/// everything built on it) to get back in step with the server; this record is what is
+/// left of it, so the clinician can read what was not stored and make it again.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RefusedChange {
+    /// The refused change's hash, in hex.
+    pub hash: String,
+    /// Who made it and when, from the change's note (absent if it had none).
+    pub by: Option<Attribution>,
+    /// The edits the change recorded, as the app submitted them; empty if this device
+    /// did not record them (a change made before this record existed).
+    pub edits: Vec<Edit>,
+    /// The top-level fields of the plan the change wrote, e.g. `["medications",
+    /// "last_updated"]`.
+    pub fields: Vec<String>,
+    /// The server's reason. A change built on a refused one is dropped with it and says so.
+    pub reason: String,
+}
+
+/// What a device keeps about its own edits beside the document.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+struct LocalRecord {
+    /// The edits behind each change not yet acknowledged, by change hash (hex).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    journal: BTreeMap<String, Vec<Edit>>,
+    /// Refused changes not yet dismissed, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    refused: Vec<RefusedChange>,
+}
+
+impl LocalRecord {
+    fn encode(&self) -> Vec<u8> {
+        if *self == LocalRecord::default() {
+            return Vec::new();
+        }
+        serde_json::to_vec(self).expect("edits serialise")
+    }
+
+    /// A damaged record must not cost the plan itself, so it reads as empty.
+    fn decode(bytes: &[u8]) -> LocalRecord {
+        if bytes.is_empty() {
+            return LocalRecord::default();
+        }
+        serde_json::from_slice(bytes).unwrap_or_default()
+    }
 }
 
 #[derive(Debug)]
 struct ClientDoc {
     doc: PlanDoc,
     acked: Vec<ChangeHash>,
+    local: LocalRecord,
+}
+
+impl ClientDoc {
+    fn new(doc: PlanDoc) -> ClientDoc {
+        ClientDoc {
+            doc,
+            acked: Vec::new(),
+            local: LocalRecord::default(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -276,8 +355,9 @@ impl ClientEngine {
             .chunks_exact(32)
             .map(|c| ChangeHash(c.try_into().expect("chunk of 32")))
             .collect();
+        let local = LocalRecord::decode(&stored.local);
         self.docs
-            .insert(doc_id.to_owned(), ClientDoc { doc, acked });
+            .insert(doc_id.to_owned(), ClientDoc { doc, acked, local });
         Ok(())
     }
 
@@ -287,6 +367,7 @@ impl ClientEngine {
         Some(StoredDoc {
             doc: d.doc.save(),
             acked: d.acked.iter().flat_map(|h| h.0).collect(),
+            local: d.local.encode(),
         })
     }
 
@@ -324,19 +405,16 @@ impl ClientEngine {
             .get_mut(doc_id)
             .ok_or(ApplyError::Doc(DocError::Empty))?;
         let hash = d.doc.apply(edit, editor, now_ms)?;
+        // Kept until the server acknowledges the change, so that if it is refused the
+        // clinician gets back the edit itself, not only a description of it.
+        d.local.journal.insert(hash.to_string(), vec![edit.clone()]);
         self.flush(doc_id);
         Ok(hash)
     }
 
     /// Adds a whole new document made on this device (e.g. in tests); it syncs like any other.
     pub fn insert(&mut self, doc_id: &str, doc: PlanDoc) {
-        self.docs.insert(
-            doc_id.to_owned(),
-            ClientDoc {
-                doc,
-                acked: Vec::new(),
-            },
-        );
+        self.docs.insert(doc_id.to_owned(), ClientDoc::new(doc));
         if let Some(conn) = self.conn.as_mut().filter(|c| c.welcomed) {
             conn.subscribed.insert(doc_id.to_owned());
             self.outbox.push(
@@ -351,21 +429,28 @@ impl ClientEngine {
 
     /// Local changes to `doc_id` the server has not yet acknowledged as durable.
     pub fn pending(&mut self, doc_id: &str) -> usize {
+        self.docs
+            .get_mut(doc_id)
+            .map_or(0, |d| unacked_own(d).len())
+    }
+
+    /// Changes to `doc_id` the server refused and this device dropped, oldest first, until
+    /// they are dismissed with [`ClientEngine::dismiss_refused`].
+    pub fn refused(&self, doc_id: &str) -> &[RefusedChange] {
+        self.docs
+            .get(doc_id)
+            .map_or(&[], |d| d.local.refused.as_slice())
+    }
+
+    /// Forgets one refused change (`hash` in hex), once the clinician has seen it or made
+    /// it again. Returns whether there was one; persist the document afterwards.
+    pub fn dismiss_refused(&mut self, doc_id: &str, hash: &str) -> bool {
         let Some(d) = self.docs.get_mut(doc_id) else {
-            return 0;
+            return false;
         };
-        let am = d.doc.automerge();
-        let known: Vec<ChangeHash> = d
-            .acked
-            .iter()
-            .filter(|h| am.get_change_by_hash(h).is_some())
-            .copied()
-            .collect();
-        let actor = am.get_actor().clone();
-        am.get_changes(&known)
-            .iter()
-            .filter(|c| c.actor_id() == &actor)
-            .count()
+        let before = d.local.refused.len();
+        d.local.refused.retain(|r| r.hash != hash);
+        d.local.refused.len() != before
     }
 
     /// Pending changes over every document.
@@ -440,13 +525,7 @@ impl ClientEngine {
                 for id in &doc_ids {
                     if !self.docs.contains_key(id) {
                         let doc = PlanDoc::empty(self.actor.clone());
-                        self.docs.insert(
-                            id.clone(),
-                            ClientDoc {
-                                doc,
-                                acked: Vec::new(),
-                            },
-                        );
+                        self.docs.insert(id.clone(), ClientDoc::new(doc));
                     }
                 }
                 self.events.push(ClientEvent::Caseload {
@@ -467,6 +546,14 @@ impl ClientEngine {
                     conn.session
                         .receive(d.doc.automerge(), &doc_id, epoch, seq, &message)?;
                 if received == (Received::Applied { changed: true }) {
+                    // A change thought refused that the server holds after all (its
+                    // refusal was stale) is in the plan again: nothing to redo.
+                    let am = d.doc.automerge();
+                    d.local.refused.retain(|r| {
+                        !r.hash
+                            .parse::<ChangeHash>()
+                            .is_ok_and(|h| am.get_change_by_hash(&h).is_some())
+                    });
                     self.events.push(ClientEvent::DocChanged {
                         doc_id: doc_id.clone(),
                     });
@@ -478,6 +565,11 @@ impl ClientEngine {
             Frame::Ack { doc_id, heads } => {
                 if let Some(d) = self.docs.get_mut(&doc_id) {
                     d.acked = heads;
+                    if !d.local.journal.is_empty() {
+                        let waiting: BTreeSet<String> =
+                            unacked_own(d).into_iter().map(|c| c.to_string()).collect();
+                        d.local.journal.retain(|h, _| waiting.contains(h));
+                    }
                     self.events.push(ClientEvent::Acked { doc_id });
                 }
             }
@@ -490,11 +582,18 @@ impl ClientEngine {
                     conn.session.close(id);
                     conn.subscribed.remove(id);
                 }
+                let reset = match (&doc_id, code) {
+                    (Some(id), ErrorCode::Refused) => self.recover_from_refusal(id, &message),
+                    _ => false,
+                };
                 self.events.push(ClientEvent::Error {
                     code,
-                    doc_id,
+                    doc_id: doc_id.clone(),
                     message,
                 });
+                if let (true, Some(doc_id)) = (reset, doc_id) {
+                    self.events.push(ClientEvent::DocChanged { doc_id });
+                }
             }
             Frame::Hello { .. } | Frame::Subscribe { .. } => {
                 self.events.push(ClientEvent::Error {
@@ -566,6 +665,49 @@ impl ClientEngine {
         }
     }
 
+    /// The server refused changes to `doc_id` and will not take anything built on them, so
+    /// the document is put back to what the server holds: the refused changes and every
+    /// change depending on them are dropped (kept as [`RefusedChange`]s with their edits),
+    /// and the document is offered afresh. Returns whether anything was dropped.
+    ///
+    /// The server names the first refused change in `reason`. Only that change and what
+    /// was built on it are dropped; other waiting changes are offered again (if one of them
+    /// is refused too, the next refusal names it). A reason that names no change drops
+    /// every change the server is not known to hold. The server is known to hold what it
+    /// acknowledged and what it last said it has; those are never dropped, so a stale or
+    /// repeated refusal drops nothing.
+    fn recover_from_refusal(&mut self, doc_id: &str, reason: &str) -> bool {
+        let server_heads: Vec<ChangeHash> = self
+            .conn
+            .as_ref()
+            .and_then(|c| c.session.their_heads(doc_id))
+            .map(<[ChangeHash]>::to_vec)
+            .unwrap_or_default();
+        let Some(d) = self.docs.get_mut(doc_id) else {
+            return false;
+        };
+        let dropped = refused_changes(d, &server_heads, reason);
+        let mut reset = false;
+        if !dropped.is_empty() {
+            reset = drop_changes(d, &dropped, reason, self.actor.clone());
+        }
+        // The server ignores this document on this connection until it is subscribed
+        // again; then both sides start its sync from scratch.
+        if let Some(conn) = self.conn.as_mut().filter(|c| c.welcomed) {
+            conn.session.restart(doc_id);
+            if conn.subscribed.contains(doc_id) {
+                self.outbox.push(
+                    Frame::Subscribe {
+                        doc_ids: vec![doc_id.to_owned()],
+                    }
+                    .encode(),
+                );
+                self.flush(doc_id);
+            }
+        }
+        reset
+    }
+
     /// Queues whatever Automerge wants to send for `doc_id` on the current connection.
     fn flush(&mut self, doc_id: &str) {
         let Some(conn) = self.conn.as_mut().filter(|c| c.welcomed) else {
@@ -581,6 +723,124 @@ impl ClientEngine {
             self.outbox.push(frame.encode());
         }
     }
+}
+
+/// This device's changes to a document not covered by the server's acknowledgement.
+fn unacked_own(d: &mut ClientDoc) -> Vec<ChangeHash> {
+    let am = d.doc.automerge();
+    let known: Vec<ChangeHash> = d
+        .acked
+        .iter()
+        .filter(|h| am.get_change_by_hash(h).is_some())
+        .copied()
+        .collect();
+    let actor = am.get_actor().clone();
+    am.get_changes(&known)
+        .iter()
+        .filter(|c| c.actor_id() == &actor)
+        .map(|c| c.hash())
+        .collect()
+}
+
+/// The changes to drop after a refusal with `reason`: the refused ones the server does not
+/// hold (see [`ClientEngine::recover_from_refusal`]) and every change that depends on them,
+/// dependencies first.
+fn refused_changes(
+    d: &mut ClientDoc,
+    server_heads: &[ChangeHash],
+    reason: &str,
+) -> Vec<ChangeHash> {
+    let am = d.doc.automerge();
+    let known: Vec<ChangeHash> = d
+        .acked
+        .iter()
+        .chain(server_heads)
+        .filter(|h| am.get_change_by_hash(h).is_some())
+        .copied()
+        .collect();
+    // Only changes the server is not known to hold can have been refused.
+    let unknown = am.get_changes(&known);
+    let named: Vec<ChangeHash> = hashes_in(reason);
+    let actor = am.get_actor().clone();
+    let mut dropped: BTreeSet<ChangeHash> = BTreeSet::new();
+    let mut order = Vec::new();
+    for change in &unknown {
+        let hash = change.hash();
+        let refused = if named.is_empty() {
+            change.actor_id() == &actor
+        } else {
+            named.contains(&hash)
+        };
+        if refused || change.deps().iter().any(|dep| dropped.contains(dep)) {
+            dropped.insert(hash);
+            order.push(hash);
+        }
+    }
+    order
+}
+
+/// Every 64-hex-digit word in `text`, as change hashes.
+fn hashes_in(text: &str) -> Vec<ChangeHash> {
+    text.split(|c: char| !c.is_ascii_hexdigit())
+        .filter(|w| w.len() == 64)
+        .filter_map(|w| w.parse().ok())
+        .collect()
+}
+
+/// Rebuilds `d`'s document without `dropped` (dependencies first) and records each as a
+/// [`RefusedChange`]. Returns whether the document changed.
+fn drop_changes(d: &mut ClientDoc, dropped: &[ChangeHash], reason: &str, actor: ActorId) -> bool {
+    let gone: BTreeSet<ChangeHash> = dropped.iter().copied().collect();
+    let first = dropped.first().copied();
+    for hash in dropped {
+        let Some(change) = d.doc.automerge().get_change_by_hash(hash) else {
+            continue;
+        };
+        let fields = d.doc.fields_written(&change).into_iter().collect();
+        let reason = match first {
+            Some(f) if f != *hash => {
+                format!("built on change {f}, which the server refused: {reason}")
+            }
+            _ => reason.to_owned(),
+        };
+        d.local.refused.push(RefusedChange {
+            hash: hash.to_string(),
+            by: attribution_of(&change),
+            edits: d
+                .local
+                .journal
+                .remove(&hash.to_string())
+                .unwrap_or_default(),
+            fields,
+            reason,
+        });
+    }
+    // What stays is every change not dropped; its heads are the changes nothing else kept
+    // depends on.
+    let am = d.doc.automerge();
+    let kept: Vec<automerge::Change> = am
+        .get_changes(&[])
+        .into_iter()
+        .filter(|c| !gone.contains(&c.hash()))
+        .collect();
+    let depended: BTreeSet<ChangeHash> = kept.iter().flat_map(|c| c.deps().to_vec()).collect();
+    let heads: Vec<ChangeHash> = kept
+        .iter()
+        .map(automerge::Change::hash)
+        .filter(|h| !depended.contains(h))
+        .collect();
+    let rebuilt = if heads.is_empty() {
+        AutoCommit::new()
+    } else {
+        match am.fork_at(&heads) {
+            Ok(doc) => doc,
+            Err(_) => return false,
+        }
+    };
+    d.doc = PlanDoc {
+        doc: rebuilt.with_actor(actor),
+    };
+    true
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! The IndexedDB storage adapter. One database with two stores:
 //!
-//! - `docs`: doc id → the sealed document (the saved Automerge bytes and the heads the
-//!   server has acknowledged, encrypted together).
+//! - `docs`: doc id → the sealed document (the saved Automerge bytes, the heads the
+//!   server has acknowledged, and the core's record of edits waiting for the server and
+//!   of changes it refused, encrypted together).
 //! - `meta`: `actor` (the device's random actor id, not patient data, kept in the clear
 //!   so it survives an erase), `keyring` (the wrapped data key, see [`crate::vault`]),
 //!   and the sealed `session` (the app's access token and user) and `caseload` (the doc
@@ -326,28 +327,53 @@ fn meta_record(name: &str) -> String {
     format!("redfolder/meta/{name}")
 }
 
-/// A stored document as one byte string: the document's length (u32, little-endian),
-/// the document, then the acknowledged heads.
+/// Marks the second layout of a stored document. A first-layout record starts with the
+/// document's length, which is never this (a 4 GiB plan).
+const LAYOUT_2: [u8; 4] = [0xff; 4];
+
+/// A stored document as one byte string: [`LAYOUT_2`], then the document, the
+/// acknowledged heads and the core's local record (see [`StoredDoc::local`]), each
+/// preceded by its length (u32, little-endian). The first layout, still read, was the
+/// document's length, the document, then the acknowledged heads.
 fn encode_doc(stored: &StoredDoc) -> Vec<u8> {
-    let mut out = Vec::with_capacity(4 + stored.doc.len() + stored.acked.len());
-    out.extend((stored.doc.len() as u32).to_le_bytes());
-    out.extend(&stored.doc);
-    out.extend(&stored.acked);
+    let mut out =
+        Vec::with_capacity(16 + stored.doc.len() + stored.acked.len() + stored.local.len());
+    out.extend(LAYOUT_2);
+    for part in [&stored.doc, &stored.acked, &stored.local] {
+        out.extend((part.len() as u32).to_le_bytes());
+        out.extend(part);
+    }
     out
 }
 
 fn decode_doc(bytes: &[u8]) -> Result<StoredDoc, String> {
-    let (len, rest) = bytes
-        .split_first_chunk::<4>()
-        .ok_or("stored document is truncated")?;
-    let len = u32::from_le_bytes(*len) as usize;
-    if rest.len() < len {
-        return Err("stored document is truncated".to_owned());
+    let truncated = || "stored document is truncated".to_owned();
+    let take = |bytes: &mut &[u8]| -> Result<Vec<u8>, String> {
+        let (len, rest) = bytes.split_first_chunk::<4>().ok_or_else(truncated)?;
+        let len = u32::from_le_bytes(*len) as usize;
+        if rest.len() < len {
+            return Err(truncated());
+        }
+        let (part, rest) = rest.split_at(len);
+        *bytes = rest;
+        Ok(part.to_vec())
+    };
+    let mut rest = bytes;
+    if let Some(after) = bytes.strip_prefix(LAYOUT_2.as_slice()) {
+        rest = after;
+        let doc = take(&mut rest)?;
+        let acked = take(&mut rest)?;
+        let local = take(&mut rest)?;
+        if !rest.is_empty() {
+            return Err("stored document has trailing bytes".to_owned());
+        }
+        return Ok(StoredDoc { doc, acked, local });
     }
-    let (doc, acked) = rest.split_at(len);
+    let doc = take(&mut rest)?;
     Ok(StoredDoc {
-        doc: doc.to_vec(),
-        acked: acked.to_vec(),
+        doc,
+        acked: rest.to_vec(),
+        local: Vec::new(),
     })
 }
 
@@ -413,10 +439,12 @@ mod tests {
             StoredDoc {
                 doc: vec![1, 2, 3],
                 acked: vec![9; 64],
+                local: vec![],
             },
             StoredDoc {
                 doc: vec![5; 1000],
                 acked: vec![],
+                local: b"{\"refused\":[]}".to_vec(),
             },
         ] {
             assert_eq!(decode_doc(&encode_doc(&stored)).unwrap(), stored);
@@ -424,8 +452,31 @@ mod tests {
     }
 
     #[test]
+    fn first_layout_records_still_read() {
+        let mut old = 3u32.to_le_bytes().to_vec();
+        old.extend([1, 2, 3]);
+        old.extend([9; 32]);
+        assert_eq!(
+            decode_doc(&old).unwrap(),
+            StoredDoc {
+                doc: vec![1, 2, 3],
+                acked: vec![9; 32],
+                local: vec![],
+            }
+        );
+    }
+
+    #[test]
     fn truncated_docs_are_refused() {
         assert!(decode_doc(&[1, 0]).is_err());
         assert!(decode_doc(&[5, 0, 0, 0, 1, 2]).is_err());
+        let whole = encode_doc(&StoredDoc {
+            doc: vec![1; 10],
+            acked: vec![2; 32],
+            local: vec![3; 5],
+        });
+        for cut in 4..whole.len() {
+            assert!(decode_doc(&whole[..cut]).is_err(), "cut at {cut}");
+        }
     }
 }

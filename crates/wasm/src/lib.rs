@@ -219,7 +219,10 @@ impl RedFolder {
     }
 
     /// `listener(event)` is called with `{type: "status" | "doc_changed" | "caseload" |
-    /// "welcome" | "error", ...}` whenever something the app shows may have changed.
+    /// "welcome" | "error" | "refused", ...}` whenever something the app shows may have
+    /// changed. `{type: "refused", id, count}` follows the `error` event of a refused
+    /// change: plan `id` was put back to the server's state and now has `count` refused
+    /// changes to show (see [`RedFolder::refused`]).
     #[wasm_bindgen(js_name = setListener)]
     pub fn set_listener(&self, listener: Option<Function>) {
         *self.inner.listener.borrow_mut() = listener;
@@ -381,8 +384,11 @@ impl RedFolder {
         let mut entries = Vec::with_capacity(ids.len());
         for id in ids {
             let pending = engine.pending(&id);
+            let refused = engine.refused(&id).len();
             if let Some(Ok(plan)) = engine.doc(&id).map(|d| d.plan()) {
-                entries.push(view::caseload_entry(&id, &plan, pending));
+                let mut entry = view::caseload_entry(&id, &plan, pending);
+                entry["refused"] = refused.into();
+                entries.push(entry);
             }
         }
         to_js(&Value::Array(entries))
@@ -392,10 +398,15 @@ impl RedFolder {
     pub fn plan(&self, id: &str) -> Result<JsValue, JsValue> {
         let mut engine = self.inner.engine.borrow_mut();
         let pending = engine.pending(id);
+        let refused = engine.refused(id).len();
         match engine.doc(id).map(|d| d.plan()) {
             None | Some(Err(DocError::Empty)) => Ok(JsValue::NULL),
             Some(Err(e)) => Err(js_error(&e.to_string())),
-            Some(Ok(plan)) => to_js(&view::plan(&plan, pending)),
+            Some(Ok(plan)) => {
+                let mut json = view::plan(&plan, pending);
+                json["refused"] = refused.into();
+                to_js(&json)
+            }
         }
     }
 
@@ -445,9 +456,54 @@ impl RedFolder {
 
     /// `{state: "offline" | "connecting" | "online", online, network, pending,
     /// last_synced_ms, error, error_code, signed_in, sign_in_refused, locked, docs_total,
-    /// docs_waiting, docs_received}`.
+    /// docs_waiting, docs_received, refused}` where `refused` counts the changes the server
+    /// refused that are not dismissed yet, over every plan.
     pub fn status(&self) -> Result<JsValue, JsValue> {
         to_js(&self.inner.status_json())
+    }
+
+    /// Changes the server refused, for plan `id` or (without it) every plan, oldest first:
+    /// `[{doc_id, hash, reason, by: {user_id, user_name, at_ms} | null, fields: [..],
+    /// edits: [edit JSON as given to apply]}]`. The device dropped each (and whatever was
+    /// built on it) to get back in step with the server; the clinician can make the
+    /// `edits` again with [`RedFolder::apply`] and then dismiss the record.
+    pub fn refused(&self, id: Option<String>) -> Result<JsValue, JsValue> {
+        let engine = self.inner.engine.borrow();
+        let ids: Vec<String> = match id {
+            Some(id) => vec![id],
+            None => engine.doc_ids().cloned().collect(),
+        };
+        let mut all = Vec::new();
+        for id in ids {
+            for refused in engine.refused(&id) {
+                let mut json = serde_json::to_value(refused).map_err(json_error)?;
+                json["doc_id"] = id.clone().into();
+                all.push(json);
+            }
+        }
+        to_js(&Value::Array(all))
+    }
+
+    /// Forgets the refused change `hash` of plan `id` (seen, or made again). Resolves
+    /// with whether there was one, once the device has stored that.
+    #[wasm_bindgen(js_name = dismissRefused)]
+    pub fn dismiss_refused(&self, id: &str, hash: &str) -> Promise {
+        let Some(key) = self.inner.key.borrow().clone() else {
+            return Promise::reject(&js_error("unlock the app first"));
+        };
+        let (found, stored) = {
+            let mut engine = self.inner.engine.borrow_mut();
+            let found = engine.dismiss_refused(id, hash);
+            (found, engine.export(id).filter(|_| found))
+        };
+        let saved = stored.map(|s| self.inner.store.put_docs(&key, &[(id.to_owned(), s)]));
+        self.inner.emit_status();
+        wasm_bindgen_futures::future_to_promise(async move {
+            if let Some(saved) = saved {
+                saved.await?;
+            }
+            Ok(JsValue::from(found))
+        })
     }
 
     /// Erases everything this device holds for its user: every plan, the data key, the
@@ -816,6 +872,13 @@ impl Inner {
                     }
                     self.set_error(code.name(), message.clone());
                     notices.push(json!({"type": "error", "code": code.name(), "doc_id": doc_id, "message": message}));
+                    if let (ErrorCode::Refused, Some(id)) = (code, doc_id) {
+                        // The core has put the plan back to the server's state and kept
+                        // the refused edits: both must be stored.
+                        let count = self.engine.borrow().refused(&id).len();
+                        notices.push(json!({"type": "refused", "id": id, "count": count}));
+                        to_store.push(id);
+                    }
                 }
             }
         }
@@ -832,13 +895,20 @@ impl Inner {
             to_store.dedup();
             let docs: Vec<_> = {
                 let mut engine = self.engine.borrow_mut();
-                // A plan not downloaded yet holds nothing worth keeping; storing it empty
-                // would also make a stored copy look like a received plan.
-                to_store
-                    .into_iter()
-                    .filter(|id| engine.doc_mut(id).is_some_and(|d| !d.is_empty()))
-                    .filter_map(|id| engine.export(&id).map(|s| (id, s)))
-                    .collect()
+                let mut docs = Vec::with_capacity(to_store.len());
+                for id in to_store {
+                    // A plan not downloaded yet holds nothing worth keeping (unless it has
+                    // refused edits to show); storing it empty would also make a stored
+                    // copy look like a received plan.
+                    let received = engine.doc_mut(&id).is_some_and(|d| !d.is_empty());
+                    if !received && engine.refused(&id).is_empty() {
+                        continue;
+                    }
+                    if let Some(stored) = engine.export(&id) {
+                        docs.push((id, stored));
+                    }
+                }
+                docs
             };
             self.report_storage_failure(self.store.put_docs(key, &docs));
         }
@@ -873,18 +943,20 @@ impl Inner {
     }
 
     fn status_json(&self) -> Value {
-        let (pending, docs_total, docs_waiting, connected) = {
+        let (pending, docs_total, docs_waiting, connected, refused) = {
             let mut engine = self.engine.borrow_mut();
             let ids: Vec<String> = engine.doc_ids().cloned().collect();
             let waiting = ids
                 .iter()
                 .filter(|id| engine.doc_mut(id).is_some_and(|d| d.is_empty()))
                 .count();
+            let refused: usize = ids.iter().map(|id| engine.refused(id).len()).sum();
             (
                 engine.pending_total(),
                 ids.len(),
                 waiting,
                 engine.is_connected(),
+                refused,
             )
         };
         let has_socket = self.link.borrow().socket.is_some();
@@ -909,6 +981,7 @@ impl Inner {
             "docs_total": docs_total,
             "docs_waiting": docs_waiting,
             "docs_received": docs_total - docs_waiting,
+            "refused": refused,
         })
     }
 

@@ -73,6 +73,13 @@ const CALM: Faults = Faults {
 struct Hub {
     docs: BTreeMap<String, AutoCommit>,
     sessions: BTreeMap<usize, Session>,
+    /// Which changes the hub refuses, like the server's write rules; `None` accepts all.
+    refuse: Option<fn(&mut PlanDoc, &automerge::Change) -> bool>,
+    /// Documents whose last change from a client was refused: like the server, the hub
+    /// ignores that client's frames for them until it subscribes again.
+    refused: BTreeSet<(usize, String)>,
+    /// Every change the hub refused.
+    refusals: BTreeSet<ChangeHash>,
 }
 
 /// A frame on the wire: to the hub from client `client`, or to the client from the hub.
@@ -90,6 +97,8 @@ struct Device {
     online: bool,
     generation: u32,
     edits: usize,
+    /// The changes this device made, in order.
+    made: Vec<ChangeHash>,
 }
 
 struct World {
@@ -165,6 +174,7 @@ impl Hub {
                     return out;
                 };
                 for id in doc_ids {
+                    self.refused.remove(&(client, id.clone()));
                     let Some(doc) = self.docs.get_mut(&id) else {
                         continue;
                     };
@@ -183,10 +193,45 @@ impl Hub {
                 let Some(session) = self.sessions.get_mut(&client) else {
                     return out;
                 };
+                if self.refused.contains(&(client, doc_id.clone())) {
+                    return out;
+                }
                 let doc = self.docs.get_mut(&doc_id).expect("hub holds every doc");
-                let received = session
-                    .receive(doc, &doc_id, epoch, seq, &message)
-                    .expect("valid message");
+                let received = match self.refuse {
+                    None => session
+                        .receive(doc, &doc_id, epoch, seq, &message)
+                        .expect("valid message"),
+                    Some(refuse) => {
+                        // As the server does: apply to a copy, check what it gained, and
+                        // adopt it only if nothing is refused.
+                        let before = doc.get_heads();
+                        let mut candidate = PlanDoc { doc: doc.clone() };
+                        let received = session
+                            .receive(&mut candidate.doc, &doc_id, epoch, seq, &message)
+                            .expect("valid message");
+                        let gained = candidate.doc.get_changes(&before);
+                        if let Some(bad) = gained.iter().find(|c| refuse(&mut candidate, c)) {
+                            self.refusals.insert(bad.hash());
+                            session.restart(&doc_id);
+                            while let Some(f) = session.generate(doc, &doc_id) {
+                                out.push((client, f.encode()));
+                            }
+                            self.refused.insert((client, doc_id.clone()));
+                            let refusal = Frame::Error {
+                                code: ErrorCode::Refused,
+                                doc_id: Some(doc_id.clone()),
+                                message: format!(
+                                    "change {} may not be made by this user; nothing of it was stored",
+                                    bad.hash()
+                                ),
+                            };
+                            out.push((client, refusal.encode()));
+                            return out;
+                        }
+                        *doc = candidate.doc;
+                        received
+                    }
+                };
                 // Here the real server commits to its database before acknowledging.
                 if let Some(ack) = session.ack(doc, &doc_id) {
                     out.push((client, ack.encode()));
@@ -252,6 +297,7 @@ impl World {
                 online: false,
                 generation: 0,
                 edits: 0,
+                made: Vec::new(),
             })
             .collect();
         World {
@@ -259,6 +305,9 @@ impl World {
             hub: Hub {
                 docs,
                 sessions: BTreeMap::new(),
+                refuse: None,
+                refused: BTreeSet::new(),
+                refusals: BTreeSet::new(),
             },
             devices,
             wire: Vec::new(),
@@ -360,6 +409,7 @@ impl World {
             .engine
             .apply(DOC, &edit, &editor, NOW + n as i64)
             .unwrap_or_else(|e| panic!("{edit:?} was refused: {e}"));
+        d.made.push(hash);
         let doc = d.engine.doc(DOC).expect("held");
         self.oracle
             .record(doc, hash, deps, &before, &editor, NOW + n as i64);
@@ -404,6 +454,11 @@ impl World {
                 self.connect(i);
             }
         }
+        self.settle();
+    }
+
+    /// Delivers without faults and ticks until nothing moves.
+    fn settle(&mut self) {
         let mut quiet_ticks = 0;
         for _ in 0..10_000 {
             while self.deliver_one(CALM) {}
@@ -421,6 +476,13 @@ impl World {
     }
 
     fn assert_converged(&mut self) {
+        let hub_plan = self.assert_same_as_hub();
+        self.oracle.check(&hub_plan);
+    }
+
+    /// Every device holds exactly the hub's document and has nothing waiting; returns the
+    /// hub's plan.
+    fn assert_same_as_hub(&mut self) -> CarePlan {
         let mut hub_doc = self.hub.docs.get(DOC).unwrap().clone();
         let mut hub_heads = hub_doc.get_heads();
         hub_heads.sort();
@@ -440,7 +502,7 @@ impl World {
                 "device {i} has unacknowledged changes"
             );
         }
-        self.oracle.check(&hub_plan);
+        hub_plan
     }
 }
 
@@ -1104,6 +1166,178 @@ fn the_random_workload_really_makes_conflicts_and_resolves_them() {
         resolutions >= 3,
         "only {resolutions} resolutions in the sample"
     );
+}
+
+/// A write rule for the refusal tests: user u1 may not change the plan at all (as when
+/// their access ended while their tablet was offline).
+fn refuse_u1(_: &mut PlanDoc, change: &automerge::Change) -> bool {
+    crate::change_note(change).is_some_and(|n| n.user_id == "u1")
+}
+
+/// A write rule for the refusal tests: user u1 may not change the DNACPR decision.
+fn refuse_u1_dnacpr(doc: &mut PlanDoc, change: &automerge::Change) -> bool {
+    refuse_u1(doc, change) && doc.fields_written(change).contains("dnacpr")
+}
+
+#[test]
+fn refused_changes_are_dropped_and_kept_and_the_device_rejoins_the_server() {
+    let mut refusing_seeds = 0;
+    for seed in 0..8 {
+        let mut world = World::new(seed, 3);
+        world.hub.refuse = Some(refuse_u1);
+        world.run(400);
+        // A refusal lost on a link that stayed up is only heard again after a reconnect
+        // (a WebSocket loses nothing while it is open), so heal by reconnecting everyone.
+        for i in 0..world.devices.len() {
+            world.disconnect(i);
+            world.connect(i);
+        }
+        world.settle();
+        world.assert_same_as_hub();
+
+        let refused_actor = world.devices[1].engine.actor().clone();
+        let hub = world.hub.docs.get_mut(DOC).unwrap();
+        assert!(
+            hub.get_changes(&[])
+                .iter()
+                .all(|c| c.actor_id() != &refused_actor),
+            "seed {seed}: the hub holds a refused change"
+        );
+        let d = &world.devices[1];
+        // Device 1 may never have received the plan before the run ended.
+        refusing_seeds += usize::from(!d.made.is_empty());
+        let mut made: Vec<String> = d.made.iter().map(ToString::to_string).collect();
+        let refused = d.engine.refused(DOC);
+        let mut kept: Vec<String> = refused.iter().map(|r| r.hash.clone()).collect();
+        made.sort();
+        kept.sort();
+        assert_eq!(kept, made, "seed {seed}: every refused edit is kept, once");
+        for r in refused {
+            assert_eq!(r.edits.len(), 1, "seed {seed}: {r:?}");
+            assert_eq!(r.by.as_ref().map(|b| b.user_id.as_str()), Some("u1"));
+            assert!(r.reason.contains("nothing of it was stored"), "{r:?}");
+            assert!(!r.fields.is_empty(), "{r:?}");
+        }
+        for i in [0, 2] {
+            assert!(world.devices[i].engine.refused(DOC).is_empty());
+        }
+    }
+    assert!(
+        refusing_seeds >= 4,
+        "only {refusing_seeds} seeds refused anything"
+    );
+}
+
+#[test]
+fn only_the_refused_change_and_what_was_built_on_it_are_dropped_and_can_be_made_again() {
+    let mut world = World::new(7, 2);
+    world.hub.refuse = Some(refuse_u1_dnacpr);
+    for i in 0..2 {
+        world.connect(i);
+    }
+    world.settle();
+    let editor = world.devices[1].editor.clone();
+    let medication = |id: &str| Edit::AddMedication {
+        id: id.into(),
+        name: format!("Drug {id}"),
+        dose: "1 tablet".into(),
+        notes: String::new(),
+    };
+    let dnacpr = Edit::SetDnacpr {
+        status: DnacprStatus::DoNotAttemptCpr,
+    };
+    // Three edits in a row, sent together: the hub refuses the whole message.
+    let engine = &mut world.devices[1].engine;
+    engine
+        .apply(DOC, &medication("before"), &editor, NOW + 1)
+        .unwrap();
+    let refused = engine.apply(DOC, &dnacpr, &editor, NOW + 2).unwrap();
+    let built_on = engine
+        .apply(DOC, &medication("after"), &editor, NOW + 3)
+        .unwrap();
+    world.collect_from(1);
+    world.settle();
+
+    let plan = world.assert_same_as_hub();
+    assert!(plan.medications.iter().any(|m| m.id == "before"));
+    assert!(!plan.medications.iter().any(|m| m.id == "after"));
+    assert_ne!(plan.dnacpr, DnacprStatus::DoNotAttemptCpr);
+    assert_eq!(world.hub.refusals, BTreeSet::from([refused]));
+    let engine = &mut world.devices[1].engine;
+    let kept = engine.refused(DOC).to_vec();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert_eq!(kept[0].hash, refused.to_string());
+    assert_eq!(kept[0].edits, vec![dnacpr]);
+    assert!(kept[0].reason.starts_with(&format!("change {refused}")));
+    assert!(kept[0].fields.contains(&"dnacpr".to_owned()));
+    assert_eq!(kept[1].hash, built_on.to_string());
+    assert_eq!(kept[1].edits, vec![medication("after")]);
+    assert!(
+        kept[1]
+            .reason
+            .starts_with(&format!("built on change {refused}")),
+        "{}",
+        kept[1].reason
+    );
+
+    // The refused edits survive a reload of the device.
+    let stored = engine.export(DOC).unwrap();
+    let mut reloaded = ClientEngine::new(engine.actor().clone());
+    reloaded.load(DOC, &stored).unwrap();
+    assert_eq!(reloaded.refused(DOC), kept.as_slice());
+
+    // The clinician makes the medication edit again; it goes through this time.
+    let again = kept[1].edits[0].clone();
+    engine.apply(DOC, &again, &editor, NOW + 4).unwrap();
+    assert!(engine.dismiss_refused(DOC, &kept[1].hash));
+    assert!(!engine.dismiss_refused(DOC, &kept[1].hash));
+    world.collect_from(1);
+    world.settle();
+    let plan = world.assert_same_as_hub();
+    assert!(plan.medications.iter().any(|m| m.id == "after"));
+    let engine = &mut world.devices[1].engine;
+    assert_eq!(engine.refused(DOC).len(), 1);
+    // Nothing the server acknowledged is kept in the journal.
+    let stored = engine.export(DOC).unwrap();
+    let local: serde_json::Value = serde_json::from_slice(&stored.local).unwrap();
+    assert!(local.get("journal").is_none(), "{local}");
+}
+
+#[test]
+fn a_stale_refusal_drops_nothing() {
+    let mut world = World::new(3, 1);
+    for i in 0..1 {
+        world.connect(i);
+    }
+    world.settle();
+    let editor = world.devices[0].editor.clone();
+    let engine = &mut world.devices[0].engine;
+    let hash = engine
+        .apply(
+            DOC,
+            &Edit::SetPreferredPlaceOfCare {
+                place: "Home".into(),
+            },
+            &editor,
+            NOW + 1,
+        )
+        .unwrap();
+    world.collect_from(0);
+    world.settle();
+    assert_eq!(world.devices[0].engine.pending(DOC), 0);
+    // A refusal naming a change the server acknowledged (a duplicate from long ago, say).
+    let stale = Frame::Error {
+        code: ErrorCode::Refused,
+        doc_id: Some(DOC.into()),
+        message: format!("change {hash} was refused; nothing of it was stored"),
+    };
+    let engine = &mut world.devices[0].engine;
+    engine.receive(&stale.encode()).unwrap();
+    assert!(engine.refused(DOC).is_empty());
+    assert!(engine.doc_mut(DOC).unwrap().heads().contains(&hash));
+    world.collect_from(0);
+    world.settle();
+    world.assert_converged();
 }
 
 #[test]

@@ -22,3 +22,4 @@ mod process;
 mod rules;
 mod scheme;
 mod sync;
+mod sync_load;

@@ -11,6 +11,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 use tokio_util::task::TaskTracker;
@@ -199,8 +200,16 @@ impl Application {
         let shutdown = self.shutdown;
         let listener = crate::cluster::spawn_listener(self.state.clone());
         tracing::info!(address = %self.address, "serving");
+        // Sync frames are small and latency-bound: without TCP_NODELAY a frame written
+        // while an earlier one is unacknowledged waits for the peer's delayed ACK (tens of
+        // milliseconds on Linux), which showed as the fan-out tail in docs/benchmarks.md.
+        let accepted = self.listener.tap_io(|stream| {
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY on a connection");
+            }
+        });
         axum::serve(
-            self.listener,
+            accepted,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move {

@@ -11,7 +11,7 @@
 //! is refused with `Error{Refused}` naming it; the copy is dropped, so nothing of it is
 //! stored, and the refusal is audited.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,7 +19,7 @@ use redfolder_shared::protocol::{DecodeError, DocId, ErrorCode, Frame, MAX_FRAME
 use redfolder_shared::{ChangeHash, ChangeNote, PlanDoc, Received, Session};
 
 use super::DocNotice;
-use super::cache::{DocCache, DocGuard};
+use super::cache::{DocCache, DocGuard, DocPin};
 use crate::access::{self, PlanAccess, plan_access};
 use crate::audit::{AuditEvent, action};
 use crate::auth::{lookup_token, token_hash};
@@ -31,6 +31,12 @@ use crate::store::{CommitOutcome, CommitRequest, SessionLookup};
 const HELLO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Longer ids than this are never documents of ours; refuse them before asking the store.
 const MAX_DOC_ID: usize = 128;
+/// How many subscribed documents the server syncs at once on one connection. The rest
+/// wait their turn in [`Connection::pump`], so that a cold sync of thousands of plans
+/// needs only this many in the cache at a time (each is pinned until its exchange
+/// settles) instead of loading all of them, having the cache evict them before the device
+/// answers, and loading them again for every answer.
+const WINDOW: usize = 64;
 
 /// One WebSocket's sync state: who is connected, which documents are open, and the
 /// `Session` that numbers and resynchronises their frames.
@@ -53,6 +59,17 @@ pub struct Connection {
     refused: HashSet<DocId>,
     /// Actors (hex) known to belong to this connection's device.
     own_actors: HashSet<String>,
+    /// Subscribed documents not yet started, in the order the device asked for them.
+    queued: VecDeque<DocId>,
+    /// Documents started from `queued` whose first exchange has not settled yet, pinned in
+    /// the cache meanwhile; at most [`WINDOW`].
+    active: HashMap<DocId, DocPin>,
+    /// Open documents not known to be in sync with the device: the only ones the timer
+    /// looks at, so a connection with thousands of settled documents does not load them
+    /// all every tick.
+    unsettled: HashSet<DocId>,
+    /// Documents a frame was queued for since the last tick: in flight, not lost.
+    sent_since_tick: HashSet<DocId>,
     outgoing: Vec<Frame>,
     closing: bool,
 }
@@ -91,6 +108,10 @@ impl Connection {
             audited: HashSet::new(),
             refused: HashSet::new(),
             own_actors: HashSet::new(),
+            queued: VecDeque::new(),
+            active: HashMap::new(),
+            unsettled: HashSet::new(),
+            sent_since_tick: HashSet::new(),
             outgoing: Vec::new(),
             closing: false,
         }
@@ -231,14 +252,46 @@ impl Connection {
         }
         // Audited before a byte of any plan is queued: no record, no read.
         self.audit_reads(&permitted).await?;
-        for (doc_id, _) in permitted {
-            let Some(mut doc) = self.lock(&doc_id).await? else {
-                continue;
-            };
-            self.session.open(&doc_id);
-            self.flush(&mut doc, &doc_id);
-        }
+        // Started by `pump`, a window at a time, as the device keeps up.
+        self.queued
+            .extend(permitted.into_iter().map(|(doc_id, _)| doc_id));
         Ok(())
+    }
+
+    /// Whether subscribed documents wait to be started and there is room to start some.
+    pub fn wants_to_start(&self) -> bool {
+        !self.queued.is_empty() && self.active.len() < WINDOW && !self.closing
+    }
+
+    /// Starts syncing queued documents until [`WINDOW`] of them are in their first
+    /// exchange. The caller calls it whenever the device has read most of what was sent.
+    pub async fn pump(&mut self) {
+        while self.wants_to_start()
+            && let Some(doc_id) = self.queued.pop_front()
+        {
+            if self.active.contains_key(&doc_id) || !self.access.contains_key(&doc_id) {
+                // Already being synced, or access ended while it waited.
+                continue;
+            }
+            match self.lock(&doc_id).await {
+                Ok(Some(mut doc)) => {
+                    self.session.open(&doc_id);
+                    self.flush(&mut doc, &doc_id);
+                    if !self.session.in_sync(doc.doc.automerge(), &doc_id) {
+                        self.active.insert(doc_id, doc.pin());
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(error = format!("{e:#}"), "could not load a document");
+                    self.send_error(
+                        ErrorCode::Internal,
+                        Some(&doc_id),
+                        "the server failed; subscribe again".to_owned(),
+                    );
+                }
+            }
+        }
     }
 
     async fn on_sync(
@@ -561,8 +614,9 @@ impl Connection {
     }
 
     /// The timer: check the device and user are still in good standing, that access still
-    /// holds, and re-send what a lossy link lost.
-    pub async fn on_tick(&mut self) {
+    /// holds, and re-send what a lossy link lost. `in_flight` says frames are still queued
+    /// to or from the device: then nothing is lost yet, and no channel is restarted.
+    pub async fn on_tick(&mut self, in_flight: bool) {
         let Some(hash) = self.token_hash.clone() else {
             if self.opened_at.elapsed() > HELLO_TIMEOUT {
                 self.send_error(
@@ -609,14 +663,36 @@ impl Connection {
             }
             Err(e) => tracing::warn!(error = format!("{e:#}"), "could not re-check a session"),
         }
-        let ids: Vec<DocId> = self.session.doc_ids().cloned().collect();
+        if in_flight || self.closing {
+            return;
+        }
+        // Only documents not known to be in sync can have lost a frame, and one that was
+        // sent on since the last tick is still in flight: `Session::tick` would restart
+        // it (it only knows what was heard), re-sending what the device is about to get.
+        let sent = std::mem::take(&mut self.sent_since_tick);
+        let ids: Vec<DocId> = self
+            .unsettled
+            .iter()
+            .filter(|id| !sent.contains(*id))
+            .cloned()
+            .collect();
         for doc_id in ids {
+            if !self.session.is_open(&doc_id) {
+                self.unsettled.remove(&doc_id);
+                continue;
+            }
             let Ok(Some(mut doc)) = self.state.docs().lock(self.state.store(), &doc_id).await
             else {
                 continue;
             };
             if self.session.tick(doc.doc.automerge(), &doc_id, false) {
+                // Restarted: it no longer holds a place in the window, so a document the
+                // device never answers for cannot stall the rest of a subscription.
+                self.active.remove(&doc_id);
                 self.flush(&mut doc, &doc_id);
+            } else if self.session.in_sync(doc.doc.automerge(), &doc_id) {
+                self.unsettled.remove(&doc_id);
+                self.active.remove(&doc_id);
             }
         }
     }
@@ -660,6 +736,8 @@ impl Connection {
     /// Stops syncing a document on this connection and tells the device.
     fn revoke(&mut self, doc_id: &str, why: &str) {
         self.session.close(doc_id);
+        self.active.remove(doc_id);
+        self.unsettled.remove(doc_id);
         self.access.remove(doc_id);
         self.audited.remove(doc_id);
         self.send_error(ErrorCode::Forbidden, Some(doc_id), why.to_owned());
@@ -775,8 +853,19 @@ impl Connection {
     }
 
     fn flush(&mut self, doc: &mut DocGuard, doc_id: &str) {
+        let mut sent = false;
         while let Some(frame) = self.session.generate(doc.doc.automerge(), doc_id) {
             self.outgoing.push(frame);
+            sent = true;
+        }
+        if sent && !self.sent_since_tick.contains(doc_id) {
+            self.sent_since_tick.insert(doc_id.to_owned());
+        }
+        if self.session.in_sync(doc.doc.automerge(), doc_id) {
+            self.unsettled.remove(doc_id);
+            self.active.remove(doc_id);
+        } else if self.session.is_open(doc_id) && !self.unsettled.contains(doc_id) {
+            self.unsettled.insert(doc_id.to_owned());
         }
     }
 

@@ -2,26 +2,30 @@
 //! between the socket and a [`Connection`], which drives a `redfolder_shared::Session`
 //! against the shared [`DocCache`].
 //!
-//! The socket task only moves bytes; every decision is in [`Connection`], which queues the
-//! frames to send. Committed changes are announced on a broadcast channel of
+//! The socket tasks only move bytes (see [`drive`]); every decision is in [`Connection`],
+//! which queues the frames to send. Committed changes are announced on a broadcast channel of
 //! [`DocNotice`]s so every other connection with the document open can pass them on.
 
 mod cache;
 mod connection;
 
+use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
 use redfolder_shared::protocol::{ErrorCode, MAX_FRAME_BYTES};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{Notify, mpsc};
 use tokio::time::MissedTickBehavior;
 use tracing::Instrument;
 
-pub use cache::{CachedDoc, DocCache, DocGuard};
+pub use cache::{CachedDoc, DocCache, DocGuard, DocPin};
 pub use connection::Connection;
 
 use crate::auth::principal_for_token;
@@ -58,8 +62,14 @@ pub(crate) async fn upgrade(
     // Accept messages somewhat over the protocol limit so an oversized frame gets a
     // TooLarge error frame rather than a dropped connection; far larger ones are cut off
     // by the WebSocket layer.
+    //
+    // The socket's buffers are kept small: tungstenite allocates its read buffer eagerly
+    // (128 KiB by default), which made up most of an idle connection's memory (S6 in
+    // docs/benchmarks.md). Larger messages still arrive whole; they only take more reads.
     ws.max_message_size(2 * MAX_FRAME_BYTES)
         .max_frame_size(2 * MAX_FRAME_BYTES)
+        .read_buffer_size(SOCKET_READ_BUFFER)
+        .write_buffer_size(SOCKET_WRITE_BUFFER)
         .on_upgrade(move |socket| {
             let id = state.next_connection_id();
             // Tracked so that shutdown waits for the connection to finish its commit.
@@ -77,7 +87,39 @@ async fn run(state: AppState, socket: WebSocket, query_token: Option<String>, id
     state.metrics().connection_closed();
 }
 
-async fn drive(state: AppState, mut socket: WebSocket, query_token: Option<String>, id: u64) {
+/// The WebSocket's initial read buffer (it grows for a large message).
+const SOCKET_READ_BUFFER: usize = 8 * 1024;
+/// How much the WebSocket buffers before writing to the socket (it is also flushed
+/// whenever the writer has nothing more queued).
+const SOCKET_WRITE_BUFFER: usize = 16 * 1024;
+/// Frames the writer task holds at most; the rest wait in the driver's backlog.
+const WRITER_QUEUE: usize = 64;
+/// Messages the reader task reads ahead of the driver.
+const READER_QUEUE: usize = 64;
+/// While more than this many bytes wait to be written, the server starts no more
+/// documents of a subscription and its timer re-sends nothing: the device is slower than
+/// the server, and more would only queue.
+const BACKLOG_LOW_WATER: usize = 1 << 20;
+/// A device that leaves this much unread is not reading at all: close the connection
+/// rather than hold its frames without limit. It reconnects and resumes.
+const BACKLOG_LIMIT: usize = 64 << 20;
+/// How long a closing connection's writer may take to deliver what is queued.
+const WRITER_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// One connection as three tasks, so that a device slow to read never stops the server
+/// reading (the device may itself be blocked writing to us) and nothing can deadlock:
+///
+/// - a reader moves WebSocket messages into a bounded channel, waiting only for the
+///   driver, which never waits for the socket;
+/// - the driver (this function) feeds them to the [`Connection`] and moves its frames to
+///   the writer through a bounded channel, holding any excess in its own backlog instead
+///   of waiting for room; it starts no new work of its own (see [`BACKLOG_LOW_WATER`])
+///   while the device is behind, and closes a connection whose device stops reading;
+/// - a writer sends the frames in order.
+///
+/// Acknowledgements are still only generated after the commit (in [`Connection`]); the
+/// writer only delivers them.
+async fn drive(state: AppState, socket: WebSocket, query_token: Option<String>, id: u64) {
     tracing::debug!("connected");
     let mut notices = state.notices();
     let mut shutdown = state.shutdown();
@@ -85,51 +127,169 @@ async fn drive(state: AppState, mut socket: WebSocket, query_token: Option<Strin
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     ticker.tick().await;
     let metrics_state = state.clone();
-    let mut conn = Connection::new(state, id, query_token);
+    let (mut sink, mut stream) = socket.split();
     if *shutdown.borrow() {
         // Shutting down already: refuse politely; the device reconnects elsewhere or later.
-        let _ = socket.send(Message::Close(None)).await;
+        let _ = sink.send(Message::Close(None)).await;
         return;
     }
+    let mut conn = Connection::new(state, id, query_token);
+
+    let (in_tx, mut incoming) = mpsc::channel::<Message>(READER_QUEUE);
+    let reader = tokio::spawn(
+        async move {
+            while let Some(message) = stream.next().await {
+                match message {
+                    Ok(message) => {
+                        if in_tx.send(message).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "socket error");
+                        break;
+                    }
+                }
+            }
+        }
+        .in_current_span(),
+    );
+
+    // Bytes handed to the writer (or waiting in `backlog`) and not yet written.
+    let unsent = Arc::new(AtomicUsize::new(0));
+    let written = Arc::new(Notify::new());
+    let (out_tx, mut out_rx) = mpsc::channel::<Message>(WRITER_QUEUE);
+    let writer = {
+        let unsent = unsent.clone();
+        let written = written.clone();
+        tokio::spawn(
+            async move {
+                while let Some(message) = out_rx.recv().await {
+                    let len = message_len(&message);
+                    let close = matches!(message, Message::Close(_));
+                    // Written as one batch while more is queued, flushed when the queue
+                    // runs dry, so a burst of small frames is not one write each.
+                    if sink.feed(message).await.is_err() {
+                        break;
+                    }
+                    if (close || out_rx.is_empty()) && sink.flush().await.is_err() {
+                        break;
+                    }
+                    unsent.fetch_sub(len, Ordering::Relaxed);
+                    written.notify_one();
+                    if close {
+                        break;
+                    }
+                }
+                let _ = sink.close().await;
+            }
+            .in_current_span(),
+        )
+    };
+
+    let mut backlog: VecDeque<Message> = VecDeque::new();
     loop {
         tokio::select! {
-            message = socket.recv() => match message {
-                Some(Ok(Message::Binary(bytes))) => conn.on_binary(&bytes).await,
-                Some(Ok(Message::Text(_))) => conn.send_error(
+            permit = out_tx.reserve(), if !backlog.is_empty() => match permit {
+                Ok(permit) => {
+                    if let Some(message) = backlog.pop_front() {
+                        permit.send(message);
+                    }
+                    continue;
+                }
+                // The writer stopped: the socket is gone.
+                Err(_) => break,
+            },
+            message = incoming.recv() => match message {
+                Some(Message::Binary(bytes)) => conn.on_binary(&bytes).await,
+                Some(Message::Text(_)) => conn.send_error(
                     ErrorCode::BadFrame,
                     None,
                     "text messages are not part of the protocol: send binary frames".to_owned(),
                 ),
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                Some(Ok(Message::Close(_))) | None => break,
-                Some(Err(e)) => {
-                    tracing::debug!(error = %e, "socket error");
-                    break;
-                }
+                Some(Message::Ping(_) | Message::Pong(_)) => {}
+                Some(Message::Close(_)) | None => break,
             },
             notice = notices.recv() => match notice {
                 Ok(notice) => conn.on_notice(&notice).await,
                 Err(RecvError::Lagged(_)) => conn.on_lagged().await,
                 Err(RecvError::Closed) => break,
             },
-            _ = ticker.tick() => conn.on_tick().await,
+            _ = ticker.tick() => {
+                // Frames still queued here or unread by the device are in flight, not
+                // lost: the timer must not restart their channels.
+                let in_flight = unsent.load(Ordering::Relaxed) > 0 || !incoming.is_empty();
+                conn.on_tick(in_flight).await;
+            }
+            // The writer delivered some of what was queued: it may be time to start more.
+            _ = written.notified(), if conn.wants_to_start() => {}
             _ = shutdown.changed() => conn.close(),
+        }
+        if conn.wants_to_start() && unsent.load(Ordering::Relaxed) <= BACKLOG_LOW_WATER {
+            conn.pump().await;
         }
         let outgoing = conn.take_outgoing();
         metrics_state.metrics().frames_sent(outgoing.len());
         for frame in outgoing {
-            if socket
-                .send(Message::Binary(frame.encode().into()))
-                .await
-                .is_err()
-            {
-                return;
-            }
+            let message = Message::Binary(frame.encode().into());
+            unsent.fetch_add(message_len(&message), Ordering::Relaxed);
+            backlog.push_back(message);
         }
         if conn.is_closing() {
-            let _ = socket.send(Message::Close(None)).await;
+            backlog.push_back(Message::Close(None));
+            break;
+        }
+        if unsent.load(Ordering::Relaxed) > BACKLOG_LIMIT {
+            tracing::warn!("the device is not reading what it is sent: closing the connection");
+            backlog.clear();
+            break;
+        }
+        // Hand over what fits without waiting; the rest goes as the writer makes room.
+        let mut writer_gone = false;
+        while let Some(message) = backlog.pop_front() {
+            match out_tx.try_send(message) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(message)) => {
+                    backlog.push_front(message);
+                    break;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    writer_gone = true;
+                    break;
+                }
+            }
+        }
+        if writer_gone {
+            backlog.clear();
             break;
         }
     }
+    reader.abort();
+    // Deliver what is queued (an Ack, an Error, a Close), but not forever.
+    let deliver = async {
+        for message in backlog {
+            if out_tx.send(message).await.is_err() {
+                break;
+            }
+        }
+        drop(out_tx);
+    };
+    let mut writer = writer;
+    if tokio::time::timeout(WRITER_DRAIN, async {
+        deliver.await;
+        let _ = (&mut writer).await;
+    })
+    .await
+    .is_err()
+    {
+        writer.abort();
+    }
     tracing::debug!("disconnected");
+}
+
+fn message_len(message: &Message) -> usize {
+    match message {
+        Message::Binary(bytes) => bytes.len(),
+        _ => 0,
+    }
 }

@@ -2,8 +2,8 @@
 // SQLite database, Debian's Chromium through playwright-core, tablets (browser contexts)
 // that sign in and set a PIN, axe-core, touch-target and PDF checks.
 //
-// The server binary is REDFOLDER_BIN (default target/debug/redfolder); the web app must
-// be built first (web/pkg from wasm-bindgen).
+// The server binary is REDFOLDER_BIN (default target/debug/redfolder); the web app is
+// REDFOLDER_WEB_DIR (default target/web), built first by `cargo xtask build`.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -17,6 +17,7 @@ import { chromium } from 'playwright-core';
 
 export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const bin = path.resolve(repo, process.env.REDFOLDER_BIN || 'target/debug/redfolder');
+const webDir = path.resolve(repo, process.env.REDFOLDER_WEB_DIR || 'target/web');
 const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 export const outputDir = path.join(repo, 'tests', 'browser', 'output');
 const require = createRequire(import.meta.url);
@@ -36,12 +37,12 @@ const CHROMIUM_ARGS = [
 export function startServer() {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'redfolder-browser-'));
   assert.ok(fs.existsSync(bin), `server binary not found at ${bin} (build it, or set REDFOLDER_BIN)`);
-  assert.ok(fs.existsSync(path.join(repo, 'web', 'pkg', 'redfolder_wasm.js')),
-    'web/pkg is missing: build the wasm crate and run wasm-bindgen first');
+  assert.ok(fs.existsSync(path.join(webDir, 'sw.js')),
+    `the web app is not built in ${webDir}: run cargo xtask build (or set REDFOLDER_WEB_DIR)`);
   const child = spawn(bin, [
     'serve', '--demo', '--bind', '127.0.0.1:0',
     '--database', `sqlite://${path.join(tmp, 't.db')}`,
-    '--web-dir', process.env.REDFOLDER_WEB_DIR || path.join(repo, 'web'),
+    '--web-dir', webDir,
   ], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' } });
   const logs = { stdout: '', stderr: '' };
   child.stdout.setEncoding('utf8');

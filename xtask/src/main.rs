@@ -1,10 +1,11 @@
-//! Build and test orchestration: `cargo xtask build | run | test`.
+//! Build and test orchestration: `cargo xtask build | run | test | bench | bench-app`.
 //!
 //! Every command installs what it needs on a fresh machine of this project's kind (the
 //! wasm target, a `wasm-bindgen-cli` matching the pinned `wasm-bindgen`, Debian's Chromium,
-//! the browser tests' npm packages) and says what it is doing.
+//! the web app's and the browser tests' npm packages) and says what it is doing.
 
 mod bench;
+mod web;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,9 @@ commands:
           REDFOLDER_TEST_POSTGRES holds a URL), wasm build, browser tests, and the
           benchmark harness in smoke mode
   bench   the caseload benchmark against automerge-repo (`--smoke` for tiny sizes)
+  bench-app
+          how fast the tablet app opens offline with 300 plans stored, and opens a
+          plan, in headless Chromium (prints the figures; `--plans N`, `--runs N`)
 ";
 
 fn main() -> ExitCode {
@@ -35,6 +39,7 @@ fn main() -> ExitCode {
         Some("run") => run(&args[1..]),
         Some("test") => test(),
         Some("bench") => bench::bench(&args[1..]),
+        Some("bench-app") => web::bench_app(&args[1..]),
         _ => {
             eprint!("{USAGE}");
             return ExitCode::from(2);
@@ -50,7 +55,7 @@ fn main() -> ExitCode {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Profile {
+pub(crate) enum Profile {
     Debug,
     Release,
 }
@@ -115,21 +120,22 @@ fn ensure_wasm_tools() -> Result<()> {
     Ok(())
 }
 
-fn build_wasm() -> Result<()> {
+pub(crate) fn build_wasm() -> Result<()> {
     ensure_wasm_tools()?;
-    step("building the wasm core");
+    step("building the wasm core (profile wasm-release)");
     run_cmd(cargo().args([
         "build",
         "-p",
         "redfolder-wasm",
         "--target",
         WASM_TARGET,
-        "--release",
+        "--profile",
+        "wasm-release",
     ]))?;
     let wasm = root()
         .join("target")
         .join(WASM_TARGET)
-        .join("release")
+        .join("wasm-release")
         .join("redfolder_wasm.wasm");
     run_cmd(
         Command::new("wasm-bindgen")
@@ -139,7 +145,7 @@ fn build_wasm() -> Result<()> {
     Ok(())
 }
 
-fn build_server(profile: Profile) -> Result<()> {
+pub(crate) fn build_server(profile: Profile) -> Result<()> {
     step("building the server");
     let mut cmd = cargo();
     cmd.args(["build", "-p", "redfolder-server", "--bin", "redfolder"]);
@@ -151,10 +157,12 @@ fn build_server(profile: Profile) -> Result<()> {
 
 fn build(profile: Profile) -> Result<()> {
     build_wasm()?;
+    web::build_web()?;
     build_server(profile)?;
     eprintln!(
-        "\nbuilt: target/{}/redfolder and web/ (with web/pkg)",
-        dir_of(profile)
+        "\nbuilt: target/{}/redfolder and the web app in {}",
+        dir_of(profile),
+        web::WEB_OUT
     );
     Ok(())
 }
@@ -177,13 +185,13 @@ fn run(extra: &[String]) -> Result<()> {
         "--bind",
         "127.0.0.1:8080",
         "--web-dir",
-        "web",
+        web::WEB_OUT,
     ])
     .args(extra);
     run_cmd(&mut cmd)
 }
 
-fn ensure_chromium() -> Result<()> {
+pub(crate) fn ensure_chromium() -> Result<()> {
     if Path::new("/usr/bin/chromium").exists() {
         return Ok(());
     }
@@ -196,7 +204,7 @@ fn ensure_chromium() -> Result<()> {
     )
 }
 
-fn ensure_npm_packages() -> Result<()> {
+pub(crate) fn ensure_npm_packages() -> Result<()> {
     let dir = root().join("tests/browser");
     let stamp = dir.join("node_modules/.package-lock.json");
     let lock = dir.join("package-lock.json");
@@ -292,6 +300,7 @@ fn test() -> Result<()> {
     run_cmd(cargo().args(["test", "--workspace", "--", "--test-threads", "2"]))?;
 
     build_wasm()?;
+    web::build_web()?;
 
     step("browser tests in Chromium");
     ensure_chromium()?;
@@ -304,7 +313,8 @@ fn test() -> Result<()> {
                 "--test-timeout=600000",
                 "tests/browser/",
             ])
-            .env("REDFOLDER_BIN", root().join("target/debug/redfolder")),
+            .env("REDFOLDER_BIN", root().join("target/debug/redfolder"))
+            .env("REDFOLDER_WEB_DIR", root().join(web::WEB_OUT)),
     )?;
 
     step("benchmark harness, smoke mode (tiny sizes; no figures are judged)");

@@ -1,4 +1,4 @@
-// Red Folder tablet app. Plain ES module, no bundler.
+// Red Folder tablet app, bundled by esbuild (web/build.mjs) with the wasm core's glue.
 //
 // Plans live in the wasm core (crates/wasm), which keeps them encrypted in IndexedDB and
 // syncs them over a WebSocket. This file only draws screens and turns taps into Edits;
@@ -8,10 +8,57 @@
 // Nothing is kept in localStorage: the session (access token and user) is stored by the
 // core, encrypted with the plans under the key the user's PIN unlocks.
 
-import init, { RedFolder } from './pkg/redfolder_wasm.js';
+import init, { RedFolder } from '../pkg/redfolder_wasm.js';
+import type {
+  CaseloadEntry, Core, CoreEvent, Entry, LockState, NhsNumberCheck, Plan, SyncStatus,
+} from './core.js';
 import { by, errorMessage, field, fmtDate, fmtTime, h, section, sentence } from './dom.js';
 import { fitSummary, pageFooterStyle, printDocument, summaryArticle } from './summary.js';
 import { LABELS, planSections } from './sections.js';
+import type { EditJson, SaveState } from './sections.js';
+
+/** The session kept (encrypted) by the core while unlocked. */
+interface User {
+  id: string;
+  name: string;
+  role: string;
+  organisation?: string;
+  username?: string;
+}
+interface Session {
+  token: string;
+  refresh_token: string | null;
+  expires_at_ms: number;
+  device_id: string | null;
+  user: User;
+}
+/** The server's answer to sign-in and refresh. */
+interface TokenBody {
+  token: string;
+  refresh_token?: string | null;
+  expires_in?: number;
+  device_id?: string | null;
+  user?: User;
+}
+/** The screen on show. */
+interface View {
+  name: string;
+  id?: string;
+  update?(event: CoreEvent): void;
+  statusChanged?(status: SyncStatus): void;
+  remoteError?(event: Extract<CoreEvent, { type: 'error' }>): void;
+  flushTyping?(): void;
+  dispose?: (() => void) | null;
+}
+
+function byTestId<T extends HTMLElement = HTMLElement>(testid: string): T {
+  const el = document.querySelector<T>(`[data-testid="${testid}"]`);
+  if (!el) throw new Error(`index.html has no ${testid}`);
+  return el;
+}
+
+// The wasm file's name in the build, content-hashed (defined by web/build.mjs).
+declare const WASM_FILE: string;
 
 const DB_NAME = 'redfolder';
 const TYPING_DEBOUNCE_MS = 300;
@@ -32,21 +79,33 @@ const lockAfterMs = (() => {
 const REFRESH_MARGIN_MS = 2 * 60 * 1000;
 const REVOKED_NOTICE = 'This tablet\u2019s access to Red Folder has been withdrawn (the device was revoked or the account disabled), so all Red Folder data on it, including changes not yet uploaded, has been erased. Speak to your administrator if you did not expect this.';
 
-let rf = null;
+let rf: Core | null = null;
 // While unlocked: { token, refresh_token, expires_at_ms, device_id, user: { id, name,
 // role, organisation } }. Stored encrypted by the core (saveSession).
-let session = null;
-let refreshing = null; // the token renewal in flight, shared by everyone who needs it
+let session: Session | null = null;
+let refreshing: Promise<boolean> | null = null; // the token renewal in flight, shared by everyone who needs it
 let erasing = false;
-let view = null; // the current screen: { name, update(), dispose(), flushTyping() }
-let lastStatus = null;
+let view: View | null = null; // the current screen
+let lastStatus: SyncStatus | null = null;
 let lastActivity = Date.now();
 
-function main() {
-  return document.getElementById('main');
+function main(): HTMLElement {
+  return elementById('main');
 }
 
-function show(...nodes) {
+// The wasm core, opened by `boot` before any screen is drawn.
+function core(): Core {
+  if (!rf) throw new Error('Red Folder has not started');
+  return rf;
+}
+
+function elementById(id: string): HTMLElement {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`index.html has no #${id}`);
+  return el;
+}
+
+function show(...nodes: Node[]): void {
   if (view) view.dispose?.();
   view = null;
   main().replaceChildren(...nodes);
@@ -62,7 +121,7 @@ function isEmergencyClinician() {
   return session?.user?.role === EMERGENCY_ROLE;
 }
 
-function lockState() {
+function lockState(): Partial<LockState> & { has_pin: boolean; unlocked: boolean } {
   return rf ? rf.lockState() : { has_pin: false, unlocked: false };
 }
 
@@ -72,21 +131,21 @@ function lockState() {
 async function boot() {
   registerServiceWorker();
   localStorage.removeItem(LEGACY_SESSION_KEY);
-  document.querySelector('[data-testid="sign-out"]').addEventListener('click', signOut);
-  document.querySelector('[data-testid="lock"]').addEventListener('click', () => lockNow('button'));
-  document.querySelector('[data-testid="reauth"]').addEventListener('click', () => renderLogin({ reauth: true }));
+  byTestId('sign-out').addEventListener('click', signOut);
+  byTestId('lock').addEventListener('click', () => lockNow('button'));
+  byTestId('reauth').addEventListener('click', () => renderLogin({ reauth: true }));
   window.addEventListener('hashchange', route);
   window.addEventListener('online', () => renderStatus(lastStatus));
   window.addEventListener('offline', () => renderStatus(lastStatus));
   try {
-    await init();
+    await init({ module_or_path: new URL(WASM_FILE, import.meta.url) });
     rf = await RedFolder.open(DB_NAME);
   } catch (e) {
-    show(h('p', { class: 'error', role: 'alert', testid: 'boot-error' }, `Red Folder could not start: ${e.message || e}`));
+    show(h('p', { class: 'error', role: 'alert', testid: 'boot-error' }, `Red Folder could not start: ${(e as Error | null)?.message || e}`));
     return;
   }
-  rf.setListener(onCoreEvent);
-  rf.setBeforeRemote(() => view?.flushTyping?.());
+  core().setListener(onCoreEvent);
+  core().setBeforeRemote(() => view?.flushTyping?.());
   // Typing still waiting for its debounce is saved before the page goes away.
   window.addEventListener('pagehide', () => view?.flushTyping?.());
   document.addEventListener('visibilitychange', () => {
@@ -98,11 +157,11 @@ async function boot() {
   window.addEventListener('online', renewIfDue);
   document.body.dataset.lockAfterMs = String(lockAfterMs);
   enter();
-  renderStatus(rf.status());
+  renderStatus(core().status());
 }
 
 // Chooses the first screen from the lock state: sign in, set a PIN, unlock, or the app.
-function enter(notice) {
+function enter(notice: string | null = null): void {
   const lock = lockState();
   if (!lock.has_pin) renderLogin({ notice });
   else if (!lock.unlocked) renderUnlock({ notice });
@@ -110,19 +169,20 @@ function enter(notice) {
   else route();
 }
 
-function startSession() {
-  document.querySelector('[data-testid="account"]').hidden = false;
-  document.querySelector('[data-testid="account-name"]').textContent = session.user.name;
+function startSession(): void {
+  if (!session) return;
+  byTestId('account').hidden = false;
+  byTestId('account-name').textContent = session.user.name;
   document.body.dataset.role = session.user.role;
   // Emergency clinicians read summaries live from the server; nothing of theirs syncs.
-  if (!isEmergencyClinician()) rf.signIn(session.token, session.user.id, session.user.name);
+  if (!isEmergencyClinician()) core().signIn(session.token, session.user.id, session.user.name);
   lastActivity = Date.now();
-  renderStatus(rf.status());
+  renderStatus(core().status());
   renewIfDue();
 }
 
 // The session as the server's sign-in or refresh answer gives it.
-function sessionFrom(body, user) {
+function sessionFrom(body: TokenBody, user: User): Session {
   return {
     token: body.token,
     refresh_token: body.refresh_token ?? null,
@@ -169,8 +229,8 @@ function renewToken() {
     if (session !== current) return false; // signed out or locked meanwhile
     session = sessionFrom(body, current.user);
     if (!session.device_id) session.device_id = current.device_id;
-    await rf.saveSession(JSON.stringify(session));
-    if (!isEmergencyClinician()) rf.setToken(session.token);
+    await core().saveSession(JSON.stringify(session));
+    if (!isEmergencyClinician()) core().setToken(session.token);
     document.body.dataset.tokenRenewals = String(Number(document.body.dataset.tokenRenewals || 0) + 1);
     return true;
   })().catch((e) => {
@@ -185,13 +245,13 @@ async function eraseRevokedDevice() {
   if (erasing) return;
   erasing = true;
   try {
-    rf.signOut();
-    await rf.wipe();
+    core().signOut();
+    await core().wipe();
     if (view) view.dispose = null; // nothing typed may be saved back after the erase
     endSessionView();
     history.replaceState(null, '', `${location.pathname}${location.search}#/`);
     renderLogin({ notice: REVOKED_NOTICE, revoked: true });
-    renderStatus(rf.status());
+    renderStatus(core().status());
   } finally {
     erasing = false;
   }
@@ -199,7 +259,7 @@ async function eraseRevokedDevice() {
 
 function endSessionView() {
   session = null;
-  document.querySelector('[data-testid="account"]').hidden = true;
+  byTestId('account').hidden = true;
   delete document.body.dataset.role;
 }
 
@@ -214,22 +274,22 @@ async function signOut() {
   if (session?.token && navigator.onLine) {
     fetch('/api/v1/auth/logout', { method: 'POST', headers: { authorization: `Bearer ${session.token}` } }).catch(() => {});
   }
-  rf.signOut();
-  await rf.wipe();
+  core().signOut();
+  await core().wipe();
   endSessionView();
   history.replaceState(null, '', `${location.pathname}${location.search}#/`);
   renderLogin({ notice: 'Signed out. Red Folder\u2019s data has been erased from this tablet.' });
-  renderStatus(rf.status());
+  renderStatus(core().status());
 }
 
 // Drops the data key and every plan from memory; the PIN brings them back.
-function lockNow(reason) {
+function lockNow(reason: 'button' | 'idle'): void {
   if (!rf || !lockState().unlocked) return;
   view?.flushTyping?.();
-  rf.lock();
+  core().lock();
   endSessionView();
   renderUnlock({ notice: reason === 'idle' ? `Locked after ${Math.round(lockAfterMs / 60000) || 'a few'} minutes without use.` : null });
-  renderStatus(rf.status());
+  renderStatus(core().status());
 }
 
 function watchIdle() {
@@ -257,7 +317,7 @@ function registerServiceWorker() {
 // ---------------------------------------------------------------------------
 // Events from the core
 
-function onCoreEvent(event) {
+function onCoreEvent(event: CoreEvent): void {
   switch (event.type) {
     case 'status':
       renderStatus(event);
@@ -273,7 +333,7 @@ function onCoreEvent(event) {
       }
       // An expired access token: renew it quietly; the core reconnects with the new one.
       if (event.code === 'unauthorized') renewToken();
-      renderStatus(rf.status());
+      renderStatus(core().status());
       view?.remoteError?.(event);
       break;
     default:
@@ -282,7 +342,7 @@ function onCoreEvent(event) {
 }
 
 // What the server's error codes mean to the person holding the tablet.
-function describeError(status) {
+function describeError(status: SyncStatus): string {
   if (status.sign_in_refused) return 'Your sign-in has expired or was withdrawn. Sign in again to upload changes; they are kept on this tablet.';
   if (!status.error) return '';
   const reason = sentence(status.error);
@@ -297,18 +357,18 @@ function describeError(status) {
   }
 }
 
-function renderStatus(status) {
+function renderStatus(status: SyncStatus | null): void {
   if (!status) return;
   lastStatus = status;
   const syncing = !!session && !isEmergencyClinician() && !status.locked;
-  const state = document.querySelector('[data-testid="sync-state"]');
-  const pending = document.querySelector('[data-testid="sync-pending"]');
-  const last = document.querySelector('[data-testid="sync-last"]');
-  const error = document.querySelector('[data-testid="sync-error"]');
-  const reauth = document.querySelector('[data-testid="reauth"]');
+  const state = byTestId('sync-state');
+  const pending = byTestId('sync-pending');
+  const last = byTestId('sync-last');
+  const error = byTestId('sync-error');
+  const reauth = byTestId('reauth');
   if (syncing) {
     state.dataset.state = status.state;
-    state.textContent = { online: 'Online', connecting: 'Connecting…', offline: 'Offline' }[status.state] || status.state;
+    state.textContent = ({ online: 'Online', connecting: 'Connecting…', offline: 'Offline' } as Record<string, string>)[status.state] || status.state;
     pending.textContent = status.pending === 1 ? '1 change waiting to upload' : `${status.pending} changes waiting to upload`;
     pending.dataset.count = String(status.pending);
     pending.hidden = false;
@@ -361,7 +421,7 @@ function route() {
 // ---------------------------------------------------------------------------
 // Sign in, set a PIN, unlock
 
-function renderLogin({ notice = null, reauth = false, revoked = false } = {}) {
+function renderLogin({ notice = null, reauth = false, revoked = false }: { notice?: string | null; reauth?: boolean; revoked?: boolean } = {}): void {
   const username = h('input', { type: 'text', name: 'username', autocomplete: 'username', required: true, testid: 'login-username', autocapitalize: 'none', spellcheck: 'false' });
   const password = h('input', { type: 'password', name: 'password', autocomplete: 'current-password', required: true, testid: 'login-password' });
   const error = h('p', { class: 'error', role: 'alert', testid: 'login-error' });
@@ -426,7 +486,7 @@ function renderLogin({ notice = null, reauth = false, revoked = false } = {}) {
         return;
       }
       session = fresh;
-      await rf.saveSession(JSON.stringify(session));
+      await core().saveSession(JSON.stringify(session));
       startSession();
       route();
     } catch (err) {
@@ -442,14 +502,14 @@ function renderLogin({ notice = null, reauth = false, revoked = false } = {}) {
   username.focus();
 }
 
-function pinInput(testid, autocomplete) {
+function pinInput(testid: string, autocomplete: string): HTMLInputElement {
   return h('input', {
     type: 'password', inputmode: 'numeric', pattern: '[0-9]*', autocomplete, maxlength: '12',
     required: true, testid, class: 'pin',
   });
 }
 
-function renderSetPin(fresh) {
+function renderSetPin(fresh: Session): void {
   const lock = lockState();
   const pin = pinInput('pin-new', 'new-password');
   const confirm = pinInput('pin-confirm', 'new-password');
@@ -472,9 +532,9 @@ function renderSetPin(fresh) {
     }
     submit.disabled = true;
     try {
-      await rf.setPin(pin.value);
+      await core().setPin(pin.value);
       session = fresh;
-      await rf.saveSession(JSON.stringify(session));
+      await core().saveSession(JSON.stringify(session));
       history.replaceState(null, '', `${location.pathname}${location.search}#/`);
       startSession();
       route();
@@ -489,18 +549,18 @@ function renderSetPin(fresh) {
   pin.focus();
 }
 
-function attemptsWarning(left) {
+function attemptsWarning(left: number): string {
   if (left <= 0) return '';
   return left === 1
     ? '1 attempt left: one more wrong PIN erases the data on this tablet.'
     : `${left} attempts left before the data on this tablet is erased.`;
 }
 
-function renderUnlock({ notice = null } = {}) {
+function renderUnlock({ notice = null }: { notice?: string | null } = {}): void {
   const lock = lockState();
   const pin = pinInput('unlock-pin', 'off');
   const error = h('p', { class: 'error', role: 'alert', testid: 'unlock-error' });
-  const attempts = h('p', { class: 'warning', role: 'alert', testid: 'unlock-attempts' }, lock.failed_attempts > 0 ? attemptsWarning(lock.attempts_left) : '');
+  const attempts = h('p', { class: 'warning', role: 'alert', testid: 'unlock-attempts' }, (lock.failed_attempts ?? 0) > 0 ? attemptsWarning(lock.attempts_left ?? 0) : '');
   const submit = h('button', { type: 'submit', class: 'button', testid: 'unlock-submit' }, 'Unlock');
   const forgot = h('div', { class: 'actions forgot' });
   const askErase = () => forgot.replaceChildren(
@@ -510,9 +570,9 @@ function renderUnlock({ notice = null } = {}) {
   const resetForgot = () => forgot.replaceChildren(
     h('button', { type: 'button', class: 'button secondary', testid: 'forgot-pin', onclick: askErase }, 'Forgotten your PIN?'));
   async function eraseAndSignIn() {
-    await rf.wipe();
+    await core().wipe();
     renderLogin({ notice: 'The data on this tablet has been erased. Sign in to download your caseload again.' });
-    renderStatus(rf.status());
+    renderStatus(core().status());
   }
   resetForgot();
   const form = h('form', { class: 'card', testid: 'unlock-form', novalidate: true },
@@ -533,7 +593,7 @@ function renderUnlock({ notice = null } = {}) {
     }
     submit.disabled = true;
     try {
-      const result = await rf.unlock(pin.value);
+      const result = await core().unlock(pin.value);
       if (result.ok) {
         session = result.session ? JSON.parse(result.session) : null;
         if (!session) {
@@ -547,7 +607,7 @@ function renderUnlock({ notice = null } = {}) {
       if (result.erased) {
         endSessionView();
         renderLogin({ notice: `${lock.max_attempts} wrong PINs were entered, so the data on this tablet has been erased. Sign in to download your caseload again.` });
-        renderStatus(rf.status());
+        renderStatus(core().status());
         return;
       }
       pin.value = '';
@@ -568,7 +628,7 @@ function renderUnlock({ notice = null } = {}) {
 // ---------------------------------------------------------------------------
 // Caseload
 
-function caseloadRow(p) {
+function caseloadRow(p: CaseloadEntry): HTMLLIElement {
   return h('li', {},
     h('a', { class: 'patient-link', href: `#/plan/${encodeURIComponent(p.id)}`, testid: 'caseload-item', 'data-id': p.id, 'data-nhs': p.nhs_number },
       h('span', { class: 'patient-name' }, p.name),
@@ -589,7 +649,7 @@ function todayIso() {
 
 // Where a plan's next review date (set by the core) falls against today's date: a
 // calendar comparison for the caseload filter, not a clinical rule.
-function reviewDue(p) {
+function reviewDue(p: CaseloadEntry): 'overdue' | 'this_month' | 'later' | null {
   const due = p.next_review_due;
   if (!due) return null;
   const today = todayIso();
@@ -598,7 +658,7 @@ function reviewDue(p) {
   return 'later';
 }
 
-function filterSelect(testid, blank, options) {
+function filterSelect(testid: string, blank: string, options: Record<string, string>): HTMLSelectElement {
   return h('select', { testid }, h('option', { value: '' }, blank), ...Object.entries(options).map(([value, text]) => h('option', { value }, text)));
 }
 
@@ -612,14 +672,14 @@ function renderCaseload() {
   const bar = h('progress', { id: 'caseload-progress-bar', testid: 'caseload-progress-bar', max: 1, value: 0 });
   const barLabel = h('label', { for: 'caseload-progress-bar', testid: 'caseload-progress-label' });
   const progress = h('div', { class: 'progress', testid: 'caseload-progress', hidden: true }, barLabel, bar);
-  const drawn = new Map(); // id → { signature, li }
+  const drawn = new Map<string, { signature: string; li: HTMLLIElement }>();
   const draw = () => {
     const query = search.value.trim().toLowerCase();
     const digits = query.replace(/[\s-]/g, '');
     const byNumber = digits.length > 0 && /^\d+$/.test(digits);
     const due = dueFilter.value;
     const filtered = !!(query || due || cohortFilter.value || tierFilter.value);
-    const entries = rf.caseload()
+    const entries = core().caseload()
       .filter((p) => !query || p.name.toLowerCase().includes(query) || (byNumber && p.nhs_number.includes(digits)))
       .filter((p) => !due || (due === 'overdue' ? reviewDue(p) === 'overdue' : reviewDue(p) === 'this_month'))
       .filter((p) => !cohortFilter.value || p.cohort === cohortFilter.value)
@@ -638,7 +698,7 @@ function renderCaseload() {
     });
     const current = list.children;
     if (current.length !== rows.length || rows.some((li, i) => current[i] !== li)) list.replaceChildren(...rows);
-    const status = lastStatus || rf.status();
+    const status = lastStatus || core().status();
     const { docs_total: total, docs_received: received, docs_waiting: waiting } = status;
     progress.hidden = !waiting;
     progress.dataset.received = String(received);
@@ -672,7 +732,7 @@ function renderCaseload() {
     note,
     list);
   let seen = '';
-  const statusChanged = (status) => {
+  const statusChanged = (status: SyncStatus): void => {
     // Redraw only when what the list shows could differ (not on every timer tick).
     const key = `${status.docs_total}/${status.docs_waiting}/${status.pending}/${status.state}`;
     if (key !== seen) { seen = key; schedule(); }
@@ -684,7 +744,7 @@ function renderCaseload() {
 // ---------------------------------------------------------------------------
 // Plan
 
-function planHeader(id, plan, current) {
+function planHeader(id: string, plan: Plan | null, current: 'plan' | 'summary' | 'print'): HTMLElement {
   return h('div', { class: 'plan-head' },
     h('div', {},
       h('a', { href: '#/', class: 'button secondary small', testid: 'back-to-caseload' }, '← Caseload'),
@@ -696,13 +756,13 @@ function planHeader(id, plan, current) {
       h('a', { class: 'button secondary', href: `#/plan/${encodeURIComponent(id)}/print`, 'aria-current': current === 'print' ? 'page' : null, testid: 'tab-print' }, 'Print')));
 }
 
-function waitingForPlan(id, rerender) {
+function waitingForPlan(id: string, rerender: (id: string) => void): void {
   show(h('p', { class: 'muted', testid: 'plan-waiting' }, 'This plan has not downloaded to this tablet yet. It appears here as soon as it syncs.'));
-  view = { name: 'waiting', update: (e) => { if (e.type === 'caseload' || e.id === id) rerender(id); } };
+  view = { name: 'waiting', update: (e) => { if (e.type === 'caseload' || (e.type === 'doc_changed' && e.id === id)) rerender(id); } };
 }
 
 // One section's "Saving… / Saved on this tablet / error" line and its error box.
-function saveState(testid) {
+function saveState(testid: string): SaveState {
   const line = h('p', { class: 'saved', testid: `${testid}-saved`, 'aria-live': 'polite' });
   const error = h('p', { class: 'error', role: 'alert', testid: `${testid}-error` });
   let generation = 0;
@@ -711,14 +771,14 @@ function saveState(testid) {
     error,
     clear() { error.textContent = ''; },
     // Applies `edit`; resolves true once it is stored on this tablet.
-    async apply(id, edit, after) {
+    async apply(id: string, edit: EditJson, after?: () => void): Promise<boolean> {
       const mine = ++generation;
       error.textContent = '';
       line.dataset.state = 'saving';
       line.textContent = 'Saving…';
-      let promise;
+      let promise: Promise<unknown>;
       try {
-        promise = rf.apply(id, JSON.stringify(edit), Date.now());
+        promise = core().apply(id, JSON.stringify(edit), Date.now());
       } catch (e) {
         promise = Promise.reject(e);
       }
@@ -736,7 +796,7 @@ function saveState(testid) {
           line.dataset.state = 'error';
           line.textContent = 'Not saved';
         }
-        error.textContent = sentence(e?.message || String(e));
+        error.textContent = errorMessage(e);
         return false;
       }
     },
@@ -744,7 +804,7 @@ function saveState(testid) {
 }
 
 // Marks an entry entered-in-error after an inline confirmation (no modal dialogs).
-function enteredInErrorControl(onConfirm, testid) {
+function enteredInErrorControl(onConfirm: () => void, testid: string): HTMLElement {
   const box = h('div', { class: 'actions' });
   const ask = () => box.replaceChildren(
     h('button', { type: 'button', class: 'button danger small', testid: `${testid}-confirm`, onclick: onConfirm }, 'Confirm: entered in error'),
@@ -755,7 +815,10 @@ function enteredInErrorControl(onConfirm, testid) {
   return box;
 }
 
-function entryList(kind, listTestid, itemTestid, entries, describe, mark) {
+type ListKind = 'conditions' | 'medications' | 'key_contacts';
+
+function entryList(kind: ListKind, listTestid: string, itemTestid: string, entries: Entry[],
+  describe: (entry: Entry) => { title: string; meta?: string | null }, mark: (kind: ListKind, id: string) => void): HTMLElement {
   const ul = h('ul', { class: 'entries', testid: listTestid });
   if (!entries.length) {
     ul.append(h('li', { class: 'muted' }, 'None recorded.'));
@@ -769,14 +832,14 @@ function entryList(kind, listTestid, itemTestid, entries, describe, mark) {
         h('div', { class: 'entry-title' }, title),
         meta ? h('div', { class: 'entry-meta' }, meta) : null,
         h('div', { class: 'entry-meta' }, `Recorded by ${by(entry.recorded)}`),
-        inError ? h('div', { class: 'in-error-note' }, `Entered in error — marked by ${by(entry.entered_in_error.by)}`) : null),
+        inError ? h('div', { class: 'in-error-note' }, `Entered in error — marked by ${by(entry.entered_in_error?.by)}`) : null),
       inError ? null : enteredInErrorControl(() => mark(kind, entry.id), itemTestid)));
   }
   return ul;
 }
 
-function renderPlan(id) {
-  const plan = rf.plan(id);
+function renderPlan(id: string): void {
+  const plan = core().plan(id);
   if (!plan) {
     waitingForPlan(id, renderPlan);
     return;
@@ -821,13 +884,14 @@ function renderPlan(id) {
   });
 
   // --- Entry lists (conditions, medications, key contacts)
-  const listState = { conditions: saveState('conditions'), medications: saveState('medications'), key_contacts: saveState('contacts') };
-  const mark = (list, entryId) => listState[list].apply(id, { op: 'mark_entered_in_error', list, id: entryId }, refresh);
+  const listState: Record<ListKind, SaveState> = { conditions: saveState('conditions'), medications: saveState('medications'), key_contacts: saveState('contacts') };
+  const mark = (list: ListKind, entryId: string): Promise<boolean> => listState[list].apply(id, { op: 'mark_entered_in_error', list, id: entryId }, refresh);
   const conditionsBox = h('div');
   const medicationsBox = h('div');
   const contactsBox = h('div');
 
-  const addForm = (state, summaryText, testid, inputs, toEdit) => {
+  const addForm = (state: SaveState, summaryText: string, testid: string,
+    inputs: [string, HTMLElement, string?][], toEdit: () => EditJson): HTMLElement => {
     const form = h('form', { novalidate: true, testid: `${testid}-form` },
       ...inputs.map(([labelText, input, hint]) => field(labelText, input, hint)),
       h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button', testid: `${testid}-add` }, summaryText)));
@@ -887,7 +951,7 @@ function renderPlan(id) {
   // stores only the characters that changed, so a colleague's typing elsewhere survives.
   const exState = saveState('exacerbation');
   const exText = h('textarea', { rows: 8, testid: 'exacerbation-plan', spellcheck: 'true' });
-  let exTimer = null;
+  let exTimer: ReturnType<typeof setTimeout> | null = null;
   let exDocText = plan.exacerbation_plan; // the core's text the textarea was last in step with
   const flushTyping = () => {
     if (exTimer === null) return;
@@ -900,7 +964,7 @@ function renderPlan(id) {
       return;
     }
     exState.apply(id, { op: 'set_exacerbation_plan', text: exText.value }, () => {
-      const now = rf.plan(id);
+      const now = core().plan(id);
       if (now) exDocText = now.exacerbation_plan;
       refresh();
     });
@@ -908,14 +972,14 @@ function renderPlan(id) {
   exText.addEventListener('input', () => {
     exState.line.dataset.state = 'typing';
     exState.line.textContent = 'Saving…';
-    clearTimeout(exTimer);
+    if (exTimer !== null) clearTimeout(exTimer);
     exTimer = setTimeout(flushTyping, TYPING_DEBOUNCE_MS);
   });
   exText.addEventListener('blur', flushTyping);
 
   // --- Baseline observations
   const baseState = saveState('baseline');
-  const num = (testid) => h('input', { type: 'text', inputmode: 'decimal', autocomplete: 'off', testid });
+  const num = (testid: string): HTMLInputElement => h('input', { type: 'text', inputmode: 'decimal', autocomplete: 'off', testid });
   const pulse = num('baseline-pulse');
   const systolic = num('baseline-systolic');
   const diastolic = num('baseline-diastolic');
@@ -939,13 +1003,13 @@ function renderPlan(id) {
   baseForm.addEventListener('submit', async (e) => {
     e.preventDefault();
     // Only parse what was typed; plausibility is the core's decision.
-    const whole = (input, label) => {
+    const whole = (input: HTMLInputElement, label: string): number | null => {
       const v = input.value.trim();
       if (!v) return null;
       if (!/^\d+$/.test(v)) throw new Error(`${label} must be a whole number`);
       return Number(v);
     };
-    let edit;
+    let edit: EditJson;
     try {
       const t = temp.value.trim();
       if (t && !/^\d+(\.\d)?$/.test(t)) throw new Error('temperature must be written like 36.8');
@@ -959,7 +1023,7 @@ function renderPlan(id) {
         temperature_decidegrees: t ? Math.round(Number(t) * 10) : null,
       };
     } catch (err) {
-      baseState.error.textContent = sentence(err.message);
+      baseState.error.textContent = sentence((err as Error).message);
       return;
     }
     const ok = await baseState.apply(id, edit, refresh);
@@ -996,7 +1060,7 @@ function renderPlan(id) {
     lastUpdated);
 
   function refresh() {
-    const p = rf.plan(id);
+    const p = core().plan(id);
     if (!p) return;
     title.replaceChildren(planHeader(id, p, 'plan'));
     const focused = document.activeElement;
@@ -1017,7 +1081,7 @@ function renderPlan(id) {
     mergeText(p.exacerbation_plan);
     if (!baseDirty) {
       const b = p.baseline;
-      const s = (v) => (v === null || v === undefined ? '' : String(v));
+      const s = (v: number | null | undefined): string => (v === null || v === undefined ? '' : String(v));
       pulse.value = s(b.pulse_bpm);
       systolic.value = s(b.systolic_mmhg);
       diastolic.value = s(b.diastolic_mmhg);
@@ -1039,13 +1103,13 @@ function renderPlan(id) {
   // Brings the textarea in step with the core's text without losing the caret. Typing
   // not yet handed to the core was flushed first (see setBeforeRemote), so the only
   // local difference left is whitespace the core trims at the ends.
-  function mergeText(docText) {
+  function mergeText(docText: string): void {
     if (docText === exDocText && exText.value.trim() === docText) return;
     if (exTimer !== null) return; // the user's pending text goes in first; it is merged on the next update
     const old = exText.value;
     const isFocused = document.activeElement === exText;
-    const lead = isFocused ? old.match(/^\s*/)[0] : '';
-    const trail = isFocused && old.trim() ? old.match(/\s*$/)[0] : '';
+    const lead = isFocused ? (old.match(/^\s*/)?.[0] ?? '') : '';
+    const trail = isFocused && old.trim() ? (old.match(/\s*$/)?.[0] ?? '') : '';
     const next = docText ? lead + docText + trail : old.trim() ? '' : old;
     exDocText = docText;
     if (next === old) return;
@@ -1076,7 +1140,7 @@ function renderPlan(id) {
 
 // Where a caret at `pos` in `old` belongs in `next`: text is compared from both ends
 // and the changed middle shifts what comes after it.
-function mapCaret(old, next, pos) {
+function mapCaret(old: string, next: string, pos: number): number {
   let prefix = 0;
   const max = Math.min(old.length, next.length);
   while (prefix < max && old[prefix] === next[prefix]) prefix++;
@@ -1091,29 +1155,29 @@ function mapCaret(old, next, pos) {
 // ---------------------------------------------------------------------------
 // Emergency summary (case manager's view of a plan on the tablet)
 
-function renderSummary(id) {
-  const s = rf.summary(id);
+function renderSummary(id: string): void {
+  const s = core().summary(id);
   if (!s) {
     waitingForPlan(id, renderSummary);
     return;
   }
-  const plan = rf.plan(id);
-  show(planHeader(id, plan, 'summary'), summaryArticle(s, rf.summaryHtml(id)));
+  const plan = core().plan(id);
+  show(planHeader(id, plan, 'summary'), summaryArticle(s, core().summaryHtml(id)));
   view = { name: 'summary', update: (e) => { if (e.type === 'doc_changed' && e.id === id) renderSummary(id); } };
 }
 
 // ---------------------------------------------------------------------------
 // Print: the red folder for the patient's home
 
-function renderPrint(id) {
-  const s = rf.summary(id);
-  const plan = rf.plan(id);
+function renderPrint(id: string): void {
+  const s = core().summary(id);
+  const plan = core().plan(id);
   if (!s || !plan) {
     waitingForPlan(id, renderPrint);
     return;
   }
   const printedAt = Date.now();
-  const paper = printDocument(s, rf.summaryHtml(id), plan, printedAt);
+  const paper = printDocument(s, core().summaryHtml(id), plan, printedAt);
   const fitNote = h('p', { class: 'notice', role: 'status', testid: 'print-fit' });
   const footer = h('style', { testid: 'print-footer-style' }, pageFooterStyle(s, printedAt));
   show(
@@ -1127,7 +1191,7 @@ function renderPrint(id) {
         h('button', { type: 'button', class: 'button', testid: 'print-button', onclick: () => window.print() }, 'Print'))),
     footer,
     paper);
-  const fits = fitSummary(paper.querySelector('.print-summary'));
+  const fits = fitSummary(paper.querySelector<HTMLElement>('.print-summary') ?? paper);
   paper.dataset.fits = String(fits);
   fitNote.textContent = fits
     ? ''
@@ -1146,7 +1210,7 @@ function renderEmergency() {
   const submit = h('button', { type: 'submit', class: 'button', testid: 'emergency-submit' }, 'Find summary');
   const result = h('div', { testid: 'emergency-result', 'aria-live': 'polite' });
   const nhsField = field('NHS number', nhs);
-  nhsField.querySelector('label').append(h('span', { class: 'hint', id: 'emergency-nhs-hint' }, '10 digits, spaces allowed: 943 476 5919'));
+  nhsField.querySelector('label')?.append(h('span', { class: 'hint', id: 'emergency-nhs-hint' }, '10 digits, spaces allowed: 943 476 5919'));
   const form = h('form', { class: 'card lookup', testid: 'emergency-form', novalidate: true, role: 'search', 'aria-label': 'Find an emergency summary' },
     h('div', { class: 'fields' }, nhsField, field('Date of birth (optional)', dob, 'Checked against the record')),
     error,
@@ -1157,7 +1221,7 @@ function renderEmergency() {
     const mine = ++generation;
     error.textContent = '';
     result.replaceChildren();
-    let number;
+    let number: NhsNumberCheck;
     try {
       number = RedFolder.checkNhsNumber(nhs.value);
     } catch (err) {
@@ -1173,7 +1237,7 @@ function renderEmergency() {
     submit.disabled = true;
     try {
       const lookup = () => fetch(`/api/v1/emergency/summary/${number.digits}`, {
-        headers: { authorization: `Bearer ${session.token}` },
+        headers: { authorization: `Bearer ${session?.token}` },
         cache: 'no-store',
       });
       let response = await lookup();

@@ -6,9 +6,48 @@
 // date may be in the future, a number plausible, a plan complete, is the core's decision.
 // The labels below are how the app words the core's codes; they carry no rules.
 
+import type { Entry, Plan } from './core.js';
 import { by, field, fmtDate, h, section, sentence } from './dom.js';
+import type { Child } from './dom.js';
 
-export const LABELS = {
+/** An edit as the core's `Edit` JSON (crates/shared/src/edit.rs): `op` and its fields. */
+export type EditJson = { op: string; [field: string]: unknown };
+
+/** A section's "Saving… / Saved" line and error box, made by the plan screen. */
+export interface SaveState {
+  line: HTMLElement;
+  error: HTMLElement;
+  clear(): void;
+  /** Applies `edit`; resolves true once it is stored on this tablet. */
+  apply(id: string, edit: EditJson, after?: () => void): Promise<boolean>;
+}
+
+/** What the plan screen hands the sections drawn here. */
+export interface SectionContext {
+  id: string;
+  saveState(testid: string): SaveState;
+  newEntryId(): string;
+  enteredInError(onConfirm: () => void, testid: string): HTMLElement;
+  refresh(): void;
+  states?: Record<string, SaveState>;
+}
+
+type FieldType = 'text' | 'tel' | 'textarea' | 'date' | 'select' | 'bool' | 'check' | 'number' | 'decimal' | 'checks';
+interface FieldSpec {
+  name: string;
+  label: string;
+  type?: FieldType;
+  labels?: string;
+  optional?: boolean;
+  blank?: string;
+  hint?: string;
+}
+// Every control made by `control`: inputs, selects and textareas, and the `checks`
+// group (a div), which `read` and `write` treat by its spec instead of its value.
+type Control = HTMLElement & { value: string; checked: boolean };
+type Fields = Record<string, unknown>;
+
+export const LABELS: Record<string, Record<string, string>> = {
   sex: { female: 'Female', male: 'Male', other: 'Other', unknown: 'Unknown' },
   residence: { own_home: 'Own home', residential_home: 'Residential home', nursing_home: 'Nursing home' },
   cohort: {
@@ -40,18 +79,22 @@ export const LABELS = {
   yes_no: { true: 'Yes', false: 'No' },
 };
 
-const label = (kind, value) => (value === null || value === undefined || value === '' ? '—' : LABELS[kind]?.[value] ?? String(value));
-const text = (v) => (v === null || v === undefined || v === '' ? '—' : String(v));
+const label = (kind: string, value: unknown): string => (value === null || value === undefined || value === '' ? '—' : LABELS[kind]?.[String(value)] ?? String(value));
+const text = (v: unknown): string => (v === null || v === undefined || v === '' ? '—' : String(v));
 
 // A definition list of [term, value] pairs, leaving out nothing (a dash shows "not set").
-function facts(testid, pairs) {
+function facts(testid: string, pairs: (readonly [string, Child])[]): HTMLElement {
   return h('dl', { class: 'facts', testid }, ...pairs.flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value)]));
 }
 
 // ---------------------------------------------------------------------------
 // Forms built from a list of fields
 
-function control(spec, testid) {
+function control(spec: Omit<FieldSpec, 'name' | 'label'>, testid: string): Control {
+  return makeControl(spec, testid) as Control;
+}
+
+function makeControl(spec: Omit<FieldSpec, 'name' | 'label'>, testid: string): HTMLElement {
   switch (spec.type) {
     case 'textarea':
       return h('textarea', { rows: 3, testid, style: 'min-height: 88px' });
@@ -69,7 +112,7 @@ function control(spec, testid) {
       return h('input', { type: 'text', inputmode: spec.type === 'decimal' ? 'decimal' : 'numeric', autocomplete: 'off', testid });
     case 'checks':
       return h('div', { class: 'checks', testid },
-        ...Object.entries(LABELS[spec.labels]).map(([value, text]) => h('label', { class: 'check' },
+        ...Object.entries(LABELS[spec.labels ?? '']).map(([value, text]) => h('label', { class: 'check' },
           h('input', { type: 'checkbox', value, testid: `${testid}-${value}` }), text)));
     default:
       return h('input', { type: spec.type === 'tel' ? 'tel' : 'text', autocomplete: 'off', testid });
@@ -77,12 +120,12 @@ function control(spec, testid) {
 }
 
 // What was typed, as the edit's JSON wants it. Only the shape is checked here.
-function read(spec, el) {
+function read(spec: FieldSpec, el: Control): unknown {
   switch (spec.type) {
     case 'check':
       return el.checked;
     case 'checks':
-      return [...el.querySelectorAll('input:checked')].map((c) => c.value);
+      return [...el.querySelectorAll<HTMLInputElement>('input:checked')].map((c) => c.value);
     case 'bool':
       return el.value === '' ? null : el.value === 'true';
     case 'select':
@@ -107,19 +150,19 @@ function read(spec, el) {
   }
 }
 
-function write(spec, el, value) {
+function write(spec: FieldSpec, el: Control, value: unknown): void {
   switch (spec.type) {
     case 'check':
       el.checked = !!value;
       break;
     case 'checks':
-      for (const c of el.querySelectorAll('input')) c.checked = (value || []).includes(c.value);
+      for (const c of el.querySelectorAll('input')) c.checked = ((value || []) as string[]).includes(c.value);
       break;
     case 'bool':
       el.value = value === null || value === undefined ? '' : String(value);
       break;
     case 'decimal':
-      el.value = value === null || value === undefined ? '' : (value / 10).toFixed(1);
+      el.value = value === null || value === undefined ? '' : (Number(value) / 10).toFixed(1);
       break;
     default:
       el.value = value === null || value === undefined ? '' : String(value);
@@ -129,9 +172,26 @@ function write(spec, el, value) {
 // A form for one Edit op. `fill(plan)` gives current values for a form that sets a
 // single fact (it is refilled from the plan unless the user has started changing it);
 // forms that add an entry start empty and clear after a successful save.
-function editForm(ctx, { key, op, submit, fields, fill, extra, withId, collapsed, note }) {
+interface FormSpec {
+  key: string;
+  op: string;
+  submit: string;
+  fields: FieldSpec[];
+  fill?: (plan: Plan) => Fields;
+  extra?: (form: HTMLFormElement) => Fields;
+  withId?: boolean;
+  collapsed?: boolean;
+  note?: string;
+}
+
+interface EditForm {
+  node: HTMLElement;
+  refill(plan: Plan): void;
+}
+
+function editForm(ctx: SectionContext, { key, op, submit, fields, fill, extra, withId, collapsed, note }: FormSpec): EditForm {
   const state = ctx.saveState(key);
-  const inputs = fields.map((spec) => [spec, control(spec, `${key}-${spec.name}`)]);
+  const inputs = fields.map((spec): [FieldSpec, Control] => [spec, control(spec, `${key}-${spec.name}`)]);
   let dirty = false;
   const form = h('form', { novalidate: true, testid: `${key}-form` },
     note ? h('p', { class: 'muted' }, note) : null,
@@ -146,12 +206,12 @@ function editForm(ctx, { key, op, submit, fields, fill, extra, withId, collapsed
   form.addEventListener('change', () => { dirty = true; });
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
-    let edit;
+    let edit: EditJson;
     try {
       edit = { op, ...(withId ? { id: ctx.newEntryId() } : {}), ...(extra ? extra(form) : {}) };
       for (const [spec, el] of inputs) edit[spec.name] = read(spec, el);
     } catch (err) {
-      state.error.textContent = sentence(err.message);
+      state.error.textContent = sentence((err as Error).message);
       return;
     }
     const ok = await state.apply(ctx.id, edit, ctx.refresh);
@@ -161,7 +221,7 @@ function editForm(ctx, { key, op, submit, fields, fill, extra, withId, collapsed
       ctx.refresh();
     }
   });
-  const refill = (plan) => {
+  const refill = (plan: Plan): void => {
     if (!fill || dirty) return;
     const values = fill(plan);
     for (const [spec, el] of inputs) write(spec, el, values[spec.name]);
@@ -173,7 +233,13 @@ function editForm(ctx, { key, op, submit, fields, fill, extra, withId, collapsed
 }
 
 // A list of entries with "entered in error" on each, like the first screens' lists.
-function entries(ctx, list, testid, items, describe) {
+interface Described {
+  title: string;
+  meta?: (string | null | undefined)[];
+  extra?: HTMLElement | null;
+}
+
+function entries(ctx: SectionContext, list: string, testid: string, items: Entry[], describe: (entry: Entry) => Described): HTMLElement {
   const ul = h('ul', { class: 'entries', testid: `${testid}-list` });
   if (!items.length) {
     ul.append(h('li', { class: 'muted' }, 'None recorded.'));
@@ -187,9 +253,9 @@ function entries(ctx, list, testid, items, describe) {
         h('div', { class: 'entry-title' }, title),
         ...meta.filter(Boolean).map((m) => h('div', { class: 'entry-meta' }, m)),
         h('div', { class: 'entry-meta' }, `Recorded by ${by(entry.recorded)}`),
-        inError ? h('div', { class: 'in-error-note' }, `Entered in error — marked by ${by(entry.entered_in_error.by)}`) : null,
+        inError ? h('div', { class: 'in-error-note' }, `Entered in error — marked by ${by(entry.entered_in_error?.by)}`) : null,
         extra),
-      inError ? null : ctx.enteredInError(() => ctx.states[list].apply(ctx.id, { op: 'mark_entered_in_error', list, id: entry.id }, ctx.refresh), `${testid}-item`)));
+      inError ? null : ctx.enteredInError(() => states(ctx)[list].apply(ctx.id, { op: 'mark_entered_in_error', list, id: entry.id }, ctx.refresh), `${testid}-item`)));
   }
   return ul;
 }
@@ -200,15 +266,27 @@ function entries(ctx, list, testid, items, describe) {
 // `ctx`: { id, saveState, newEntryId, enteredInError, refresh } from the plan screen.
 // Returns { top, rest, refresh(plan) }: `top` goes above the first screens' sections
 // (lifecycle and conflicts), `rest` after them.
-export function planSections(ctx) {
-  const forms = [];
-  const boxes = [];
-  const form = (spec) => { const f = editForm(ctx, spec); forms.push(f); return f.node; };
+// The save states of the lists, made by `planSections`.
+function states(ctx: SectionContext): Record<string, SaveState> {
+  if (!ctx.states) throw new Error('planSections makes the list states first');
+  return ctx.states;
+}
+
+export interface PlanSections {
+  top: HTMLElement[];
+  rest: HTMLElement[];
+  refresh(plan: Plan): void;
+}
+
+export function planSections(ctx: SectionContext): PlanSections {
+  const forms: EditForm[] = [];
+  const boxes: [HTMLElement, (plan: Plan) => Node | null][] = [];
+  const form = (spec: FormSpec): HTMLElement => { const f = editForm(ctx, spec); forms.push(f); return f.node; };
   // A part of a section redrawn from the plan on every refresh.
-  const live = (draw) => { const box = h('div'); boxes.push([box, draw]); return box; };
+  const live = (draw: (plan: Plan) => Node | null): HTMLElement => { const box = h('div'); boxes.push([box, draw]); return box; };
   ctx.states = Object.fromEntries(['care_team', 'allergies', 'escalation_plans', 'goals', 'reviews', 'mdt_discussions', 'advice', 'key_contacts', 'medications']
     .map((list) => [list, ctx.saveState(`${list.replace(/_/g, '-')}-list`)]));
-  const listStatus = (list) => [ctx.states[list].error, ctx.states[list].line];
+  const listStatus = (list: string): HTMLElement[] => [states(ctx)[list].error, states(ctx)[list].line];
 
   // --- Lifecycle
   const lifeState = ctx.saveState('lifecycle');
@@ -233,11 +311,11 @@ export function planSections(ctx) {
           ['Next review due', h('span', { testid: 'next-review-due' }, e.next_review_due ? fmtDate(e.next_review_due) : '—')],
           e.completed ? ['Marked complete', by(e.completed)] : null,
           e.ended ? ['Ended', `${label('end_reason', e.ended.reason)}, ${fmtDate(e.ended.date)} (${by(e.ended.recorded)})`] : null,
-        ].filter(Boolean)),
+        ].filter(Boolean) as [string, Child][]),
         (e.status === 'draft' || e.status === 'under_review') && problems.length
           ? h('div', { class: 'notice', testid: 'completion-problems' },
             h('p', {}, 'This plan cannot be marked complete yet:'),
-            h('ul', {}, ...problems.map((m) => h('li', {}, sentence(m)))))
+            h('ul', {}, ...problems.map((m: string) => h('li', {}, sentence(m)))))
           : null);
     }),
     lifeState.error,
@@ -260,10 +338,10 @@ export function planSections(ctx) {
   const conflicts = h('section', { class: 'section conflicts', testid: 'section-conflicts', 'aria-labelledby': 'h-section-conflicts' },
     h('h2', { id: 'h-section-conflicts' }, 'Conflicting entries to resolve'),
     h('p', {}, 'Colleagues recorded these safety-critical facts differently without seeing each other\u2019s entry. Both are kept, and the emergency summary shows the conflict, until you choose the correct one.'),
-    live((p) => h('ul', { class: 'entries', testid: 'conflicts-list' }, ...(p.conflicts || []).map((c) => h('li', { class: 'entry conflict', testid: 'conflict-item', 'data-field': c.field },
+    live((p) => h('ul', { class: 'entries', testid: 'conflicts-list' }, ...(p.conflicts || []).map((c: any) => h('li', { class: 'entry conflict', testid: 'conflict-item', 'data-field': c.field },
       h('div', { class: 'entry-main' },
         h('div', { class: 'entry-title' }, sentence(c.field_label || c.field)),
-        h('ul', { class: 'conflict-values' }, ...c.values.map((v) => h('li', { testid: 'conflict-value', 'data-value-id': v.id },
+        h('ul', { class: 'conflict-values' }, ...c.values.map((v: any) => h('li', { testid: 'conflict-value', 'data-value-id': v.id },
           h('div', {}, h('strong', {}, v.label)),
           h('div', { class: 'entry-meta' }, `Set by ${by(v.recorded)}`),
           h('button', {
@@ -433,9 +511,9 @@ export function planSections(ctx) {
     }));
 
   // --- Goals with actions
-  const goalState = ctx.states.goals;
-  const statusSelect = (kind, value, testid, onchange) => {
-    const s = h('select', { testid, 'aria-label': 'Status', onchange: (e) => onchange(e.target.value) },
+  const goalState = states(ctx).goals;
+  const statusSelect = (kind: string, value: string, testid: string, onchange: (value: string) => void): HTMLSelectElement => {
+    const s = h('select', { testid, 'aria-label': 'Status', onchange: (e: Event) => onchange((e.target as HTMLSelectElement).value) },
       ...Object.entries(LABELS[kind]).map(([v, t]) => h('option', { value: v }, t)));
     s.value = value;
     return s;
@@ -446,10 +524,10 @@ export function planSections(ctx) {
       title: g.goal,
       meta: [g.what_matters ? `What matters: ${g.what_matters}` : null, g.owner ? `Owner: ${g.owner}` : null],
       extra: g.entered_in_error ? null : h('div', {},
-        field('Goal status', statusSelect('goal_status', g.status, 'goal-status', (status) => goalState.apply(ctx.id, { op: 'set_goal_status', id: g.id, status }, ctx.refresh))),
-        h('ul', { class: 'actions-list', testid: 'goal-actions' }, ...g.actions.map((a) => h('li', { testid: 'goal-action', 'data-id': a.id },
+        field('Goal status', statusSelect('goal_status', g.status, 'goal-status', (status: string) => goalState.apply(ctx.id, { op: 'set_goal_status', id: g.id, status }, ctx.refresh))),
+        h('ul', { class: 'actions-list', testid: 'goal-actions' }, ...g.actions.map((a: Entry) => h('li', { testid: 'goal-action', 'data-id': a.id },
           h('span', {}, `${a.action}${a.owner ? ` — ${a.owner}` : ''}`),
-          statusSelect('action_status', a.status, 'goal-action-status', (status) => goalState.apply(ctx.id, { op: 'set_goal_action_status', goal_id: g.id, id: a.id, status }, ctx.refresh)))))),
+          statusSelect('action_status', a.status, 'goal-action-status', (status: string) => goalState.apply(ctx.id, { op: 'set_goal_action_status', goal_id: g.id, id: a.id, status }, ctx.refresh)))))),
     }))),
     ...listStatus('goals'),
     form({
@@ -466,7 +544,7 @@ export function planSections(ctx) {
       fields: [{ name: 'action', label: 'Action' }, { name: 'owner', label: 'Owner' }],
     }));
   const goalForm = goals.querySelector('[data-testid="goal-action-form"] .fields');
-  goalForm.prepend(field('Goal', goalChoices));
+  goalForm?.prepend(field('Goal', goalChoices));
 
   // --- Emergency decisions
   const decisions = section('Emergency decisions', 'section-decisions',
@@ -526,7 +604,7 @@ export function planSections(ctx) {
     }));
 
   // --- Self-management advice, equipment and services (collaborative texts)
-  const textForm = (key, target, title) => form({
+  const textForm = (key: string, target: string, title: string): HTMLElement => form({
     key, op: 'set_text', submit: `Save ${title.toLowerCase()}`,
     extra: () => ({ target: { text: target } }),
     fields: [{ name: 'text', label: title, type: 'textarea' }],
@@ -591,7 +669,7 @@ export function planSections(ctx) {
     live((p) => {
       const c = p.consent;
       return facts('consent-facts', [
-        ['Shared with', c.recipients?.length ? c.recipients.map((r) => label('recipient', r)).join(', ') : '—'],
+        ['Shared with', c.recipients?.length ? c.recipients.map((r: string) => label('recipient', r)).join(', ') : '—'],
         ['Given by', label('given_by', c.given_by)],
         ['Capacity', text(c.capacity_note)],
         ['Date', c.consent_date ? fmtDate(c.consent_date) : '—'],
@@ -613,7 +691,7 @@ export function planSections(ctx) {
       fields: [{ name: 'date', label: 'Date withdrawn', type: 'date' }],
     }));
 
-  function refresh(plan) {
+  function refresh(plan: Plan): void {
     for (const [box, draw] of boxes) {
       const node = draw(plan);
       box.replaceChildren(...(node ? [node] : []));
@@ -622,7 +700,7 @@ export function planSections(ctx) {
     conflicts.hidden = !(plan.conflicts || []).length;
     endDetails.hidden = plan.enrolment.status === 'ended';
     const chosen = goalChoices.value;
-    goalChoices.replaceChildren(...plan.goals.filter((g) => !g.entered_in_error).map((g) => h('option', { value: g.id }, g.goal)));
+    goalChoices.replaceChildren(...plan.goals.filter((g: Entry) => !g.entered_in_error).map((g: Entry) => h('option', { value: g.id }, g.goal)));
     if (chosen) goalChoices.value = chosen;
   }
 

@@ -11,27 +11,28 @@
 // printed, after the known ones, so a newer core adding to the plan never leaves
 // something off the paper.
 
+import type { Attribution, Entry, Plan, Summary } from './core.js';
 import { by, fmtDateTime, h, humanise } from './dom.js';
 
 // The core's summary page as nodes for this document: its <h1> becomes an <h2> and its
 // section <h2>s become <h3>s, to sit under the page's own heading.
-export function coreSummaryNodes(html) {
+export function coreSummaryNodes(html: string): HTMLElement[] {
   const parsed = new DOMParser().parseFromString(html, 'text/html');
-  const demote = { H1: 'h2', H2: 'h3' };
-  for (const heading of [...parsed.body.querySelectorAll('h1, h2')]) {
+  const demote: Record<string, string> = { H1: 'h2', H2: 'h3' };
+  for (const heading of [...parsed.body.querySelectorAll<HTMLElement>('h1, h2')]) {
     const replacement = parsed.createElement(demote[heading.tagName]);
     replacement.append(...heading.childNodes);
     heading.replaceWith(replacement);
   }
-  return [...parsed.body.children].map((node) => document.adoptNode(node));
+  return [...parsed.body.children].map((node) => document.adoptNode(node as HTMLElement));
 }
 
-function dnacprBanner(s) {
+function dnacprBanner(s: Summary): HTMLElement {
   return h('div', { class: 'dnacpr-banner', 'data-status': s.dnacpr, testid: 'summary-dnacpr' },
     h('span', { class: 'banner-label' }, 'CPR: '), s.dnacpr_label);
 }
 
-function consentNote(s) {
+function consentNote(s: Summary): HTMLElement {
   return s.consent_to_emergency_sharing
     ? h('p', { class: 'consent-note', testid: 'summary-consent' }, 'The patient has agreed to share this summary with emergency services.')
     : h('p', { class: 'error', role: 'note', testid: 'summary-no-consent' }, 'The patient has not consented to sharing this summary with emergency services.');
@@ -39,9 +40,9 @@ function consentNote(s) {
 
 // The summary as an on-screen card: the CPR flag first, then the core's summary, whose
 // own heading names the card.
-export function summaryArticle(s, html, { testid = 'emergency-summary' } = {}) {
+export function summaryArticle(s: Summary, html: string | null, { testid = 'emergency-summary' }: { testid?: string } = {}): HTMLElement {
   const headingId = `${testid}-title`;
-  const body = html ? coreSummaryNodes(html) : [h('h2', {}, `Emergency summary: ${s.name}`), fallbackSummary(s)];
+  const body: HTMLElement[] = html ? coreSummaryNodes(html) : [h('h2', {}, `Emergency summary: ${s.name}`), fallbackSummary(s)];
   const heading = body.find((n) => n.tagName === 'H2');
   if (heading) heading.id = headingId;
   return h('article', { class: 'summary', testid, 'aria-labelledby': headingId },
@@ -51,7 +52,7 @@ export function summaryArticle(s, html, { testid = 'emergency-summary' } = {}) {
 }
 
 // Used only when the core could not render a summary (a server newer than this app).
-function fallbackSummary(s) {
+function fallbackSummary(s: Summary): HTMLElement {
   return h('div', {},
     h('p', { class: 'notice' }, 'This summary came from a newer server than this app understands; every field is shown as received.'),
     genericValue(s));
@@ -68,26 +69,26 @@ const KEY_ORDER = [
   'date', 'status', 'nhs_number', 'date_of_birth', 'sex', 'address', 'access_notes', 'phone', 'organisation', 'hours',
   'treatment', 'dose', 'location', 'anticipatory', 'notes', 'reaction', 'severity', 'plan', 'rescue_pack', 'owner',
 ];
-function ordered(keys) {
-  const rank = (k) => (KEY_ORDER.includes(k) ? KEY_ORDER.indexOf(k) : KEY_ORDER.length);
+function ordered(keys: Iterable<string>): string[] {
+  const rank = (k: string): number => (KEY_ORDER.includes(k) ? KEY_ORDER.indexOf(k) : KEY_ORDER.length);
   return [...keys].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
 }
 
-function isEntryList(value) {
+function isEntryList(value: unknown): value is Entry[] {
   return Array.isArray(value) && value.length > 0 && value.every((v) => v && typeof v === 'object' && !Array.isArray(v) && ('recorded' in v || 'id' in v));
 }
 
-function isAttribution(value) {
-  return value && typeof value === 'object' && 'user_name' in value && 'at_ms' in value;
+function isAttribution(value: unknown): value is Attribution {
+  return !!value && typeof value === 'object' && 'user_name' in value && 'at_ms' in value;
 }
 
-function scalar(value) {
+function scalar(value: unknown): string {
   if (typeof value === 'boolean') return value ? 'Yes' : 'No';
   if (typeof value === 'string' && /^[a-z]+(_[a-z0-9]+)+$/.test(value)) return humanise(value); // enum names
   return String(value);
 }
 
-export function genericValue(value) {
+export function genericValue(value: unknown): Node | string {
   if (value === null || value === undefined || value === '') return h('span', { class: 'muted' }, 'Not recorded');
   if (isAttribution(value)) return by(value);
   if (isEntryList(value)) return entryTable(value);
@@ -97,7 +98,7 @@ export function genericValue(value) {
   if (typeof value === 'object') {
     const keys = ordered(Object.keys(value));
     if (!keys.length) return h('span', { class: 'muted' }, 'Not recorded');
-    return h('dl', { class: 'generic' }, ...keys.flatMap((k) => [h('dt', {}, humanise(k)), h('dd', {}, genericValue(value[k]))]));
+    return h('dl', { class: 'generic' }, ...keys.flatMap((k) => [h('dt', {}, humanise(k)), h('dd', {}, genericValue((value as Record<string, unknown>)[k]))]));
   }
   if (typeof value === 'string' && value.includes('\n')) return h('span', { class: 'pre' }, value);
   return scalar(value);
@@ -105,7 +106,7 @@ export function genericValue(value) {
 
 // Entries (conditions, medications, reviews …) as a table; entries marked entered in
 // error stay, struck through and labelled, as nothing is deleted.
-function entryTable(entries) {
+function entryTable(entries: Entry[]): HTMLElement {
   const columns = ordered(new Set(entries.flatMap((e) => Object.keys(e)))).filter((k) => !HIDDEN_IN_ENTRIES.has(k));
   return h('table', {},
     h('thead', {}, h('tr', {}, ...columns.map((c) => h('th', { scope: 'col' }, humanise(c))), h('th', { scope: 'col' }, 'Recorded'))),
@@ -127,7 +128,7 @@ const PAGE_CONTENT_MM = 297 - 12 - 16;
 const DENSITY = ['', 'dense', 'denser'];
 
 // The plan's sections in the order of DOMAIN.md "What a plan holds": [title, keys].
-const PLAN_SECTIONS = [
+const PLAN_SECTIONS: [string, string[]][] = [
   ['Unresolved conflicts', ['conflicts']],
   ['Patient', ['patient']],
   ['Enrolment', ['enrolment']],
@@ -152,17 +153,17 @@ const PLAN_SECTIONS = [
 // Shown elsewhere or only for the app's own use.
 const NOT_PRINTED = new Set(['schema_version', 'pending', 'nhs_number_display', 'dnacpr', 'last_updated', 'plan_version']);
 
-function printSection(title, content) {
+function printSection(title: string, content: Node | string): HTMLElement {
   return h('section', { class: 'print-section' }, h('h3', {}, title), content);
 }
 
-function sectionContent(plan, keys) {
+function sectionContent(plan: Plan, keys: string[]): Node | string {
   if (keys.length === 1) return genericValue(plan[keys[0]]);
   return h('dl', { class: 'generic' }, ...keys.filter((k) => k in plan).flatMap((k) => [
     h('dt', {}, k === 'dnacpr_label' ? 'DNACPR' : humanise(k)), h('dd', {}, genericValue(plan[k]))]));
 }
 
-function fullPlanSections(plan) {
+function fullPlanSections(plan: Plan): HTMLElement[] {
   const placed = new Set([...NOT_PRINTED, ...PLAN_SECTIONS.flatMap(([, keys]) => keys)]);
   const sections = PLAN_SECTIONS
     .filter(([title, keys]) => keys.some((k) => k in plan) && !(title === 'Unresolved conflicts' && !plan.conflicts?.length))
@@ -174,11 +175,11 @@ function fullPlanSections(plan) {
     ...rest,
     h('p', { class: 'last-updated' },
       plan.last_updated ? `Plan last updated by ${by(plan.last_updated)}` : '',
-      plan.plan_version ? ` · version ${plan.plan_version.split(',').map((v) => v.slice(0, 8)).join(' ')}` : ''),
+      plan.plan_version ? ` · version ${plan.plan_version.split(',').map((v: string) => v.slice(0, 8)).join(' ')}` : ''),
   ];
 }
 
-export function printDocument(s, summaryHtml, plan, printedAtMs) {
+export function printDocument(s: Summary, summaryHtml: string | null, plan: Plan, printedAtMs: number): HTMLElement {
   const summary = h('section', { class: 'print-summary', testid: 'print-summary', 'aria-labelledby': 'print-summary-title' },
     h('header', { class: 'print-band' },
       h('h2', { id: 'print-summary-title' }, 'Emergency summary'),
@@ -197,19 +198,19 @@ export function printDocument(s, summaryHtml, plan, printedAtMs) {
 
 // A CSS string literal holding `text`, every character outside a safe set escaped, so
 // plan content cannot break out of the page-footer rule.
-function cssString(text) {
-  return `"${Array.from(text, (ch) => (/[A-Za-z0-9 .,()-]/.test(ch) ? ch : `\\${ch.codePointAt(0).toString(16)} `)).join('')}"`;
+function cssString(text: string): string {
+  return `"${Array.from(text, (ch) => (/[A-Za-z0-9 .,()-]/.test(ch) ? ch : `\\${(ch.codePointAt(0) ?? 0).toString(16)} `)).join('')}"`;
 }
 
 // The footer on every printed page: who the paper is about, and the page number.
-export function pageFooterStyle(s, printedAtMs) {
+export function pageFooterStyle(s: Summary, printedAtMs: number): string {
   const label = `Red Folder · ${s.name} · NHS ${s.nhs_number_display} · printed ${fmtDateTime(printedAtMs)}`;
   return `@page { @bottom-left { content: ${cssString(label)}; } }`;
 }
 
 // Tightens the summary's type until it fits two A4 pages; returns whether it does.
 // The on-screen preview is laid out at the printed width, so its height predicts pages.
-export function fitSummary(summary) {
+export function fitSummary(summary: HTMLElement): boolean {
   const limit = 2 * PAGE_CONTENT_MM * MM_TO_PX;
   for (const density of DENSITY) {
     summary.classList.remove(...DENSITY.filter(Boolean));

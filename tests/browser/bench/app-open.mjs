@@ -1,0 +1,196 @@
+// How fast the tablet app opens, offline, with a full caseload: a benchmark that prints
+// figures, not a test (nothing is asserted against a time; `cargo xtask bench-app` runs
+// it, `cargo xtask test` does not).
+//
+//   node tests/browser/bench/app-open.mjs [--plans 300] [--runs 5] [--opens 10]
+//
+// The real server (REDFOLDER_BIN, debug build by default) runs with the demo data; plans
+// are added through the FHIR import (`POST /api/v1/patients/import`, a GP record with
+// conditions, medicines, an allergy and observations each) until cm1.demo's caseload
+// holds --plans. One tablet in headless Chromium signs in, sets its PIN and downloads
+// them all (stored encrypted in IndexedDB), and the service worker holds the app. Then,
+// --runs times, offline:
+//
+// - open: the page is reloaded with the network off; `boot` is navigation start → the
+//   PIN screen, `unlock` is pressing Unlock → every caseload row drawn (the core decrypts
+//   and loads every stored plan on the way), and `open to caseload` is their sum, the
+//   time the app itself takes (typing the PIN is not counted);
+// - plan: --opens different plans are opened from the caseload, each timed from the tap
+//   to the plan screen drawn (`drawn`) and to the next frame after it (`painted`).
+//
+// Times are taken inside the page with performance.now(), so the driver's round trips do
+// not count. Medians with min–max. The machine is shared: read them with that in mind.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  byTestId, outputDir, PIN, PORTRAIT, setup, signIn, unlock, waitForCaseload, waitStored,
+} from '../helpers.mjs';
+
+const args = process.argv.slice(2);
+const arg = (name, fallback) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+};
+const PLANS = arg('--plans', 300);
+const RUNS = arg('--runs', 5);
+const OPENS = arg('--opens', 10);
+
+// A valid NHS number in the 999 (test) range: Modulus 11 over the first nine digits.
+function nhsNumber(serial) {
+  const nine = `999${String(serial).padStart(6, '0')}`;
+  const sum = [...nine].reduce((acc, d, i) => acc + Number(d) * (10 - i), 0);
+  const check = 11 - (sum % 11);
+  if (check === 10) return null;
+  return `${nine}${check === 11 ? 0 : check}`;
+}
+
+const GIVEN = ['Ada', 'Bert', 'Cora', 'Dev', 'Edna', 'Frank', 'Gita', 'Harold', 'Iris', 'Jon', 'Kamala', 'Len'];
+const FAMILY = ['Ashby', 'Brook', 'Carver', 'Dale', 'Eaton', 'Finch', 'Gale', 'Hart', 'Ives', 'Joyce', 'Kerr', 'Lowe', 'Marsh'];
+const CONDITIONS = ['Heart failure', 'COPD', 'Type 2 diabetes', 'Chronic kidney disease stage 3', 'Atrial fibrillation', 'Dementia', 'Osteoarthritis'];
+const MEDICINES = [['Furosemide', '40 mg once a day'], ['Bisoprolol', '2.5 mg once a day'], ['Metformin', '500 mg twice a day'], ['Apixaban', '5 mg twice a day'], ['Salbutamol inhaler', '2 puffs when needed']];
+
+function bundle(i, nhs) {
+  const patient = {
+    resourceType: 'Patient',
+    identifier: [{ system: 'https://fhir.nhs.uk/Id/nhs-number', value: nhs }],
+    name: [{ family: FAMILY[i % FAMILY.length], given: [GIVEN[(i * 7) % GIVEN.length]] }],
+    gender: i % 2 ? 'female' : 'male',
+    birthDate: `19${30 + (i % 20)}-${String(1 + (i % 12)).padStart(2, '0')}-${String(1 + (i % 28)).padStart(2, '0')}`,
+    address: [{ text: `${i + 1} Bench Street, Ashbridge` }],
+  };
+  const subject = { reference: 'Patient/p' };
+  const resources = [patient];
+  for (let k = 0; k < 3; k++) {
+    resources.push({ resourceType: 'Condition', code: { text: CONDITIONS[(i + k) % CONDITIONS.length] }, subject, note: [{ text: 'Managed by the GP and the community matron' }] });
+  }
+  for (let k = 0; k < 4; k++) {
+    const [name, dose] = MEDICINES[(i + k) % MEDICINES.length];
+    resources.push({ resourceType: 'MedicationStatement', status: 'active', medicationCodeableConcept: { text: name }, dosage: [{ text: dose }], subject });
+  }
+  resources.push({
+    resourceType: 'AllergyIntolerance', code: { text: 'Penicillin' }, patient: subject,
+    reaction: [{ manifestation: [{ text: 'Rash' }], severity: 'moderate' }],
+  });
+  resources.push({
+    resourceType: 'Observation', status: 'final', subject, effectiveDateTime: '2026-10-01T10:00:00Z',
+    code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] },
+    valueQuantity: { value: 70 + (i % 20), unit: '/min', system: 'http://unitsofmeasure.org', code: '/min' },
+  });
+  return { resourceType: 'Bundle', type: 'collection', entry: resources.map((resource) => ({ resource })) };
+}
+
+async function fillCaseload(env, target) {
+  const token = await env.apiLogin('cm1.demo');
+  const count = async () => {
+    const r = await env.api('GET', '/api/v1/patients', { token });
+    if (r.status !== 200) throw new Error(`caseload: ${r.status} ${r.text}`);
+    return r.json.length;
+  };
+  let have = await count();
+  const started = Date.now();
+  let failures = 0;
+  for (let serial = 700000; have < target; serial++) {
+    const nhs = nhsNumber(serial);
+    if (!nhs) continue;
+    const r = await env.api('POST', '/api/v1/patients/import', { token, body: bundle(serial, nhs) });
+    if (r.status === 201) have += 1;
+    else if (r.status !== 200 && ++failures > 5) throw new Error(`import refused: ${r.status} ${r.text.slice(0, 600)}`);
+  }
+  console.log(`caseload of cm1.demo: ${await count()} plans (filled in ${((Date.now() - started) / 1000).toFixed(1)} s)`);
+}
+
+// Installed before the app's own scripts on every load: stamps, with performance.now(),
+// when the PIN screen appears, when Unlock is pressed and when the caseload is drawn.
+function stamps(plans) {
+  const marks = {};
+  window.__bench = marks;
+  document.addEventListener('submit', (e) => {
+    if (e.target?.dataset?.testid === 'unlock-form' && marks.unlockPressed === undefined) marks.unlockPressed = performance.now();
+  }, true);
+  new MutationObserver(() => {
+    if (marks.pinScreen === undefined && document.querySelector('[data-testid="unlock-pin"]')) marks.pinScreen = performance.now();
+    if (marks.caseload === undefined && document.querySelectorAll('[data-testid="caseload-item"]').length >= plans) marks.caseload = performance.now();
+  }).observe(document, { subtree: true, childList: true });
+}
+
+// Taps the n-th caseload row and times it, inside the page.
+function openPlan(n) {
+  return new Promise((resolve, reject) => {
+    const rows = document.querySelectorAll('[data-testid="caseload-item"]');
+    const row = rows[n % rows.length];
+    const id = row.dataset.id;
+    const started = performance.now();
+    const timer = setTimeout(() => reject(new Error(`plan ${id} did not open within 10 s`)), 10_000);
+    const observer = new MutationObserver(() => {
+      const title = document.querySelector('[data-testid="plan-title"]');
+      if (!title || !document.querySelector('[data-testid="plan"]') || !location.hash.includes(encodeURIComponent(id))) return;
+      const drawn = performance.now();
+      observer.disconnect();
+      requestAnimationFrame(() => setTimeout(() => {
+        clearTimeout(timer);
+        resolve({ drawn: drawn - started, painted: performance.now() - started });
+      }, 0));
+    });
+    observer.observe(document.getElementById('main'), { subtree: true, childList: true });
+    row.click();
+  });
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const fmt = (xs) => `${median(xs).toFixed(0).padStart(6)} ms  (${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)}, n=${xs.length})`;
+
+const env = await setup();
+try {
+  console.log(`app-open benchmark: ${PLANS} plans, ${RUNS} offline opens, ${OPENS} plans opened per run`);
+  await fillCaseload(env, PLANS);
+  const tablet = await env.openTablet('bench', PORTRAIT);
+  const { page, context } = tablet;
+  await context.addInitScript(stamps, PLANS);
+  const synced = Date.now();
+  await signIn(tablet, 'cm1.demo');
+  await waitForCaseload(tablet, PLANS, 300_000);
+  await waitStored(tablet, PLANS, 300_000);
+  await page.waitForFunction(() => document.body.dataset.sw === 'ready', null, { timeout: 30_000 });
+  console.log(`first sync of ${PLANS} plans: ${((Date.now() - synced) / 1000).toFixed(1)} s (sign-in to every plan stored)`);
+
+  const boot = [];
+  const unlocking = [];
+  const total = [];
+  const drawn = [];
+  const painted = [];
+  await context.setOffline(true);
+  for (let run = 0; run < RUNS; run++) {
+    await page.reload();
+    await byTestId(page, 'unlock-pin').waitFor();
+    await unlock(tablet, PIN);
+    await page.waitForFunction(() => window.__bench.caseload !== undefined, null, { timeout: 120_000 });
+    const m = await page.evaluate(() => window.__bench);
+    boot.push(m.pinScreen);
+    unlocking.push(m.caseload - m.unlockPressed);
+    total.push(m.pinScreen + (m.caseload - m.unlockPressed));
+    for (let k = 0; k < OPENS; k++) {
+      const t = await page.evaluate(openPlan, run * OPENS + k * 7);
+      drawn.push(t.drawn);
+      painted.push(t.painted);
+      await page.evaluate(() => { location.hash = '#/'; });
+      await byTestId(page, 'caseload-list').waitFor();
+    }
+  }
+  const online = await page.evaluate(() => navigator.onLine);
+  console.log(`\nopened offline (navigator.onLine = ${online}), ${PLANS} plans stored, headless Chromium:`);
+  console.log(`  boot (navigation → PIN screen)         ${fmt(boot)}`);
+  console.log(`  unlock (Unlock pressed → caseload)     ${fmt(unlocking)}`);
+  console.log(`  open to caseload (boot + unlock)       ${fmt(total)}   target < 1500 ms`);
+  console.log(`  open a plan (tap → plan drawn)         ${fmt(drawn)}`);
+  console.log(`  open a plan (tap → next frame)         ${fmt(painted)}   target < 100 ms`);
+  fs.mkdirSync(outputDir, { recursive: true });
+  const file = path.join(outputDir, 'app-open.json');
+  fs.writeFileSync(file, JSON.stringify({ plans: PLANS, runs: RUNS, boot, unlock: unlocking, total, planDrawn: drawn, planPainted: painted }, null, 1));
+  console.log(`raw figures: ${path.relative(process.cwd(), file)}`);
+} finally {
+  await env.close();
+}

@@ -7,10 +7,13 @@ models cannot express are done here: references inside the bundle resolve to an 
 fullUrl, a document's first entry is a Composition, and fullUrls are unique.
 
 Profile claims are checked too, as far as this script can without the profiles' own
-definitions: every resource of a type UK Core profiles claims that UK Core profile (and
-only existing ones), the Patient's NHS number carries the UK Core verification-status
-extension with a code of its value set, and an Observation claiming a FHIR core
-vital-signs profile has that profile's fixed LOINC code, category and UCUM units.
+definitions: every resource of a type UK Core profiles claims that UK Core profile (or a
+UK Core vital-signs profile derived from it) and only profiles known to exist; the
+Patient's NHS number carries the UK Core verification-status extension with a code of
+its value set; an Observation claiming a UK Core vital-signs profile has its status,
+single category, LOINC and SNOMED CT codings, fixed UCUM code and unit string (and, for
+blood pressure, its closed component slicing); one claiming a FHIR core vital-signs
+profile has that profile's fixed LOINC code, category and UCUM units.
 
 Exit 0 when valid; otherwise exit 1 and list every error on stderr. Exit 2 when the
 validator itself is not installed (see tests/fhir/requirements.txt).
@@ -97,6 +100,69 @@ CORE_VITALS = {
     "http://hl7.org/fhir/StructureDefinition/bp": ("85354-9", None),
 }
 
+SNOMED = "http://snomed.info/sct"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+# UK Core vital-signs profiles (UKCore-Observation-VitalSigns-<name>, parent
+# UKCore-Observation-VitalSigns): fixed LOINC code, UCUM code and unit string.
+UK_VITALS = {
+    "HeartRate": ("8867-4", "/min", "per minute"),
+    "RespirationRate": ("9279-1", "/min", "per minute"),
+    "OxygenSaturation": ("2708-6", "%", "percent"),
+    "BodyTemperature": ("8310-5", "Cel", "degree Celsius"),
+    "BodyWeight": ("29463-7", "kg", "kilogram"),
+    "BloodPressure": ("85354-9", None, None),
+}
+BP_COMPONENTS = {"Systolic blood pressure": ("8480-6", 1, 1),
+                 "Diastolic blood pressure": ("8462-4", 0, 1)}
+
+
+def check_uk_vital(resource, name, where, errors):
+    """The rules of UKCore-Observation-VitalSigns and its child profile `name`."""
+    loinc, ucum, unit = UK_VITALS[name]
+    what = f"{where}: UKCore-Observation-VitalSigns-{name}"
+    if resource.get("status") != "final":
+        errors.append(f"{what} needs status final")
+    categories = resource.get("category", [])
+    if len(categories) != 1 or not has_coding(categories[0], OBSERVATION_CATEGORY, "vital-signs"):
+        errors.append(f"{what} needs exactly one category, vital-signs")
+    codings = resource.get("code", {}).get("coding", [])
+    loincs = [c for c in codings if c.get("system") == LOINC]
+    if len(loincs) != 1 or loincs[0].get("code") != loinc:
+        errors.append(f"{what} needs one LOINC coding {loinc}")
+    if not any(c.get("system") == SNOMED and c.get("code") for c in codings):
+        errors.append(f"{what} needs a SNOMED CT coding")
+    if "subject" not in resource or not any(k.startswith("effective") for k in resource):
+        errors.append(f"{what} needs subject and effective[x]")
+
+    def quantity(q, code, unit, at):
+        if (not q or "value" not in q or q.get("system") != UCUM or q.get("code") != code
+                or q.get("unit") != unit):
+            errors.append(f"{what}{at} needs value, system UCUM, code {code!r}, unit {unit!r}")
+
+    if ucum is None:
+        if any(k.startswith("value") for k in resource):
+            errors.append(f"{what} has no value[x] (its components carry the readings)")
+        components = resource.get("component", [])
+        for c in components:
+            if c.get("code", {}).get("text") not in BP_COMPONENTS:
+                errors.append(f"{what}: component {c.get('code')} is not a slice of the "
+                              "closed slicing by code.text")
+        for text, (code, low, high) in BP_COMPONENTS.items():
+            found = [c for c in components if c.get("code", {}).get("text") == text]
+            if not low <= len(found) <= high:
+                errors.append(f"{what} needs {low}..{high} component {text!r}")
+            for c in found:
+                codings = c["code"].get("coding", [])
+                if not any(x.get("system") == LOINC and x.get("code") == code
+                           and x.get("display") == text for x in codings):
+                    errors.append(f"{what}: component {text!r} needs LOINC {code} '{text}'")
+                if not any(x.get("system") == SNOMED for x in codings):
+                    errors.append(f"{what}: component {text!r} needs a SNOMED CT coding")
+                quantity(c.get("valueQuantity"), "mm[Hg]", "millimeter of mercury",
+                         f".component({text})")
+    else:
+        quantity(resource.get("valueQuantity"), ucum, unit, ".valueQuantity")
+
 
 def has_coding(concept, system, code):
     return any(c.get("system") == system and c.get("code") == code
@@ -133,10 +199,16 @@ def check_profiles(resource, where, errors):
     """UK Core and core vital-signs profile claims, and the UK Core rules checked here."""
     kind = resource.get("resourceType")
     profiles = resource.get("meta", {}).get("profile", [])
-    if kind in UK_CORE_TYPES and UK_CORE + kind not in profiles:
-        errors.append(f"{where}: does not claim {UK_CORE}{kind}")
+    uk_vital = UK_CORE + "Observation-VitalSigns-"
+    claims_uk_core = UK_CORE + kind in profiles or (
+        kind == "Observation" and any(p.startswith(uk_vital) for p in profiles))
+    if kind in UK_CORE_TYPES and not claims_uk_core:
+        errors.append(f"{where}: does not claim {UK_CORE}{kind} (or a profile derived from it)")
     for p in profiles:
         if p == UK_CORE + kind:
+            continue
+        if kind == "Observation" and p.startswith(uk_vital) and p[len(uk_vital):] in UK_VITALS:
+            check_uk_vital(resource, p[len(uk_vital):], where, errors)
             continue
         if kind == "Observation" and p in CORE_VITALS:
             check_vital(resource, p, where, errors)

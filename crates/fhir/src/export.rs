@@ -362,8 +362,10 @@ pub(crate) struct Vital {
     display: &'static str,
     unit: &'static str,
     code: &'static str,
-    /// The FHIR R4 core vital-signs profile the observation also conforms to, if any.
-    core_profile: Option<&'static str>,
+    /// The UK Core vital-signs profile (`UKCore-Observation-VitalSigns-<name>`) and the
+    /// FHIR R4 core vital-signs profile the observation conforms to, if any. Their
+    /// fixed units are why `unit` is spelt as UK Core spells it.
+    profiles: Option<(&'static str, &'static str)>,
 }
 
 pub(crate) const PULSE: Vital = Vital {
@@ -371,36 +373,36 @@ pub(crate) const PULSE: Vital = Vital {
     snomed: "444981005",
     loinc: "8867-4",
     display: "Heart rate",
-    unit: "beats/minute",
+    unit: "per minute",
     code: "/min",
-    core_profile: Some("http://hl7.org/fhir/StructureDefinition/heartrate"),
+    profiles: Some(("HeartRate", "heartrate")),
 };
 pub(crate) const RESPIRATORY_RATE: Vital = Vital {
     id: "respiratory-rate",
     snomed: "86290005",
     loinc: "9279-1",
     display: "Respiratory rate",
-    unit: "breaths/minute",
+    unit: "per minute",
     code: "/min",
-    core_profile: Some("http://hl7.org/fhir/StructureDefinition/resprate"),
+    profiles: Some(("RespirationRate", "resprate")),
 };
 pub(crate) const SPO2: Vital = Vital {
     id: "spo2",
     snomed: "431314004",
     loinc: "2708-6",
     display: "Oxygen saturation",
-    unit: "%",
+    unit: "percent",
     code: "%",
-    core_profile: Some("http://hl7.org/fhir/StructureDefinition/oxygensat"),
+    profiles: Some(("OxygenSaturation", "oxygensat")),
 };
 pub(crate) const TEMPERATURE: Vital = Vital {
     id: "temperature",
     snomed: "276885007",
     loinc: "8310-5",
     display: "Body temperature",
-    unit: "Cel",
+    unit: "degree Celsius",
     code: "Cel",
-    core_profile: Some("http://hl7.org/fhir/StructureDefinition/bodytemp"),
+    profiles: Some(("BodyTemperature", "bodytemp")),
 };
 pub(crate) const PEAK_FLOW: Vital = Vital {
     id: "peak-flow",
@@ -409,16 +411,16 @@ pub(crate) const PEAK_FLOW: Vital = Vital {
     display: "Peak expiratory flow rate",
     unit: "L/min",
     code: "L/min",
-    core_profile: None,
+    profiles: None,
 };
 pub(crate) const WEIGHT: Vital = Vital {
     id: "weight",
     snomed: "27113001",
     loinc: "29463-7",
     display: "Body weight",
-    unit: "kg",
+    unit: "kilogram",
     code: "kg",
-    core_profile: Some("http://hl7.org/fhir/StructureDefinition/bodyweight"),
+    profiles: Some(("BodyWeight", "bodyweight")),
 };
 pub(crate) const BLOOD_PRESSURE: (&str, &str) = ("75367002", "85354-9");
 pub(crate) const SYSTOLIC: (&str, &str) = ("271649006", "8480-6");
@@ -436,6 +438,16 @@ fn two_codes(snomed: &str, loinc: &str, display: &str) -> Value {
 
 fn quantity(value: f64, unit: &str, code: &str) -> Value {
     json!({ "value": value, "unit": unit, "system": UCUM, "code": code })
+}
+
+/// `meta` claiming a UK Core vital-signs profile and the FHIR core one it matches (the
+/// FHIR specification requires vital signs to conform to the core profiles).
+fn vital_sign_profiles(uk_core: &str, core: Option<&str>) -> Value {
+    let mut profiles = vec![format!(
+        "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Observation-VitalSigns-{uk_core}"
+    )];
+    profiles.extend(core.map(|c| format!("http://hl7.org/fhir/StructureDefinition/{c}")));
+    json!({ "profile": profiles })
 }
 
 fn vital_signs() -> Value {
@@ -487,8 +499,8 @@ fn add_observations(e: &mut Entries<'_>, plan: &CarePlan, subject: &Value) {
             two_codes(vital.snomed, vital.loinc, vital.display),
         );
         o["valueQuantity"] = quantity(value, vital.unit, vital.code);
-        if let Some(core) = vital.core_profile {
-            o["meta"] = json!({ "profile": [profile::uk_core("Observation"), core] });
+        if let Some((uk, core)) = vital.profiles {
+            o["meta"] = vital_sign_profiles(uk, Some(core));
         }
         e.add(o, Some(recorded));
     }
@@ -502,7 +514,7 @@ fn add_observations(e: &mut Entries<'_>, plan: &CarePlan, subject: &Value) {
             v.map(|v| {
                 json!({
                     "code": two_codes(snomed, loinc, display),
-                    "valueQuantity": quantity(f64::from(v), "mmHg", "mm[Hg]"),
+                    "valueQuantity": quantity(f64::from(v), "millimeter of mercury", "mm[Hg]"),
                 })
             })
         };
@@ -510,9 +522,10 @@ fn add_observations(e: &mut Entries<'_>, plan: &CarePlan, subject: &Value) {
             component(SYSTOLIC, "Systolic blood pressure", b.systolic_mmhg),
             component(DIASTOLIC, "Diastolic blood pressure", b.diastolic_mmhg),
         ]);
-        // The core blood pressure profile needs both readings.
-        if b.systolic_mmhg.is_some() && b.diastolic_mmhg.is_some() {
-            o["meta"] = json!({ "profile": [profile::uk_core("Observation"), "http://hl7.org/fhir/StructureDefinition/bp"] });
+        // UK Core's blood pressure profile needs the systolic reading, the core one both.
+        if b.systolic_mmhg.is_some() {
+            let core = b.diastolic_mmhg.map(|_| "bp");
+            o["meta"] = vital_sign_profiles("BloodPressure", core);
         }
         e.add(o, Some(recorded));
     }
@@ -1167,10 +1180,11 @@ mod tests {
         for entry in bundle["entry"].as_array().unwrap() {
             let r = &entry["resource"];
             let kind = r["resourceType"].as_str().unwrap();
-            let claimed = &r["meta"]["profile"][0];
+            let claimed = r["meta"]["profile"][0].as_str();
             match profile::uk_core(kind) {
-                Some(p) => assert_eq!(claimed, &Value::from(p), "{r:#}"),
-                None => assert!(claimed.is_null(), "{r:#}"),
+                // Vital signs claim UK Core's more specific profiles, derived from it.
+                Some(p) => assert!(claimed.is_some_and(|c| c.starts_with(&p)), "{r:#}"),
+                None => assert!(claimed.is_none(), "{r:#}"),
             }
         }
         assert_eq!(

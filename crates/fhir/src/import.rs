@@ -631,7 +631,7 @@ impl Baseline {
         if kind_of(&PULSE) {
             self.pulse = number(
                 q,
-                &["/min", "beats/minute", "{beats}/min"],
+                &["/min", "beats/minute", "{beats}/min", "per minute"],
                 1.0,
                 at,
                 problems,
@@ -639,33 +639,55 @@ impl Baseline {
         } else if kind_of(&RESPIRATORY_RATE) {
             self.respiratory_rate = number(
                 q,
-                &["/min", "breaths/minute", "{breaths}/min"],
+                &["/min", "breaths/minute", "{breaths}/min", "per minute"],
                 1.0,
                 at,
                 problems,
             );
         } else if kind_of(&SPO2) || has_code(code, "59408-5") {
-            self.spo2 = number(q, &["%"], 1.0, at, problems);
+            self.spo2 = number(q, &["%", "percent"], 1.0, at, problems);
         } else if kind_of(&TEMPERATURE) {
-            self.temperature = number(q, &["Cel"], 10.0, at, problems);
+            self.temperature = number(q, &["Cel", "degree Celsius"], 10.0, at, problems);
         } else if kind_of(&PEAK_FLOW) {
             self.peak_flow = number(q, &["L/min"], 1.0, at, problems);
         } else if kind_of(&WEIGHT) {
-            self.weight = number(q, &["kg"], 10.0, at, problems);
+            self.weight = number(q, &["kg", "kilogram"], 10.0, at, problems);
         } else if coded_as(code, BLOOD_PRESSURE) {
             for c in r["component"].as_array().into_iter().flatten() {
                 if coded_as(&c["code"], SYSTOLIC) {
-                    self.systolic =
-                        number(&c["valueQuantity"], &["mm[Hg]", "mmHg"], 1.0, at, problems);
+                    self.systolic = number(
+                        &c["valueQuantity"],
+                        &["mm[Hg]", "mmHg", "millimeter of mercury"],
+                        1.0,
+                        at,
+                        problems,
+                    );
                 } else if coded_as(&c["code"], DIASTOLIC) {
-                    self.diastolic =
-                        number(&c["valueQuantity"], &["mm[Hg]", "mmHg"], 1.0, at, problems);
+                    self.diastolic = number(
+                        &c["valueQuantity"],
+                        &["mm[Hg]", "mmHg", "millimeter of mercury"],
+                        1.0,
+                        at,
+                        problems,
+                    );
                 }
             }
         } else if coded_as(code, SYSTOLIC) {
-            self.systolic = number(q, &["mm[Hg]", "mmHg"], 1.0, at, problems);
+            self.systolic = number(
+                q,
+                &["mm[Hg]", "mmHg", "millimeter of mercury"],
+                1.0,
+                at,
+                problems,
+            );
         } else if coded_as(code, DIASTOLIC) {
-            self.diastolic = number(q, &["mm[Hg]", "mmHg"], 1.0, at, problems);
+            self.diastolic = number(
+                q,
+                &["mm[Hg]", "mmHg", "millimeter of mercury"],
+                1.0,
+                at,
+                problems,
+            );
         } else if has_code(code, "49436004") && r["valueBoolean"].is_boolean() {
             self.known_af = r["valueBoolean"].as_bool();
         } else if concept_text(code).as_deref() == Some("Usual cognition") {

@@ -63,6 +63,7 @@ mod nhs;
 mod plan;
 pub mod protocol;
 mod read;
+mod review;
 mod schema;
 mod summary;
 pub mod sync;
@@ -91,10 +92,11 @@ pub use plan::{
     FocusOfCare, Goal, GoalAction, GoalStatus, MdtDiscussion, Medication, Patient, Relationship,
     Residence, Review, SCHEMA_VERSION, Sex, TeamContactKind,
 };
+pub use review::{DUE_SOON_DAYS, DueState, OVER_75_REVIEW_MONTHS, ReviewDue, days_between};
 pub use schema::{GENESIS_ACTOR, genesis_change};
 pub use summary::{
     EmergencySummary, SummaryAllergy, SummaryBaseline, SummaryCondition, SummaryContact,
     SummaryDecision, SummaryEscalation, SummaryMedication, SummaryValue, emergency_summary,
     render_html, render_text,
 };
-pub use sync::{ClientEngine, ClientEvent, Received, Session, StoredDoc, SyncError};
+pub use sync::{ClientEngine, ClientEvent, Received, RefusedChange, Session, StoredDoc, SyncError};

@@ -30,7 +30,7 @@ use std::rc::{Rc, Weak};
 use js_sys::{ArrayBuffer, Function, Promise, Uint8Array};
 use redfolder_shared::protocol::ErrorCode;
 use redfolder_shared::{
-    ActorId, ClientEngine, ClientEvent, DocError, Edit, Editor, EmergencySummary, NhsNumber,
+    ActorId, ClientEngine, ClientEvent, Date, DocError, Edit, Editor, EmergencySummary, NhsNumber,
     StoredDoc, emergency_summary, render_html,
 };
 use serde_json::{Value, json};
@@ -377,8 +377,11 @@ impl RedFolder {
     }
 
     /// Plans held on the device: `[{id, nhs_number, name, dob, dnacpr, share_with_mdt,
-    /// share_with_emergency_services, pending, ...}]`. Plans not yet downloaded are left out.
-    pub fn caseload(&self) -> Result<JsValue, JsValue> {
+    /// share_with_emergency_services, pending, refused, review, ...}]`, where `review` is
+    /// what [`RedFolder::review_due`] says for the plan on `today` (`YYYY-MM-DD`, by
+    /// default the device's local date). Plans not yet downloaded are left out.
+    pub fn caseload(&self, today: Option<String>) -> Result<JsValue, JsValue> {
+        let today = parse_today(today)?;
         let mut engine = self.inner.engine.borrow_mut();
         let ids: Vec<String> = engine.doc_ids().cloned().collect();
         let mut entries = Vec::with_capacity(ids.len());
@@ -388,6 +391,7 @@ impl RedFolder {
             if let Some(Ok(plan)) = engine.doc(&id).map(|d| d.plan()) {
                 let mut entry = view::caseload_entry(&id, &plan, pending);
                 entry["refused"] = refused.into();
+                entry["review"] = view::review_due(&plan, today);
                 entries.push(entry);
             }
         }
@@ -407,6 +411,22 @@ impl RedFolder {
                 json["refused"] = refused.into();
                 to_js(&json)
             }
+        }
+    }
+
+    /// When plan `id`'s next review falls due, as the core reckons it on `today`
+    /// (`YYYY-MM-DD`, by default the device's local date): `{due: "YYYY-MM-DD", state:
+    /// "overdue" | "due_soon" | "not_yet_due", days_left, due_this_month, interval_months,
+    /// annual, set_earlier}`, or `null` for a draft or ended plan or one not here yet.
+    /// "Due soon" means within 28 days.
+    #[wasm_bindgen(js_name = reviewDue)]
+    pub fn review_due(&self, id: &str, today: Option<String>) -> Result<JsValue, JsValue> {
+        let today = parse_today(today)?;
+        let engine = self.inner.engine.borrow();
+        match engine.doc(id).map(|d| d.plan()) {
+            None | Some(Err(DocError::Empty)) => Ok(JsValue::NULL),
+            Some(Err(e)) => Err(js_error(&e.to_string())),
+            Some(Ok(plan)) => to_js(&view::review_due(&plan, today)),
         }
     }
 
@@ -1011,6 +1031,23 @@ fn default_sync_url(window: &Window) -> String {
     };
     let host = location.host().unwrap_or_default();
     format!("{scheme}//{host}/api/v1/sync")
+}
+
+/// `today` as the app gave it (`YYYY-MM-DD`), or the device's local date.
+fn parse_today(today: Option<String>) -> Result<Date, JsValue> {
+    match today {
+        Some(s) => {
+            Date::parse(&s).ok_or_else(|| js_error(&format!("{s:?} is not a YYYY-MM-DD date")))
+        }
+        None => {
+            let now = js_sys::Date::new_0();
+            Ok(Date {
+                year: now.get_full_year() as i32,
+                month: now.get_month() + 1,
+                day: now.get_date(),
+            })
+        }
+    }
 }
 
 fn to_js(value: &Value) -> Result<JsValue, JsValue> {

@@ -2,7 +2,7 @@
 //! strings, conflicts and lifecycle included) plus a few display conveniences the app
 //! draws; nothing is computed that the core does not already provide.
 
-use redfolder_shared::{CarePlan, NhsNumber};
+use redfolder_shared::{CarePlan, DUE_SOON_DAYS, Date, NhsNumber};
 use serde_json::{Value, json};
 
 pub(crate) fn plan(plan: &CarePlan, pending: usize) -> Value {
@@ -56,6 +56,13 @@ pub(crate) fn caseload_entry(id: &str, plan: &CarePlan, pending: usize) -> Value
         "cohort": plan.enrolment.cohort,
         "tier": plan.enrolment.tier,
     })
+}
+
+/// The core's next review for `plan` on `today`, or `null`.
+pub(crate) fn review_due(plan: &CarePlan, today: Date) -> Value {
+    plan.review_due(today, DUE_SOON_DAYS)
+        .and_then(|r| serde_json::to_value(r).ok())
+        .unwrap_or(Value::Null)
 }
 
 /// The 3-3-4 display form, or the stored text as it is if it does not parse.
@@ -124,5 +131,8 @@ mod tests {
         assert_eq!(entry["share_with_emergency_services"], false);
         assert_eq!(entry["tier"], Value::Null);
         assert_eq!(entry["cohort"], Value::Null);
+        // A draft has no review due.
+        let today = redfolder_shared::Date::parse("2026-11-29").unwrap();
+        assert_eq!(review_due(&plan, today), Value::Null);
     }
 }

@@ -1,0 +1,238 @@
+//! When a plan's next review falls due, and whether it is overdue (seed 003: reviews every
+//! four months, or more often if the case manager decides; annually for over-75 case
+//! reviews). Pure: "today" comes in as an argument, so the tablet and the server reckon
+//! the same dates offline and on line.
+
+use serde::Serialize;
+
+use crate::date::Date;
+use crate::lifecycle::{DEFAULT_REVIEW_INTERVAL_MONTHS, PlanStatus, ReviewOutcome};
+use crate::plan::CarePlan;
+
+/// Over-75 case reviews are annual.
+pub const OVER_75_REVIEW_MONTHS: u32 = 12;
+
+/// How near a due date counts as "due soon" unless the caller says otherwise (the
+/// server's reviews-due report uses the same default).
+pub const DUE_SOON_DAYS: i64 = 28;
+
+/// Where a due date falls against today.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DueState {
+    /// The due day has passed.
+    Overdue,
+    /// Due today or within the caller's window.
+    DueSoon,
+    NotYetDue,
+}
+
+/// A plan's next review, as [`CarePlan::review_due`] reckons it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReviewDue {
+    /// `YYYY-MM-DD`.
+    pub due: String,
+    pub state: DueState,
+    /// Days from today to the due day; negative once overdue.
+    pub days_left: i64,
+    /// Whether the due day is in today's calendar month (or an earlier one: overdue).
+    pub due_this_month: bool,
+    /// The interval the due date was counted with.
+    pub interval_months: u32,
+    /// The patient moved to the annual over-75 case review.
+    pub annual: bool,
+    /// The case manager set an earlier date than the interval gives.
+    pub set_earlier: bool,
+}
+
+impl CarePlan {
+    /// The next review of a plan in the scheme (complete or under review): the review
+    /// interval after the last review, or after the plan was completed if it has not been
+    /// reviewed, or the case manager's date if that is earlier. Four months unless the
+    /// plan says otherwise; twelve once a review moved the patient to the annual over-75
+    /// case review. `due_soon_days` is how near counts as "due soon". `None` for a draft
+    /// or ended plan.
+    pub fn review_due(&self, today: Date, due_soon_days: i64) -> Option<ReviewDue> {
+        let e = &self.enrolment;
+        if !matches!(e.status, PlanStatus::Complete | PlanStatus::UnderReview) {
+            return None;
+        }
+        let mut reviews: Vec<(Date, ReviewOutcome)> = self
+            .reviews
+            .iter()
+            .filter(|r| r.entered_in_error.is_none())
+            .filter_map(|r| Date::parse(&r.date).map(|d| (d, r.outcome)))
+            .collect();
+        reviews.sort_by_key(|(d, _)| *d);
+        let annual = reviews
+            .iter()
+            .any(|(_, o)| *o == ReviewOutcome::MoveToAnnualReview);
+        let interval = e.review_interval_months.unwrap_or(if annual {
+            OVER_75_REVIEW_MONTHS
+        } else {
+            DEFAULT_REVIEW_INTERVAL_MONTHS
+        });
+        let base = reviews
+            .last()
+            .map(|(d, _)| *d)
+            .or_else(|| e.completed.as_ref().map(|a| Date::from_unix_ms(a.at_ms)));
+        let computed = base.map(|b| b.add_months(interval));
+        let set = e.next_review_due.as_deref().and_then(Date::parse);
+        let (due, set_earlier) = match (computed, set) {
+            (Some(c), Some(s)) if s < c => (s, true),
+            (Some(c), _) => (c, false),
+            (None, Some(s)) => (s, true),
+            (None, None) => return None,
+        };
+        let days_left = days_between(today, due);
+        let state = if due < today {
+            DueState::Overdue
+        } else if days_left <= due_soon_days {
+            DueState::DueSoon
+        } else {
+            DueState::NotYetDue
+        };
+        Some(ReviewDue {
+            due: due.to_string(),
+            state,
+            days_left,
+            due_this_month: (due.year, due.month) <= (today.year, today.month),
+            interval_months: interval,
+            annual,
+            set_earlier,
+        })
+    }
+}
+
+/// Days from `a` to `b` (negative when `b` is earlier).
+pub fn days_between(a: Date, b: Date) -> i64 {
+    day_number(b) - day_number(a)
+}
+
+fn day_number(d: Date) -> i64 {
+    // Howard Hinnant's days_from_civil.
+    let y = i64::from(d.year) - i64::from(d.month <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(d.month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d.day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ActorId, Edit, Editor, NewPlan, PlanDoc};
+
+    fn day(s: &str) -> Date {
+        Date::parse(s).unwrap()
+    }
+
+    #[test]
+    fn days_between_counts_calendar_days() {
+        assert_eq!(days_between(day("2026-01-31"), day("2026-03-01")), 29);
+        assert_eq!(days_between(day("2028-02-28"), day("2028-03-01")), 2);
+        assert_eq!(days_between(day("2026-03-01"), day("2026-01-31")), -29);
+    }
+
+    /// A plan completed on 2026-01-10, with `edits` then applied on the same day.
+    fn completed_plan(edits: &[Edit]) -> CarePlan {
+        let editor = Editor {
+            user_id: "u1".into(),
+            user_name: "Nurse One".into(),
+        };
+        let new = NewPlan {
+            nhs_number: "9434765919".into(),
+            name: "Ada Example".into(),
+            date_of_birth: "1938-02-28".into(),
+            address: "1 High Street".into(),
+        };
+        let now = 1_768_046_400_000; // 2026-01-10 12:00 UTC
+        let mut doc = PlanDoc::create(ActorId::from(b"a".as_slice()), &new, &editor, now).unwrap();
+        let setup: Vec<Edit> = serde_json::from_value(serde_json::json!([
+            {"op": "record_consent", "recipients": ["mdt"], "given_by": "patient", "consent_date": "2026-01-10"},
+            {"op": "set_case_manager", "name": "Nurse One", "role": "community matron", "phone": "01234"},
+            {"op": "mark_complete"},
+        ]))
+        .unwrap();
+        for edit in setup.iter().chain(edits) {
+            doc.apply(edit, &editor, now)
+                .unwrap_or_else(|e| panic!("{edit:?}: {e}"));
+        }
+        doc.plan().unwrap()
+    }
+
+    #[test]
+    fn four_months_after_completion_then_after_each_review() {
+        let plan = completed_plan(&[]);
+        let due = plan.review_due(day("2026-05-01"), 14).unwrap();
+        assert_eq!(due.due, "2026-05-10");
+        assert_eq!(due.state, DueState::DueSoon);
+        assert_eq!(due.days_left, 9);
+        assert!(due.due_this_month);
+        assert!(!due.annual && !due.set_earlier);
+        let due = plan.review_due(day("2026-05-11"), 14).unwrap();
+        assert_eq!((due.state, due.days_left), (DueState::Overdue, -1));
+        let due = plan.review_due(day("2026-02-01"), 14).unwrap();
+        assert_eq!(due.state, DueState::NotYetDue);
+        assert!(!due.due_this_month);
+
+        let reviewed = completed_plan(&[review("r1", "2026-01-10", "continue", None)]);
+        assert_eq!(
+            reviewed.review_due(day("2026-02-01"), 14).unwrap().due,
+            "2026-05-10"
+        );
+    }
+
+    fn review(id: &str, date: &str, outcome: &str, next: Option<&str>) -> Edit {
+        serde_json::from_value(serde_json::json!({
+            "op": "record_review", "id": id, "date": date, "reviewer": "Nurse One", "face_to_face": true,
+            "outcome": outcome, "next_review_due": next,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_earlier_date_set_by_the_case_manager_wins_and_a_later_one_does_not() {
+        let earlier = completed_plan(&[review("r1", "2026-01-10", "continue", Some("2026-03-01"))]);
+        let due = earlier.review_due(day("2026-02-01"), 14).unwrap();
+        assert_eq!(due.due, "2026-03-01");
+        assert!(due.set_earlier);
+        let later = completed_plan(&[review("r1", "2026-01-10", "continue", Some("2026-09-01"))]);
+        assert_eq!(
+            later.review_due(day("2026-02-01"), 14).unwrap().due,
+            "2026-05-10"
+        );
+    }
+
+    #[test]
+    fn over_75_case_reviews_are_annual() {
+        let plan = completed_plan(&[review("r1", "2026-01-10", "move_to_annual_review", None)]);
+        let due = plan.review_due(day("2026-02-01"), 14).unwrap();
+        assert_eq!(due.due, "2027-01-10");
+        assert_eq!(due.interval_months, 12);
+        assert!(due.annual);
+    }
+
+    #[test]
+    fn draft_and_ended_plans_have_no_review_due() {
+        let editor = Editor {
+            user_id: "u1".into(),
+            user_name: "Nurse One".into(),
+        };
+        let new = NewPlan {
+            nhs_number: "9434765919".into(),
+            name: "Ada Example".into(),
+            date_of_birth: "1938-02-28".into(),
+            address: String::new(),
+        };
+        let draft = PlanDoc::create(ActorId::from(b"a".as_slice()), &new, &editor, 0)
+            .unwrap()
+            .plan()
+            .unwrap();
+        assert_eq!(draft.review_due(day("2026-02-01"), 14), None);
+        let ended = completed_plan(&[review("r1", "2026-01-10", "end_case_management", None)]);
+        assert_eq!(ended.review_due(day("2026-02-01"), 14), None);
+    }
+}

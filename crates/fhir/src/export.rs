@@ -187,7 +187,9 @@ impl<'a> Entries<'a> {
 /// The patient's plan as a FHIR R4 `collection` Bundle: Patient, EpisodeOfCare,
 /// CarePlan, CareTeam, RelatedPerson, Condition, MedicationStatement,
 /// AllergyIntolerance, Observation (vital signs and the resuscitation decision), Goal,
-/// Consent and Provenance. Entries marked entered-in-error are exported with that status.
+/// Consent and Provenance, and the Practitioner and Organization resources they refer to.
+/// Each claims its UK Core profile. Entries marked entered-in-error are exported with
+/// that status.
 pub fn plan_bundle(patient_id: &str, plan: &CarePlan) -> Value {
     let mut e = Entries::new(patient_id);
     let patient = add_patient(&mut e, plan);

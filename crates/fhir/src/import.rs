@@ -314,8 +314,11 @@ pub fn parse_import(bundle: &Value) -> Result<Import, ImportRefused> {
                 }
             }
             "Observation" => baseline.read(r, &at, &mut problems, &mut import.skipped),
-            "Consent" => import.skipped.push(format!(
+            "Consent" if has_code(&r["scope"], "patient-privacy") => import.skipped.push(format!(
                 "{at}: sharing consent is not imported: the case manager records it with the patient"
+            )),
+            "Consent" => import.skipped.push(format!(
+                "{at}: a consent or advance decision other than a resuscitation decision is not imported: record it in the plan with the patient"
             )),
             other => import.skipped.push(format!("{at}: resource type {other} is not imported")),
         }

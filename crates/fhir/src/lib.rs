@@ -5,8 +5,9 @@
 //! plan's own attributions (or an argument), new entry ids from a caller's generator.
 //! Resource ids derive from plan entry ids (`condition-<id>`), and every entry's
 //! `fullUrl` is a `urn:uuid:` derived from the patient and that id, so the same plan
-//! exports to the same bundle and every reference resolves inside it. `docs/fhir.md`
-//! describes the mapping element by element.
+//! exports to the same bundle and every reference resolves inside it: people and
+//! practices are Practitioner and Organization resources of the bundle. Every resource
+//! claims its UK Core profile. `docs/fhir.md` describes the mapping element by element.
 //!
 //! ```
 //! use redfolder_shared::{ActorId, Edit, Editor, NewPlan, PlanDoc};

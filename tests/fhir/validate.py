@@ -19,6 +19,7 @@ Exit 0 when valid; otherwise exit 1 and list every error on stderr. Exit 2 when 
 validator itself is not installed (see tests/fhir/requirements.txt).
 """
 import json
+import re
 import sys
 
 try:
@@ -216,6 +217,14 @@ def check_profiles(resource, where, errors):
         errors.append(f"{where}: claims {p}, which is not a profile this script knows exists "
                       f"for {kind}")
     if kind == "Patient":
+        # UK Core binds communication.language to AllLanguages (BCP-47), required.
+        for c in resource.get("communication", []):
+            codings = c.get("language", {}).get("coding", [])
+            if not any(x.get("system") == "urn:ietf:bcp:47"
+                       and re.fullmatch(r"[a-z]{2,3}(-[A-Za-z0-9]{1,8})*", x.get("code", ""))
+                       for x in codings):
+                errors.append(f"{where}: communication.language needs a BCP-47 coding "
+                              "(UK Core binds it, required)")
         nhs = [i for i in resource.get("identifier", []) if i.get("system") == NHS_NUMBER_SYSTEM]
         for i in nhs:
             value = i.get("value", "")

@@ -638,10 +638,23 @@ fn add_patient(e: &mut Entries<'_>, plan: &CarePlan) -> String {
         Sex::Unknown => "unknown",
     });
     let gp = practice(e, plan);
-    let communication = if p.interpreter_language.is_empty() {
+    // UK Core binds the language to BCP-47 (required), so the plan's free-text language
+    // goes here only when it names a language with a known tag; it is always in the
+    // CarePlan's notes too.
+    let communication = match profile::language_tag(&p.interpreter_language) {
+        Some((tag, name)) => json!({
+            "language": {
+                "coding": [{ "system": "urn:ietf:bcp:47", "code": tag, "display": name }],
+                "text": p.interpreter_language,
+            },
+            "preferred": true,
+        }),
+        None => Value::Null,
+    };
+    let interpreter = if p.interpreter_language.is_empty() {
         Value::Null
     } else {
-        json!({ "language": text(&p.interpreter_language), "preferred": true })
+        json!({ "url": "http://hl7.org/fhir/StructureDefinition/patient-interpreterRequired", "valueBoolean": true })
     };
     let resource = json!({
         "resourceType": "Patient",
@@ -652,6 +665,7 @@ fn add_patient(e: &mut Entries<'_>, plan: &CarePlan) -> String {
         "gender": gender,
         "birthDate": date(&p.date_of_birth),
         "address": [if p.address.is_empty() { Value::Null } else { json!({ "use": "home", "text": p.address }) }],
+        "extension": [interpreter],
         "communication": [communication],
         "generalPractitioner": [gp],
     });
@@ -1036,6 +1050,11 @@ fn add_care_plan(
     note(
         "Communication needs",
         &plan.patient.communication_needs,
+        None,
+    );
+    note(
+        "Interpreter needed",
+        &plan.patient.interpreter_language,
         None,
     );
     for r in plan.active_reviews() {

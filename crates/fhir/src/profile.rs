@@ -75,6 +75,63 @@ pub(crate) fn nhs_number_identifier(nhs_number: &str) -> Value {
     })
 }
 
+/// Languages interpreters are most often booked for in England, by English name, with
+/// their BCP-47 tags.
+const LANGUAGES: &[(&str, &str)] = &[
+    ("albanian", "sq"),
+    ("amharic", "am"),
+    ("arabic", "ar"),
+    ("bengali", "bn"),
+    ("british sign language", "bfi"),
+    ("bsl", "bfi"),
+    ("bulgarian", "bg"),
+    ("cantonese", "yue"),
+    ("chinese", "zh"),
+    ("czech", "cs"),
+    ("dari", "prs"),
+    ("farsi", "fa"),
+    ("french", "fr"),
+    ("german", "de"),
+    ("greek", "el"),
+    ("gujarati", "gu"),
+    ("hindi", "hi"),
+    ("hungarian", "hu"),
+    ("italian", "it"),
+    ("kurdish", "ku"),
+    ("latvian", "lv"),
+    ("lithuanian", "lt"),
+    ("mandarin", "cmn"),
+    ("nepali", "ne"),
+    ("pashto", "ps"),
+    ("persian", "fa"),
+    ("polish", "pl"),
+    ("portuguese", "pt"),
+    ("punjabi", "pa"),
+    ("romanian", "ro"),
+    ("russian", "ru"),
+    ("slovak", "sk"),
+    ("somali", "so"),
+    ("spanish", "es"),
+    ("sylheti", "syl"),
+    ("tamil", "ta"),
+    ("tigrinya", "ti"),
+    ("turkish", "tr"),
+    ("ukrainian", "uk"),
+    ("urdu", "ur"),
+    ("vietnamese", "vi"),
+    ("welsh", "cy"),
+];
+
+/// The BCP-47 tag and display of a language named in free text ("Polish", "polish "),
+/// if it is one of [`LANGUAGES`].
+pub(crate) fn language_tag(name: &str) -> Option<(&'static str, String)> {
+    let key = name.trim().to_lowercase();
+    LANGUAGES
+        .iter()
+        .find(|(n, _)| *n == key)
+        .map(|(_, tag)| (*tag, name.trim().to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,5 +143,12 @@ mod tests {
             Some("https://fhir.hl7.org.uk/StructureDefinition/UKCore-Patient")
         );
         assert_eq!(uk_core("Goal"), None);
+    }
+
+    #[test]
+    fn languages_get_a_tag_only_when_known() {
+        assert_eq!(language_tag(" Polish ").map(|l| l.0), Some("pl"));
+        assert_eq!(language_tag("Klingon"), None);
+        assert_eq!(language_tag(""), None);
     }
 }

@@ -296,6 +296,13 @@ fn conflicting_withdrawn_and_ended_plans_export_as_valid_fhir() {
                 dose: "2 puffs".into(),
                 notes: "".into(),
             },
+            Edit::AddAnticipatoryMedication {
+                id: "m2".into(),
+                name: "Morphine sulfate".into(),
+                dose: "2.5 mg subcutaneous".into(),
+                location: "kitchen cupboard".into(),
+                notes: "".into(),
+            },
             Edit::RecordConsent {
                 recipients: vec![ConsentRecipient::Mdt, ConsentRecipient::Ambulance],
                 given_by: ConsentGivenBy::Patient,

@@ -3,7 +3,7 @@
 use redfolder_shared::{AllergySeverity, DnacprStatus, EmergencySummary, Sex, SummaryDecision};
 use serde_json::{Value, json};
 
-use crate::export::{Entries, split_name};
+use crate::export::{Entries, medication_category, split_name};
 use crate::profile;
 use crate::util::{coded, date, fhir_id, instant, narrative, prune, reference, text, urn};
 use crate::{LOINC, SNOMED, SNOMED_DNACPR, SNOMED_FOR_CPR};
@@ -52,7 +52,7 @@ pub fn summary_document(patient_id: &str, summary: &EmergencySummary) -> Value {
                     "resourceType": "MedicationStatement",
                     "id": format!("medication-{}", i + 1),
                     "status": "active",
-                    "category": [if m.anticipatory { coded(SNOMED, "1066711000000100", "Anticipatory medicine") } else { Value::Null }],
+                    "category": medication_category(m.anticipatory),
                     "medicationCodeableConcept": text(&m.name),
                     "subject": subject,
                     "dosage": [if m.dose.is_empty() { Value::Null } else { json!({ "text": m.dose }) }],

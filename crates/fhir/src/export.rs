@@ -258,11 +258,7 @@ fn add_clinical(e: &mut Entries<'_>, plan: &CarePlan, patient: &str) {
             "resourceType": "MedicationStatement",
             "id": id,
             "status": if m.entered_in_error.is_some() { "entered-in-error" } else { "active" },
-            "category": [if m.anticipatory {
-                coded(SNOMED, "1066711000000100", "Anticipatory medicine")
-            } else {
-                Value::Null
-            }],
+            "category": medication_category(m.anticipatory),
             "medicationCodeableConcept": text(&m.name),
             "subject": subject,
             "dateAsserted": instant(m.recorded.at_ms),
@@ -334,6 +330,24 @@ fn add_clinical(e: &mut Entries<'_>, plan: &CarePlan, patient: &str) {
         e.add(resource, Some(&statement.recorded));
     }
     add_observations(e, plan, &subject);
+}
+
+/// `MedicationStatement.category` (one CodeableConcept): "community" from the UK Core
+/// value set (taken at home), plus SNOMED CT "anticipatory medicine" for a just-in-case
+/// medicine, which that extensible value set has no code for.
+pub(crate) fn medication_category(anticipatory: bool) -> Value {
+    let mut codings = vec![json!({
+        "system": "http://terminology.hl7.org/CodeSystem/medication-statement-category",
+        "code": "community",
+        "display": "Community",
+    })];
+    if anticipatory {
+        codings.push(json!({ "system": SNOMED, "code": "1066711000000100", "display": "Anticipatory medicine" }));
+    }
+    json!({
+        "coding": codings,
+        "text": if anticipatory { "Anticipatory medicine" } else { "Community" },
+    })
 }
 
 fn allergy_verification(error: bool, conflicting: bool) -> Value {
@@ -1168,12 +1182,27 @@ mod tests {
                     name: "COPD".into(),
                     treatment: String::new(),
                 },
+                Edit::AddAnticipatoryMedication {
+                    id: "m1".into(),
+                    name: "Morphine sulfate".into(),
+                    dose: "2.5 mg subcutaneous".into(),
+                    location: "kitchen cupboard".into(),
+                    notes: String::new(),
+                },
             ],
             &nurse,
             t + 1000,
         )
         .unwrap();
         let bundle = plan_bundle("p1", &doc.plan().unwrap());
+
+        // MedicationStatement.category is one CodeableConcept; an anticipatory medicine
+        // and where it is kept read back.
+        let medication = resources(&bundle, "MedicationStatement")[0];
+        assert!(medication["category"].is_object(), "{medication:#}");
+        let import = crate::parse_import(&bundle).unwrap();
+        assert!(import.medications[0].anticipatory);
+        assert_eq!(import.medications[0].location, "kitchen cupboard");
 
         let patient = resources(&bundle, "Patient")[0];
         let practice = resolve(&bundle, &patient["generalPractitioner"][0]);

@@ -256,7 +256,13 @@ pub fn parse_import(bundle: &Value) -> Result<Import, ImportRefused> {
                         .flatten()
                         .filter_map(|d| d["text"].as_str().map(str::to_owned))
                         .collect();
-                    let anticipatory = r["category"].as_array().into_iter().flatten().any(|c| {
+                    // One CodeableConcept in R4; a list is read too, as some senders write one.
+                    let categories: Vec<&Value> = match &r["category"] {
+                        Value::Array(items) => items.iter().collect(),
+                        Value::Null => Vec::new(),
+                        one => vec![one],
+                    };
+                    let anticipatory = categories.into_iter().any(|c| {
                         has_code(c, "1066711000000100")
                             || c["text"].as_str().is_some_and(|t| t.to_lowercase().contains("anticipatory"))
                     });

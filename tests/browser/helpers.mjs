@@ -167,6 +167,32 @@ export async function waitForCaseload(tablet, count, timeout = 30_000) {
   ).catch(async () => { throw new Error(`${tablet.label}: caseload never reached ${count} ${await describeTablet(tablet)}`); });
 }
 
+// Waits until the form `key` reports its edit saved on the device (or failed), and fails
+// the test with the form's error if it did not save.
+export async function waitSaved(tablet, key) {
+  const { page } = tablet;
+  await page.waitForFunction((k) => {
+    const s = document.querySelector(`[data-testid="${k}-saved"]`)?.dataset.state;
+    return s === 'saved' || s === 'error';
+  }, key, { timeout: 10_000 });
+  const error = await byTestId(page, `${key}-error`).textContent();
+  assert.equal(await byTestId(page, `${key}-saved`).getAttribute('data-state'), 'saved', `${tablet.label}: ${key} not saved: ${error}`);
+}
+
+// Fills a form built by sections.ts: { name: value } by its controls' test ids.
+export async function fill(page, key, values) {
+  const details = page.locator(`[data-testid="${key}-panel"]`);
+  if (await details.count() && !(await details.evaluate((d) => d.open))) await byTestId(page, `${key}-open`).click();
+  for (const [name, value] of Object.entries(values)) {
+    const el = byTestId(page, `${key}-${name}`);
+    const tag = await el.evaluate((e) => `${e.tagName}:${e.type || ''}`);
+    if (tag.startsWith('SELECT')) await el.selectOption(String(value));
+    else if (tag === 'INPUT:checkbox') await el.setChecked(!!value);
+    else await el.fill(String(value));
+  }
+  await byTestId(page, `${key}-save`).click();
+}
+
 export async function goto(tablet, hash) {
   await tablet.page.evaluate((h) => { location.hash = h; }, hash);
 }

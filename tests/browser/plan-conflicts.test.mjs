@@ -7,7 +7,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { axeViolations, byTestId, describeTablet, goto, setup, signIn, smallTouchTargets, waitForCaseload } from './helpers.mjs';
+import { axeViolations, byTestId, describeTablet, fill, goto, setup, signIn, smallTouchTargets, waitForCaseload, waitSaved } from './helpers.mjs';
 
 let env;
 let caseload;
@@ -20,34 +20,10 @@ async function openPlan(tablet, id) {
   await byTestId(tablet.page, 'section-lifecycle').waitFor();
 }
 
-async function waitSaved(tablet, key) {
-  const { page } = tablet;
-  await page.waitForFunction((k) => {
-    const s = document.querySelector(`[data-testid="${k}-saved"]`)?.dataset.state;
-    return s === 'saved' || s === 'error';
-  }, key, { timeout: 10_000 });
-  const error = await byTestId(page, `${key}-error`).textContent();
-  assert.equal(await byTestId(page, `${key}-saved`).getAttribute('data-state'), 'saved', `${tablet.label}: ${key} not saved: ${error}`);
-}
-
 async function setOffline(tablet, offline) {
   await tablet.context.setOffline(offline);
   await tablet.page.waitForFunction((s) => document.querySelector('[data-testid="sync-state"]')?.dataset.state === s,
     offline ? 'offline' : 'online', { timeout: 30_000 });
-}
-
-// Fills a form built by sections.js: { name: value } by its controls' test ids.
-async function fill(page, key, values) {
-  const details = page.locator(`[data-testid="${key}-panel"]`);
-  if (await details.count() && !(await details.evaluate((d) => d.open))) await byTestId(page, `${key}-open`).click();
-  for (const [name, value] of Object.entries(values)) {
-    const el = byTestId(page, `${key}-${name}`);
-    const tag = await el.evaluate((e) => `${e.tagName}:${e.type || ''}`);
-    if (tag.startsWith('SELECT')) await el.selectOption(String(value));
-    else if (tag === 'INPUT:checkbox') await el.setChecked(!!value);
-    else await el.fill(String(value));
-  }
-  await byTestId(page, `${key}-save`).click();
 }
 
 describe('conflicts, lifecycle and caseload filters', () => {

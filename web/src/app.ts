@@ -15,6 +15,7 @@ import type {
 import { by, errorMessage, field, fmtDate, fmtTime, h, section, sentence } from './dom.js';
 import { fitSummary, pageFooterStyle, printDocument, summaryArticle } from './summary.js';
 import { LABELS, planSections } from './sections.js';
+import { renderScheme } from './scheme.js';
 import type { EditJson, SaveState } from './sections.js';
 
 /** The session kept (encrypted) by the core while unlocked. */
@@ -22,6 +23,7 @@ interface User {
   id: string;
   name: string;
   role: string;
+  roles?: string[];
   organisation?: string;
   username?: string;
 }
@@ -65,6 +67,7 @@ const TYPING_DEBOUNCE_MS = 300;
 // Before encryption the session was kept here; it is removed on start.
 const LEGACY_SESSION_KEY = 'redfolder.session';
 const EMERGENCY_ROLE = 'emergency_clinician';
+const COMMISSIONER_ROLE = 'commissioner';
 
 // The app locks after this long without a touch or a key press. A shorter time can be
 // given in the page address (`?lock-after-ms=2000`, for tests and demonstrations); a
@@ -121,6 +124,21 @@ function isEmergencyClinician() {
   return session?.user?.role === EMERGENCY_ROLE;
 }
 
+// Commissioners read the scheme's figures across practices; no plan reaches them.
+function isCommissioner() {
+  return session?.user?.role === COMMISSIONER_ROLE;
+}
+
+// Only these users read plans, so only their tablets sync.
+function syncsPlans() {
+  return !isEmergencyClinician() && !isCommissioner();
+}
+
+function isCaseManager() {
+  const user = session?.user;
+  return !!user && (user.role === 'case_manager' || !!user.roles?.includes('case_manager'));
+}
+
 function lockState(): Partial<LockState> & { has_pin: boolean; unlocked: boolean } {
   return rf ? rf.lockState() : { has_pin: false, unlocked: false };
 }
@@ -174,8 +192,9 @@ function startSession(): void {
   byTestId('account').hidden = false;
   byTestId('account-name').textContent = session.user.name;
   document.body.dataset.role = session.user.role;
-  // Emergency clinicians read summaries live from the server; nothing of theirs syncs.
-  if (!isEmergencyClinician()) core().signIn(session.token, session.user.id, session.user.name);
+  // Emergency clinicians read summaries live from the server, commissioners read figures;
+  // nothing of theirs syncs.
+  if (syncsPlans()) core().signIn(session.token, session.user.id, session.user.name);
   lastActivity = Date.now();
   renderStatus(core().status());
   renewIfDue();
@@ -230,7 +249,7 @@ function renewToken() {
     session = sessionFrom(body, current.user);
     if (!session.device_id) session.device_id = current.device_id;
     await core().saveSession(JSON.stringify(session));
-    if (!isEmergencyClinician()) core().setToken(session.token);
+    if (syncsPlans()) core().setToken(session.token);
     document.body.dataset.tokenRenewals = String(Number(document.body.dataset.tokenRenewals || 0) + 1);
     return true;
   })().catch((e) => {
@@ -408,7 +427,9 @@ function route() {
     return;
   }
   const parts = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
-  if (parts[0] === 'plan' && parts[1]) {
+  if (isCommissioner() || (parts[0] === 'scheme' && isCaseManager())) {
+    if (view?.name !== 'scheme') renderSchemeView();
+  } else if (parts[0] === 'plan' && parts[1]) {
     if (parts[2] === 'summary') renderSummary(parts[1]);
     else if (parts[2] === 'print') renderPrint(parts[1]);
     else renderPlan(parts[1]);
@@ -725,6 +746,7 @@ function renderCaseload() {
   show(
     h('div', { class: 'caseload-head' },
       h('h1', {}, 'Caseload'),
+      isCaseManager() ? h('a', { href: '#/scheme', class: 'button secondary', testid: 'nav-scheme' }, 'Running the scheme') : null,
       field('Search patients', search, 'By name or NHS number'),
       h('div', { class: 'caseload-filters', role: 'group', 'aria-label': 'Filter the caseload' },
         field('Review', dueFilter), field('Cohort', cohortFilter), field('Tier', tierFilter))),
@@ -1198,6 +1220,33 @@ function renderPrint(id: string): void {
     : 'The emergency summary is longer than two pages even in small type. Shorten the exacerbation plan or mark old entries entered in error before printing.';
   fitNote.hidden = fits;
   view = { name: 'print', update: (e) => { if (e.type === 'doc_changed' && e.id === id) renderPrint(id); } };
+}
+
+// ---------------------------------------------------------------------------
+// Running the scheme (case managers) and the practices' returns (commissioners): read
+// from the server, online only (web/src/scheme.ts).
+
+// A fetch of `/api/v1<path>` as the signed-in user, renewing an expired token once.
+async function apiRequest(path: string, init: RequestInit = {}): Promise<Response> {
+  const send = () => fetch(`/api/v1${path}`, {
+    ...init,
+    cache: 'no-store',
+    headers: { ...(init.headers as Record<string, string> | undefined), authorization: `Bearer ${session?.token ?? ''}` },
+  });
+  const response = await send();
+  if (response.status === 401 && await renewToken()) return send();
+  return response;
+}
+
+function renderSchemeView(): void {
+  const root = h('div', { class: 'scheme', testid: 'scheme' });
+  show(root);
+  view = { name: 'scheme' };
+  renderScheme(root, {
+    request: apiRequest,
+    commissioner: isCommissioner(),
+    openPlan: (id) => { location.hash = `#/plan/${encodeURIComponent(id)}`; },
+  });
 }
 
 // ---------------------------------------------------------------------------

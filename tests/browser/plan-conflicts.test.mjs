@@ -105,11 +105,23 @@ describe('conflicts, lifecycle and caseload filters', () => {
 
       await byTestId(page, 'start-review').click();
       await page.locator('[data-testid="plan-status"][data-status="under_review"]').waitFor();
+      // The review is guided: go through the plan, then record findings and outcome.
+      await byTestId(page, 'review-guide').waitFor();
+      const guided = [...await axeViolations(page), ...await smallTouchTargets(page)];
+      assert.deepEqual(guided, [], guided.join('\n'));
+      await byTestId(page, 'review-go-medications').click();
+      await page.waitForFunction(() => {
+        const r = document.querySelector('[data-testid="section-medications"]').getBoundingClientRect();
+        return r.top < window.innerHeight && r.bottom > 0;
+      });
+      await byTestId(page, 'review-go-record').click();
+      assert.ok(await byTestId(page, 'review-panel').evaluate((d) => d.open), 'the review form did not open');
       await fill(page, 'review', {
         date: '2020-01-01', face_to_face: true, reviewer: 'Sam Carter', notes: 'Stable.', outcome: 'continue', next_review_due: '2020-05-01',
       });
       await waitSaved(t, 'review');
       await page.locator('[data-testid="plan-status"][data-status="complete"]').waitFor();
+      assert.equal(await byTestId(page, 'review-guide').count(), 0, 'the review guide outlived the review');
       assert.match(await byTestId(page, 'next-review-due').textContent(), /1 May 2020/);
 
       await goto(t, '#/');

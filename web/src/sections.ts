@@ -278,6 +278,47 @@ export interface PlanSections {
   refresh(plan: Plan): void;
 }
 
+// The parts of a plan a review goes through with the patient, in the order of the
+// paper folder; each link takes the clinician to the section to update it.
+const REVIEW_STEPS: [string, string][] = [
+  ['section-conditions', 'Conditions and treatment'],
+  ['section-medications', 'Medications'],
+  ['section-allergies', 'Allergies'],
+  ['section-escalation', 'Exacerbation plans'],
+  ['section-dnacpr', 'DNACPR'],
+  ['section-decisions', 'Emergency decisions'],
+  ['section-place', 'Preferred place of care'],
+  ['section-personal-contacts', 'Carers and contacts'],
+  ['section-goals', 'The patient\u2019s goals'],
+  ['section-baseline', 'Baseline observations'],
+  ['section-consent-full', 'Consent to share'],
+];
+
+// Shown while a plan is under review: start (done) → go through the plan with the
+// patient, updating what changed → record the findings and the outcome, which finishes
+// the review and moves the plan on.
+function reviewGuide(): HTMLElement {
+  const goTo = (testid: string, open?: string) => (e: Event) => {
+    e.preventDefault();
+    const target = document.querySelector<HTMLElement>(`[data-testid="${testid}"]`);
+    if (!target) return;
+    const panel = open ? document.querySelector<HTMLDetailsElement>(`[data-testid="${open}"]`) : null;
+    if (panel) panel.open = true;
+    target.scrollIntoView({ block: 'start' });
+    target.querySelector<HTMLElement>('input, select, textarea, summary, button')?.focus({ preventScroll: true });
+  };
+  return h('div', { class: 'notice review-guide', testid: 'review-guide' },
+    h('h3', {}, 'Review in progress'),
+    h('ol', {},
+      h('li', { 'data-step': 'started' }, 'Review started.'),
+      h('li', { 'data-step': 'update' }, 'Go through the plan with the patient and update what has changed:',
+        h('ul', { class: 'review-steps' }, ...REVIEW_STEPS.map(([testid, name]) =>
+          h('li', {}, h('a', { href: `#${testid}`, testid: `review-go-${testid.replace(/^section-/, '')}`, onclick: goTo(testid) }, name))))),
+      h('li', { 'data-step': 'finish' }, 'Record the findings and the outcome: ',
+        h('a', { href: '#section-reviews', testid: 'review-go-record', onclick: goTo('section-reviews', 'review-panel') }, 'Record review'),
+        '. Recording it finishes the review: the plan is complete again with its next review date, or ends with the reason.')));
+}
+
 export function planSections(ctx: SectionContext): PlanSections {
   const forms: EditForm[] = [];
   const boxes: [HTMLElement, (plan: Plan) => Node | null][] = [];
@@ -330,6 +371,7 @@ export function planSections(ctx: SectionContext): PlanSections {
           : null);
     }),
     lifeState.line,
+    live((p) => (p.enrolment.status === 'under_review' ? reviewGuide() : null)),
     endDetails);
 
   // --- Conflicts inbox: concurrent different values of a safety-critical fact, each

@@ -310,13 +310,20 @@ pub fn parse_import(bundle: &Value) -> Result<Import, ImportRefused> {
                 }
             }
             "Observation" | "Consent" if resuscitation_status(r).is_some() => {
-                if r["status"] == "preliminary" || r["status"] == "proposed" || r["status"] == "draft" {
-                    import.skipped.push(format!(
-                        "{at}: a resuscitation decision that is not final (status {}) is not imported: confirm it with the care team",
-                        r["status"]
-                    ));
-                } else {
+                // Only a decision in force is imported: a final (or corrected) Observation,
+                // an active Consent. A draft, a conflicting value Red Folder exported as
+                // preliminary, or a cancelled or revoked decision is reported instead.
+                let status = r["status"].as_str().unwrap_or_default();
+                let in_force = match kind {
+                    "Observation" => matches!(status, "final" | "amended" | "corrected"),
+                    _ => status == "active",
+                };
+                if in_force {
                     resuscitation.push(read_resuscitation(r, &at));
+                } else {
+                    import.skipped.push(format!(
+                        "{at}: a resuscitation decision with status {status:?} is not in force and not imported: confirm the current decision with the care team"
+                    ));
                 }
             }
             "Observation" => baseline.read(r, &at, &mut problems, &mut import.skipped),
@@ -1222,7 +1229,7 @@ mod tests {
         );
 
         // On its own, "for attempted CPR" needs no more than the decision.
-        let import = parse_import(&bundle(vec![patient("9434765919"), consent])).unwrap();
+        let import = parse_import(&bundle(vec![patient("9434765919"), consent.clone()])).unwrap();
         let out = import_edits(&import, None, "2026-03-05", &mut new_id());
         assert!(out.edits.iter().any(|e| matches!(
             e,
@@ -1240,10 +1247,16 @@ mod tests {
         .unwrap();
         assert_eq!(import.resuscitation, None);
         assert!(
-            import.skipped[0].contains("not final"),
+            import.skipped[0].contains("not in force"),
             "{:?}",
             import.skipped
         );
+
+        // Nor is a revoked one.
+        let mut revoked = consent;
+        revoked["status"] = "inactive".into();
+        let import = parse_import(&bundle(vec![patient("9434765919"), revoked])).unwrap();
+        assert_eq!(import.resuscitation, None);
     }
 
     #[test]

@@ -194,6 +194,85 @@ pub enum Edit {
         list: EntryList,
         id: String,
     },
+    /// Corrects a condition in place. Each field left out (or `null`) stays as it is, so
+    /// a colleague's concurrent correction of another field or entry is kept.
+    UpdateCondition {
+        id: String,
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default)]
+        treatment: Option<String>,
+    },
+    /// Corrects a medication in place; `location` only for an anticipatory medicine.
+    UpdateMedication {
+        id: String,
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default)]
+        dose: Option<String>,
+        #[serde(default)]
+        notes: Option<String>,
+        #[serde(default)]
+        location: Option<String>,
+    },
+    /// Corrects an allergy in place (the plan's allergy status is not changed).
+    UpdateAllergy {
+        id: String,
+        #[serde(default)]
+        substance: Option<String>,
+        #[serde(default)]
+        reaction: Option<String>,
+        #[serde(default)]
+        severity: Option<AllergySeverity>,
+    },
+    /// Corrects a key or personal contact in place. A personal contact's role follows its
+    /// `relationship`; `role` is for the other contacts.
+    UpdateContact {
+        id: String,
+        #[serde(default)]
+        role: Option<String>,
+        #[serde(default)]
+        relationship: Option<Relationship>,
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default)]
+        phone: Option<String>,
+    },
+    /// Corrects a care team member or service contact in place.
+    UpdateCareTeamMember {
+        id: String,
+        #[serde(default)]
+        kind: Option<TeamContactKind>,
+        #[serde(default)]
+        role: Option<String>,
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default)]
+        organisation: Option<String>,
+        #[serde(default)]
+        phone: Option<String>,
+        #[serde(default)]
+        hours: Option<String>,
+    },
+    /// Corrects an escalation plan's condition or rescue pack in place (its text changes
+    /// through [`Edit::SetText`] and [`Edit::SpliceText`]).
+    UpdateEscalationPlan {
+        id: String,
+        #[serde(default)]
+        condition: Option<String>,
+        #[serde(default)]
+        rescue_pack: Option<String>,
+    },
+    /// Corrects a goal in place (its status through [`Edit::SetGoalStatus`]).
+    UpdateGoal {
+        id: String,
+        #[serde(default)]
+        what_matters: Option<String>,
+        #[serde(default)]
+        goal: Option<String>,
+        #[serde(default)]
+        owner: Option<String>,
+    },
     SetDnacpr {
         status: DnacprStatus,
     },
@@ -411,6 +490,10 @@ pub enum EditError {
     UnknownEntry(String),
     #[error("entry {0:?} is already marked entered in error")]
     AlreadyEnteredInError(String),
+    #[error("entry {0:?} is marked entered in error and cannot be corrected: add a new entry")]
+    EnteredInError(String),
+    #[error("{field} does not apply to this entry")]
+    NotApplicable { field: &'static str },
     #[error(
         "the text splice at {index} (deleting {delete}) is outside the text or splits a character"
     )]
@@ -567,6 +650,7 @@ impl Edit {
                     hours: optional("hours", hours, MAX_SHORT)?,
                     recorded: by.clone(),
                     entered_in_error: None,
+                    updated: None,
                 };
                 if member.kind != TeamContactKind::Member && member.phone.is_empty() {
                     return Err(EditError::Required { field: "phone" });
@@ -648,6 +732,7 @@ impl Edit {
                     treatment: optional("treatment", treatment, MAX_LONG)?,
                     recorded: by.clone(),
                     entered_in_error: None,
+                    updated: None,
                 });
                 vec![Field::Conditions]
             }
@@ -667,6 +752,7 @@ impl Edit {
                     entered_in_error: None,
                     anticipatory: false,
                     location: String::new(),
+                    updated: None,
                 });
                 vec![Field::Medications]
             }
@@ -687,6 +773,7 @@ impl Edit {
                     entered_in_error: None,
                     anticipatory: true,
                     location: required("where the medicine is kept", location)?,
+                    updated: None,
                 });
                 vec![Field::Medications]
             }
@@ -704,6 +791,7 @@ impl Edit {
                     severity: *severity,
                     recorded: by.clone(),
                     entered_in_error: None,
+                    updated: None,
                 });
                 // Adding an allergy states that the patient has allergies. Written every
                 // time, so a concurrent "no known allergies" always meets it as a conflict.
@@ -740,6 +828,7 @@ impl Edit {
                     recorded: by.clone(),
                     entered_in_error: None,
                     relationship: None,
+                    updated: None,
                 });
                 vec![Field::KeyContacts]
             }
@@ -758,10 +847,150 @@ impl Edit {
                     recorded: by.clone(),
                     entered_in_error: None,
                     relationship: Some(*relationship),
+                    updated: None,
                 });
                 vec![Field::KeyContacts]
             }
             Edit::MarkEnteredInError { list, id } => mark_entered_in_error(plan, *list, id, &by)?,
+            Edit::UpdateCondition {
+                id,
+                name,
+                treatment,
+            } => {
+                let c = live_entry!(plan.conditions, id);
+                update(&mut c.name, name, |v| required("condition", v))?;
+                update(&mut c.treatment, treatment, |v| {
+                    optional("treatment", v, MAX_LONG)
+                })?;
+                c.updated = Some(by.clone());
+                vec![Field::Conditions]
+            }
+            Edit::UpdateMedication {
+                id,
+                name,
+                dose,
+                notes,
+                location,
+            } => {
+                let m = live_entry!(plan.medications, id);
+                update(&mut m.name, name, |v| required("medication", v))?;
+                update(&mut m.dose, dose, |v| optional("dose", v, MAX_SHORT))?;
+                update(&mut m.notes, notes, |v| optional("notes", v, MAX_LONG))?;
+                if location.is_some() && !m.anticipatory {
+                    return Err(EditError::NotApplicable {
+                        field: "where the medicine is kept",
+                    });
+                }
+                update(&mut m.location, location, |v| {
+                    required("where the medicine is kept", v)
+                })?;
+                m.updated = Some(by.clone());
+                vec![Field::Medications]
+            }
+            Edit::UpdateAllergy {
+                id,
+                substance,
+                reaction,
+                severity,
+            } => {
+                let a = live_entry!(plan.allergies, id);
+                update(&mut a.substance, substance, |v| required("allergen", v))?;
+                update(&mut a.reaction, reaction, |v| {
+                    optional("reaction", v, MAX_SHORT)
+                })?;
+                if let Some(severity) = severity {
+                    a.severity = *severity;
+                }
+                a.updated = Some(by.clone());
+                vec![Field::Allergies]
+            }
+            Edit::UpdateContact {
+                id,
+                role,
+                relationship,
+                name,
+                phone,
+            } => {
+                let c = live_entry!(plan.key_contacts, id);
+                match (relationship, role) {
+                    (Some(_), Some(_)) => {
+                        return Err(EditError::NotApplicable {
+                            field: "a role beside a relationship",
+                        });
+                    }
+                    (Some(relationship), None) if c.relationship.is_some() => {
+                        c.relationship = Some(*relationship);
+                        c.role = relationship.label().to_owned();
+                    }
+                    (Some(_), None) => {
+                        return Err(EditError::NotApplicable {
+                            field: "relationship",
+                        });
+                    }
+                    (None, Some(_)) if c.relationship.is_some() => {
+                        return Err(EditError::NotApplicable { field: "role" });
+                    }
+                    (None, role) => update(&mut c.role, role, |v| required("contact role", v))?,
+                }
+                update(&mut c.name, name, |v| required("contact name", v))?;
+                update(&mut c.phone, phone, |v| optional("phone", v, MAX_SHORT))?;
+                c.updated = Some(by.clone());
+                vec![Field::KeyContacts]
+            }
+            Edit::UpdateCareTeamMember {
+                id,
+                kind,
+                role,
+                name,
+                organisation,
+                phone,
+                hours,
+            } => {
+                let m = live_entry!(plan.care_team, id);
+                if let Some(kind) = kind {
+                    m.kind = *kind;
+                }
+                update(&mut m.role, role, |v| required("role", v))?;
+                update(&mut m.name, name, |v| optional("name", v, MAX_SHORT))?;
+                update(&mut m.organisation, organisation, |v| {
+                    optional("organisation", v, MAX_SHORT)
+                })?;
+                update(&mut m.phone, phone, |v| optional("phone", v, MAX_SHORT))?;
+                update(&mut m.hours, hours, |v| optional("hours", v, MAX_SHORT))?;
+                if m.kind != TeamContactKind::Member && m.phone.is_empty() {
+                    return Err(EditError::Required { field: "phone" });
+                }
+                m.updated = Some(by.clone());
+                vec![Field::CareTeam]
+            }
+            Edit::UpdateEscalationPlan {
+                id,
+                condition,
+                rescue_pack,
+            } => {
+                let e = live_entry!(plan.escalation_plans, id);
+                update(&mut e.condition, condition, |v| required("condition", v))?;
+                update(&mut e.rescue_pack, rescue_pack, |v| {
+                    optional("rescue pack", v, MAX_SHORT * 2)
+                })?;
+                e.updated = Some(by.clone());
+                vec![Field::EscalationPlans]
+            }
+            Edit::UpdateGoal {
+                id,
+                what_matters,
+                goal,
+                owner,
+            } => {
+                let g = live_goal(plan, id)?;
+                update(&mut g.what_matters, what_matters, |v| {
+                    optional("what matters", v, MAX_LONG)
+                })?;
+                update(&mut g.goal, goal, |v| required("goal", v))?;
+                update(&mut g.owner, owner, |v| optional("owner", v, MAX_SHORT))?;
+                g.updated = Some(by.clone());
+                vec![Field::Goals]
+            }
             Edit::SetDnacpr { status } => {
                 set_resuscitation(
                     plan,
@@ -980,6 +1209,7 @@ impl Edit {
                     rescue_pack: optional("rescue pack", rescue_pack, MAX_SHORT * 2)?,
                     recorded: by.clone(),
                     entered_in_error: None,
+                    updated: None,
                 });
                 vec![Field::EscalationPlans]
             }
@@ -1502,6 +1732,33 @@ fn checked_baseline(b: BaselineObservations) -> Result<BaselineObservations, Edi
         return Err(EditError::DiastolicAboveSystolic);
     }
     Ok(b)
+}
+
+/// The live entry `id` of a list, for a correction in place.
+macro_rules! live_entry {
+    ($list:expr, $id:expr) => {{
+        let entry = $list
+            .iter_mut()
+            .find(|e| e.id == *$id)
+            .ok_or_else(|| EditError::UnknownEntry($id.to_owned()))?;
+        if entry.entered_in_error.is_some() {
+            return Err(EditError::EnteredInError($id.to_owned()));
+        }
+        entry
+    }};
+}
+use live_entry;
+
+/// Sets `target` to the checked `value`, if one was given.
+fn update(
+    target: &mut String,
+    value: &Option<String>,
+    check: impl FnOnce(&str) -> Result<String, EditError>,
+) -> Result<(), EditError> {
+    if let Some(value) = value {
+        *target = check(value)?;
+    }
+    Ok(())
 }
 
 fn required(field: &'static str, value: &str) -> Result<String, EditError> {

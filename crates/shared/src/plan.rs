@@ -184,6 +184,10 @@ pub struct CareTeamMember {
     pub hours: String,
     pub recorded: Attribution,
     pub entered_in_error: Option<EnteredInError>,
+    /// Who last corrected the entry in place, and when (absent until someone does).
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated: Option<Attribution>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
@@ -209,6 +213,10 @@ pub struct Contact {
     /// Set by [`crate::Edit::AddPersonalContact`]; version-1 contacts have only `role`.
     #[autosurgeon(missing = "Default::default")]
     pub relationship: Option<Relationship>,
+    /// Who last corrected the entry in place, and when (absent until someone does).
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated: Option<Attribution>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
@@ -240,6 +248,10 @@ pub struct Condition {
     pub treatment: String,
     pub recorded: Attribution,
     pub entered_in_error: Option<EnteredInError>,
+    /// Who last corrected the entry in place, and when (absent until someone does).
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated: Option<Attribution>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
@@ -258,6 +270,10 @@ pub struct Medication {
     /// Where it is kept in the home.
     #[autosurgeon(missing = "Default::default")]
     pub location: String,
+    /// Who last corrected the entry in place, and when (absent until someone does).
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated: Option<Attribution>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
@@ -269,6 +285,10 @@ pub struct Allergy {
     pub severity: AllergySeverity,
     pub recorded: Attribution,
     pub entered_in_error: Option<EnteredInError>,
+    /// Who last corrected the entry in place, and when (absent until someone does).
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated: Option<Attribution>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
@@ -323,6 +343,10 @@ pub struct EscalationPlan {
     pub rescue_pack: String,
     pub recorded: Attribution,
     pub entered_in_error: Option<EnteredInError>,
+    /// Who last corrected the entry in place, and when (absent until someone does).
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated: Option<Attribution>,
 }
 
 /// What matters to the patient, the goal agreed, and the actions towards it.

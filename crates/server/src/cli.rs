@@ -58,7 +58,7 @@ struct ServeArgs {
     #[arg(long)]
     demo: bool,
     /// Directory of the static web app.
-    #[arg(long, env = "REDFOLDER_WEB_DIR", default_value = "web")]
+    #[arg(long, env = "REDFOLDER_WEB_DIR", default_value = "target/web")]
     web_dir: PathBuf,
 }
 

@@ -52,7 +52,7 @@ impl Config {
             bind,
             database_url: database_url.into(),
             demo: false,
-            web_dir: PathBuf::from("web"),
+            web_dir: PathBuf::from("target/web"),
             access_ttl: Duration::from_secs(15 * 60),
             refresh_ttl: Duration::from_secs(30 * 24 * 60 * 60),
             throttle: crate::auth::Throttle::default(),

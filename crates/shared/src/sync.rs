@@ -268,6 +268,33 @@ struct LocalRecord {
     /// Refused changes not yet dismissed, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     refused: Vec<RefusedChange>,
+    /// How often the document was put back to the server's state. Each reset moves the
+    /// device to a new actor for this document (see [`doc_actor`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    resets: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// The actor a device writes a document with: its own, or after `resets` resets a new one
+/// derived from it. A dropped change's sequence number must never be used again by the same
+/// actor, because a copy of the dropped change may still be somewhere (a server's queue of
+/// changes waiting for their dependencies, an acknowledgement that was lost) and Automerge
+/// refuses two different changes with one actor and sequence number.
+fn doc_actor(device: &ActorId, resets: u32) -> ActorId {
+    if resets == 0 {
+        return device.clone();
+    }
+    let mut bytes = device.to_bytes().to_vec();
+    bytes.extend(resets.to_be_bytes());
+    ActorId::from(bytes)
+}
+
+/// Whether `actor` is the device's own or one derived from it by [`doc_actor`].
+fn is_own(device: &ActorId, actor: &ActorId) -> bool {
+    actor.to_bytes().starts_with(device.to_bytes())
 }
 
 impl LocalRecord {
@@ -345,17 +372,18 @@ impl ClientEngine {
 
     /// Adds a document from local storage (replacing any in memory).
     pub fn load(&mut self, doc_id: &str, stored: &StoredDoc) -> Result<(), DocError> {
+        let local = LocalRecord::decode(&stored.local);
+        let actor = doc_actor(&self.actor, local.resets);
         let doc = if stored.doc.is_empty() {
-            PlanDoc::empty(self.actor.clone())
+            PlanDoc::empty(actor)
         } else {
-            PlanDoc::load(&stored.doc, self.actor.clone())?
+            PlanDoc::load(&stored.doc, actor)?
         };
         let acked = stored
             .acked
             .chunks_exact(32)
             .map(|c| ChangeHash(c.try_into().expect("chunk of 32")))
             .collect();
-        let local = LocalRecord::decode(&stored.local);
         self.docs
             .insert(doc_id.to_owned(), ClientDoc { doc, acked, local });
         Ok(())
@@ -431,7 +459,7 @@ impl ClientEngine {
     pub fn pending(&mut self, doc_id: &str) -> usize {
         self.docs
             .get_mut(doc_id)
-            .map_or(0, |d| unacked_own(d).len())
+            .map_or(0, |d| unacked_own(d, &self.actor).len())
     }
 
     /// Changes to `doc_id` the server refused and this device dropped, oldest first, until
@@ -566,8 +594,10 @@ impl ClientEngine {
                 if let Some(d) = self.docs.get_mut(&doc_id) {
                     d.acked = heads;
                     if !d.local.journal.is_empty() {
-                        let waiting: BTreeSet<String> =
-                            unacked_own(d).into_iter().map(|c| c.to_string()).collect();
+                        let waiting: BTreeSet<String> = unacked_own(d, &self.actor)
+                            .into_iter()
+                            .map(|c| c.to_string())
+                            .collect();
                         d.local.journal.retain(|h, _| waiting.contains(h));
                     }
                     self.events.push(ClientEvent::Acked { doc_id });
@@ -686,10 +716,10 @@ impl ClientEngine {
         let Some(d) = self.docs.get_mut(doc_id) else {
             return false;
         };
-        let dropped = refused_changes(d, &server_heads, reason);
+        let dropped = refused_changes(d, &self.actor, &server_heads, reason);
         let mut reset = false;
         if !dropped.is_empty() {
-            reset = drop_changes(d, &dropped, reason, self.actor.clone());
+            reset = drop_changes(d, &dropped, reason, &self.actor);
         }
         // The server ignores this document on this connection until it is subscribed
         // again; then both sides start its sync from scratch.
@@ -726,7 +756,7 @@ impl ClientEngine {
 }
 
 /// This device's changes to a document not covered by the server's acknowledgement.
-fn unacked_own(d: &mut ClientDoc) -> Vec<ChangeHash> {
+fn unacked_own(d: &mut ClientDoc, device: &ActorId) -> Vec<ChangeHash> {
     let am = d.doc.automerge();
     let known: Vec<ChangeHash> = d
         .acked
@@ -734,10 +764,9 @@ fn unacked_own(d: &mut ClientDoc) -> Vec<ChangeHash> {
         .filter(|h| am.get_change_by_hash(h).is_some())
         .copied()
         .collect();
-    let actor = am.get_actor().clone();
     am.get_changes(&known)
         .iter()
-        .filter(|c| c.actor_id() == &actor)
+        .filter(|c| is_own(device, c.actor_id()))
         .map(|c| c.hash())
         .collect()
 }
@@ -747,6 +776,7 @@ fn unacked_own(d: &mut ClientDoc) -> Vec<ChangeHash> {
 /// dependencies first.
 fn refused_changes(
     d: &mut ClientDoc,
+    device: &ActorId,
     server_heads: &[ChangeHash],
     reason: &str,
 ) -> Vec<ChangeHash> {
@@ -761,13 +791,12 @@ fn refused_changes(
     // Only changes the server is not known to hold can have been refused.
     let unknown = am.get_changes(&known);
     let named: Vec<ChangeHash> = hashes_in(reason);
-    let actor = am.get_actor().clone();
     let mut dropped: BTreeSet<ChangeHash> = BTreeSet::new();
     let mut order = Vec::new();
     for change in &unknown {
         let hash = change.hash();
         let refused = if named.is_empty() {
-            change.actor_id() == &actor
+            is_own(device, change.actor_id())
         } else {
             named.contains(&hash)
         };
@@ -789,8 +818,30 @@ fn hashes_in(text: &str) -> Vec<ChangeHash> {
 
 /// Rebuilds `d`'s document without `dropped` (dependencies first) and records each as a
 /// [`RefusedChange`]. Returns whether the document changed.
-fn drop_changes(d: &mut ClientDoc, dropped: &[ChangeHash], reason: &str, actor: ActorId) -> bool {
+fn drop_changes(d: &mut ClientDoc, dropped: &[ChangeHash], reason: &str, device: &ActorId) -> bool {
     let gone: BTreeSet<ChangeHash> = dropped.iter().copied().collect();
+    // What stays is every change not dropped; its heads are the changes nothing else kept
+    // depends on.
+    let am = d.doc.automerge();
+    let kept: Vec<automerge::Change> = am
+        .get_changes(&[])
+        .into_iter()
+        .filter(|c| !gone.contains(&c.hash()))
+        .collect();
+    let depended: BTreeSet<ChangeHash> = kept.iter().flat_map(|c| c.deps().to_vec()).collect();
+    let heads: Vec<ChangeHash> = kept
+        .iter()
+        .map(automerge::Change::hash)
+        .filter(|h| !depended.contains(h))
+        .collect();
+    let rebuilt = if heads.is_empty() {
+        AutoCommit::new()
+    } else {
+        match am.fork_at(&heads) {
+            Ok(doc) => doc,
+            Err(_) => return false,
+        }
+    };
     let first = dropped.first().copied();
     for hash in dropped {
         let Some(change) = d.doc.automerge().get_change_by_hash(hash) else {
@@ -815,30 +866,9 @@ fn drop_changes(d: &mut ClientDoc, dropped: &[ChangeHash], reason: &str, actor: 
             reason,
         });
     }
-    // What stays is every change not dropped; its heads are the changes nothing else kept
-    // depends on.
-    let am = d.doc.automerge();
-    let kept: Vec<automerge::Change> = am
-        .get_changes(&[])
-        .into_iter()
-        .filter(|c| !gone.contains(&c.hash()))
-        .collect();
-    let depended: BTreeSet<ChangeHash> = kept.iter().flat_map(|c| c.deps().to_vec()).collect();
-    let heads: Vec<ChangeHash> = kept
-        .iter()
-        .map(automerge::Change::hash)
-        .filter(|h| !depended.contains(h))
-        .collect();
-    let rebuilt = if heads.is_empty() {
-        AutoCommit::new()
-    } else {
-        match am.fork_at(&heads) {
-            Ok(doc) => doc,
-            Err(_) => return false,
-        }
-    };
+    d.local.resets += 1;
     d.doc = PlanDoc {
-        doc: rebuilt.with_actor(actor),
+        doc: rebuilt.with_actor(doc_actor(device, d.local.resets)),
     };
     true
 }

@@ -1363,11 +1363,17 @@ fn only_the_refused_change_and_what_was_built_on_it_are_dropped_and_can_be_made_
         kept[1].reason
     );
 
-    // The refused edits survive a reload of the device.
+    // The device writes this plan with a new actor from now on, so no sequence number of
+    // a dropped change is used again.
+    let actor = engine.doc(DOC).unwrap().actor().clone();
+    assert_ne!(&actor, engine.actor());
+
+    // The refused edits and the new actor survive a reload of the device.
     let stored = engine.export(DOC).unwrap();
     let mut reloaded = ClientEngine::new(engine.actor().clone());
     reloaded.load(DOC, &stored).unwrap();
     assert_eq!(reloaded.refused(DOC), kept.as_slice());
+    assert_eq!(reloaded.doc(DOC).unwrap().actor(), &actor);
 
     // The clinician makes the medication edit again; it goes through this time.
     let again = kept[1].edits[0].clone();

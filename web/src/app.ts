@@ -16,6 +16,7 @@ import { by, errorMessage, field, fmtDate, fmtTime, h, section, sentence } from 
 import { fitSummary, pageFooterStyle, printDocument, summaryArticle } from './summary.js';
 import { LABELS, planSections } from './sections.js';
 import { renderScheme } from './scheme.js';
+import { refusedPanel } from './refused.js';
 import type { EditJson, SaveState } from './sections.js';
 
 /** The session kept (encrypted) by the core while unlocked. */
@@ -345,6 +346,11 @@ function onCoreEvent(event: CoreEvent): void {
     case 'caseload':
       view?.update?.(event);
       break;
+    case 'refused':
+      // The plan was put back to the server's state and holds refused edits to show.
+      renderStatus(core().status());
+      view?.update?.(event);
+      break;
     case 'error':
       if (event.code === 'device_revoked') {
         eraseRevokedDevice();
@@ -659,7 +665,8 @@ function caseloadRow(p: CaseloadEntry): HTMLLIElement {
         p.share_with_emergency_services ? h('span', { class: 'badge' }, 'Shares with emergency services') : h('span', { class: 'badge' }, 'No emergency sharing'),
         p.conflicts ? h('span', { class: 'badge conflict', testid: 'caseload-conflicts' }, p.conflicts === 1 ? '1 conflict to resolve' : `${p.conflicts} conflicts to resolve`) : null,
         p.next_review_due ? h('span', { class: `badge${reviewDue(p) === 'overdue' ? ' overdue' : ''}` }, `${reviewDue(p) === 'overdue' ? 'Review overdue' : 'Review due'} ${fmtDate(p.next_review_due)}`) : null,
-        p.pending ? h('span', { class: 'badge pending' }, `${p.pending} waiting to upload`) : null)));
+        p.pending ? h('span', { class: 'badge pending' }, `${p.pending} waiting to upload`) : null,
+        p.refused ? h('span', { class: 'badge refused', testid: 'caseload-refused', 'data-count': p.refused }, p.refused === 1 ? '1 change not accepted' : `${p.refused} changes not accepted`) : null)));
 }
 
 // Today on this tablet's calendar, as the plans write dates (YYYY-MM-DD).
@@ -709,7 +716,7 @@ function renderCaseload() {
     // Rows are kept and reused while their patient's line is unchanged, so a tap is never
     // lost to a redraw while the caseload syncs.
     const rows = entries.map((p) => {
-      const signature = JSON.stringify([p.name, p.nhs_number_display, p.dob, p.dnacpr, p.share_with_emergency_services, p.pending, p.conflicts, p.next_review_due]);
+      const signature = JSON.stringify([p.name, p.nhs_number_display, p.dob, p.dnacpr, p.share_with_emergency_services, p.pending, p.conflicts, p.next_review_due, p.refused]);
       let row = drawn.get(p.id);
       if (!row || row.signature !== signature) {
         row = { signature, li: caseloadRow(p) };
@@ -1054,6 +1061,7 @@ function renderPlan(id: string): void {
 
   const lastUpdated = h('p', { class: 'last-updated', testid: 'last-updated' });
   const title = h('div');
+  const refused = refusedPanel(core, id, saveState('refused'), () => refresh());
   const more = planSections({
     id,
     saveState,
@@ -1064,7 +1072,7 @@ function renderPlan(id: string): void {
 
   show(
     title,
-    h('div', { class: 'plan-top' }, ...more.top),
+    h('div', { class: 'plan-top' }, refused.node, ...more.top),
     h('div', { class: 'sections', testid: 'plan' },
       section('Patient', 'section-patient', identityForm),
       section('Consent', 'section-consent', consentForm),
@@ -1119,6 +1127,7 @@ function renderPlan(id: string): void {
     contactsBox.replaceChildren(entryList('key_contacts', 'contacts-list', 'contact-item', p.key_contacts,
       (c) => ({ title: `${c.name} (${c.role})`, meta: c.phone }), mark));
     lastUpdated.textContent = p.last_updated ? `Last updated by ${by(p.last_updated)}` : '';
+    refused.refresh();
     more.refresh(p);
   }
 
@@ -1149,7 +1158,7 @@ function renderPlan(id: string): void {
     id,
     flushTyping,
     update(event) {
-      if (event.type === 'doc_changed' && event.id === id) refresh();
+      if ((event.type === 'doc_changed' || event.type === 'refused') && event.id === id) refresh();
     },
     remoteError(event) {
       if (event.doc_id === id) exState.error.textContent = `The server could not accept a change: ${event.message}`;

@@ -45,6 +45,8 @@ export interface SyncStatus {
   docs_total: number;
   docs_received: number;
   docs_waiting: number;
+  /** Changes the server refused that are not dismissed yet, over every plan. */
+  refused?: number;
 }
 
 export interface CaseloadEntry {
@@ -58,8 +60,44 @@ export interface CaseloadEntry {
   conflicts: number;
   next_review_due: string | null;
   pending: number;
+  /** Changes the server refused that are not dismissed yet. */
+  refused: number;
+  /** When the next review falls due, as the core reckons it today. */
+  review: ReviewDue | null;
   cohort: string | null;
   tier: string | null;
+}
+
+/** The core's `reviewDue(id, today?)` (crates/shared/src/review.rs `ReviewDue`). */
+export interface ReviewDue {
+  /** `YYYY-MM-DD`. */
+  due: string;
+  state: 'overdue' | 'due_soon' | 'not_yet_due';
+  /** Days from today to the due day; negative once overdue. */
+  days_left: number;
+  /** The due day is in today's calendar month or an earlier one (overdue). */
+  due_this_month: boolean;
+  interval_months: number;
+  /** The patient moved to the annual over-75 case review. */
+  annual: boolean;
+  /** The case manager set an earlier date than the interval gives. */
+  set_earlier: boolean;
+}
+
+/** An edit as the core's `Edit` JSON (crates/shared/src/edit.rs): `op` and its fields. */
+export type EditJson = { op: string; [field: string]: unknown };
+
+/** A change the server refused (crates/shared/src/sync.rs `RefusedChange`), from `refused(id?)`. */
+export interface RefusedChange {
+  doc_id: string;
+  /** The refused change's hash, in hex: what `dismissRefused` takes. */
+  hash: string;
+  reason: string;
+  by: Attribution | null;
+  /** Top-level plan fields the change wrote, e.g. `["medications", "last_updated"]`. */
+  fields: string[];
+  /** The edits as given to `apply`; empty if this device did not record them. */
+  edits: EditJson[];
 }
 
 /** An entry of one of the plan's lists (conditions, medications, contacts …). */
@@ -108,6 +146,8 @@ export interface Plan {
   medications: Entry[];
   key_contacts: Entry[];
   last_updated: Attribution | null;
+  /** Changes the server refused that are not dismissed yet (see `Core.refused`). */
+  refused?: number;
   plan_version?: string;
   conflicts?: unknown[];
   // Every other section of the plan, read by sections.ts and printed generically.
@@ -135,6 +175,8 @@ export type CoreEvent =
   | ({ type: 'status' } & SyncStatus)
   | { type: 'doc_changed'; id: string }
   | { type: 'caseload' ; id?: undefined }
+  | { type: 'welcome'; id?: undefined }
+  | { type: 'refused'; id: string; count: number }
   | { type: 'error'; code: string; message: string; doc_id?: string | null };
 
 /** The `RedFolder` instance methods the app uses, with the core's view types. */
@@ -150,8 +192,15 @@ export interface Core {
   setToken(token: string): void;
   signOut(): void;
   status(): SyncStatus;
-  caseload(): CaseloadEntry[];
+  /** `today` (`YYYY-MM-DD`) defaults to the device's local date. */
+  caseload(today?: string | null): CaseloadEntry[];
   plan(id: string): Plan | null;
+  /** When plan `id`'s next review falls due, or `null` (draft, ended, not here yet). */
+  reviewDue(id: string, today?: string | null): ReviewDue | null;
+  /** Changes the server refused, for plan `id` or every plan, oldest first. */
+  refused(id?: string | null): RefusedChange[];
+  /** Forgets a refused change; resolves (with whether there was one) once stored. */
+  dismissRefused(id: string, hash: string): Promise<unknown>;
   summary(id: string): Summary | null;
   summaryHtml(id: string): string | null;
   /** Validates and applies an `Edit` (JSON); resolves once IndexedDB has committed it. */

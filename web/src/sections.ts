@@ -6,12 +6,11 @@
 // date may be in the future, a number plausible, a plan complete, is the core's decision.
 // The labels below are how the app words the core's codes; they carry no rules.
 
-import type { Entry, Plan } from './core.js';
+import type { EditJson, Entry, Plan } from './core.js';
 import { by, field, fmtDate, h, section, sentence } from './dom.js';
 import type { Child } from './dom.js';
 
-/** An edit as the core's `Edit` JSON (crates/shared/src/edit.rs): `op` and its fields. */
-export type EditJson = { op: string; [field: string]: unknown };
+export type { EditJson };
 
 /** A section's "Saving… / Saved" line and error box, made by the plan screen. */
 export interface SaveState {

@@ -10,7 +10,7 @@
 
 import init, { RedFolder } from '../pkg/redfolder_wasm.js';
 import type {
-  CaseloadEntry, Core, CoreEvent, Entry, LockState, NhsNumberCheck, Plan, SyncStatus,
+  CaseloadEntry, Core, CoreEvent, Entry, LockState, NhsNumberCheck, Plan, ReviewDue, SyncStatus,
 } from './core.js';
 import { by, errorMessage, field, fmtDate, fmtTime, h, section, sentence } from './dom.js';
 import { fitSummary, pageFooterStyle, printDocument, summaryArticle } from './summary.js';
@@ -664,26 +664,25 @@ function caseloadRow(p: CaseloadEntry): HTMLLIElement {
         p.dnacpr === 'do_not_attempt_cpr' ? h('span', { class: 'badge dnacpr' }, 'DNACPR') : null,
         p.share_with_emergency_services ? h('span', { class: 'badge' }, 'Shares with emergency services') : h('span', { class: 'badge' }, 'No emergency sharing'),
         p.conflicts ? h('span', { class: 'badge conflict', testid: 'caseload-conflicts' }, p.conflicts === 1 ? '1 conflict to resolve' : `${p.conflicts} conflicts to resolve`) : null,
-        p.next_review_due ? h('span', { class: `badge${reviewDue(p) === 'overdue' ? ' overdue' : ''}` }, `${reviewDue(p) === 'overdue' ? 'Review overdue' : 'Review due'} ${fmtDate(p.next_review_due)}`) : null,
+        p.review ? h('span', { class: `badge${p.review.state === 'overdue' ? ' overdue' : ''}`, testid: 'caseload-review', 'data-state': p.review.state, 'data-due': p.review.due }, reviewText(p.review)) : null,
         p.pending ? h('span', { class: 'badge pending' }, `${p.pending} waiting to upload`) : null,
         p.refused ? h('span', { class: 'badge refused', testid: 'caseload-refused', 'data-count': p.refused }, p.refused === 1 ? '1 change not accepted' : `${p.refused} changes not accepted`) : null)));
 }
 
-// Today on this tablet's calendar, as the plans write dates (YYYY-MM-DD).
-function todayIso() {
-  const d = new Date();
-  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+// The core's next review (when it falls due and whether that is overdue) in words.
+function reviewText(r: ReviewDue): string {
+  if (r.state === 'overdue') return `Review overdue since ${fmtDate(r.due)}`;
+  if (r.state === 'due_soon') return `Review due soon: ${fmtDate(r.due)}`;
+  return `Review due ${fmtDate(r.due)}`;
 }
 
-// Where a plan's next review date (set by the core) falls against today's date: a
-// calendar comparison for the caseload filter, not a clinical rule.
-function reviewDue(p: CaseloadEntry): 'overdue' | 'this_month' | 'later' | null {
-  const due = p.next_review_due;
-  if (!due) return null;
-  const today = todayIso();
-  if (due < today) return 'overdue';
-  if (due.slice(0, 7) === today.slice(0, 7)) return 'this_month';
-  return 'later';
+// The caseload's review filter, on the core's reckoning: "this month" is what falls due
+// from today to the end of the month; overdue reviews have their own filter.
+function reviewFilter(p: CaseloadEntry, filter: string): boolean {
+  if (!filter) return true;
+  if (!p.review) return false;
+  if (filter === 'overdue') return p.review.state === 'overdue';
+  return p.review.due_this_month && p.review.state !== 'overdue';
 }
 
 function filterSelect(testid: string, blank: string, options: Record<string, string>): HTMLSelectElement {
@@ -709,14 +708,14 @@ function renderCaseload() {
     const filtered = !!(query || due || cohortFilter.value || tierFilter.value);
     const entries = core().caseload()
       .filter((p) => !query || p.name.toLowerCase().includes(query) || (byNumber && p.nhs_number.includes(digits)))
-      .filter((p) => !due || (due === 'overdue' ? reviewDue(p) === 'overdue' : reviewDue(p) === 'this_month'))
+      .filter((p) => reviewFilter(p, due))
       .filter((p) => !cohortFilter.value || p.cohort === cohortFilter.value)
       .filter((p) => !tierFilter.value || p.tier === tierFilter.value)
       .sort((a, b) => a.name.localeCompare(b.name));
     // Rows are kept and reused while their patient's line is unchanged, so a tap is never
     // lost to a redraw while the caseload syncs.
     const rows = entries.map((p) => {
-      const signature = JSON.stringify([p.name, p.nhs_number_display, p.dob, p.dnacpr, p.share_with_emergency_services, p.pending, p.conflicts, p.next_review_due, p.refused]);
+      const signature = JSON.stringify([p.name, p.nhs_number_display, p.dob, p.dnacpr, p.share_with_emergency_services, p.pending, p.conflicts, p.review, p.refused]);
       let row = drawn.get(p.id);
       if (!row || row.signature !== signature) {
         row = { signature, li: caseloadRow(p) };
@@ -1067,6 +1066,7 @@ function renderPlan(id: string): void {
     saveState,
     newEntryId,
     enteredInError: enteredInErrorControl,
+    reviewDue: () => core().reviewDue(id),
     refresh: () => refresh(),
   });
 

@@ -6,7 +6,7 @@
 // date may be in the future, a number plausible, a plan complete, is the core's decision.
 // The labels below are how the app words the core's codes; they carry no rules.
 
-import type { EditJson, Entry, Plan } from './core.js';
+import type { EditJson, Entry, Plan, ReviewDue } from './core.js';
 import { by, field, fmtDate, h, section, sentence } from './dom.js';
 import type { Child } from './dom.js';
 
@@ -27,6 +27,8 @@ export interface SectionContext {
   saveState(testid: string): SaveState;
   newEntryId(): string;
   enteredInError(onConfirm: () => void, testid: string): HTMLElement;
+  /** The core's next review of this plan (on today's date), or `null`. */
+  reviewDue(): ReviewDue | null;
   refresh(): void;
   states?: Record<string, SaveState>;
 }
@@ -318,6 +320,18 @@ function reviewGuide(): HTMLElement {
         '. Recording it finishes the review: the plan is complete again with its next review date, or ends with the reason.')));
 }
 
+// When the next review falls due and how far off it is, as the core reckons it.
+function nextReview(r: ReviewDue | null): HTMLElement {
+  if (!r) return h('span', { testid: 'next-review-due', 'data-state': 'none' }, '—');
+  const days = Math.abs(r.days_left);
+  const when = r.state === 'overdue'
+    ? `overdue by ${days === 1 ? '1 day' : `${days} days`}`
+    : r.days_left === 0 ? 'due today' : `in ${days === 1 ? '1 day' : `${days} days`}`;
+  const why = r.set_earlier ? 'set earlier by the case manager' : `every ${r.interval_months} months${r.annual ? ' (annual over-75 case review)' : ''}`;
+  return h('span', { testid: 'next-review-due', 'data-state': r.state, 'data-due': r.due, class: r.state === 'overdue' ? 'review-overdue' : null },
+    `${fmtDate(r.due)} — ${when}; ${why}`);
+}
+
 export function planSections(ctx: SectionContext): PlanSections {
   const forms: EditForm[] = [];
   const boxes: [HTMLElement, (plan: Plan) => Node | null][] = [];
@@ -348,7 +362,7 @@ export function planSections(ctx: SectionContext): PlanSections {
       return h('div', {},
         facts('lifecycle-facts', [
           ['Status', h('span', { testid: 'plan-status', 'data-status': e.status }, label('status', e.status))],
-          ['Next review due', h('span', { testid: 'next-review-due' }, e.next_review_due ? fmtDate(e.next_review_due) : '—')],
+          ['Next review due', nextReview(ctx.reviewDue())],
           e.completed ? ['Marked complete', by(e.completed)] : null,
           e.ended ? ['Ended', `${label('end_reason', e.ended.reason)}, ${fmtDate(e.ended.date)} (${by(e.ended.recorded)})`] : null,
         ].filter(Boolean) as [string, Child][]),

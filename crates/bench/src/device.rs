@@ -83,6 +83,12 @@ impl Device {
             writer,
         });
         self.caseload = None;
+        // The timer's phase starts at the connection. A device that has been offline for
+        // longer than a tick would otherwise tick on the very first frames it reads, and
+        // `Session::tick` restarts every channel opened since the last tick (nothing was
+        // heard on it yet), so the whole caseload would be offered twice; the app's timer
+        // lands that early in only a fraction of reconnections. docs/benchmarks.md.
+        self.last_tick = Instant::now();
         self.engine.connected(token);
         self.flush().await
     }

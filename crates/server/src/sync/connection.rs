@@ -269,15 +269,17 @@ impl Connection {
         while self.wants_to_start()
             && let Some(doc_id) = self.queued.pop_front()
         {
-            if self.active.contains_key(&doc_id) || !self.access.contains_key(&doc_id) {
-                // Already being synced, or access ended while it waited.
+            if !self.access.contains_key(&doc_id) {
+                // Access ended while it waited.
                 continue;
             }
             match self.lock(&doc_id).await {
                 Ok(Some(mut doc)) => {
                     self.session.open(&doc_id);
                     self.flush(&mut doc, &doc_id);
-                    if !self.session.in_sync(doc.doc.automerge(), &doc_id) {
+                    if !self.session.in_sync(doc.doc.automerge(), &doc_id)
+                        && !self.active.contains_key(&doc_id)
+                    {
                         self.active.insert(doc_id, doc.pin());
                     }
                 }

@@ -21,7 +21,7 @@ use futures_util::{SinkExt, StreamExt};
 use redfolder_shared::protocol::{ErrorCode, MAX_FRAME_BYTES};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::MissedTickBehavior;
 use tracing::Instrument;
 
@@ -92,10 +92,12 @@ const SOCKET_READ_BUFFER: usize = 8 * 1024;
 /// How much the WebSocket buffers before writing to the socket (it is also flushed
 /// whenever the writer has nothing more queued).
 const SOCKET_WRITE_BUFFER: usize = 16 * 1024;
-/// Frames the writer task holds at most; the rest wait in the driver's backlog.
+/// Batches of frames the writer task holds at most; the rest wait in the driver's backlog.
 const WRITER_QUEUE: usize = 64;
-/// Messages the reader task reads ahead of the driver.
-const READER_QUEUE: usize = 64;
+/// Messages the reader task reads ahead of the driver, at most; and their bytes, at most
+/// (a single larger message still goes through, alone).
+const READER_QUEUE: usize = 256;
+const READ_AHEAD_BYTES: usize = 1 << 20;
 /// While more than this many bytes wait to be written, the server starts no more
 /// documents of a subscription and its timer re-sends nothing: the device is slower than
 /// the server, and more would only queue.
@@ -135,13 +137,20 @@ async fn drive(state: AppState, socket: WebSocket, query_token: Option<String>, 
     }
     let mut conn = Connection::new(state, id, query_token);
 
-    let (in_tx, mut incoming) = mpsc::channel::<Message>(READER_QUEUE);
+    let (in_tx, mut incoming) = mpsc::channel::<(Message, OwnedSemaphorePermit)>(READER_QUEUE);
+    let read_ahead = Arc::new(Semaphore::new(READ_AHEAD_BYTES));
     let reader = tokio::spawn(
         async move {
             while let Some(message) = stream.next().await {
                 match message {
                     Ok(message) => {
-                        if in_tx.send(message).await.is_err() {
+                        // Held until the driver has handled the message.
+                        let weight = message_len(&message).clamp(1, READ_AHEAD_BYTES);
+                        let Ok(permit) = read_ahead.clone().acquire_many_owned(weight as u32).await
+                        else {
+                            break;
+                        };
+                        if in_tx.send((message, permit)).await.is_err() {
                             break;
                         }
                     }
@@ -158,20 +167,25 @@ async fn drive(state: AppState, socket: WebSocket, query_token: Option<String>, 
     // Bytes handed to the writer (or waiting in `backlog`) and not yet written.
     let unsent = Arc::new(AtomicUsize::new(0));
     let written = Arc::new(Notify::new());
-    let (out_tx, mut out_rx) = mpsc::channel::<Message>(WRITER_QUEUE);
+    // The frames one event produced travel as one batch and are written together (with
+    // TCP_NODELAY, separately written frames go out as separate segments: a device could
+    // see `Welcome` without the `Caseload` sent with it, and its timer would take the
+    // `Caseload` for lost and say `Hello` again).
+    let (out_tx, mut out_rx) = mpsc::channel::<Vec<Message>>(WRITER_QUEUE);
     let writer = {
         let unsent = unsent.clone();
         let written = written.clone();
         tokio::spawn(
             async move {
-                while let Some(message) = out_rx.recv().await {
-                    let len = message_len(&message);
-                    let close = matches!(message, Message::Close(_));
-                    // Written as one batch while more is queued, flushed when the queue
-                    // runs dry, so a burst of small frames is not one write each.
-                    if sink.feed(message).await.is_err() {
-                        break;
+                'batches: while let Some(batch) = out_rx.recv().await {
+                    let len: usize = batch.iter().map(message_len).sum();
+                    let close = batch.iter().any(|m| matches!(m, Message::Close(_)));
+                    for message in batch {
+                        if sink.feed(message).await.is_err() {
+                            break 'batches;
+                        }
                     }
+                    // Flushed when the queue runs dry, so a burst is not one write each.
                     if (close || out_rx.is_empty()) && sink.flush().await.is_err() {
                         break;
                     }
@@ -187,28 +201,29 @@ async fn drive(state: AppState, socket: WebSocket, query_token: Option<String>, 
         )
     };
 
-    let mut backlog: VecDeque<Message> = VecDeque::new();
+    let mut backlog: VecDeque<Vec<Message>> = VecDeque::new();
     loop {
         tokio::select! {
             permit = out_tx.reserve(), if !backlog.is_empty() => match permit {
                 Ok(permit) => {
-                    if let Some(message) = backlog.pop_front() {
-                        permit.send(message);
+                    if let Some(batch) = backlog.pop_front() {
+                        permit.send(batch);
                     }
                     continue;
                 }
                 // The writer stopped: the socket is gone.
                 Err(_) => break,
             },
+            // The permit is released once the message is handled, letting the reader on.
             message = incoming.recv() => match message {
-                Some(Message::Binary(bytes)) => conn.on_binary(&bytes).await,
-                Some(Message::Text(_)) => conn.send_error(
+                Some((Message::Binary(bytes), _permit)) => conn.on_binary(&bytes).await,
+                Some((Message::Text(_), _permit)) => conn.send_error(
                     ErrorCode::BadFrame,
                     None,
                     "text messages are not part of the protocol: send binary frames".to_owned(),
                 ),
-                Some(Message::Ping(_) | Message::Pong(_)) => {}
-                Some(Message::Close(_)) | None => break,
+                Some((Message::Ping(_) | Message::Pong(_), _)) => {}
+                Some((Message::Close(_), _)) | None => break,
             },
             notice = notices.recv() => match notice {
                 Ok(notice) => conn.on_notice(&notice).await,
@@ -230,14 +245,18 @@ async fn drive(state: AppState, socket: WebSocket, query_token: Option<String>, 
         }
         let outgoing = conn.take_outgoing();
         metrics_state.metrics().frames_sent(outgoing.len());
-        for frame in outgoing {
-            let message = Message::Binary(frame.encode().into());
-            unsent.fetch_add(message_len(&message), Ordering::Relaxed);
-            backlog.push_back(message);
-        }
+        let mut batch: Vec<Message> = outgoing
+            .into_iter()
+            .map(|frame| Message::Binary(frame.encode().into()))
+            .collect();
+        unsent.fetch_add(batch.iter().map(message_len).sum(), Ordering::Relaxed);
         if conn.is_closing() {
-            backlog.push_back(Message::Close(None));
+            batch.push(Message::Close(None));
+            backlog.push_back(batch);
             break;
+        }
+        if !batch.is_empty() {
+            backlog.push_back(batch);
         }
         if unsent.load(Ordering::Relaxed) > BACKLOG_LIMIT {
             tracing::warn!("the device is not reading what it is sent: closing the connection");
@@ -246,11 +265,11 @@ async fn drive(state: AppState, socket: WebSocket, query_token: Option<String>, 
         }
         // Hand over what fits without waiting; the rest goes as the writer makes room.
         let mut writer_gone = false;
-        while let Some(message) = backlog.pop_front() {
-            match out_tx.try_send(message) {
+        while let Some(batch) = backlog.pop_front() {
+            match out_tx.try_send(batch) {
                 Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(message)) => {
-                    backlog.push_front(message);
+                Err(mpsc::error::TrySendError::Full(batch)) => {
+                    backlog.push_front(batch);
                     break;
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => {
@@ -267,8 +286,8 @@ async fn drive(state: AppState, socket: WebSocket, query_token: Option<String>, 
     reader.abort();
     // Deliver what is queued (an Ack, an Error, a Close), but not forever.
     let deliver = async {
-        for message in backlog {
-            if out_tx.send(message).await.is_err() {
+        for batch in backlog {
+            if out_tx.send(batch).await.is_err() {
                 break;
             }
         }
@@ -290,6 +309,7 @@ async fn drive(state: AppState, socket: WebSocket, query_token: Option<String>, 
 fn message_len(message: &Message) -> usize {
     match message {
         Message::Binary(bytes) => bytes.len(),
+        Message::Text(text) => text.len(),
         _ => 0,
     }
 }

@@ -14,10 +14,10 @@ import type {
 } from './core.js';
 import { by, errorMessage, field, fmtDate, fmtTime, h, section, sentence } from './dom.js';
 import { fitSummary, pageFooterStyle, printDocument, summaryArticle } from './summary.js';
-import { LABELS, planSections } from './sections.js';
+import { correctedNote, corrections, LABELS, planSections } from './sections.js';
 import { renderScheme } from './scheme.js';
 import { refusedPanel } from './refused.js';
-import type { EditJson, SaveState } from './sections.js';
+import type { CorrectionField, EditJson, SaveState } from './sections.js';
 
 /** The session kept (encrypted) by the core while unlocked. */
 interface User {
@@ -846,7 +846,8 @@ function enteredInErrorControl(onConfirm: () => void, testid: string): HTMLEleme
 type ListKind = 'conditions' | 'medications' | 'key_contacts';
 
 function entryList(kind: ListKind, listTestid: string, itemTestid: string, entries: Entry[],
-  describe: (entry: Entry) => { title: string; meta?: string | null }, mark: (kind: ListKind, id: string) => void): HTMLElement {
+  describe: (entry: Entry) => { title: string; meta?: string | null }, mark: (kind: ListKind, id: string) => void,
+  correct: (entry: Entry) => HTMLElement): HTMLElement {
   const ul = h('ul', { class: 'entries', testid: listTestid });
   if (!entries.length) {
     ul.append(h('li', { class: 'muted' }, 'None recorded.'));
@@ -860,7 +861,9 @@ function entryList(kind: ListKind, listTestid: string, itemTestid: string, entri
         h('div', { class: 'entry-title' }, title),
         meta ? h('div', { class: 'entry-meta' }, meta) : null,
         h('div', { class: 'entry-meta' }, `Recorded by ${by(entry.recorded)}`),
+        correctedNote(entry, itemTestid),
         inError ? h('div', { class: 'in-error-note' }, `Entered in error — marked by ${by(entry.entered_in_error?.by)}`) : null),
+      inError ? null : correct(entry),
       inError ? null : enteredInErrorControl(() => mark(kind, entry.id), itemTestid)));
   }
   return ul;
@@ -914,6 +917,15 @@ function renderPlan(id: string): void {
   // --- Entry lists (conditions, medications, key contacts)
   const listState: Record<ListKind, SaveState> = { conditions: saveState('conditions'), medications: saveState('medications'), key_contacts: saveState('contacts') };
   const mark = (list: ListKind, entryId: string): Promise<boolean> => listState[list].apply(id, { op: 'mark_entered_in_error', list, id: entryId }, refresh);
+  const correct = (kind: ListKind, op: string, testid: string, fields: CorrectionField[]) => corrections({
+    id, op, testid, fields, state: () => listState[kind], refresh: () => refresh(),
+  });
+  const correctCondition = correct('conditions', 'update_condition', 'condition-item',
+    [{ name: 'name', label: 'Condition' }, { name: 'treatment', label: 'Treatment or management', type: 'textarea' }]);
+  const correctMedication = correct('medications', 'update_medication', 'medication-item',
+    [{ name: 'name', label: 'Medication' }, { name: 'dose', label: 'Dose' }, { name: 'notes', label: 'Notes' }]);
+  const correctContact = correct('key_contacts', 'update_contact', 'contact-item',
+    [{ name: 'role', label: 'Role' }, { name: 'name', label: 'Name' }, { name: 'phone', label: 'Phone', type: 'tel' }]);
   const conditionsBox = h('div');
   const medicationsBox = h('div');
   const contactsBox = h('div');
@@ -1121,11 +1133,11 @@ function renderPlan(id: string): void {
     }
     baseRecorded.textContent = p.baseline.recorded ? `Recorded by ${by(p.baseline.recorded)}` : 'No baseline recorded yet.';
     conditionsBox.replaceChildren(entryList('conditions', 'conditions-list', 'condition-item', p.conditions,
-      (c) => ({ title: c.name, meta: c.treatment }), mark));
+      (c) => ({ title: c.name, meta: c.treatment }), mark, correctCondition));
     medicationsBox.replaceChildren(entryList('medications', 'medications-list', 'medication-item', p.medications,
-      (m) => ({ title: m.dose ? `${m.name} — ${m.dose}` : m.name, meta: m.notes }), mark));
+      (m) => ({ title: m.dose ? `${m.name} — ${m.dose}` : m.name, meta: m.notes }), mark, correctMedication));
     contactsBox.replaceChildren(entryList('key_contacts', 'contacts-list', 'contact-item', p.key_contacts,
-      (c) => ({ title: `${c.name} (${c.role})`, meta: c.phone }), mark));
+      (c) => ({ title: `${c.name} (${c.role})`, meta: c.phone }), mark, correctContact));
     lastUpdated.textContent = p.last_updated ? `Last updated by ${by(p.last_updated)}` : '';
     refused.refresh();
     more.refresh(p);

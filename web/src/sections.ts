@@ -233,6 +233,83 @@ function editForm(ctx: SectionContext, { key, op, submit, fields, fill, extra, w
   return { node, refill };
 }
 
+// ---------------------------------------------------------------------------
+// Correcting an entry in place: an "Edit" button on the entry opens a form filled from
+// it; saving sends the core's update op with only the fields that were changed, so a
+// colleague's concurrent correction of another field is kept. The core records who
+// corrected the entry (its `updated` attribution).
+
+/** A field of an entry's correction form: the update op's field name and its control. */
+export type CorrectionField = Pick<FieldSpec, 'name' | 'label' | 'type' | 'labels' | 'hint'>;
+
+export interface CorrectionSpec {
+  /** The plan. */
+  id: string;
+  /** The core's update op, e.g. `update_condition`. */
+  op: string;
+  /** The entry items' test id: the button is `<testid>-edit`, the form `<testid>-edit-form`. */
+  testid: string;
+  fields: CorrectionField[];
+  /** The list's save state, whose saved/error lines report the correction. */
+  state(): SaveState;
+  refresh(): void;
+}
+
+/** Makes, for each entry of one list, its "Edit" button and (once opened) its form.
+ * Open forms are kept across redraws of the list, so a colleague's change arriving
+ * while one is being filled in does not lose what was typed. */
+export function corrections(spec: CorrectionSpec): (entry: Entry) => HTMLElement {
+  const open = new Map<string, HTMLElement>();
+  const makeForm = (entry: Entry): HTMLElement => {
+    const inputs = spec.fields.map((f): [FieldSpec, Control] => [f, control({ ...f, optional: false }, `${spec.testid}-edit-${f.name}`)]);
+    for (const [f, el] of inputs) write(f, el, entry[f.name]);
+    // The form moves to each redraw's container, so it finds its current one.
+    const close = () => { open.delete(entry.id); form.closest('.correct')?.replaceChildren(button(entry)); };
+    const form: HTMLFormElement = h('form', { novalidate: true, class: 'correction', testid: `${spec.testid}-edit-form`, 'aria-label': 'Correct this entry' },
+      h('div', { class: 'fields' }, ...inputs.map(([f, el]) => field(f.label, el, f.hint))),
+      h('div', { class: 'actions' },
+        h('button', { type: 'submit', class: 'button', testid: `${spec.testid}-edit-save` }, 'Save correction'),
+        h('button', { type: 'button', class: 'button secondary', testid: `${spec.testid}-edit-cancel`, onclick: close }, 'Cancel')));
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const edit: EditJson = { op: spec.op, id: entry.id };
+      for (const [f, el] of inputs) {
+        const value = read(f, el);
+        const was = entry[f.name] ?? '';
+        if (String(value ?? '') !== String(was)) edit[f.name] = value;
+      }
+      if (Object.keys(edit).length === 2) {
+        close();
+        return;
+      }
+      const ok = await spec.state().apply(spec.id, edit, spec.refresh);
+      if (ok) {
+        open.delete(entry.id);
+        spec.refresh();
+      }
+    });
+    return form;
+  };
+  const button = (entry: Entry): HTMLElement => h('div', { class: 'actions' },
+    h('button', {
+      type: 'button', class: 'button secondary small', testid: `${spec.testid}-edit`,
+      onclick: (e: Event) => {
+        const form = makeForm(entry);
+        open.set(entry.id, form);
+        (e.currentTarget as HTMLElement).closest('.correct')?.replaceChildren(form);
+        form.querySelector<HTMLElement>('input, select, textarea')?.focus();
+      },
+    }, 'Edit'));
+  return (entry: Entry): HTMLElement => {
+    return h('div', { class: 'correct' }, open.get(entry.id) ?? button(entry));
+  };
+}
+
+/** "Corrected by X, when" for an entry the core says was corrected. */
+export function correctedNote(entry: Entry, testid: string): HTMLElement | null {
+  return entry.updated ? h('div', { class: 'entry-meta corrected', testid: `${testid}-corrected` }, `Corrected by ${by(entry.updated)}`) : null;
+}
+
 // A list of entries with "entered in error" on each, like the first screens' lists.
 interface Described {
   title: string;
@@ -240,7 +317,8 @@ interface Described {
   extra?: HTMLElement | null;
 }
 
-function entries(ctx: SectionContext, list: string, testid: string, items: Entry[], describe: (entry: Entry) => Described): HTMLElement {
+function entries(ctx: SectionContext, list: string, testid: string, items: Entry[], describe: (entry: Entry) => Described,
+  correct?: (entry: Entry) => HTMLElement): HTMLElement {
   const ul = h('ul', { class: 'entries', testid: `${testid}-list` });
   if (!items.length) {
     ul.append(h('li', { class: 'muted' }, 'None recorded.'));
@@ -254,8 +332,10 @@ function entries(ctx: SectionContext, list: string, testid: string, items: Entry
         h('div', { class: 'entry-title' }, title),
         ...meta.filter(Boolean).map((m) => h('div', { class: 'entry-meta' }, m)),
         h('div', { class: 'entry-meta' }, `Recorded by ${by(entry.recorded)}`),
+        correctedNote(entry, `${testid}-item`),
         inError ? h('div', { class: 'in-error-note' }, `Entered in error — marked by ${by(entry.entered_in_error?.by)}`) : null,
         extra),
+      inError || !correct ? null : correct(entry),
       inError ? null : ctx.enteredInError(() => states(ctx)[list].apply(ctx.id, { op: 'mark_entered_in_error', list, id: entry.id }, ctx.refresh), `${testid}-item`)));
   }
   return ul;
@@ -341,6 +421,32 @@ export function planSections(ctx: SectionContext): PlanSections {
   ctx.states = Object.fromEntries(['care_team', 'allergies', 'escalation_plans', 'goals', 'reviews', 'mdt_discussions', 'advice', 'key_contacts', 'medications']
     .map((list) => [list, ctx.saveState(`${list.replace(/_/g, '-')}-list`)]));
   const listStatus = (list: string): HTMLElement[] => [states(ctx)[list].error, states(ctx)[list].line];
+  const correct = (op: string, testid: string, list: string, fields: CorrectionField[]) => corrections({
+    id: ctx.id, op, testid: `${testid}-item`, fields, state: () => states(ctx)[list], refresh: ctx.refresh,
+  });
+  const correctTeam = correct('update_care_team_member', 'team', 'care_team', [
+    { name: 'kind', label: 'Kind', type: 'select', labels: 'team_kind' }, { name: 'role', label: 'Role' },
+    { name: 'name', label: 'Name' }, { name: 'organisation', label: 'Organisation' },
+    { name: 'phone', label: 'Phone', type: 'tel' }, { name: 'hours', label: 'Hours' },
+  ]);
+  const correctPersonal = correct('update_contact', 'personal', 'key_contacts', [
+    { name: 'relationship', label: 'Relationship', type: 'select', labels: 'relationship' },
+    { name: 'name', label: 'Name' }, { name: 'phone', label: 'Phone', type: 'tel' },
+  ]);
+  const correctAnticipatory = correct('update_medication', 'anticipatory', 'medications', [
+    { name: 'name', label: 'Medicine' }, { name: 'dose', label: 'Dose' },
+    { name: 'location', label: 'Where it is kept' }, { name: 'notes', label: 'Notes' },
+  ]);
+  const correctAllergy = correct('update_allergy', 'allergy', 'allergies', [
+    { name: 'substance', label: 'Substance' }, { name: 'reaction', label: 'Reaction' },
+    { name: 'severity', label: 'Severity', type: 'select', labels: 'severity' },
+  ]);
+  const correctEscalation = correct('update_escalation_plan', 'escalation', 'escalation_plans', [
+    { name: 'condition', label: 'Condition' }, { name: 'rescue_pack', label: 'Rescue pack' },
+  ]);
+  const correctGoal = correct('update_goal', 'goal', 'goals', [
+    { name: 'what_matters', label: 'What matters to the patient' }, { name: 'goal', label: 'Goal' }, { name: 'owner', label: 'Owner' },
+  ]);
 
   // --- Lifecycle
   const lifeState = ctx.saveState('lifecycle');
@@ -458,7 +564,7 @@ export function planSections(ctx: SectionContext): PlanSections {
     live((p) => entries(ctx, 'care_team', 'team', p.care_team, (m) => ({
       title: `${m.name || m.role} — ${label('team_kind', m.kind)}`,
       meta: [[m.role, m.organisation].filter(Boolean).join(', '), [m.phone, m.hours].filter(Boolean).join(' · ')],
-    }))),
+    }), correctTeam)),
     ...listStatus('care_team'),
     form({
       key: 'team', op: 'add_care_team_member', submit: 'Add care team member', withId: true, collapsed: true,
@@ -474,7 +580,7 @@ export function planSections(ctx: SectionContext): PlanSections {
   const personal = section('Personal contacts', 'section-personal-contacts',
     live((p) => entries(ctx, 'key_contacts', 'personal', p.key_contacts.filter((c) => c.relationship), (c) => ({
       title: `${c.name} — ${label('relationship', c.relationship)}`, meta: [c.phone],
-    }))),
+    }), correctPersonal)),
     ...listStatus('key_contacts'),
     form({
       key: 'personal', op: 'add_personal_contact', submit: 'Add personal contact', withId: true, collapsed: true,
@@ -488,7 +594,7 @@ export function planSections(ctx: SectionContext): PlanSections {
   const anticipatory = section('Anticipatory medicines', 'section-anticipatory',
     live((p) => entries(ctx, 'medications', 'anticipatory', p.medications.filter((m) => m.anticipatory), (m) => ({
       title: m.dose ? `${m.name} — ${m.dose}` : m.name, meta: [`Kept: ${m.location}`, m.notes],
-    }))),
+    }), correctAnticipatory)),
     ...listStatus('medications'),
     form({
       key: 'anticipatory', op: 'add_anticipatory_medication', submit: 'Add anticipatory medicine', withId: true, collapsed: true,
@@ -507,7 +613,7 @@ export function planSections(ctx: SectionContext): PlanSections {
       p.allergy_status?.recorded ? ` (${by(p.allergy_status.recorded)})` : '')),
     live((p) => entries(ctx, 'allergies', 'allergy', p.allergies, (a) => ({
       title: `${a.substance} — ${label('severity', a.severity)}`, meta: [a.reaction],
-    }))),
+    }), correctAllergy)),
     ...listStatus('allergies'),
     h('div', { class: 'actions' },
       h('button', { type: 'button', class: 'button secondary', testid: 'record-nka', onclick: () => nkaState.apply(ctx.id, { op: 'record_no_known_allergies' }, ctx.refresh) }, 'Record no known allergies'),
@@ -554,7 +660,7 @@ export function planSections(ctx: SectionContext): PlanSections {
   const escalation = section('Exacerbation plans by condition', 'section-escalation',
     live((p) => entries(ctx, 'escalation_plans', 'escalation', p.escalation_plans, (e) => ({
       title: e.condition, meta: [e.plan, e.rescue_pack ? `Rescue pack: ${e.rescue_pack}` : null],
-    }))),
+    }), correctEscalation)),
     ...listStatus('escalation_plans'),
     form({
       key: 'escalation', op: 'add_escalation_plan', submit: 'Add exacerbation plan', withId: true, collapsed: true,
@@ -583,7 +689,7 @@ export function planSections(ctx: SectionContext): PlanSections {
         h('ul', { class: 'actions-list', testid: 'goal-actions' }, ...g.actions.map((a: Entry) => h('li', { testid: 'goal-action', 'data-id': a.id },
           h('span', {}, `${a.action}${a.owner ? ` — ${a.owner}` : ''}`),
           statusSelect('action_status', a.status, 'goal-action-status', (status: string) => goalState.apply(ctx.id, { op: 'set_goal_action_status', goal_id: g.id, id: a.id, status }, ctx.refresh)))))),
-    }))),
+    }), correctGoal)),
     ...listStatus('goals'),
     form({
       key: 'goal', op: 'add_goal', submit: 'Add goal', withId: true, collapsed: true,

@@ -45,9 +45,14 @@ pub struct Enrolment {
 pub const DEFAULT_REVIEW_INTERVAL_MONTHS: u32 = 4;
 
 impl Enrolment {
+    /// Months between reviews: as set, else yearly for the over-75 case review, else four.
     pub fn review_interval(&self) -> u32 {
         self.review_interval_months
-            .unwrap_or(DEFAULT_REVIEW_INTERVAL_MONTHS)
+            .unwrap_or(if self.cohort == Some(CohortCategory::Over75) {
+                crate::review::OVER_75_REVIEW_MONTHS
+            } else {
+                DEFAULT_REVIEW_INTERVAL_MONTHS
+            })
     }
 
     /// Ending is final: if one replica ended the plan while another moved it on, the

@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use crate::date::Date;
-use crate::lifecycle::{DEFAULT_REVIEW_INTERVAL_MONTHS, PlanStatus, ReviewOutcome};
+use crate::lifecycle::{CohortCategory, DEFAULT_REVIEW_INTERVAL_MONTHS, PlanStatus, ReviewOutcome};
 use crate::plan::CarePlan;
 
 /// Over-75 case reviews are annual.
@@ -39,7 +39,7 @@ pub struct ReviewDue {
     pub due_this_month: bool,
     /// The interval the due date was counted with.
     pub interval_months: u32,
-    /// The patient moved to the annual over-75 case review.
+    /// The patient is in the annual over-75 case review (enrolled for it, or moved to it).
     pub annual: bool,
     /// The case manager set an earlier date than the interval gives.
     pub set_earlier: bool,
@@ -49,8 +49,8 @@ impl CarePlan {
     /// The next review of a plan in the scheme (complete or under review): the review
     /// interval after the last review, or after the plan was completed if it has not been
     /// reviewed, or the case manager's date if that is earlier. Four months unless the
-    /// plan says otherwise; twelve once a review moved the patient to the annual over-75
-    /// case review. `due_soon_days` is how near counts as "due soon". `None` for a draft
+    /// plan says otherwise; twelve for the annual over-75 case review (enrolled for it, or
+    /// moved to it at a review). `due_soon_days` is how near counts as "due soon". `None` for a draft
     /// or ended plan.
     pub fn review_due(&self, today: Date, due_soon_days: i64) -> Option<ReviewDue> {
         let e = &self.enrolment;
@@ -64,9 +64,11 @@ impl CarePlan {
             .filter_map(|r| Date::parse(&r.date).map(|d| (d, r.outcome)))
             .collect();
         reviews.sort_by_key(|(d, _)| *d);
-        let annual = reviews
-            .iter()
-            .any(|(_, o)| *o == ReviewOutcome::MoveToAnnualReview);
+        // Enrolled for the over-75 case review, or moved to it at a review.
+        let annual = e.cohort == Some(CohortCategory::Over75)
+            || reviews
+                .iter()
+                .any(|(_, o)| *o == ReviewOutcome::MoveToAnnualReview);
         let interval = e.review_interval_months.unwrap_or(if annual {
             OVER_75_REVIEW_MONTHS
         } else {
@@ -138,6 +140,11 @@ mod tests {
 
     /// A plan completed on 2026-01-10, with `edits` then applied on the same day.
     fn completed_plan(edits: &[Edit]) -> CarePlan {
+        enrolled_and_completed(&[], edits)
+    }
+
+    /// A plan given `before`, then completed on 2026-01-10, then given `after`.
+    fn enrolled_and_completed(before: &[Edit], after: &[Edit]) -> CarePlan {
         let editor = Editor {
             user_id: "u1".into(),
             user_name: "Nurse One".into(),
@@ -156,7 +163,7 @@ mod tests {
             {"op": "mark_complete"},
         ]))
         .unwrap();
-        for edit in setup.iter().chain(edits) {
+        for edit in before.iter().chain(&setup).chain(after) {
             doc.apply(edit, &editor, now)
                 .unwrap_or_else(|e| panic!("{edit:?}: {e}"));
         }
@@ -212,6 +219,17 @@ mod tests {
         let due = plan.review_due(day("2026-02-01"), 14).unwrap();
         assert_eq!(due.due, "2027-01-10");
         assert_eq!(due.interval_months, 12);
+        assert!(due.annual);
+    }
+
+    #[test]
+    fn a_plan_enrolled_for_the_over_75_case_review_is_reviewed_a_year_on() {
+        let enrol: Edit =
+            serde_json::from_value(serde_json::json!({"op": "set_enrolment", "cohort": "over75"}))
+                .unwrap();
+        let plan = enrolled_and_completed(&[enrol], &[]);
+        let due = plan.review_due(day("2026-02-01"), 14).unwrap();
+        assert_eq!(due.due, "2027-01-10", "a year after completion");
         assert!(due.annual);
     }
 

@@ -7,7 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  axeViolations, byTestId, describeTablet, fill, goto, LANDSCAPE, setup, signIn, smallTouchTargets, waitForCaseload, waitSaved,
+  axeViolations, byTestId, describeTablet, fill, goto, horizontalOverflow, LANDSCAPE, setup, signIn, smallTouchTargets, waitForCaseload, waitSaved,
 } from './helpers.mjs';
 
 let env;
@@ -74,7 +74,7 @@ describe('correcting entries in place', () => {
       await page.waitForFunction(() => document.querySelector('[data-testid="medications-saved"]')?.dataset.state === 'error');
       assert.notEqual(await byTestId(page, 'medications-error').textContent(), '');
       assert.equal(await item(page, 'medication-item', 'Bisoprolol — 5 mg once a day').count(), 1);
-      const problems = [...await axeViolations(page), ...await smallTouchTargets(page)];
+      const problems = [...await axeViolations(page), ...await smallTouchTargets(page), await horizontalOverflow(page)].filter(Boolean);
       assert.deepEqual(problems, [], problems.join('\n'));
       await item(page, 'medication-item', 'Bisoprolol').locator('[data-testid="medication-item-edit-cancel"]').click();
       await item(page, 'medication-item', 'Bisoprolol').locator('[data-testid="medication-item-edit"]').waitFor();

@@ -1173,7 +1173,9 @@ function renderPlan(id: string): void {
       if ((event.type === 'doc_changed' || event.type === 'refused') && event.id === id) refresh();
     },
     remoteError(event) {
-      if (event.doc_id === id) exState.error.textContent = `The server could not accept a change: ${event.message}`;
+      // A refused change has its own panel (with the edits to make again); other
+      // failures of this plan's sync are shown here.
+      if (event.doc_id === id && event.code !== 'refused') exState.error.textContent = `The server could not accept a change: ${event.message}`;
     },
     dispose() {
       flushTyping();

@@ -85,6 +85,10 @@ describe('changes the server refused', () => {
       const problems = [...await axeViolations(page), ...await smallTouchTargets(page), await horizontalOverflow(page)].filter(Boolean);
       assert.deepEqual(problems, [], problems.join('\n'));
 
+      // The sync bar says so on every screen and leads to the plan.
+      const syncLink = page.locator('[data-testid="sync-refused"]:not([hidden])');
+      assert.match(await syncLink.textContent(), /2 changes not accepted/);
+
       // The caseload says so too, and the records survive a reload.
       await goto(t, '#/');
       const badge = page.locator(`[data-testid="caseload-item"][data-id="${id}"] [data-testid="caseload-refused"]`);
@@ -93,7 +97,8 @@ describe('changes the server refused', () => {
       await page.reload();
       await unlock(t);
       await badge.waitFor();
-      await goto(t, `#/plan/${encodeURIComponent(id)}`);
+      await syncLink.click();
+      await byTestId(page, 'dnacpr-select').waitFor();
       await page.locator('[data-testid="section-refused"][data-count="2"]').waitFor();
 
       // Make the medication again: allowed for an MDT member, so the server keeps it.
@@ -109,6 +114,7 @@ describe('changes the server refused', () => {
       await page.locator(`[data-testid="refused-item"][data-hash="${dnacpr.hash}"] [data-testid="refused-dismiss"]`).click();
       await page.waitForFunction(() => document.querySelector('[data-testid="section-refused"]').hidden);
       assert.equal(await byTestId(page, 'dnacpr-select').getAttribute('data-value'), before);
+      await page.waitForFunction(() => document.querySelector('[data-testid="sync-refused"]').hidden);
       await goto(t, '#/');
       await page.locator(`[data-testid="caseload-item"][data-id="${id}"]`).waitFor();
       assert.equal(await badge.count(), 0);

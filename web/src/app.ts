@@ -414,7 +414,24 @@ function renderStatus(status: SyncStatus | null): void {
   error.hidden = !message;
   error.dataset.code = syncing ? (status.error_code || '') : '';
   reauth.hidden = !(syncing && status.sign_in_refused);
+  renderRefusedLink(syncing ? status.refused ?? 0 : 0);
   if (view?.name === 'caseload') view.statusChanged?.(status);
+}
+
+// Changes the server did not accept, over every plan: a link in the sync bar to the
+// (first) plan holding them, where they can be made again or dismissed.
+function renderRefusedLink(count: number): void {
+  let link = document.querySelector<HTMLAnchorElement>('[data-testid="sync-refused"]');
+  if (!link) {
+    link = h('a', { class: 'button secondary small', testid: 'sync-refused', hidden: true });
+    byTestId('sync-status').append(link);
+  }
+  link.hidden = !count;
+  link.dataset.count = String(count);
+  if (!count) return;
+  const first = core().refused()[0];
+  link.textContent = count === 1 ? '1 change not accepted: see why' : `${count} changes not accepted: see why`;
+  if (first) link.href = `#/plan/${encodeURIComponent(first.doc_id)}`;
 }
 
 // ---------------------------------------------------------------------------

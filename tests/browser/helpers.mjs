@@ -19,7 +19,8 @@ export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 const bin = path.resolve(repo, process.env.REDFOLDER_BIN || 'target/debug/redfolder');
 const webDir = path.resolve(repo, process.env.REDFOLDER_WEB_DIR || 'target/web');
 const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-export const outputDir = path.join(repo, 'tests', 'browser', 'output');
+// Screenshots, printed PDFs and benchmark figures: test artifacts, under target/.
+export const outputDir = path.join(repo, 'target', 'browser-artifacts');
 const require = createRequire(import.meta.url);
 const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 

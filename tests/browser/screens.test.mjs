@@ -1,7 +1,7 @@
 // Tablet-first quality on every screen, at 768×1024 portrait and 1280×800 landscape:
 // axe-core finds no serious or critical violation, every control is at least 44 px
 // square, and nothing scrolls sideways. A screenshot of each screen is kept in
-// tests/browser/output/ for a person to look at.
+// target/browser-artifacts/ for a person to look at.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

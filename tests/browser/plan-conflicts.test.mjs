@@ -68,6 +68,26 @@ describe('conflicts, lifecycle and caseload filters', () => {
       const problems = [...await axeViolations(a.page), ...await smallTouchTargets(a.page)];
       assert.deepEqual(problems, [], problems.join('\n'));
 
+      // The emergency summary shows both entries, marked as conflicting: the crew's
+      // (from the server) and the tablet's own.
+      const crew = await env.apiLogin('ambulance.demo');
+      const summaryText = async () => {
+        const r = await env.api('GET', `/api/v1/emergency/summary/${patient.nhs_number}`, { token: crew });
+        assert.equal(r.status, 200, r.text);
+        return r.json;
+      };
+      const during = await summaryText();
+      assert.ok(during.conflicts.some((c) => c.field === 'dnacpr'), `the server's summary does not mark DNACPR as conflicting: ${JSON.stringify(during.conflicts)}`);
+      assert.match(JSON.stringify(during), /For attempted CPR/);
+      assert.match(JSON.stringify(during), /do not attempt CPR/);
+      await goto(b, `#/plan/${encodeURIComponent(patient.id)}/summary`);
+      await byTestId(b.page, 'summary-body').waitFor();
+      const shownSummary = await byTestId(b.page, 'summary-body').textContent();
+      assert.match(shownSummary, /CONFLICTING ENTRIES/i, shownSummary.slice(0, 600));
+      assert.match(shownSummary, /For attempted CPR/);
+      await goto(b, `#/plan/${encodeURIComponent(patient.id)}`);
+      await byTestId(b.page, 'section-lifecycle').waitFor();
+
       await a.page.locator('[data-testid="conflict-value"]', { hasText: 'do not attempt CPR' }).locator('[data-testid="conflict-keep"]').click();
       await waitSaved(a, 'conflict');
       for (const t of [a, b]) {
@@ -75,6 +95,22 @@ describe('conflicts, lifecycle and caseload filters', () => {
           && document.querySelector('[data-testid="dnacpr-select"]').value === 'do_not_attempt_cpr', null, { timeout: 30_000 })
           .catch(async () => { throw new Error(`${t.label} did not converge on the resolved value ${await describeTablet(t)}`); });
       }
+      // And the summary, on the server and on the tablet, shows the resolved value only.
+      await b.page.waitForFunction(() => document.querySelector('[data-testid="sync-pending"]')?.dataset.count === '0');
+      await a.page.waitForFunction(() => document.querySelector('[data-testid="sync-pending"]')?.dataset.count === '0');
+      let after = await summaryText();
+      for (let i = 0; i < 50 && after.conflicts.length; i += 1) {
+        await new Promise((r) => setTimeout(r, 200));
+        after = await summaryText();
+      }
+      assert.deepEqual(after.conflicts, [], 'the server\'s summary still shows the conflict');
+      assert.equal(after.dnacpr, 'do_not_attempt_cpr');
+      await goto(b, `#/plan/${encodeURIComponent(patient.id)}/summary`);
+      await byTestId(b.page, 'summary-body').waitFor();
+      const resolved = await byTestId(b.page, 'summary-body').textContent();
+      assert.doesNotMatch(resolved, /CONFLICTING/i);
+      assert.doesNotMatch(resolved, /For attempted CPR/);
+      await goto(b, `#/plan/${encodeURIComponent(patient.id)}`);
     } catch (e) {
       await env.screenshotAll('failure-conflict');
       throw e;

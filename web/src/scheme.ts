@@ -7,7 +7,7 @@
 // not home-visit work), so they need a connection and say so without one. Every figure
 // and rule comes from the server (crates/server/src/scheme); this module only shows them.
 
-import { errorMessage, field, fmtDate, fmtDateTime, h, section } from './dom.js';
+import { type Child, errorMessage, field, fmtDate, fmtDateTime, h, section } from './dom.js';
 
 /** How the scheme screens reach the server: `request` adds the signed-in user's token
  * (renewing it first if due) to a fetch of `/api/v1<path>`. */
@@ -115,14 +115,47 @@ interface Aggregate {
   totals: Record<string, number>;
 }
 
+interface MeetingPatient {
+  patient_id: string;
+  listed_at_ms: number;
+  outcome: string | null;
+  referrals: string | null;
+}
+
+interface Attendee {
+  name: string;
+  core_role: CoreRole;
+  organisation: string;
+  signed: boolean;
+}
+
 interface Meeting {
   id: string;
   date: string;
+  scheduled_at_ms: number;
   held: boolean;
   warnings: string[];
-  patients: { patient_id: string; name?: string; outcome?: string | null }[];
-  attendance: { name: string; core_role: string; signed: boolean }[];
+  patients: MeetingPatient[];
+  attendance: Attendee[];
 }
+
+/** A row of the caseload (`GET /patients`): the patients a meeting can list. */
+interface CaseloadRow {
+  id: string;
+  nhs_number: string;
+  name: string;
+  access?: string;
+}
+
+type CoreRole = 'gp' | 'community_nurse' | 'social_work' | 'voluntary_sector' | 'other';
+const CORE_ROLES: [CoreRole, string][] = [
+  ['gp', 'GP'],
+  ['community_nurse', 'Community nurse'],
+  ['social_work', 'Social work'],
+  ['voluntary_sector', 'Voluntary sector co-ordinator'],
+  ['other', 'Other'],
+];
+const roleLabel = (role: string): string => CORE_ROLES.find(([k]) => k === role)?.[1] ?? role.replace(/_/g, ' ');
 
 interface Meetings {
   year: number;
@@ -307,6 +340,198 @@ function exclusionButton(ctx: SchemeContext, nhs: string, done: () => void): HTM
   }, 'Exclude');
 }
 
+// MDT meetings (issue 6). The year's meetings against the ten required, a form to
+// schedule one, and one meeting opened in place below the list: its warnings, the
+// patients listed with each outcome and referrals, and the attendance signed by core
+// role. Each action is one request; the screen then shows the meeting and the count as
+// the server has them, so every warning and the "held" state are the server's.
+function mdtSection(ctx: SchemeContext): HTMLElement {
+  const body = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
+  let openId: string | null = null;
+  let flash = '';
+  let caseload: Promise<CaseloadRow[]> | null = null;
+  const patients = (): Promise<CaseloadRow[]> => {
+    // The caseload is read once per visit to the screen; a failed read is retried.
+    caseload ??= call<CaseloadRow[]>(ctx, '/patients').catch((e: unknown) => { caseload = null; throw e; });
+    return caseload;
+  };
+
+  const render = async (): Promise<void> => {
+    // Re-rendering replaces the forms, so the control in use is found again afterwards by
+    // its test id (and patient) and refocused without scrolling the tablet.
+    const active = document.activeElement instanceof HTMLElement && body.contains(document.activeElement) ? document.activeElement : null;
+    const focusKey = active?.dataset.testid;
+    const focusPatient = active?.closest<HTMLElement>('[data-patient-id]')?.dataset.patientId;
+    let list: Meetings;
+    try {
+      list = await call<Meetings>(ctx, '/scheme/mdt-meetings');
+    } catch (err) {
+      body.replaceChildren(h('p', { class: 'error', role: 'alert', testid: 'scheme-mdt-error' }, errorMessage(err)));
+      return;
+    }
+    const panel = openId ? await meetingPanel(openId) : null;
+    body.replaceChildren(...[
+      h('p', { testid: 'scheme-mdt-count', 'data-held': String(list.held), 'data-required': String(list.required) },
+        `${list.held} of the ${list.required} meetings required in ${list.year} have been held; ${list.scheduled} scheduled.`),
+      table('scheme-mdt-table', ['Date', 'Patients', 'Attendance', 'Held', 'Warnings', ''],
+        list.meetings.map((x) => [fmtDate(x.date), x.patients.length, x.attendance.length, x.held ? 'yes' : 'no',
+          h('ul', { class: 'warnings' }, x.warnings.map((w) => h('li', {}, w))),
+          h('button', {
+            type: 'button', class: 'button secondary', testid: 'scheme-mdt-open', 'data-id': x.id,
+            'aria-expanded': String(openId === x.id), 'aria-controls': openId === x.id ? 'scheme-mdt-meeting' : undefined,
+            onclick: () => { openId = x.id; flash = ''; void render().then(() => document.getElementById('h-scheme-mdt-meeting')?.focus()); },
+          }, `Open ${fmtDate(x.date)}`)]),
+        'No meeting scheduled this year.'),
+      scheduleForm(),
+      panel,
+    ].filter((n): n is HTMLElement => n !== null));
+    if (focusKey) {
+      const scope = focusPatient ? body.querySelector(`[data-patient-id="${CSS.escape(focusPatient)}"]`) : body;
+      scope?.querySelector<HTMLElement>(`[data-testid="${CSS.escape(focusKey)}"]`)?.focus({ preventScroll: true });
+    }
+  };
+
+  /** Sends one change; on success shows `done` and the meeting again, on refusal the
+   * server's reason in `error` (the form keeps what was typed). */
+  const act = async (error: HTMLElement, send: () => Promise<unknown>, done: string): Promise<void> => {
+    error.textContent = '';
+    try {
+      await send();
+    } catch (err) {
+      error.textContent = errorMessage(err);
+      return;
+    }
+    flash = done;
+    await render();
+  };
+
+  const scheduleForm = (): HTMLElement => {
+    const date = h('input', { type: 'date', testid: 'scheme-mdt-date', required: true });
+    const error = h('p', { class: 'error', role: 'alert' });
+    const form = h('form', { class: 'inline-form', testid: 'scheme-mdt-form' }, field('Schedule a meeting on', date), error,
+      h('button', { type: 'submit', class: 'button' }, 'Schedule'));
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      void act(error, async () => {
+        const m = await call<Meeting>(ctx, '/scheme/mdt-meetings', postJson({ date: date.value }));
+        openId = m.id;
+      }, `Meeting scheduled for ${fmtDate(date.value)}.`);
+    });
+    return form;
+  };
+
+  const meetingPanel = async (id: string): Promise<HTMLElement> => {
+    const close = h('button', {
+      type: 'button', class: 'button secondary', testid: 'scheme-mdt-close',
+      onclick: () => { openId = null; flash = ''; void render().then(() => body.querySelector<HTMLElement>(`[data-testid="scheme-mdt-open"][data-id="${CSS.escape(id)}"]`)?.focus()); },
+    }, 'Close meeting');
+    const frame = (...children: Child[]) => h('div', {
+      class: 'mdt-meeting', id: 'scheme-mdt-meeting', testid: 'scheme-mdt-meeting', role: 'region', 'aria-labelledby': 'h-scheme-mdt-meeting',
+    }, ...children);
+    let m: Meeting;
+    try {
+      m = await call<Meeting>(ctx, `/scheme/mdt-meetings/${encodeURIComponent(id)}`);
+    } catch (err) {
+      return frame(h('h3', { id: 'h-scheme-mdt-meeting', tabindex: '-1' }, 'MDT meeting'),
+        h('p', { class: 'error', role: 'alert', testid: 'scheme-mdt-meeting-error' }, errorMessage(err)), close);
+    }
+    let rows: CaseloadRow[] = [];
+    let caseloadError: string | null = null;
+    try {
+      rows = await patients();
+    } catch (err) {
+      caseloadError = errorMessage(err);
+    }
+    const byId = new Map(rows.map((p) => [p.id, p]));
+    const who = (pid: string) => {
+      const p = byId.get(pid);
+      return p ? `${p.name} (${p.nhs_number})` : `Patient ${pid}`;
+    };
+    const base = `/scheme/mdt-meetings/${encodeURIComponent(m.id)}`;
+    const upcoming = m.date > new Date().toISOString().slice(0, 10);
+
+    const listed = m.patients.map((p) => {
+      const outcome = h('textarea', { testid: 'scheme-mdt-outcome', rows: 3, required: true, maxlength: 4000 });
+      outcome.value = p.outcome ?? '';
+      const referrals = h('textarea', { testid: 'scheme-mdt-referrals', rows: 2, maxlength: 4000 });
+      referrals.value = p.referrals ?? '';
+      const error = h('p', { class: 'error', role: 'alert' });
+      const form = h('form', { class: 'mdt-outcome', testid: 'scheme-mdt-outcome-form' },
+        field('Outcome', outcome, 'What the meeting decided'),
+        field('Referrals', referrals, 'Services referred to, if any'),
+        error, h('button', { type: 'submit', class: 'button', testid: 'scheme-mdt-save-outcome' }, 'Save outcome'));
+      form.addEventListener('submit', (e) => {
+        e.preventDefault();
+        void act(error, () => call(ctx, `${base}/patients/${encodeURIComponent(p.patient_id)}`,
+          postJson({ outcome: outcome.value, referrals: referrals.value }, 'PUT')), `Outcome saved for ${who(p.patient_id)}.`);
+      });
+      return h('li', { class: 'mdt-patient', testid: 'scheme-mdt-patient', 'data-patient-id': p.patient_id, 'data-has-outcome': String(p.outcome !== null) },
+        h('h5', {}, byId.has(p.patient_id) ? patientLink(ctx, p.patient_id, byId.get(p.patient_id)!.name, byId.get(p.patient_id)!.nhs_number) : who(p.patient_id)),
+        h('p', { class: 'muted' }, `Listed ${fmtDateTime(p.listed_at_ms)}.`,
+          p.outcome === null ? ' No outcome recorded yet.' : ''),
+        form);
+    });
+
+    // Only the practice's own patients can be listed (the caseload also holds plans an
+    // MDT member of another organisation shares; the server refuses those).
+    const choosable = rows.filter((p) => (p.access ?? 'case_manager') === 'case_manager' && !m.patients.some((x) => x.patient_id === p.id));
+    const pick = h('select', { testid: 'scheme-mdt-add-patient', required: true },
+      h('option', { value: '' }, 'Choose a patient…'),
+      choosable.map((p) => h('option', { value: p.id }, `${p.name} (${p.nhs_number})`)));
+    const addError = h('p', { class: 'error', role: 'alert' }, caseloadError ?? '');
+    const addForm = h('form', { class: 'inline-form', testid: 'scheme-mdt-add-form' },
+      field('Patient', pick, 'Patients should be listed at least a week before the meeting'), addError,
+      h('button', { type: 'submit', class: 'button' }, 'List for discussion'));
+    addForm.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const pid = pick.value;
+      if (!pid) { addError.textContent = 'Choose the patient to list.'; return; }
+      void act(addError, () => call(ctx, `${base}/patients`, postJson({ patient_id: pid })), `${who(pid)} listed for discussion.`);
+    });
+
+    const name = h('input', { type: 'text', testid: 'scheme-mdt-attendee', required: true, maxlength: 200, autocomplete: 'off' });
+    const role = h('select', { testid: 'scheme-mdt-role', required: true },
+      CORE_ROLES.map(([k, label]) => h('option', { value: k }, label)));
+    const organisation = h('input', { type: 'text', testid: 'scheme-mdt-organisation', maxlength: 200, autocomplete: 'off' });
+    const signed = h('input', { type: 'checkbox', testid: 'scheme-mdt-signed', checked: true });
+    const attendError = h('p', { class: 'error', role: 'alert' });
+    const attendForm = h('form', { class: 'inline-form', testid: 'scheme-mdt-attendance-form' },
+      field('Name', name), field('Core role', role), field('Organisation', organisation),
+      h('label', { class: 'check' }, signed, 'Signed the attendance sheet'),
+      attendError, h('button', { type: 'submit', class: 'button' }, 'Record attendance'));
+    attendForm.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const attendee = name.value.trim();
+      void act(attendError, () => call(ctx, `${base}/attendance`,
+        postJson({ name: attendee, core_role: role.value, organisation: organisation.value, signed: signed.checked })),
+      `Attendance recorded for ${attendee} (${roleLabel(role.value)}${signed.checked ? ', signed' : ', not signed'}).`);
+    });
+
+    const heading = `MDT meeting on ${fmtDate(m.date)}`;
+    return frame(
+      h('h3', { id: 'h-scheme-mdt-meeting', tabindex: '-1', testid: 'scheme-mdt-meeting-title', 'data-id': m.id }, heading),
+      h('p', { testid: 'scheme-mdt-state', 'data-held': String(m.held) }, m.held
+        ? 'Held: counted towards the ten meetings this year.'
+        : upcoming ? 'Scheduled: attendance is recorded at or after the meeting.' : 'Not yet held: record the attendance signed at the meeting.'),
+      flash ? h('p', { class: 'notice', role: 'status', testid: 'scheme-mdt-flash' }, flash) : null,
+      m.warnings.length
+        ? h('div', { class: 'notice warning', testid: 'scheme-mdt-warnings' }, h('ul', { class: 'warnings' }, m.warnings.map((w) => h('li', {}, w))))
+        : h('p', { class: 'muted', testid: 'scheme-mdt-no-warnings' }, 'No warnings.'),
+      h('h4', {}, 'Patients to discuss'),
+      listed.length ? h('ul', { class: 'mdt-patients', testid: 'scheme-mdt-patients' }, listed) : h('p', { class: 'muted' }, 'No patient listed yet.'),
+      addForm,
+      h('h4', {}, 'Attendance'),
+      table('scheme-mdt-attendance', ['Name', 'Core role', 'Organisation', 'Signed'],
+        m.attendance.map((a) => [a.name, roleLabel(a.core_role), a.organisation, a.signed ? 'signed' : 'not signed']),
+        'No attendance recorded yet.'),
+      attendForm,
+      close);
+  };
+
+  void render();
+  return section('MDT meetings', 'scheme-mdt', body);
+}
+
 function practiceScreen(ctx: SchemeContext): HTMLElement[] {
   const overview = loading('Cohort', 'scheme-overview', async (body, reload) => {
     const c = await call<Candidates>(ctx, '/scheme/candidates');
@@ -340,30 +565,7 @@ function practiceScreen(ctx: SchemeContext): HTMLElement[] {
       list.advice.map((a) => [patientLink(ctx, a.patient_id, a.patient_name, a.nhs_number), a.specialist, fmtDateTime(a.at_ms)]),
       'No advice from virtual clinics in the last 30 days.'));
   });
-  const mdt = loading('MDT meetings', 'scheme-mdt', async (body, reload) => {
-    const m = await call<Meetings>(ctx, '/scheme/mdt-meetings');
-    const date = h('input', { type: 'date', testid: 'scheme-mdt-date', required: true });
-    const error = h('p', { class: 'error', role: 'alert' });
-    const form = h('form', { class: 'inline-form', testid: 'scheme-mdt-form' }, field('Schedule a meeting on', date), error,
-      h('button', { type: 'submit', class: 'button' }, 'Schedule'));
-    form.addEventListener('submit', async (e) => {
-      e.preventDefault();
-      error.textContent = '';
-      try {
-        await call(ctx, '/scheme/mdt-meetings', postJson({ date: date.value }));
-        reload();
-      } catch (err) {
-        error.textContent = errorMessage(err);
-      }
-    });
-    body.replaceChildren(
-      h('p', { testid: 'scheme-mdt-count' }, `${m.held} of the ${m.required} meetings required in ${m.year} have been held; ${m.scheduled} scheduled.`),
-      table('scheme-mdt-table', ['Date', 'Patients', 'Attendance', 'Held', 'Warnings'],
-        m.meetings.map((x) => [fmtDate(x.date), x.patients.length, x.attendance.length, x.held ? 'yes' : 'no',
-          h('ul', { class: 'warnings' }, x.warnings.map((w) => h('li', {}, w)))]),
-        'No meeting scheduled this year.'),
-      form);
-  });
+  const mdt = mdtSection(ctx);
   return [overview, reviews, advice, mdt, returnSection(ctx)];
 }
 

@@ -3,7 +3,8 @@
 // server's reason, lists a patient of the practice (warned: under a week before), records
 // the outcome with a referral, then the signed attendance of the four core roles one by
 // one (the missing-roles warning shrinks and goes). The meeting counts as held against
-// the ten a year, and the server's own record (API) holds every value typed.
+// the ten a year, and the server's own record (API) holds every value typed. A meeting
+// five weeks ahead refuses attendance before its day, and the screen says why.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -113,6 +114,32 @@ describe('an MDT meeting in the app', () => {
       const list = await env.api('GET', '/api/v1/scheme/mdt-meetings', { token });
       assert.equal(list.json.held, 1, list.text);
       assert.equal(list.json.required, 10);
+
+      // A meeting five weeks ahead (perhaps next year: the list moves to its year) opens
+      // once scheduled; signing attendance before the day is refused, and the server's
+      // reason is shown beside the form.
+      await page.setViewportSize(LANDSCAPE);
+      const later = day(35);
+      await byTestId(page, 'scheme-mdt-date').fill(later);
+      await byTestId(page, 'scheme-mdt-form').locator('button[type="submit"]').click();
+      await page.locator(`[data-testid="scheme-mdt-meeting-title"]:not([data-id="${id}"])`).waitFor();
+      assert.equal(await byTestId(page, 'scheme-mdt-state').getAttribute('data-held'), 'false');
+      assert.doesNotMatch(await byTestId(page, 'scheme-mdt-warnings').count() ? await byTestId(page, 'scheme-mdt-warnings').textContent() : '', /4 weeks/);
+      assert.match(await byTestId(page, 'scheme-mdt-count').textContent(), new RegExp(`required in ${later.slice(0, 4)} `));
+      await byTestId(page, 'scheme-mdt-attendee').fill('Dr Asha Patel');
+      await byTestId(page, 'scheme-mdt-attendance-form').locator('button[type="submit"]').click();
+      await byTestId(page, 'scheme-mdt-attendance-form').locator('[role="alert"]', { hasText: 'attendance is signed at or after the meeting' }).waitFor();
+
+      // Back to this year's list: today's meeting opens again from it, still held.
+      await byTestId(page, 'scheme-mdt-year').fill(day(0).slice(0, 4));
+      await byTestId(page, 'scheme-mdt-year').dispatchEvent('change');
+      await page.locator(`[data-testid="scheme-mdt-open"][data-id="${id}"]`).click();
+      await page.locator(`[data-testid="scheme-mdt-meeting-title"][data-id="${id}"]`).waitFor();
+      assert.equal(await byTestId(page, 'scheme-mdt-state').getAttribute('data-held'), 'true');
+      assert.match(await byTestId(page, 'scheme-mdt-count').textContent(), /^1 of the 10 meetings required/);
+      await byTestId(page, 'scheme-mdt-close').click();
+      await byTestId(page, 'scheme-mdt-meeting').waitFor({ state: 'detached' });
+      assert.equal(await page.evaluate(() => document.activeElement?.dataset.id), id, 'closing does not return focus to the meeting\'s button');
     } catch (e) {
       await env.screenshotAll('failure-mdt');
       throw new Error(`${e.message}${await describeTablet(t)}`, { cause: e });

@@ -348,6 +348,9 @@ function exclusionButton(ctx: SchemeContext, nhs: string, done: () => void): HTM
 function mdtSection(ctx: SchemeContext): HTMLElement {
   const body = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
   let openId: string | null = null;
+  // The list is one calendar year (the server's default: this one); scheduling a meeting
+  // moves the list to that meeting's year so it never vanishes after a December booking.
+  let year: number | null = null;
   let flash = '';
   let caseload: Promise<CaseloadRow[]> | null = null;
   const patients = (): Promise<CaseloadRow[]> => {
@@ -364,13 +367,19 @@ function mdtSection(ctx: SchemeContext): HTMLElement {
     const focusPatient = active?.closest<HTMLElement>('[data-patient-id]')?.dataset.patientId;
     let list: Meetings;
     try {
-      list = await call<Meetings>(ctx, '/scheme/mdt-meetings');
+      list = await call<Meetings>(ctx, `/scheme/mdt-meetings${year === null ? '' : `?year=${year}`}`);
     } catch (err) {
       body.replaceChildren(h('p', { class: 'error', role: 'alert', testid: 'scheme-mdt-error' }, errorMessage(err)));
       return;
     }
     const panel = openId ? await meetingPanel(openId) : null;
+    const pickYear = h('input', { type: 'number', min: '2000', max: '2100', inputmode: 'numeric', value: String(list.year), testid: 'scheme-mdt-year' });
+    pickYear.addEventListener('change', () => {
+      const y = Number(pickYear.value);
+      if (Number.isInteger(y) && y >= 2000 && y <= 2100) { year = y; void render(); }
+    });
     body.replaceChildren(...[
+      h('div', { class: 'inline-form' }, field('Year', pickYear)),
       h('p', { testid: 'scheme-mdt-count', 'data-held': String(list.held), 'data-required': String(list.required) },
         `${list.held} of the ${list.required} meetings required in ${list.year} have been held; ${list.scheduled} scheduled.`),
       table('scheme-mdt-table', ['Date', 'Patients', 'Attendance', 'Held', 'Warnings', ''],
@@ -381,7 +390,7 @@ function mdtSection(ctx: SchemeContext): HTMLElement {
             'aria-expanded': String(openId === x.id), 'aria-controls': openId === x.id ? 'scheme-mdt-meeting' : undefined,
             onclick: () => { openId = x.id; flash = ''; void render().then(() => document.getElementById('h-scheme-mdt-meeting')?.focus()); },
           }, `Open ${fmtDate(x.date)}`)]),
-        'No meeting scheduled this year.'),
+        `No meeting scheduled in ${list.year}.`),
       scheduleForm(),
       panel,
     ].filter((n): n is HTMLElement => n !== null));
@@ -415,6 +424,7 @@ function mdtSection(ctx: SchemeContext): HTMLElement {
       void act(error, async () => {
         const m = await call<Meeting>(ctx, '/scheme/mdt-meetings', postJson({ date: date.value }));
         openId = m.id;
+        year = Number(m.date.slice(0, 4));
       }, `Meeting scheduled for ${fmtDate(date.value)}.`);
     });
     return form;

@@ -81,6 +81,7 @@ describe('an MDT meeting in the app', () => {
         await byTestId(page, 'scheme-mdt-signed').check();
         await byTestId(page, 'scheme-mdt-attendance-form').locator('button[type="submit"]').click();
         await page.locator('[data-testid="scheme-mdt-attendance"] tbody tr').nth(i).waitFor();
+        assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'scheme-mdt-attendee', 'the name field is not ready for the next attendee');
         if (i === 0) {
           assert.equal(await byTestId(page, 'scheme-mdt-state').getAttribute('data-held'), 'true');
           assert.match(await byTestId(page, 'scheme-mdt-warnings').textContent(),

@@ -361,9 +361,10 @@ function mdtSection(ctx: SchemeContext): HTMLElement {
 
   const render = async (): Promise<void> => {
     // Re-rendering replaces the forms, so the control in use is found again afterwards by
-    // its test id (and patient) and refocused without scrolling the tablet.
+    // its test id (and patient) and refocused without scrolling the tablet; after a submit
+    // button, the form's first field, ready for the next attendee or patient.
     const active = document.activeElement instanceof HTMLElement && body.contains(document.activeElement) ? document.activeElement : null;
-    const focusKey = active?.dataset.testid;
+    const focusKey = active?.dataset.testid ?? active?.closest<HTMLElement>('form')?.dataset.testid;
     const focusPatient = active?.closest<HTMLElement>('[data-patient-id]')?.dataset.patientId;
     let list: Meetings;
     try {
@@ -396,7 +397,9 @@ function mdtSection(ctx: SchemeContext): HTMLElement {
     ].filter((n): n is HTMLElement => n !== null));
     if (focusKey) {
       const scope = focusPatient ? body.querySelector(`[data-patient-id="${CSS.escape(focusPatient)}"]`) : body;
-      scope?.querySelector<HTMLElement>(`[data-testid="${CSS.escape(focusKey)}"]`)?.focus({ preventScroll: true });
+      const again = scope?.querySelector<HTMLElement>(`[data-testid="${CSS.escape(focusKey)}"]`);
+      const target = again instanceof HTMLFormElement ? again.querySelector<HTMLElement>('input, select, textarea') : again;
+      target?.focus({ preventScroll: true });
     }
   };
 

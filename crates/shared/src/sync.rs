@@ -12,7 +12,7 @@
 //! the browser and the Rust test client drive one through [`ClientEngine`]. Neither the
 //! session nor the engine does I/O: bytes come in, frames go out.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use automerge::sync::{self, SyncDoc};
 use automerge::{ActorId, AutoCommit, ChangeHash};
@@ -46,6 +46,13 @@ pub enum Received {
     Resync,
 }
 
+/// How many consecutive quiet ticks a channel waits for the peer's answer to its last
+/// frame before [`Session::tick`] gives the frame up for lost and restarts the channel.
+/// The tick runs every few seconds (2 s on the device), so an answer has 4 to 6 s: long
+/// enough for a peer that is working through a window of other documents, short enough
+/// that a lost frame costs seconds, not minutes.
+pub const ANSWER_TIMEOUT_TICKS: u32 = 2;
+
 #[derive(Debug, Default)]
 struct Channel {
     state: sync::State,
@@ -53,6 +60,13 @@ struct Channel {
     next_send: u64,
     next_recv: u64,
     heard_since_tick: bool,
+    /// A frame was generated on this channel since the last tick.
+    sent_since_tick: bool,
+    /// The last thing that happened on the channel was a frame we sent: the peer owes an
+    /// answer (or its silence means the frame, or the answer, was lost).
+    awaiting: bool,
+    /// Consecutive ticks at which nothing had been heard or sent since the tick before.
+    quiet_ticks: u32,
     last_ack: Option<Vec<ChangeHash>>,
 }
 
@@ -61,8 +75,16 @@ impl Channel {
         *self = Channel {
             epoch,
             heard_since_tick: self.heard_since_tick,
+            sent_since_tick: self.sent_since_tick,
             ..Channel::default()
         };
+    }
+
+    /// Whether anything was heard or sent since the last tick; clears both marks.
+    fn take_activity(&mut self) -> bool {
+        let heard = std::mem::take(&mut self.heard_since_tick);
+        let sent = std::mem::take(&mut self.sent_since_tick);
+        heard || sent
     }
 }
 
@@ -119,6 +141,7 @@ impl Session {
             return Ok(Received::Resync);
         }
         ch.next_recv += 1;
+        ch.awaiting = false;
         let message =
             sync::Message::decode(message).map_err(|e| SyncError::Message(e.to_string()))?;
         let before = doc.get_heads();
@@ -134,6 +157,8 @@ impl Session {
         let message = doc.sync().generate_sync_message(&mut ch.state)?;
         let seq = ch.next_send;
         ch.next_send += 1;
+        ch.sent_since_tick = true;
+        ch.awaiting = true;
         Some(Frame::Sync {
             doc_id: doc_id.to_owned(),
             epoch: ch.epoch,
@@ -156,19 +181,51 @@ impl Session {
         })
     }
 
-    /// Run on a timer. If nothing was heard on this document since the last tick and the
-    /// two sides are not known to be in sync (or `force` is set), starts a new epoch and
-    /// returns `true`: the caller should then [`Session::generate`].
+    /// Run on a timer (every few seconds) to find frames a lossy link lost. Returns `true`
+    /// when it restarted the channel in a new epoch: the caller should then
+    /// [`Session::generate`]. The rule, in order:
+    ///
+    /// 1. A channel on which anything was heard *or sent* since the last tick is live and
+    ///    is left alone. This covers a channel opened, restarted or answered since then:
+    ///    its frame may simply not have had time to be answered.
+    /// 2. Otherwise it has been quiet for one more tick. If the two sides are known to be
+    ///    in sync, there is nothing to recover (unless `force` is set: the caller knows of
+    ///    something else outstanding, such as an acknowledgement).
+    /// 3. If our frame was the last thing on the channel, the peer owes an answer; it gets
+    ///    [`ANSWER_TIMEOUT_TICKS`] quiet ticks to give it (a peer may be busy with other
+    ///    documents) before the frame is taken as lost. `force` skips this wait.
+    /// 4. Otherwise (the peer spoke last, yet we are not in sync, so its next frame was
+    ///    lost) one quiet tick is enough.
+    ///
+    /// A restart re-sends a whole exchange, so rules 1 and 3 keep a slow but working link
+    /// from being flooded with restarts; rules 3 and 4 still recover every lost frame
+    /// within a few ticks.
     pub fn tick(&mut self, doc: &mut AutoCommit, doc_id: &str, force: bool) -> bool {
         let in_sync = self.in_sync(doc, doc_id);
         let Some(ch) = self.channels.get_mut(doc_id) else {
             return false;
         };
-        if std::mem::take(&mut ch.heard_since_tick) || (in_sync && !force) {
+        if ch.take_activity() {
+            ch.quiet_ticks = 0;
+            return false;
+        }
+        ch.quiet_ticks = ch.quiet_ticks.saturating_add(1);
+        if in_sync && !force {
+            return false;
+        }
+        if ch.awaiting && !force && ch.quiet_ticks < ANSWER_TIMEOUT_TICKS {
             return false;
         }
         ch.reset(ch.epoch + 1);
         true
+    }
+
+    /// Whether anything was heard or sent on `doc_id` since the last tick (so a tick now
+    /// would leave it alone).
+    fn active_since_tick(&self, doc_id: &str) -> bool {
+        self.channels
+            .get(doc_id)
+            .is_some_and(|ch| ch.heard_since_tick || ch.sent_since_tick)
     }
 
     /// Forgets what this document's sync state assumed and starts a new epoch, so the
@@ -331,13 +388,63 @@ impl ClientDoc {
     }
 }
 
+/// How many documents a device opens at once: subscribed, but not yet known to be in sync
+/// with the server. The server works through a subscription the same number at a time; a
+/// device that offered thousands of plans at once would make the server load them all
+/// and leave each waiting long enough to be taken for lost.
+pub const OPEN_WINDOW: usize = 64;
+
+/// How many ticks a document may hold a place in the window without reaching sync. After
+/// that it leaves the window (it stays subscribed, and [`Session::tick`] keeps recovering
+/// it), so one document the server never settles cannot stall the rest of a caseload.
+const OPEN_TIMEOUT_TICKS: u32 = 5;
+
 #[derive(Debug)]
 struct Connection {
     session: Session,
     token: String,
     welcomed: bool,
     has_caseload: bool,
+    /// Documents announced to the server on this connection: the only ones synced on it.
     subscribed: BTreeSet<DocId>,
+    /// Documents to announce once the window has room, in order.
+    queued: VecDeque<DocId>,
+    /// The window: subscribed documents not yet in sync, with the ticks each has spent in
+    /// it.
+    opening: BTreeMap<DocId, u32>,
+}
+
+impl Connection {
+    fn new(token: &str) -> Connection {
+        Connection {
+            session: Session::new(),
+            token: token.to_owned(),
+            welcomed: false,
+            has_caseload: false,
+            subscribed: BTreeSet::new(),
+            queued: VecDeque::new(),
+            opening: BTreeMap::new(),
+        }
+    }
+
+    /// Queues documents to be announced, skipping those announced or queued already.
+    fn enqueue(&mut self, ids: impl IntoIterator<Item = DocId>) {
+        let mut queued: BTreeSet<DocId> = self.queued.iter().cloned().collect();
+        for id in ids {
+            if !self.subscribed.contains(&id) && queued.insert(id.clone()) {
+                self.queued.push_back(id);
+            }
+        }
+    }
+
+    /// Takes `doc_id` out of the window if it reached sync. Returns whether it left.
+    fn settle(&mut self, doc: &mut AutoCommit, doc_id: &str) -> bool {
+        if self.opening.contains_key(doc_id) && self.session.in_sync(doc, doc_id) {
+            self.opening.remove(doc_id);
+            return true;
+        }
+        false
+    }
 }
 
 /// A device's side of sync: owns the device's documents and one connection at a time.
@@ -409,6 +516,8 @@ impl ClientEngine {
         if let Some(conn) = self.conn.as_mut() {
             conn.session = Session::new();
             conn.subscribed.clear();
+            conn.queued.clear();
+            conn.opening.clear();
         }
     }
 
@@ -436,6 +545,9 @@ impl ClientEngine {
         // Kept until the server acknowledges the change, so that if it is refused the
         // clinician gets back the edit itself, not only a description of it.
         d.local.journal.insert(hash.to_string(), vec![edit.clone()]);
+        // An edit to a document still waiting for the window goes out now, not after the
+        // rest of the caseload.
+        self.announce_now(doc_id);
         self.flush(doc_id);
         Ok(hash)
     }
@@ -443,15 +555,7 @@ impl ClientEngine {
     /// Adds a whole new document made on this device (e.g. in tests); it syncs like any other.
     pub fn insert(&mut self, doc_id: &str, doc: PlanDoc) {
         self.docs.insert(doc_id.to_owned(), ClientDoc::new(doc));
-        if let Some(conn) = self.conn.as_mut().filter(|c| c.welcomed) {
-            conn.subscribed.insert(doc_id.to_owned());
-            self.outbox.push(
-                Frame::Subscribe {
-                    doc_ids: vec![doc_id.to_owned()],
-                }
-                .encode(),
-            );
-        }
+        self.announce_now(doc_id);
         self.flush(doc_id);
     }
 
@@ -493,13 +597,7 @@ impl ClientEngine {
 
     /// A transport connected: authenticate with `token`.
     pub fn connected(&mut self, token: &str) {
-        self.conn = Some(Connection {
-            session: Session::new(),
-            token: token.to_owned(),
-            welcomed: false,
-            has_caseload: false,
-            subscribed: BTreeSet::new(),
-        });
+        self.conn = Some(Connection::new(token));
         self.outbox.push(
             Frame::Hello {
                 token: token.to_owned(),
@@ -533,19 +631,24 @@ impl ClientEngine {
                     role,
                 });
                 if first {
-                    // Announce everything held, including what a Caseload that overtook
-                    // this Welcome added, and start syncing it.
-                    conn.subscribed.extend(self.docs.keys().cloned());
-                    let ids: Vec<DocId> = conn.subscribed.iter().cloned().collect();
-                    self.outbox.push(
-                        Frame::Subscribe {
-                            doc_ids: ids.clone(),
-                        }
-                        .encode(),
-                    );
-                    for id in ids {
-                        self.flush(&id);
-                    }
+                    // Announce everything held (after what a Caseload that overtook this
+                    // Welcome queued), a window at a time. Documents with edits of our
+                    // own waiting to upload go first.
+                    let mine = self
+                        .docs
+                        .iter()
+                        .filter(|(_, d)| !d.local.journal.is_empty())
+                        .map(|(id, _)| id.clone());
+                    let rest = self
+                        .docs
+                        .iter()
+                        .filter(|(_, d)| d.local.journal.is_empty())
+                        .map(|(id, _)| id.clone());
+                    let earlier: Vec<DocId> = conn.queued.drain(..).collect();
+                    conn.enqueue(mine);
+                    conn.enqueue(earlier);
+                    conn.enqueue(rest);
+                    self.pump();
                 }
             }
             Frame::Caseload { doc_ids } => {
@@ -588,6 +691,13 @@ impl ClientEngine {
                 }
                 if received != Received::Ignored {
                     self.flush(&doc_id);
+                    let (Some(conn), Some(d)) = (self.conn.as_mut(), self.docs.get_mut(&doc_id))
+                    else {
+                        return Ok(());
+                    };
+                    if conn.settle(d.doc.automerge(), &doc_id) {
+                        self.pump();
+                    }
                 }
             }
             Frame::Ack { doc_id, heads } => {
@@ -608,9 +718,12 @@ impl ClientEngine {
                 doc_id,
                 message,
             } => {
+                let mut freed = false;
                 if let (Some(id), ErrorCode::Forbidden) = (&doc_id, code) {
                     conn.session.close(id);
                     conn.subscribed.remove(id);
+                    conn.queued.retain(|q| q != id);
+                    freed = conn.opening.remove(id).is_some();
                 }
                 let reset = match (&doc_id, code) {
                     (Some(id), ErrorCode::Refused) => self.recover_from_refusal(id, &message),
@@ -623,6 +736,9 @@ impl ClientEngine {
                 });
                 if let (true, Some(doc_id)) = (reset, doc_id) {
                     self.events.push(ClientEvent::DocChanged { doc_id });
+                }
+                if freed {
+                    self.pump();
                 }
             }
             Frame::Hello { .. } | Frame::Subscribe { .. } => {
@@ -653,14 +769,42 @@ impl ClientEngine {
         }
         let ids: Vec<DocId> = conn.subscribed.iter().cloned().collect();
         for id in ids {
-            let pending = self.pending(&id) > 0;
             let (Some(conn), Some(d)) = (self.conn.as_mut(), self.docs.get_mut(&id)) else {
                 continue;
             };
-            if !conn.session.is_open(&id) || conn.session.tick(d.doc.automerge(), &id, pending) {
+            let session = &mut conn.session;
+            // A document in sync whose changes still await an Ack lost the Ack (or the
+            // frame that would have prompted it): restart it anyway. Counting unacked
+            // changes walks the history, so only for a quiet document in sync.
+            let force = session.is_open(&id)
+                && !session.active_since_tick(&id)
+                && session.in_sync(d.doc.automerge(), &id)
+                && !unacked_own(d, &self.actor).is_empty();
+            if !session.is_open(&id) || session.tick(d.doc.automerge(), &id, force) {
                 self.flush(&id);
             }
         }
+        // Advance the window: documents that reached sync leave it, and so do those that
+        // held a place for too long.
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        let opening: Vec<DocId> = conn.opening.keys().cloned().collect();
+        for id in opening {
+            let Some(d) = self.docs.get_mut(&id) else {
+                conn.opening.remove(&id);
+                continue;
+            };
+            if conn.settle(d.doc.automerge(), &id) {
+                continue;
+            }
+            let ticks = conn.opening.entry(id.clone()).or_default();
+            *ticks += 1;
+            if *ticks > OPEN_TIMEOUT_TICKS {
+                conn.opening.remove(&id);
+            }
+        }
+        self.pump();
     }
 
     /// Frames to send, in order.
@@ -672,16 +816,34 @@ impl ClientEngine {
         std::mem::take(&mut self.events)
     }
 
+    /// Queues documents to announce to the server, a window at a time.
     fn subscribe(&mut self, ids: Vec<DocId>) {
         let Some(conn) = self.conn.as_mut() else {
             return;
         };
-        let new: Vec<DocId> = ids
-            .into_iter()
-            .filter(|id| conn.subscribed.insert(id.clone()))
-            .collect();
-        // Before the Welcome, the Welcome handler announces everything at once.
-        if new.is_empty() || !conn.welcomed {
+        conn.enqueue(ids);
+        // Before the Welcome, the Welcome handler starts the window.
+        self.pump();
+    }
+
+    /// Announces queued documents while the window has room and starts their sync: one
+    /// `Subscribe` for the lot, then each document's first `Sync`.
+    fn pump(&mut self) {
+        let Some(conn) = self.conn.as_mut().filter(|c| c.welcomed) else {
+            return;
+        };
+        let mut new = Vec::new();
+        while conn.opening.len() < OPEN_WINDOW {
+            let Some(id) = conn.queued.pop_front() else {
+                break;
+            };
+            if !self.docs.contains_key(&id) || !conn.subscribed.insert(id.clone()) {
+                continue;
+            }
+            conn.opening.insert(id.clone(), 0);
+            new.push(id);
+        }
+        if new.is_empty() {
             return;
         }
         self.outbox.push(
@@ -693,6 +855,30 @@ impl ClientEngine {
         for id in new {
             self.flush(&id);
         }
+    }
+
+    /// Announces `doc_id` at once, outside the window (a document the user is editing or
+    /// has just made), if it is not announced yet and the server has welcomed us.
+    fn announce_now(&mut self, doc_id: &str) {
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        if conn.subscribed.contains(doc_id) {
+            return;
+        }
+        if !conn.welcomed {
+            // The Welcome handler announces it, edited documents first.
+            conn.enqueue([doc_id.to_owned()]);
+            return;
+        }
+        conn.queued.retain(|q| q != doc_id);
+        conn.subscribed.insert(doc_id.to_owned());
+        self.outbox.push(
+            Frame::Subscribe {
+                doc_ids: vec![doc_id.to_owned()],
+            }
+            .encode(),
+        );
     }
 
     /// The server refused changes to `doc_id` and will not take anything built on them, so

@@ -1516,3 +1516,165 @@ fn client_reports_malformed_frames_and_keeps_going() {
     .unwrap();
     assert!(c.is_connected());
 }
+
+/// A cold sync of a large caseload: the device announces and opens the plans a window at
+/// a time (never more than `OPEN_WINDOW` not yet in sync, never one `Subscribe` for them
+/// all), the timer restarts none of the channels that are merely waiting for their turn,
+/// and every plan arrives.
+#[test]
+fn a_large_caseload_streams_in_windows_and_the_timer_restarts_nothing_in_flight() {
+    const PLANS: usize = 400;
+    let mut world = World::new(11, 1);
+    let plan = world.hub.docs[DOC].clone();
+    for k in 1..PLANS {
+        world
+            .hub
+            .docs
+            .insert(format!("patient-{k:04}"), plan.clone());
+    }
+    world.connect(0);
+    // The wire is first in, first out, so a full window keeps about 256 frames queued and
+    // each frame waits that long for its answer. A tick every 600 deliveries is then the
+    // real ratio (a round trip well inside the 2 s tick) while still landing in the middle
+    // of exchanges: a channel opened just before a tick has not been answered at it.
+    let mut deliveries = 0;
+    let mut ticks = 0;
+    let mut announced: BTreeSet<String> = BTreeSet::new();
+    let mut most_open = 0;
+    while !world.wire.is_empty() {
+        let packet = world.wire[0].clone();
+        if packet.to_hub {
+            match Frame::decode(&packet.bytes).unwrap() {
+                Frame::Subscribe { doc_ids } => {
+                    assert!(doc_ids.len() <= OPEN_WINDOW, "{} at once", doc_ids.len());
+                    announced.extend(doc_ids);
+                }
+                Frame::Sync { doc_id, epoch, .. } => {
+                    assert!(announced.contains(&doc_id), "{doc_id} synced unannounced");
+                    assert_eq!(epoch, 0, "{doc_id} was restarted while in flight");
+                }
+                _ => {}
+            }
+        }
+        world.deliver_one(CALM);
+        deliveries += 1;
+        let conn = world.devices[0].engine.conn.as_ref().unwrap();
+        assert!(conn.opening.len() <= OPEN_WINDOW);
+        most_open = most_open.max(conn.opening.len());
+        if deliveries % 600 == 0 {
+            world.tick_all();
+            ticks += 1;
+        }
+        assert!(deliveries < 100_000, "the cold sync never finished");
+    }
+    assert!(
+        ticks >= 4,
+        "the sync took {ticks} ticks: too short to test the timer"
+    );
+    assert_eq!(most_open, OPEN_WINDOW, "the window was never full");
+    assert_eq!(announced.len(), PLANS);
+    let conn = world.devices[0].engine.conn.as_ref().unwrap();
+    assert!(conn.queued.is_empty() && conn.opening.is_empty());
+    for (id, doc) in &mut world.hub.docs {
+        let ours = world.devices[0]
+            .engine
+            .doc_mut(id)
+            .unwrap()
+            .automerge()
+            .get_heads();
+        assert_eq!(ours, doc.get_heads(), "{id}");
+    }
+}
+
+/// The timer's rule, step by step: a channel sent on since the last tick is left alone; one
+/// awaiting an answer gets `ANSWER_TIMEOUT_TICKS` quiet ticks; one in sync is never
+/// restarted unless forced.
+#[test]
+fn the_timer_restarts_only_channels_that_stayed_quiet() {
+    let editor = Editor {
+        user_id: "u".into(),
+        user_name: "U".into(),
+    };
+    let new = NewPlan {
+        nhs_number: "9999999468".into(),
+        name: "B".into(),
+        date_of_birth: "1940-01-01".into(),
+        address: String::new(),
+    };
+    let mut a = PlanDoc::create(ActorId::from(b"a".as_slice()), &new, &editor, NOW).unwrap();
+    let mut b = PlanDoc::empty(ActorId::from(b"b".as_slice()));
+    let (mut sa, mut sb) = (Session::new(), Session::new());
+    let first = sa.generate(a.automerge(), DOC).unwrap();
+    // Sent since the last tick: in flight, not lost.
+    assert!(!sa.tick(a.automerge(), DOC, false));
+    // Awaiting the answer: quiet ticks up to the timeout are allowed.
+    for _ in 1..ANSWER_TIMEOUT_TICKS {
+        assert!(!sa.tick(a.automerge(), DOC, false));
+    }
+    // Then the frame (or its answer) is taken as lost.
+    assert!(sa.tick(a.automerge(), DOC, false));
+    // The restart sends afresh in the next epoch, and that is in flight again.
+    let Some(Frame::Sync { epoch, seq, .. }) = sa.generate(a.automerge(), DOC) else {
+        panic!()
+    };
+    assert_eq!((epoch, seq), (1, 0));
+    assert!(!sa.tick(a.automerge(), DOC, false));
+
+    // b hears a's first frame and answers, and the answer is lost: b, now awaiting a's
+    // reply, follows the same rule (left alone at the tick it answered in, then given the
+    // timeout).
+    let Frame::Sync {
+        epoch,
+        seq,
+        message,
+        ..
+    } = first
+    else {
+        panic!()
+    };
+    sb.receive(b.automerge(), DOC, epoch, seq, &message)
+        .unwrap();
+    while sb.generate(b.automerge(), DOC).is_some() {}
+    assert!(!sb.tick(b.automerge(), DOC, false));
+    for _ in 1..ANSWER_TIMEOUT_TICKS {
+        assert!(!sb.tick(b.automerge(), DOC, false));
+    }
+    assert!(sb.tick(b.automerge(), DOC, false));
+
+    // Two sessions in sync: no restarts however long they are quiet, unless forced.
+    let (mut sa, mut sb) = (Session::new(), Session::new());
+    let mut b = PlanDoc::empty(ActorId::from(b"b2".as_slice()));
+    for _ in 0..10 {
+        let mut moved = false;
+        while let Some(Frame::Sync {
+            epoch,
+            seq,
+            message,
+            ..
+        }) = sa.generate(a.automerge(), DOC)
+        {
+            sb.receive(b.automerge(), DOC, epoch, seq, &message)
+                .unwrap();
+            moved = true;
+        }
+        while let Some(Frame::Sync {
+            epoch,
+            seq,
+            message,
+            ..
+        }) = sb.generate(b.automerge(), DOC)
+        {
+            sa.receive(a.automerge(), DOC, epoch, seq, &message)
+                .unwrap();
+            moved = true;
+        }
+        if !moved {
+            break;
+        }
+    }
+    assert!(sa.in_sync(a.automerge(), DOC) && sb.in_sync(b.automerge(), DOC));
+    for _ in 0..5 {
+        assert!(!sa.tick(a.automerge(), DOC, false));
+    }
+    assert!(sa.tick(a.automerge(), DOC, true));
+}

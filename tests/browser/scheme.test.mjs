@@ -60,6 +60,17 @@ describe('running the scheme', () => {
       assert.match(await byTestId(page, 'scheme-exclusions').textContent(), /Renal unit follows up monthly/);
       assert.equal(await page.locator('[data-testid="scheme-candidates"] tbody tr').count(), 5);
 
+      // The next quarter's list: one patient drops out of the top 5 %, another comes in;
+      // the upload says who.
+      const next = caseload.slice(0, 7).map((p, i) => `${p.nhs_number},${90 - i},${i === 5 ? 1 : (i < 3 ? 3 : 2)},2026-11-15`);
+      await byTestId(page, 'scheme-risk-file').setInputFiles({ name: 'risk-q2.csv', mimeType: 'text/csv', buffer: csvOf(next) });
+      await byTestId(page, 'scheme-risk-form').locator('button[type="submit"]').click();
+      await page.locator('[data-testid="scheme-risk-summary"]', { hasText: 'Since the previous list' }).waitFor();
+      assert.match(await byTestId(page, 'scheme-risk-summary').textContent(), /1 came into the top 5 % and 1 left it/);
+      assert.match(await byTestId(page, 'scheme-risk-entered').textContent(), new RegExp(caseload[6].nhs_number));
+      assert.match(await byTestId(page, 'scheme-risk-left').textContent(), new RegExp(caseload[5].nhs_number));
+      await page.waitForFunction(() => document.querySelectorAll('[data-testid="scheme-candidates"] tbody tr').length === 5);
+
       // An MDT meeting under four weeks ahead is scheduled with a warning.
       const soon = new Date(Date.now() + 14 * 86_400_000).toISOString().slice(0, 10);
       await byTestId(page, 'scheme-mdt-date').fill(soon);

@@ -228,6 +228,10 @@ async fn risk_uploads_and_candidates(app: &TestApp) {
         ),
         (201, Some(2), Some(2))
     );
+    // Against the first list: the same two patients are in the top 5 %, nobody moved.
+    assert_eq!(body["movement"]["entered_top_5_percent"], json!([]));
+    assert_eq!(body["movement"]["left_top_5_percent"], json!([]));
+    assert!(body["movement"]["compared_with"].is_string(), "{body}");
     let (_, history) = send(app, "GET", "/api/v1/scheme/risk-uploads", &token, None).await;
     assert_eq!(
         history.as_array().unwrap().len(),

@@ -294,9 +294,32 @@ function listSizeForm(ctx: SchemeContext, done: () => void): HTMLElement {
   return form;
 }
 
-function riskUploadForm(ctx: SchemeContext, done: () => void): HTMLElement {
+interface UploadAnswer {
+  rows: number;
+  top_5_percent: number;
+  movement: { compared_with: string | null; entered_top_5_percent: string[]; left_top_5_percent: string[] };
+}
+
+// What an accepted upload changed: rows kept, and who came into or left the top 5 %
+// since the previous list.
+function uploadSummary(body: UploadAnswer): HTMLElement {
+  const m = body.movement;
+  const list = (testid: string, title: string, nhs: string[]) => (nhs.length
+    ? h('details', { testid }, h('summary', {}, `${title}: ${nhs.length}`), h('ul', {}, nhs.map((n) => h('li', {}, n))))
+    : null);
+  return h('div', { class: 'notice', role: 'status', testid: 'scheme-risk-summary' },
+    h('p', {}, `${body.rows} rows kept, ${body.top_5_percent} in the top 5 %.`,
+      m.compared_with
+        ? ` Since the previous list, ${m.entered_top_5_percent.length} came into the top 5 % and ${m.left_top_5_percent.length} left it.`
+        : ' This is the practice\u2019s first list.'),
+    ...[list('scheme-risk-entered', 'Came into the top 5 %', m.entered_top_5_percent),
+      list('scheme-risk-left', 'Left the top 5 %', m.left_top_5_percent)].filter((n): n is HTMLDetailsElement => n !== null));
+}
+
+function riskUploadForm(ctx: SchemeContext, done: (summary: HTMLElement) => void, shown: HTMLElement | null): HTMLElement {
   const file = h('input', { type: 'file', accept: '.csv,text/csv', testid: 'scheme-risk-file' });
   const result = h('div', { 'aria-live': 'polite', testid: 'scheme-risk-result' });
+  if (shown) result.append(shown);
   const form = h('form', { class: 'inline-form', testid: 'scheme-risk-form' },
     field('Risk-tool list (CSV: nhs_number, risk_score, risk_level, as_of)', file),
     h('button', { type: 'submit', class: 'button' }, 'Upload'), result);
@@ -309,10 +332,9 @@ function riskUploadForm(ctx: SchemeContext, done: () => void): HTMLElement {
       return;
     }
     try {
-      const body = await call<{ rows: number; top_5_percent: number }>(ctx, '/scheme/risk-uploads',
+      const body = await call<UploadAnswer>(ctx, '/scheme/risk-uploads',
         { method: 'POST', headers: { 'content-type': 'text/csv' }, body: await chosen.text() });
-      result.append(h('p', { class: 'notice', role: 'status' }, `${body.rows} rows kept, ${body.top_5_percent} in the top 5 %.`));
-      done();
+      done(uploadSummary(body));
     } catch (err) {
       const problems = (err instanceof Refused ? (err.body as { problems?: { line: number; message: string }[] } | null)?.problems : null) ?? [];
       result.append(h('p', { class: 'error', role: 'alert' }, errorMessage(err)));
@@ -546,13 +568,15 @@ function mdtSection(ctx: SchemeContext): HTMLElement {
 }
 
 function practiceScreen(ctx: SchemeContext): HTMLElement[] {
+  // The last upload's summary, kept across the reload the upload triggers.
+  let uploaded: HTMLElement | null = null;
   const overview = loading('Cohort', 'scheme-overview', async (body, reload) => {
     const c = await call<Candidates>(ctx, '/scheme/candidates');
     body.replaceChildren(...[cohortView(c.cohort), listSizeForm(ctx, reload),
       h('p', { class: 'muted' }, c.risk_upload
         ? `Latest risk-tool list: ${c.risk_upload.row_count} rows, uploaded ${fmtDateTime(c.risk_upload.uploaded_at_ms)}.`
         : 'No risk-tool list uploaded yet.'),
-      riskUploadForm(ctx, reload),
+      riskUploadForm(ctx, (summary) => { uploaded = summary; reload(); }, uploaded),
       h('h3', {}, 'Candidates'),
       table('scheme-candidates', ['Patient', 'Why', 'Risk level', 'Score', ''],
         c.candidates.map((p) => [patientLink(ctx, p.patient_id, p.name, p.nhs_number), p.reason.replace(/_/g, ' '),

@@ -140,7 +140,7 @@ pub(crate) async fn list_size(
 /// becomes the practice's current list, earlier uploads are kept.
 #[utoipa::path(post, path = "/api/v1/scheme/risk-uploads", tag = "scheme",
     security(("bearer" = [])), request_body(content = String, content_type = "text/csv"),
-    responses((status = 201, description = "Accepted: upload_id, rows, top_5_percent"),
+    responses((status = 201, description = "Accepted: upload_id, rows, top_5_percent, movement {compared_with, entered_top_5_percent, left_top_5_percent} against the previous upload"),
         (status = 422, description = "Refused: problems [{line, message}]; nothing kept"),
         (status = 403, description = "Only case managers")))]
 pub(crate) async fn upload_risk(
@@ -165,12 +165,31 @@ pub(crate) async fn upload_risk(
         }
         Ok(rows) => {
             let top = rows.iter().filter(|r| r.in_top_5_percent()).count();
+            let previous = match store.risk_uploads(&org).await?.first() {
+                Some(p) => Some((p.id.clone(), store.risk_rows(&p.id).await?)),
+                None => None,
+            };
+            let moved = rules::movement(
+                previous
+                    .as_ref()
+                    .map_or(&[][..], |(_, rows)| rows.as_slice()),
+                &rows,
+            );
             let ev = event(&principal, act::RISK_UPLOAD, purpose::DIRECT_CARE)
                 .detail(format!("{} rows", rows.len()));
             let id = store
                 .save_risk_upload(&org, &principal.user.id, &rows, now_ms(), &[ev])
                 .await?;
-            let body = json!({ "upload_id": id, "rows": rows.len(), "top_5_percent": top });
+            let body = json!({
+                "upload_id": id,
+                "rows": rows.len(),
+                "top_5_percent": top,
+                "movement": {
+                    "compared_with": previous.map(|(id, _)| id),
+                    "entered_top_5_percent": moved.entered,
+                    "left_top_5_percent": moved.left,
+                },
+            });
             Ok((StatusCode::CREATED, Json(body)).into_response())
         }
     }

@@ -110,6 +110,30 @@ pub struct RowProblem {
     pub message: String,
 }
 
+/// Who came into the top 5 % of the risk list and who left it, from one upload to the
+/// next (section 3.4: the list is re-run quarterly).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Movement {
+    /// NHS numbers in the top 5 % now and not before, in order.
+    pub entered: Vec<String>,
+    /// NHS numbers in the top 5 % before and not now (absent from the new list, or lower).
+    pub left: Vec<String>,
+}
+
+pub fn movement(previous: &[RiskRow], latest: &[RiskRow]) -> Movement {
+    let top = |rows: &[RiskRow]| -> std::collections::BTreeSet<String> {
+        rows.iter()
+            .filter(|r| r.in_top_5_percent())
+            .map(|r| r.nhs_number.clone())
+            .collect()
+    };
+    let (before, now) = (top(previous), top(latest));
+    Movement {
+        entered: now.difference(&before).cloned().collect(),
+        left: before.difference(&now).cloned().collect(),
+    }
+}
+
 /// Parses the risk tool's CSV: a header naming `nhs_number`, `risk_score`, `risk_level`
 /// and `as_of` (any order, any case), then one patient a line. Either every row is good
 /// and all are returned, or every problem is returned line by line and nothing is kept.

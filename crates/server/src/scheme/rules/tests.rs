@@ -414,3 +414,36 @@ fn mdt_warnings_for_notice_late_patients_and_missing_core_members() {
         ]
     );
 }
+
+#[test]
+fn movement_names_who_came_into_the_top_5_percent_and_who_left() {
+    let row = |nhs: &str, level: u8| RiskRow {
+        line: 2,
+        nhs_number: nhs.to_owned(),
+        risk_score: 50.0,
+        risk_level: level,
+        as_of: "2026-01-01".to_owned(),
+    };
+    let january = [
+        row("9990000018", 3),
+        row("9990000026", 2),
+        row("9990000034", 1),
+    ];
+    let april = [
+        row("9990000018", 3),
+        row("9990000026", 1),
+        row("9990000034", 2),
+        row("9990000042", 3),
+    ];
+    let moved = movement(&january, &april);
+    assert_eq!(moved.entered, ["9990000034", "9990000042"]);
+    assert_eq!(moved.left, ["9990000026"]);
+    assert_eq!(movement(&april, &april), Movement::default());
+    let first = movement(&[], &january);
+    assert_eq!(
+        first.entered,
+        ["9990000018", "9990000026"],
+        "a first list: everyone in the top 5 % is new"
+    );
+    assert!(first.left.is_empty());
+}

@@ -547,6 +547,72 @@ async fn meetings_and_clinics(app: &TestApp) {
     .await;
     assert_eq!(status, 200);
     assert_eq!(done["patients"][0]["referrals"], "physiotherapy");
+    // A meeting still ahead has no discussion for the plan to record yet.
+    assert_eq!(done["recorded_in_plan"]["recorded"], false, "{done}");
+
+    // Today's meeting: the outcome becomes an MDT discussion in the plan; a changed
+    // outcome replaces it (the earlier one is marked entered in error, not deleted).
+    let today = Date::from_unix_ms(now).to_string();
+    let (status, held) = send(
+        app,
+        "POST",
+        "/api/v1/scheme/mdt-meetings",
+        &token,
+        Some(json!({ "date": today })),
+    )
+    .await;
+    assert_eq!(status, 201, "{held}");
+    let hid = held["id"].as_str().unwrap().to_owned();
+    let (status, _) = send(
+        app,
+        "POST",
+        &format!("/api/v1/scheme/mdt-meetings/{hid}/patients"),
+        &token,
+        Some(json!({ "patient_id": patients[1].0 })),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let outcome_path = format!(
+        "/api/v1/scheme/mdt-meetings/{hid}/patients/{}",
+        patients[1].0
+    );
+    for (outcome, changed) in [
+        ("refer to heart failure nurse", true),
+        ("refer to heart failure nurse", false),
+        ("heart failure nurse and dietitian", true),
+    ] {
+        let (status, done) = send(
+            app,
+            "PUT",
+            &outcome_path,
+            &token,
+            Some(json!({ "outcome": outcome, "referrals": "HF nurse" })),
+        )
+        .await;
+        assert_eq!(status, 200, "{done}");
+        assert_eq!(
+            done["recorded_in_plan"],
+            json!({ "recorded": true, "changed": changed }),
+            "{done}"
+        );
+    }
+    let bundle = app
+        .get(
+            &format!("/api/v1/patients/{}/fhir", patients[1].0),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(bundle.status, 200);
+    let text = bundle.body.as_str();
+    assert!(
+        text.contains(&format!("MDT {today}")),
+        "the plan has no MDT discussion"
+    );
+    assert!(text.contains("heart failure nurse and dietitian"));
+    assert!(
+        !text.contains("refer to heart failure nurse"),
+        "the replaced outcome is still current"
+    );
     // Attendance is signed at the meeting, not before.
     let (status, _) = send(
         app,

@@ -810,7 +810,87 @@ pub(crate) async fn record_outcome(
             "that patient is not listed for this meeting",
         ));
     }
-    Ok(Json(meeting_view(&state, &m).await?))
+    let in_plan = record_in_plan(&state, &principal, &m, &patient_id, &body).await?;
+    let mut view = meeting_view(&state, &m).await?;
+    view["recorded_in_plan"] = in_plan.into();
+    Ok(Json(view))
+}
+
+/// Writes the meeting's outcome for a patient into their plan as an MDT discussion
+/// (seed 003: "a plan records each MDT discussion"), attributed to the case manager. A
+/// changed outcome marks the earlier entry entered in error and adds the corrected one, so
+/// the plan's history keeps both. The answer is `None` when the plan already says the
+/// same, or the plan's reason for refusing (a meeting in the future has no discussion to
+/// record yet); the outcome itself is kept with the meeting either way.
+async fn record_in_plan(
+    state: &AppState,
+    principal: &Principal,
+    meeting: &crate::store::scheme::MdtMeeting,
+    patient_id: &str,
+    body: &OutcomeBody,
+) -> Result<Value, ApiError> {
+    use redfolder_shared::{Edit, EntryList};
+    let prefix = format!("mdt-{}", meeting.id);
+    let plan = {
+        let Some(mut doc) = state.docs().lock(state.store(), patient_id).await? else {
+            return Ok(json!({ "recorded": false, "reason": "no plan" }));
+        };
+        crate::sync::DocCache::refresh(state.store(), &mut doc).await?;
+        doc.doc
+            .plan()
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("a stored plan does not read: {e}")))?
+    };
+    let (outcome, referrals) = (body.outcome.trim(), body.referrals.trim());
+    let earlier: Vec<&redfolder_shared::MdtDiscussion> = plan
+        .mdt_discussions
+        .iter()
+        .filter(|d| d.id.starts_with(&prefix))
+        .collect();
+    if earlier
+        .iter()
+        .any(|d| d.entered_in_error.is_none() && d.outcome == outcome && d.referrals == referrals)
+    {
+        return Ok(json!({ "recorded": true, "changed": false }));
+    }
+    let attendees: Vec<String> = state
+        .store()
+        .mdt_attendance(&meeting.id)
+        .await?
+        .into_iter()
+        .map(|a| format!("{} ({})", a.name, a.core_role.replace('_', " ")))
+        .collect();
+    let mut edits: Vec<Edit> = earlier
+        .iter()
+        .filter(|d| d.entered_in_error.is_none())
+        .map(|d| Edit::MarkEnteredInError {
+            list: EntryList::MdtDiscussions,
+            id: d.id.clone(),
+        })
+        .collect();
+    edits.push(Edit::AddMdtDiscussion {
+        id: format!("{prefix}-{}", earlier.len() + 1),
+        date: meeting.meeting_date.clone(),
+        attendees: if attendees.is_empty() {
+            "see the practice's MDT meeting record".to_owned()
+        } else {
+            attendees.join(", ")
+        },
+        outcome: outcome.to_owned(),
+        referrals: referrals.to_owned(),
+    });
+    let now = now_ms();
+    let audit = [event(principal, act::MDT, purpose::MDT_CARE)
+        .patient(patient_id.to_owned())
+        .detail("outcome recorded in the plan")];
+    Ok(
+        match crate::plan_edit::apply_edits(state, principal, patient_id, &edits, &audit, now)
+            .await?
+        {
+            Applied::Committed => json!({ "recorded": true, "changed": true }),
+            Applied::Refused(reason) => json!({ "recorded": false, "reason": reason }),
+            Applied::NoSuchPlan => json!({ "recorded": false, "reason": "no plan" }),
+        },
+    )
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

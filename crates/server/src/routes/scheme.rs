@@ -812,7 +812,7 @@ pub(crate) async fn record_outcome(
     }
     let in_plan = record_in_plan(&state, &principal, &m, &patient_id, &body).await?;
     let mut view = meeting_view(&state, &m).await?;
-    view["recorded_in_plan"] = in_plan.into();
+    view["recorded_in_plan"] = in_plan;
     Ok(Json(view))
 }
 

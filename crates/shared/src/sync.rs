@@ -773,14 +773,21 @@ impl ClientEngine {
                 continue;
             };
             let session = &mut conn.session;
+            if !session.is_open(&id) {
+                // Subscribed, but neither side has spoken yet (an empty document waits
+                // for the server's first frame, see `pump`). Opening the channel quietly
+                // gives the server until the next tick; then `Session::tick` restarts it
+                // from this side.
+                session.open(&id);
+                continue;
+            }
             // A document in sync whose changes still await an Ack lost the Ack (or the
             // frame that would have prompted it): restart it anyway. Counting unacked
             // changes walks the history, so only for a quiet document in sync.
-            let force = session.is_open(&id)
-                && !session.active_since_tick(&id)
+            let force = !session.active_since_tick(&id)
                 && session.in_sync(d.doc.automerge(), &id)
                 && !unacked_own(d, &self.actor).is_empty();
-            if !session.is_open(&id) || session.tick(d.doc.automerge(), &id, force) {
+            if session.tick(d.doc.automerge(), &id, force) {
                 self.flush(&id);
             }
         }
@@ -826,12 +833,19 @@ impl ClientEngine {
         self.pump();
     }
 
-    /// Announces queued documents while the window has room and starts their sync: one
-    /// `Subscribe` for the lot, then each document's first `Sync`.
+    /// Once at most half the window is in use, announces queued documents until it is full
+    /// and starts their sync: one `Subscribe` for the lot, then the first `Sync` of each
+    /// document that has something to offer.
     fn pump(&mut self) {
         let Some(conn) = self.conn.as_mut().filter(|c| c.welcomed) else {
             return;
         };
+        // Refill when half the window has drained, not one document at a time: each
+        // `Subscribe` costs the server a permission check and an audited write, so a few
+        // dozen per frame are much cheaper than one.
+        if conn.opening.len() > OPEN_WINDOW / 2 {
+            return;
+        }
         let mut new = Vec::new();
         while conn.opening.len() < OPEN_WINDOW {
             let Some(id) = conn.queued.pop_front() else {
@@ -853,7 +867,17 @@ impl ClientEngine {
             .encode(),
         );
         for id in new {
-            self.flush(&id);
+            // A document this device holds nothing of has nothing to offer: the server
+            // starts every subscribed document, so wait for its first frame. Speaking at
+            // the same time would cross, and each side would answer both openings. (If
+            // the server's frame is lost, the timer opens the channel from this side.)
+            let empty = self
+                .docs
+                .get_mut(&id)
+                .is_some_and(|d| d.doc.automerge().get_heads().is_empty());
+            if !empty {
+                self.flush(&id);
+            }
         }
     }
 

@@ -27,6 +27,7 @@ describe('running the scheme', () => {
     const { page } = t;
     try {
       await signIn(t, 'cm1.demo');
+      await page.locator('[data-testid="caseload-cohort"]', { hasText: 'record the list size' }).waitFor();
       await byTestId(page, 'nav-scheme').click();
       await byTestId(page, 'scheme-no-list-size').waitFor();
 
@@ -103,6 +104,13 @@ describe('running the scheme', () => {
       assert.match(returned, /New plans0100/, returned);
       assert.match(await byTestId(page, 'scheme-cohort-table').textContent(), /Care home1/);
       assert.equal(await page.locator('[data-testid="scheme-candidates"] a', { hasText: enrolled.name }).count(), 0, 'an enrolled patient is still a candidate');
+
+      // The caseload shows the practice's enrolment against its list all the time.
+      await goto(t, '#/');
+      await page.locator('[data-testid="caseload-cohort"][data-percent="0.08"]').waitFor({ timeout: 15_000 });
+      assert.match(await byTestId(page, 'caseload-cohort').textContent(), /care home 0\.08 %/);
+      await goto(t, '#/scheme');
+      await byTestId(page, 'scheme-return-summary').waitFor();
 
       // The month's return as CSV.
       const [download] = await Promise.all([page.waitForEvent('download'), byTestId(page, 'scheme-return-csv').click()]);

@@ -96,6 +96,7 @@ async fn the_openapi_document_describes_every_route() {
         ("/api/v1/scheme/exclusions", &["post"]),
         ("/api/v1/scheme/exclusions/{id}", &["delete"]),
         ("/api/v1/scheme/candidates", &["get"]),
+        ("/api/v1/scheme/cohort", &["get"]),
         ("/api/v1/scheme/reviews-due", &["get"]),
         ("/api/v1/scheme/review-outcome", &["post"]),
         ("/api/v1/scheme/returns/{month}", &["get"]),

@@ -770,6 +770,7 @@ function renderCaseload() {
     h('div', { class: 'caseload-head' },
       h('h1', {}, 'Caseload'),
       isCaseManager() ? h('a', { href: '#/scheme', class: 'button secondary', testid: 'nav-scheme' }, 'Running the scheme') : null,
+      isCaseManager() ? cohortLine() : null,
       field('Search patients', search, 'By name or NHS number'),
       h('div', { class: 'caseload-filters', role: 'group', 'aria-label': 'Filter the caseload' },
         field('Review', dueFilter), field('Cohort', cohortFilter), field('Tier', tierFilter))),
@@ -1276,6 +1277,29 @@ async function apiRequest(path: string, init: RequestInit = {}): Promise<Respons
   const response = await send();
   if (response.status === 401 && await renewToken()) return send();
   return response;
+}
+
+// The practice's enrolment against 3 % and 5 % of its list, by category, on the caseload
+// (seed 003: "always visible"). Read from the server when online; it names no patient.
+function cohortLine(): HTMLElement {
+  const line = h('p', { class: 'muted cohort-line', testid: 'caseload-cohort' });
+  if (!navigator.onLine) {
+    line.textContent = 'Enrolment against the list: needs a connection.';
+    return line;
+  }
+  apiRequest('/scheme/cohort').then(async (response) => {
+    const body = response.ok ? await response.json() : null;
+    const c = body?.cohort as { percent_of_list: number; percent_by_category: Record<string, number>; list_size: number } | null | undefined;
+    if (!c) {
+      line.textContent = response.ok ? 'Enrolment against the list: record the list size under \u201cRunning the scheme\u201d.' : '';
+      return;
+    }
+    const by = Object.entries({ risk_tool: 'risk tool', care_home: 'care home', practice_discretion: 'practice discretion', over75: 'over-75 review' })
+      .map(([k, label]) => `${label} ${(c.percent_by_category[k] ?? 0).toFixed(2)} %`).join(', ');
+    line.dataset.percent = c.percent_of_list.toFixed(2);
+    line.textContent = `Enrolled: ${c.percent_of_list.toFixed(2)} % of ${c.list_size} (targets 3 % and 5 %) \u2014 ${by}.`;
+  }).catch(() => { line.textContent = 'Enrolment against the list: needs a connection.'; });
+  return line;
 }
 
 function renderSchemeView(): void {

@@ -208,6 +208,30 @@ pub(crate) async fn risk_uploads(
     Ok(Json(json!(state.store().risk_uploads(&org).await?)))
 }
 
+/// The practice's position against 3 % and 5 % of its list, by category, and nothing
+/// else: cheap enough for the app to show on the caseload all the time. No patient is
+/// named, so one audit entry covers it.
+#[utoipa::path(get, path = "/api/v1/scheme/cohort", tag = "scheme",
+    security(("bearer" = [])),
+    responses((status = 200, description = "cohort: {list_size, enrolled, percent_of_list, percent_by_category, phase, ...} or null without a list size"),
+        (status = 403, description = "Only case managers")))]
+pub(crate) async fn cohort(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+) -> Result<Json<Value>, ApiError> {
+    let org = practice(&state, &principal, act::CANDIDATES).await?;
+    let today = today();
+    let plans = practice_plans(&state, &org, today).await?;
+    let cohort = state
+        .store()
+        .list_size(&org, &today.to_string())
+        .await?
+        .map(|s| rules::cohort_position(u64::try_from(s.list_size).unwrap_or(0), &plans));
+    let ev = event(&principal, act::CANDIDATES, purpose::DIRECT_CARE).detail("cohort position");
+    state.store().record_audit(&[ev]).await?;
+    Ok(Json(json!({ "cohort": cohort })))
+}
+
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct ExclusionBody {
     nhs_number: String,
@@ -1184,6 +1208,7 @@ pub(crate) fn router() -> axum::Router<AppState> {
         .route("/scheme/exclusions", post(add_exclusion))
         .route("/scheme/exclusions/{id}", delete(lift_exclusion))
         .route("/scheme/candidates", get(candidates))
+        .route("/scheme/cohort", get(cohort))
         .route("/scheme/reviews-due", get(reviews_due))
         .route("/scheme/review-outcome", post(review_outcome))
         .route("/scheme/returns/{month}", get(monthly_return))
@@ -1221,6 +1246,7 @@ pub(crate) fn router() -> axum::Router<AppState> {
     add_exclusion,
     lift_exclusion,
     candidates,
+    cohort,
     reviews_due,
     review_outcome,
     monthly_return,

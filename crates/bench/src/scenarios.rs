@@ -192,15 +192,19 @@ fn drain_complete(
         if !remaining.contains(&id) {
             continue;
         }
+        // Holding every expected change is enough: the document may have moved on since
+        // (S6's second run starts from plans the first run's edits changed).
         if let (Some(doc), Some(heads)) = (device.engine.doc_mut(&id), expected.get(&id))
-            && &sorted_heads(doc) == heads
+            && heads
+                .iter()
+                .all(|h| doc.automerge().get_change_by_hash(h).is_some())
         {
             remaining.remove(&id);
         }
     }
 }
 
-/// Syncs a device until it holds every document of `expected` at those heads.
+/// Syncs a device until it holds every document of `expected` with (at least) those heads.
 async fn sync_all(
     device: &mut Device,
     expected: &HashMap<String, Vec<ChangeHash>>,

@@ -194,6 +194,16 @@ export async function fill(page, key, values) {
   await byTestId(page, `${key}-save`).click();
 }
 
+// Takes a tablet off the network (or back on) and waits until the app's sync bar says so.
+export async function setOffline(tablet, offline) {
+  await tablet.context.setOffline(offline);
+  const want = offline ? 'offline' : 'online';
+  await tablet.page.waitForFunction(
+    (state) => document.querySelector('[data-testid="sync-state"]')?.dataset.state === state,
+    want, { timeout: offline ? 10_000 : 30_000 },
+  ).catch(async () => { throw new Error(`${tablet.label} never showed ${want} ${await describeTablet(tablet)}`); });
+}
+
 export async function goto(tablet, hash) {
   await tablet.page.evaluate((h) => { location.hash = h; }, hash);
 }

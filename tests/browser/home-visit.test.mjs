@@ -8,17 +8,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  byTestId, describeTablet, fill, goto, LANDSCAPE, PIN, setup, signIn, unlock, waitForCaseload, waitSaved,
+  byTestId, describeTablet, fill, goto, LANDSCAPE, PIN, setOffline, setup, signIn, unlock, waitForCaseload, waitSaved,
 } from './helpers.mjs';
 
 let env;
 let caseload;
-
-async function setOffline(tablet, offline) {
-  await tablet.context.setOffline(offline);
-  await tablet.page.waitForFunction((s) => document.querySelector('[data-testid="sync-state"]')?.dataset.state === s,
-    offline ? 'offline' : 'online', { timeout: 30_000 });
-}
 
 async function synced(tablet) {
   await tablet.page.waitForFunction(() => document.querySelector('[data-testid="sync-state"]')?.dataset.state === 'online'

@@ -6,7 +6,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { byTestId, describeTablet, LANDSCAPE, PORTRAIT, setup, signIn, unlock } from './helpers.mjs';
+import { byTestId, describeTablet, LANDSCAPE, PORTRAIT, setOffline, setup, signIn, unlock } from './helpers.mjs';
 
 const CONVERGE_MS = 30_000;
 
@@ -59,17 +59,6 @@ async function typeAt(tablet, where, text) {
   await tablet.page.keyboard.press(where === 'start' ? 'Control+Home' : 'Control+End');
   await tablet.page.keyboard.type(text, { delay: 15 });
   await waitSaved(tablet, 'exacerbation');
-}
-
-async function setOffline(tablet, offline) {
-  await tablet.context.setOffline(offline);
-  const want = offline ? 'offline' : 'online';
-  await tablet.page.waitForFunction(
-    (state) => document.querySelector('[data-testid="sync-state"]')?.dataset.state === state,
-    want, { timeout: offline ? 10_000 : 30_000 },
-  ).catch(async () => {
-    throw new Error(`${tablet.label} never showed ${want} ${await describeTablet(tablet)}`);
-  });
 }
 
 // ---------------------------------------------------------------------------

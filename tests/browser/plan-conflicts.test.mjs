@@ -7,7 +7,9 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { axeViolations, byTestId, describeTablet, fill, goto, setup, signIn, smallTouchTargets, waitForCaseload, waitSaved } from './helpers.mjs';
+import {
+  axeViolations, byTestId, describeTablet, fill, goto, setOffline, setup, signIn, smallTouchTargets, waitForCaseload, waitSaved,
+} from './helpers.mjs';
 
 let env;
 let caseload;
@@ -18,12 +20,6 @@ async function openPlan(tablet, id) {
   await tablet.page.locator(`[data-testid="caseload-item"][data-id="${id}"]`).waitFor({ timeout: 30_000 });
   await goto(tablet, `#/plan/${encodeURIComponent(id)}`);
   await byTestId(tablet.page, 'section-lifecycle').waitFor();
-}
-
-async function setOffline(tablet, offline) {
-  await tablet.context.setOffline(offline);
-  await tablet.page.waitForFunction((s) => document.querySelector('[data-testid="sync-state"]')?.dataset.state === s,
-    offline ? 'offline' : 'online', { timeout: 30_000 });
 }
 
 describe('conflicts, lifecycle and caseload filters', () => {

@@ -9,19 +9,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  axeViolations, byTestId, describeTablet, goto, horizontalOverflow, PORTRAIT, setup, signIn, smallTouchTargets, unlock, waitSaved,
+  axeViolations, byTestId, describeTablet, goto, horizontalOverflow, PORTRAIT, setOffline, setup, signIn, smallTouchTargets, unlock, waitSaved,
 } from './helpers.mjs';
 
 let env;
-
-async function setOffline(tablet, offline) {
-  await tablet.context.setOffline(offline);
-  const want = offline ? 'offline' : 'online';
-  await tablet.page.waitForFunction(
-    (state) => document.querySelector('[data-testid="sync-state"]')?.dataset.state === state,
-    want, { timeout: offline ? 10_000 : 30_000 },
-  ).catch(async () => { throw new Error(`${tablet.label} never showed ${want} ${await describeTablet(tablet)}`); });
-}
 
 async function waitUploaded(tablet) {
   await tablet.page.waitForFunction(

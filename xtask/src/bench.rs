@@ -6,7 +6,6 @@
 //! figures are timings. `--smoke` runs every scenario at tiny sizes in well under a
 //! minute, which `cargo xtask test` does so the harness cannot rot.
 
-use std::path::Path;
 use std::process::Command;
 
 use anyhow::Result;
@@ -18,7 +17,7 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
     let release = !smoke || args.iter().any(|a| a == "--release");
     let no_reference = args.iter().any(|a| a == "--no-reference");
     if !no_reference {
-        ensure_reference_packages()?;
+        crate::npm_ci("bench", "the reference's npm packages (automerge-repo 2.5)")?;
     }
 
     step(if release {
@@ -55,27 +54,4 @@ pub(crate) fn bench(args: &[String]) -> Result<()> {
             .arg(target.join("redfolder"))
             .args(forwarded),
     )
-}
-
-/// `npm ci` in `bench/` unless `node_modules` is newer than the lock file.
-fn ensure_reference_packages() -> Result<()> {
-    let dir = root().join("bench");
-    if is_fresh(
-        &dir.join("node_modules/.package-lock.json"),
-        &dir.join("package-lock.json"),
-    ) {
-        return Ok(());
-    }
-    step("installing the reference's npm packages (automerge-repo 2.5)");
-    run_cmd(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--prefix", "bench"]))
-}
-
-fn is_fresh(installed: &Path, lock: &Path) -> bool {
-    match (
-        installed.metadata().and_then(|m| m.modified()),
-        lock.metadata().and_then(|m| m.modified()),
-    ) {
-        (Ok(installed), Ok(locked)) => installed >= locked,
-        _ => false,
-    }
 }

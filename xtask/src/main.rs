@@ -205,27 +205,26 @@ pub(crate) fn ensure_chromium() -> Result<()> {
 }
 
 pub(crate) fn ensure_npm_packages() -> Result<()> {
-    let dir = root().join("tests/browser");
-    let stamp = dir.join("node_modules/.package-lock.json");
-    let lock = dir.join("package-lock.json");
+    npm_ci("tests/browser", "the browser tests' npm packages")
+}
+
+/// `npm ci` in `dir` (relative to the workspace root) from its committed lock file, unless
+/// `node_modules` was installed after the lock file last changed.
+pub(crate) fn npm_ci(dir: &str, what: &str) -> Result<()> {
+    let path = root().join(dir);
+    let modified = |p: std::path::PathBuf| p.metadata().and_then(|m| m.modified());
     let fresh = match (
-        stamp.metadata().and_then(|m| m.modified()),
-        lock.metadata().and_then(|m| m.modified()),
+        modified(path.join("node_modules/.package-lock.json")),
+        modified(path.join("package-lock.json")),
     ) {
         (Ok(installed), Ok(locked)) => installed >= locked,
         _ => false,
     };
-    if !fresh {
-        step("installing the browser tests' npm packages");
-        run_cmd(Command::new("npm").args([
-            "ci",
-            "--no-audit",
-            "--no-fund",
-            "--prefix",
-            "tests/browser",
-        ]))?;
+    if fresh {
+        return Ok(());
     }
-    Ok(())
+    step(&format!("installing {what}"));
+    run_cmd(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--prefix", dir]))
 }
 
 /// The FHIR validator (fhir.resources 6.4.0) needs pydantic 1, which would clash with

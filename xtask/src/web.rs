@@ -5,7 +5,6 @@
 //! (`web/build.mjs`), both from `web/package-lock.json` through `npm ci`; nothing is
 //! fetched at run time. The build prints every shipped file's size, raw and gzipped.
 
-use std::path::Path;
 use std::process::Command;
 
 use anyhow::Result;
@@ -17,33 +16,13 @@ use crate::{
 /// Where the built app goes, relative to the workspace root: the server's `--web-dir`.
 pub(crate) const WEB_OUT: &str = "target/web";
 
-/// `npm ci` in `web/` unless `node_modules` is newer than the lock file.
-fn ensure_web_packages() -> Result<()> {
-    let dir = root().join("web");
-    if is_fresh(
-        &dir.join("node_modules/.package-lock.json"),
-        &dir.join("package-lock.json"),
-    ) {
-        return Ok(());
-    }
-    step("installing the web app's npm packages (typescript, esbuild, binaryen)");
-    run_cmd(Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--prefix", "web"]))
-}
-
-fn is_fresh(installed: &Path, lock: &Path) -> bool {
-    match (
-        installed.metadata().and_then(|m| m.modified()),
-        lock.metadata().and_then(|m| m.modified()),
-    ) {
-        (Ok(installed), Ok(locked)) => installed >= locked,
-        _ => false,
-    }
-}
-
 /// Type-checks and bundles the app into [`WEB_OUT`]; needs the wasm core's `web/pkg`
 /// (from [`build_wasm`]), whose `.d.ts` the app is checked against.
 pub(crate) fn build_web() -> Result<()> {
-    ensure_web_packages()?;
+    crate::npm_ci(
+        "web",
+        "the web app's npm packages (typescript, esbuild, binaryen)",
+    )?;
     step("type-checking the web app (tsc --noEmit)");
     let tsc = "web/node_modules/typescript/bin/tsc";
     run_cmd(Command::new("node").args([tsc, "--noEmit", "-p", "web/tsconfig.json"]))?;

@@ -5,24 +5,32 @@
 //! route yet, so the harness registers the fixture's plans through the server's own
 //! library, `redfolder_server::store::Store::create_patients`, with the projections
 //! `redfolder_server::domain::project` computes, before the server starts.
+//!
+//! Building a plan through the shared core's edits costs tens of milliseconds, so for
+//! S5's 100,000 plans a [`Derivation`] builds only the first few thousand and makes each
+//! later plan from one of them: the built document is loaded under the new plan's own
+//! actor and given the new patient's identity by a real `Edit::SetPatient`, so every plan
+//! is a valid, distinct document whose projections are computed from it.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use redfolder_server::auth::hash_password;
 use redfolder_server::domain::{Committer, OrganisationKind, Role, project};
 use redfolder_server::store::{NewOrganisation, NewPatient, NewUser, Store};
-use redfolder_shared::{ActorId, ChangeHash, Editor};
+use redfolder_shared::{ActorId, ChangeHash, Edit, Editor, PlanDoc};
 
-use crate::caseload::Plan;
+use crate::caseload::{self, Plan};
 use crate::plandoc;
 
 /// The password of every user the harness creates.
 pub(crate) const PASSWORD: &str = "bench-password";
+/// The emergency clinician [`Seeder::ambulance`] creates.
+pub(crate) const CLINICIAN: &str = "crew.amb01";
 /// A fixed clock for seeded documents (2026-11-29), so their content does not depend on
 /// the day the benchmark runs.
 pub(crate) const SEED_NOW_MS: i64 = 1_795_960_800_000;
@@ -216,6 +224,30 @@ impl Seeder {
         id_prefix: &str,
         keep_heads: bool,
     ) -> anyhow::Result<()> {
+        self.practice_with(code, plans, id_prefix, keep_heads, None)
+            .await
+    }
+
+    /// Like [`Seeder::practice`], but past `derivation.distinct` plans into the caseload
+    /// (counted across calls) each document is derived from a built one.
+    pub(crate) async fn practice_derived(
+        &mut self,
+        code: &str,
+        plans: impl Iterator<Item = Plan>,
+        derivation: &mut Derivation,
+    ) -> anyhow::Result<()> {
+        self.practice_with(code, plans, "", false, Some(derivation))
+            .await
+    }
+
+    async fn practice_with(
+        &mut self,
+        code: &str,
+        plans: impl Iterator<Item = Plan>,
+        id_prefix: &str,
+        keep_heads: bool,
+        mut derivation: Option<&mut Derivation>,
+    ) -> anyhow::Result<()> {
         let org = self
             .organisation(code, OrganisationKind::GpPractice)
             .await?;
@@ -231,7 +263,14 @@ impl Seeder {
         while plans.peek().is_some() {
             batch.clear();
             batch.extend(plans.by_ref().take(2000));
-            let built = build_all(&batch, &editor, &org, id_prefix)?;
+            let templates = match derivation.as_deref_mut() {
+                Some(d) => d.templates_for(batch.len(), &editor)?,
+                None => Vec::new(),
+            };
+            let built = build_all(&batch, &templates, &editor, &org, id_prefix)?;
+            if let Some(d) = derivation.as_deref_mut() {
+                d.built(&built);
+            }
             for (patient, heads) in &built {
                 doc_ids.push(patient.id.clone());
                 self.seeded.saved_bytes += patient.snapshot.len();
@@ -253,9 +292,8 @@ impl Seeder {
         let org = self
             .organisation("AMB01", OrganisationKind::AmbulanceService)
             .await?;
-        self.user("crew.amb01", Role::EmergencyClinician, &org)
-            .await?;
-        self.seeded.clinician = Some("crew.amb01".to_owned());
+        self.user(CLINICIAN, Role::EmergencyClinician, &org).await?;
+        self.seeded.clinician = Some(CLINICIAN.to_owned());
         Ok(())
     }
 
@@ -265,11 +303,75 @@ impl Seeder {
     }
 }
 
+/// Makes the documents of a large caseload: the first `distinct` plans are built through
+/// the shared core's edits, every later plan `i` is derived from built plan
+/// `i % distinct` (see the module's documentation). Carried across the `practice_derived`
+/// calls that seed one store, so the count runs over the whole caseload.
+#[derive(Debug)]
+pub(crate) struct Derivation {
+    pub(crate) distinct: usize,
+    seed: u64,
+    /// The caseload index of the next plan to seed.
+    next: usize,
+    /// Saved documents of the first `distinct` plans, in caseload order.
+    templates: Vec<Arc<[u8]>>,
+}
+
+impl Derivation {
+    pub(crate) fn new(distinct: usize, seed: u64) -> Derivation {
+        Derivation {
+            distinct: distinct.max(1),
+            seed,
+            next: 0,
+            templates: Vec::new(),
+        }
+    }
+
+    /// The store already holds the first `index` plans (copied from the cache).
+    pub(crate) fn resume_at(&mut self, index: usize) {
+        self.next = index;
+    }
+
+    /// The template of each of the next `count` plans (`None`: build that plan). Builds
+    /// the templates first if a cached store holds them but this process has not.
+    fn templates_for(
+        &mut self,
+        count: usize,
+        editor: &Editor,
+    ) -> anyhow::Result<Vec<Option<Arc<[u8]>>>> {
+        let end = self.next + count;
+        if end > self.distinct && self.templates.len() < self.distinct.min(self.next) {
+            eprintln!(
+                "  building the {} template plans the cached store was seeded from",
+                self.distinct
+            );
+            let plans: Vec<Plan> = caseload::plans(self.distinct, self.seed).collect();
+            let built = build_all(&plans, &[], editor, "", "")?;
+            self.templates = built.into_iter().map(|(p, _)| p.snapshot.into()).collect();
+        }
+        Ok((self.next..end)
+            .map(|i| (i >= self.distinct).then(|| self.templates[i % self.distinct].clone()))
+            .collect())
+    }
+
+    /// Records the documents just made for the next plans.
+    fn built(&mut self, built: &[Built]) {
+        for (patient, _) in built {
+            if self.next < self.distinct && self.templates.len() == self.next {
+                self.templates.push(patient.snapshot.as_slice().into());
+            }
+            self.next += 1;
+        }
+    }
+}
+
 type Built = (NewPatient, Vec<ChangeHash>);
 
-/// Builds the documents of `plans` on every core.
+/// Makes the documents of `plans` on every core: built, or derived from `templates[i]`
+/// where that is `Some` (`templates` is empty or as long as `plans`).
 fn build_all(
     plans: &[Plan],
+    templates: &[Option<Arc<[u8]>>],
     editor: &Editor,
     org: &str,
     id_prefix: &str,
@@ -279,11 +381,16 @@ fn build_all(
     std::thread::scope(|scope| {
         let handles: Vec<_> = plans
             .chunks(per)
-            .map(|chunk| {
+            .enumerate()
+            .map(|(c, chunk)| {
                 scope.spawn(move || {
                     chunk
                         .iter()
-                        .map(|plan| build_one(plan, editor, org, id_prefix))
+                        .enumerate()
+                        .map(|(i, plan)| {
+                            let template = templates.get(c * per + i).and_then(Option::as_deref);
+                            build_one(plan, template, editor, org, id_prefix)
+                        })
                         .collect::<anyhow::Result<Vec<Built>>>()
                 })
             })
@@ -300,9 +407,33 @@ fn build_all(
     })
 }
 
-fn build_one(plan: &Plan, editor: &Editor, org: &str, id_prefix: &str) -> anyhow::Result<Built> {
+fn build_one(
+    plan: &Plan,
+    template: Option<&[u8]>,
+    editor: &Editor,
+    org: &str,
+    id_prefix: &str,
+) -> anyhow::Result<Built> {
     let actor = ActorId::from(format!("loader-{}", plan.id).as_bytes());
-    let mut doc = plandoc::build(plan, actor, editor, SEED_NOW_MS)?;
+    let mut doc = match template {
+        None => plandoc::build(plan, actor, editor, SEED_NOW_MS)?,
+        Some(bytes) => {
+            // A later change than any of the template's (creation, setup, reviews).
+            let mut doc = PlanDoc::load(bytes, actor).context("loading a template plan")?;
+            let p = &plan.patient;
+            doc.apply(
+                &Edit::SetPatient {
+                    nhs_number: p.nhs_number.clone(),
+                    name: p.name.clone(),
+                    date_of_birth: p.date_of_birth.clone(),
+                    address: p.address.clone(),
+                },
+                editor,
+                SEED_NOW_MS + 1_000,
+            )?;
+            doc
+        }
+    };
     let projection = project(&mut doc).context("projecting a seeded plan")?;
     let heads = plandoc::sorted_heads(&mut doc);
     Ok((

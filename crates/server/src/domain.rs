@@ -1,6 +1,8 @@
 //! The server's own small domain: organisations, roles, who is signed in, and what the
 //! stored projections of a plan hold.
 
+use std::collections::BTreeMap;
+
 use redfolder_shared::{ActorId, ChangeHash, PlanDoc, emergency_summary};
 
 use crate::store::Projection;
@@ -183,6 +185,54 @@ pub fn published_summary(
     Ok(summary)
 }
 
+/// The same object as [`published_summary`], as JSON text, for the emergency read path:
+/// the stored summary's members are copied as they were stored (each validated, none
+/// built into a tree and written out again), and the four published members replace or
+/// join them. Members come out in key order, as from [`published_summary`].
+pub fn published_summary_json(
+    summary_json: &str,
+    patient_id: &str,
+    plan_version: &str,
+    updated_at_ms: i64,
+    by: Option<&Committer>,
+) -> anyhow::Result<String> {
+    use serde_json::value::RawValue;
+
+    #[derive(serde::Serialize)]
+    #[serde(untagged)]
+    enum Member<'a> {
+        Stored(&'a RawValue),
+        Text(&'a str),
+        Number(i64),
+        By(Option<By<'a>>),
+    }
+    #[derive(serde::Serialize)]
+    struct By<'a> {
+        user_id: &'a str,
+        name: &'a str,
+        organisation: &'a str,
+    }
+
+    let stored: BTreeMap<&str, &RawValue> = serde_json::from_str(summary_json)
+        .map_err(|e| anyhow::anyhow!("a stored summary is not a JSON object: {e}"))?;
+    let mut object: BTreeMap<&str, Member<'_>> = stored
+        .into_iter()
+        .map(|(key, value)| (key, Member::Stored(value)))
+        .collect();
+    object.insert("patient_id", Member::Text(patient_id));
+    object.insert("plan_version", Member::Text(plan_version));
+    object.insert("last_updated_at_ms", Member::Number(updated_at_ms));
+    object.insert(
+        "last_updated_by",
+        Member::By(by.map(|c| By {
+            user_id: &c.user_id,
+            name: &c.name,
+            organisation: &c.organisation,
+        })),
+    );
+    serde_json::to_string(&object).map_err(|e| anyhow::anyhow!("writing a summary: {e}"))
+}
+
 /// Why a document cannot be stored as a plan.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanRejected {
@@ -229,5 +279,25 @@ mod tests {
             assert_eq!(OrganisationKind::parse(kind.as_str()), Some(kind));
         }
         assert_eq!(Role::parse("superuser"), None);
+    }
+
+    #[test]
+    fn the_published_summary_text_is_the_published_summary() {
+        let stored = r#"{"name":"Ann \"Nan\" Smith","plan_version":"from the doc","conditions":[{"z":1,"a":"é\u0000"}],"adrt":null,"n":1.5}"#;
+        let by = Committer {
+            user_id: "u1".to_owned(),
+            name: "Dr \"Who\"".to_owned(),
+            organisation: "Practice".to_owned(),
+        };
+        for by in [None, Some(&by)] {
+            let text = published_summary_json(stored, "p1", "abc,def", 42, by).unwrap();
+            let tree = published_summary(stored, "p1", "abc,def", 42, by).unwrap();
+            assert_eq!(
+                serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+                tree
+            );
+        }
+        assert!(published_summary_json("[1]", "p1", "v", 1, None).is_err());
+        assert!(published_summary_json("{\"a\":", "p1", "v", 1, None).is_err());
     }
 }

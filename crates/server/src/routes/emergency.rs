@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
@@ -19,7 +19,7 @@ use crate::auth::{Authenticated, authenticate};
 use crate::domain::{Principal, Role, now_ms};
 use crate::error::ApiError;
 use crate::startup::AppState;
-use crate::store::FeedItem;
+use crate::store::{FeedItem, StoredSummary};
 
 /// One body for "no plan", "no consent" and "date of birth does not match", so the
 /// response never reveals whether a patient without consent has a plan.
@@ -59,11 +59,19 @@ pub(crate) async fn summary(
         .subject(given.chars().take(64).collect::<String>());
     let (outcome, response) =
         match lookup(&state, &method, &headers, &given, query, &mut audit).await {
-            Ok(summary) if fhir => match fhir_document(&summary) {
+            Ok(stored) if fhir => match stored.published().and_then(|s| fhir_document(&s)) {
                 Ok(document) => ("ok", super::fhir::fhir_json(StatusCode::OK, document)),
                 Err(e) => ("error", ApiError::Internal(e).into_response()),
             },
-            Ok(summary) => ("ok", Json(summary).into_response()),
+            // The stored projection is already JSON: splice it rather than parse and
+            // write it out again (this is the hottest read the server has).
+            Ok(stored) => match stored.published_json() {
+                Ok(body) => (
+                    "ok",
+                    ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+                ),
+                Err(e) => ("error", ApiError::Internal(e).into_response()),
+            },
             Err((outcome, error)) => (outcome, error.into_response()),
         };
     audit.outcome = outcome.to_owned();
@@ -95,7 +103,7 @@ async fn lookup(
     given: &str,
     query: Result<Query<SummaryParams>, QueryRejection>,
     audit: &mut AuditEvent,
-) -> Result<Value, Refusal> {
+) -> Result<StoredSummary, Refusal> {
     if method != Method::GET && method != Method::HEAD {
         return Err(("method_not_allowed", ApiError::MethodNotAllowed));
     }
@@ -142,9 +150,7 @@ async fn lookup(
     if dob.is_some_and(|d| d != stored.date_of_birth) {
         return Err(("dob_mismatch", ApiError::not_found(NOT_AVAILABLE)));
     }
-    stored
-        .published()
-        .map_err(|e| ("error", ApiError::Internal(e)))
+    Ok(stored)
 }
 
 fn is_date(s: &str) -> bool {

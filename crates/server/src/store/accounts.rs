@@ -3,6 +3,7 @@
 use anyhow::Context;
 use sqlx::Row;
 
+use super::session_cache::CachedSession;
 use super::{Pool, Store, append_audit, with_pool};
 use crate::audit::AuditEvent;
 use crate::domain::{OrganisationKind, Principal, Role, User};
@@ -169,6 +170,7 @@ impl Store {
     /// Creates the user unless the username is taken, and gives them any of `roles` they
     /// lack; returns the user's id either way.
     pub async fn ensure_user(&self, user: &NewUser<'_>, now_ms: i64) -> anyhow::Result<String> {
+        let _forget = self.sessions.forget_on_return();
         self.create_user(user, now_ms, &[]).await?;
         let id = with_pool!(self, pool => {
             let row = sqlx::query("SELECT id FROM users WHERE username = $1")
@@ -328,6 +330,7 @@ impl Store {
         now_ms: i64,
         audit: &[AuditEvent],
     ) -> anyhow::Result<()> {
+        let _forget = self.sessions.forget_on_return();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await.context("starting a transaction")?;
             sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
@@ -361,6 +364,7 @@ impl Store {
         now_ms: i64,
         audit: &[AuditEvent],
     ) -> anyhow::Result<()> {
+        let _forget = self.sessions.forget_on_return();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await.context("starting a transaction")?;
             sqlx::query("UPDATE users SET disabled_at_ms = $2 WHERE id = $1 AND disabled_at_ms IS NULL")
@@ -441,6 +445,7 @@ impl Store {
         now_ms: i64,
         audit: &[AuditEvent],
     ) -> anyhow::Result<bool> {
+        let _forget = self.sessions.forget_on_return();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await.context("starting a transaction")?;
             let done = sqlx::query("UPDATE devices SET revoked_at_ms = COALESCE(revoked_at_ms, $2) WHERE id = $1")
@@ -522,12 +527,24 @@ impl Store {
 
     /// The principal an access token belongs to. With `check_expiry` off, an expired
     /// token still counts (an open sync connection outlives its token; revocation ends it).
+    /// A live session is answered from memory for up to [`super::SESSION_CACHE_TTL`]
+    /// (`store/session_cache.rs`: revocations through this instance take effect at once).
     pub async fn session_principal(
         &self,
         token_hash: &str,
         now_ms: i64,
         check_expiry: bool,
     ) -> anyhow::Result<SessionLookup> {
+        let now = std::time::Instant::now();
+        if let Some(cached) = self.sessions.get(token_hash, now) {
+            if check_expiry && cached.expires_at_ms <= now_ms {
+                return Ok(SessionLookup::Invalid);
+            }
+            return Ok(SessionLookup::Valid(cached.principal));
+        }
+        // Read before the database: a revocation committed after this point makes the
+        // cache refuse what the rows below say.
+        let generation = self.sessions.generation();
         let row = with_pool!(self, pool => {
             let row = sqlx::query(
                 "SELECT s.user_id, s.device_id, s.expires_at_ms, s.revoked_at_ms AS session_revoked,
@@ -563,10 +580,20 @@ impl Store {
         if session_revoked.is_some() || (check_expiry && expires <= now_ms) {
             return Ok(SessionLookup::Invalid);
         }
-        match self.user_by_username(&username).await? {
-            Some(user) => Ok(SessionLookup::Valid(Principal { user, device_id })),
-            None => Ok(SessionLookup::Invalid),
-        }
+        let Some(user) = self.user_by_username(&username).await? else {
+            return Ok(SessionLookup::Invalid);
+        };
+        let principal = Principal { user, device_id };
+        self.sessions.insert(
+            token_hash,
+            CachedSession {
+                principal: principal.clone(),
+                expires_at_ms: expires,
+            },
+            generation,
+            now,
+        );
+        Ok(SessionLookup::Valid(principal))
     }
 
     /// Uses up a refresh token.
@@ -575,7 +602,7 @@ impl Store {
         token_hash: &str,
         now_ms: i64,
     ) -> anyhow::Result<RefreshLookup> {
-        with_pool!(self, pool => {
+        let lookup = with_pool!(self, pool => {
             let mut tx = pool.begin().await.context("starting a transaction")?;
             let done = sqlx::query(
                 "UPDATE refresh_tokens SET used_at_ms = $2
@@ -627,8 +654,12 @@ impl Store {
                 RefreshLookup::Invalid
             };
             tx.commit().await.context("committing a refresh")?;
-            Ok(lookup)
-        })
+            lookup
+        });
+        if matches!(lookup, RefreshLookup::Reused { .. }) {
+            self.sessions.invalidate();
+        }
+        Ok(lookup)
     }
 
     /// Signs a device out: its access and refresh tokens stop working (the device is not
@@ -639,6 +670,7 @@ impl Store {
         now_ms: i64,
         audit: &[AuditEvent],
     ) -> anyhow::Result<()> {
+        let _forget = self.sessions.forget_on_return();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await.context("starting a transaction")?;
             sqlx::query("UPDATE sessions SET revoked_at_ms = $2 WHERE device_id = $1 AND revoked_at_ms IS NULL")

@@ -4,7 +4,7 @@ use anyhow::Context;
 use sqlx::Row;
 
 use super::{Pool, Store, append_feed, with_pool};
-use crate::domain::{Committer, published_summary};
+use crate::domain::{Committer, published_summary, published_summary_json};
 
 /// A stored emergency summary.
 #[derive(Debug, Clone)]
@@ -23,6 +23,17 @@ impl StoredSummary {
     /// The summary as the API publishes it.
     pub fn published(&self) -> anyhow::Result<serde_json::Value> {
         published_summary(
+            &self.summary_json,
+            &self.patient_id,
+            &self.plan_version,
+            self.updated_at_ms,
+            self.updated_by.as_ref(),
+        )
+    }
+
+    /// The same, as JSON text, without building the summary as a tree on the way.
+    pub fn published_json(&self) -> anyhow::Result<String> {
+        published_summary_json(
             &self.summary_json,
             &self.patient_id,
             &self.plan_version,

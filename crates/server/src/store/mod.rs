@@ -17,6 +17,7 @@ mod docs;
 mod feed;
 mod patients;
 pub mod scheme;
+mod session_cache;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -35,6 +36,7 @@ pub use accounts::{
 pub use docs::{Chunk, CommitOutcome, CommitRequest};
 pub use feed::{FeedItem, StoredSummary};
 pub use patients::{CareTeamMember, NewPatient, OrganisationReport, PatientListing};
+pub use session_cache::SESSION_CACHE_TTL;
 
 /// A handle on the database; cheap to clone (it holds a connection pool).
 #[derive(Clone, Debug)]
@@ -45,6 +47,8 @@ pub struct Store {
     /// Where [`Store::record_audit`] queues entries for the group-commit writer; `None`
     /// in the writer's own handle, which writes directly.
     audit: Option<audit::AuditQueue>,
+    /// Recent access-token lookups, shared by every clone of this handle.
+    sessions: std::sync::Arc<session_cache::SessionCache>,
 }
 
 #[derive(Clone, Debug)]
@@ -65,6 +69,10 @@ macro_rules! with_pool {
 }
 use with_pool;
 
+/// Audit entries per `INSERT` statement (15 parameters each, far below either database's
+/// limit on parameters).
+const AUDIT_ROWS_PER_INSERT: usize = 64;
+
 /// Appends audit events to the hash chain inside the open transaction `$tx` (use inside
 /// [`with_pool!`]). Takes the `audit` row lock, so it must be the last lock a transaction
 /// takes.
@@ -83,33 +91,41 @@ macro_rules! append_audit {
             let last: i64 = sqlx::Row::try_get(&row, "value")?;
             let mut prev: String = sqlx::Row::try_get(&row, "hash")?;
             let mut seq = last - count;
+            let mut entries = Vec::with_capacity(events.len());
             for event in events {
                 seq += 1;
                 let hash = $crate::audit::chain_hash(&prev, seq, event);
-                sqlx::query(
+                entries.push((seq, event, std::mem::replace(&mut prev, hash.clone()), hash));
+            }
+            // Many rows per statement: a group commit of hundreds of reads is then a
+            // handful of round trips to the database instead of one per entry.
+            for chunk in entries.chunks($crate::store::AUDIT_ROWS_PER_INSERT) {
+                let mut insert = sqlx::QueryBuilder::new(
                     "INSERT INTO audit_log (seq, at_ms, user_id, username, role, organisation_id,
-                        device_id, patient_id, subject, action, purpose, outcome, detail, prev_hash, hash)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-                )
-                .bind(seq)
-                .bind(event.at_ms)
-                .bind(event.user_id.as_deref())
-                .bind(event.username.as_deref())
-                .bind(event.role.as_deref())
-                .bind(event.organisation_id.as_deref())
-                .bind(event.device_id.as_deref())
-                .bind(event.patient_id.as_deref())
-                .bind(&event.subject)
-                .bind(&event.action)
-                .bind(&event.purpose)
-                .bind(&event.outcome)
-                .bind(&event.detail)
-                .bind(&prev)
-                .bind(&hash)
-                .execute(&mut *$tx)
-                .await
-                .context("writing an audit entry")?;
-                prev = hash;
+                        device_id, patient_id, subject, action, purpose, outcome, detail, prev_hash, hash) ",
+                );
+                insert.push_values(chunk, |mut row, (seq, event, prev_hash, hash)| {
+                    row.push_bind(*seq)
+                        .push_bind(event.at_ms)
+                        .push_bind(event.user_id.as_deref())
+                        .push_bind(event.username.as_deref())
+                        .push_bind(event.role.as_deref())
+                        .push_bind(event.organisation_id.as_deref())
+                        .push_bind(event.device_id.as_deref())
+                        .push_bind(event.patient_id.as_deref())
+                        .push_bind(event.subject.as_str())
+                        .push_bind(event.action.as_str())
+                        .push_bind(event.purpose.as_str())
+                        .push_bind(event.outcome.as_str())
+                        .push_bind(event.detail.as_str())
+                        .push_bind(prev_hash.as_str())
+                        .push_bind(hash.as_str());
+                });
+                insert
+                    .build()
+                    .execute(&mut *$tx)
+                    .await
+                    .context("writing audit entries")?;
             }
             sqlx::query("UPDATE sequences SET hash = $1 WHERE name = 'audit'")
                 .bind(&prev)
@@ -265,6 +281,7 @@ impl Store {
             pool,
             instance: uuid::Uuid::new_v4().to_string().into(),
             audit: None,
+            sessions: std::sync::Arc::default(),
         };
         Ok(Store {
             audit: Some(audit::AuditQueue::start(direct.clone())),

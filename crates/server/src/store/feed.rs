@@ -3,7 +3,7 @@
 use anyhow::Context;
 use sqlx::Row;
 
-use super::{Pool, Store, append_feed, with_pool};
+use super::{Pool, Store, append_feed, with_pool, with_read_pool};
 use crate::domain::{Committer, published_summary, published_summary_json};
 
 /// A stored emergency summary.
@@ -63,7 +63,7 @@ impl Store {
         &self,
         nhs_number: &str,
     ) -> anyhow::Result<Option<StoredSummary>> {
-        with_pool!(self, pool => {
+        with_read_pool!(self, pool => {
             let row = sqlx::query(
                 "SELECT s.patient_id, s.consent, s.summary_json, s.plan_version, s.updated_at_ms,
                         s.updated_by_user_id, s.updated_by_name, s.updated_by_organisation, p.date_of_birth

@@ -49,6 +49,9 @@ pub struct Store {
     audit: Option<audit::AuditQueue>,
     /// Recent access-token lookups, shared by every clone of this handle.
     sessions: std::sync::Arc<session_cache::SessionCache>,
+    /// On a SQLite file, a few connections that read through a memory map, for the
+    /// emergency summary reads (see [`with_read_pool!`]).
+    reads: Option<SqlitePool>,
 }
 
 #[derive(Clone, Debug)]
@@ -68,6 +71,28 @@ macro_rules! with_pool {
     };
 }
 use with_pool;
+
+/// Like [`with_pool!`], but on a SQLite file `$pool` is the memory-mapped read pool. Every
+/// commit elsewhere (an audit group commit each millisecond or so under load) makes SQLite
+/// drop a connection's page cache, so a point read fetches its pages again; through the
+/// map that is a pointer, not a `pread` system call and a copy per page. Kept to hot point
+/// reads: mapped pages count in the server's resident memory.
+macro_rules! with_read_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.pool {
+            Pool::Sqlite(main) => {
+                let $pool = $store.reads.as_ref().unwrap_or(main);
+                $body
+            }
+            Pool::Postgres($pool) => $body,
+        }
+    };
+}
+use with_read_pool;
+
+/// How much of a SQLite file the read pool maps (SQLite caps it at its build's maximum,
+/// 2 GiB by default; the rest of a larger file is read as usual).
+const READ_MMAP_BYTES: u64 = 2 << 30;
 
 /// Audit entries per `INSERT` statement (15 parameters each, far below either database's
 /// limit on parameters).
@@ -240,6 +265,7 @@ pub struct Projection {
 impl Store {
     /// Connects to `url`, creating a SQLite file (and its directory) if it is missing.
     pub async fn connect(url: &str) -> anyhow::Result<Store> {
+        let mut reads = None;
         let pool = match Backend::of_url(url)? {
             Backend::Sqlite => {
                 let options = SqliteConnectOptions::from_str(url)
@@ -257,6 +283,18 @@ impl Store {
                     std::fs::create_dir_all(dir).with_context(|| {
                         format!("creating the database directory {}", dir.display())
                     })?;
+                }
+                if !is_memory(file) {
+                    let mapped = options
+                        .clone()
+                        .pragma("mmap_size", READ_MMAP_BYTES.to_string());
+                    reads = Some(
+                        SqlitePoolOptions::new()
+                            .max_connections(4)
+                            .connect_with(mapped)
+                            .await
+                            .context("opening the SQLite database for reads")?,
+                    );
                 }
                 let pool = SqlitePoolOptions::new()
                     .max_connections(8)
@@ -282,6 +320,7 @@ impl Store {
             instance: uuid::Uuid::new_v4().to_string().into(),
             audit: None,
             sessions: std::sync::Arc::default(),
+            reads,
         };
         Ok(Store {
             audit: Some(audit::AuditQueue::start(direct.clone())),
@@ -323,6 +362,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(reads) = &self.reads {
+            reads.close().await;
+        }
         with_pool!(self, pool => pool.close().await)
     }
 }

@@ -24,6 +24,8 @@ pub(crate) struct SyncClient {
     pub(crate) editor: Option<Editor>,
     last_tick: Instant,
     closed: bool,
+    /// Frames of a batch [`SyncClient::next_frame`] read but has not returned yet.
+    unread: std::collections::VecDeque<Frame>,
 }
 
 impl SyncClient {
@@ -50,6 +52,7 @@ impl SyncClient {
             editor: None,
             last_tick: Instant::now(),
             closed: false,
+            unread: std::collections::VecDeque::new(),
         };
         client.flush().await;
         client
@@ -210,16 +213,33 @@ impl SyncClient {
             .expect("found")
     }
 
-    /// Reads the next raw frame from the server, bypassing the engine.
+    /// Reads the next raw frame from the server, bypassing the engine: the frames of a
+    /// batch one by one, and past the server's `Features` answer to the engine's own.
     pub(crate) async fn next_frame(&mut self) -> Frame {
-        let message = tokio::time::timeout(PATIENCE, self.socket.next())
-            .await
-            .expect("timed out waiting for a frame")
-            .expect("the connection closed")
-            .expect("a WebSocket error");
-        match message {
-            Message::Binary(bytes) => Frame::decode(&bytes).expect("a well-formed frame"),
-            other => panic!("expected a binary frame, got {other:?}"),
+        loop {
+            if let Some(frame) = self.unread.pop_front() {
+                if matches!(frame, Frame::Features { .. }) {
+                    continue;
+                }
+                return frame;
+            }
+            let message = tokio::time::timeout(PATIENCE, self.socket.next())
+                .await
+                .expect("timed out waiting for a frame")
+                .expect("the connection closed")
+                .expect("a WebSocket error");
+            let Message::Binary(bytes) = message else {
+                panic!("expected a binary frame, got {message:?}");
+            };
+            match Frame::decode(&bytes).expect("a well-formed frame") {
+                Frame::Batch { codec, data } => {
+                    for frame in Frame::unbatch(codec, &data).expect("a well-formed batch") {
+                        self.unread
+                            .push_back(Frame::decode(&frame).expect("a well-formed frame"));
+                    }
+                }
+                frame => self.unread.push_back(frame),
+            }
         }
     }
 

@@ -488,3 +488,73 @@ async fn an_oversized_frame_gets_too_large_and_the_connection_keeps_working() {
     client.apply(&doc_id, &add_medication("after-big", "Smallamol"));
     client.wait_acked(&doc_id).await;
 }
+
+#[tokio::test]
+async fn a_new_device_fetches_its_caseload_as_snapshots_each_read_audited_first() {
+    let app = spawn_app().await;
+    let token = app.login("cm1.demo").await;
+    // The engine says what it supports and `Hello`; the test speaks for it from here on.
+    let mut client = SyncClient::connect(&app.ws_url(), &token, "new-tablet").await;
+    assert!(matches!(client.next_frame().await, Frame::Welcome { .. }));
+    let Frame::Caseload { doc_ids } = client.next_frame().await else {
+        panic!("no caseload");
+    };
+    assert!(doc_ids.len() >= 2, "{doc_ids:?}");
+    let mut asked = doc_ids.clone();
+    asked.push("no-such-plan".to_owned());
+    client
+        .send_raw(Frame::Fetch { doc_ids: asked }.encode())
+        .await;
+    let mut got = std::collections::BTreeSet::new();
+    let mut forbidden = false;
+    while got.len() < doc_ids.len() || !forbidden {
+        match client.next_frame().await {
+            Frame::Snapshot { doc_id, heads, doc } => {
+                let mut plan = redfolder_shared::PlanDoc::load(
+                    &doc,
+                    redfolder_shared::ActorId::from(b"t".as_slice()),
+                )
+                .expect("a snapshot loads");
+                let mut held = plan.heads();
+                held.sort();
+                assert_eq!(held, heads, "{doc_id}: the heads sent are the document's");
+                assert!(plan.plan().is_ok(), "{doc_id} is a valid plan");
+                assert!(got.insert(doc_id));
+            }
+            Frame::Error {
+                code: ErrorCode::Forbidden,
+                doc_id: Some(d),
+                ..
+            } if d == "no-such-plan" => forbidden = true,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(got, doc_ids.iter().cloned().collect());
+    // Every plan sent was audited as read by this user, on this device.
+    let reads = app.audit_of("plan.sync").await;
+    for doc_id in &doc_ids {
+        assert!(
+            reads
+                .iter()
+                .any(|e| e.patient_id.as_deref() == Some(doc_id.as_str())
+                    && e.outcome == "ok"
+                    && e.device_id.is_some()),
+            "{doc_id} was not audited"
+        );
+    }
+
+    // A change another device makes reaches the engine-driven device that fetched the
+    // same plans, without it asking again.
+    let mut tablet = synced_client(&app, "cm1.demo", "tablet-a").await;
+    let mut other = synced_client(&app, "cm1.demo", "tablet-b").await;
+    let doc_id = &doc_ids[0];
+    let hash = other.apply(doc_id, &add_medication("m-snap", "Furosemide"));
+    other.wait_acked(doc_id).await;
+    tablet
+        .pump_until("the other tablet's change", |c| {
+            c.engine
+                .doc_mut(doc_id)
+                .is_some_and(|d| d.automerge().get_change_by_hash(&hash).is_some())
+        })
+        .await;
+}

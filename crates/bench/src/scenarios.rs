@@ -797,7 +797,7 @@ async fn read_summaries(
 const S5_DISTINCT_PLANS: usize = 5_000;
 
 /// Bump when what S5 seeds changes, so stale cached stores are not reused.
-const S5_CACHE_FORMAT: u32 = 1;
+const S5_CACHE_FORMAT: u32 = 2;
 
 /// S5: emergency lookups against a store of N plans, for each N in `s5_plans`.
 ///

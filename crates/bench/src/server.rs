@@ -440,7 +440,7 @@ fn build_one(
         NewPatient {
             id: format!("{id_prefix}{}", plan.id),
             organisation_id: org.to_owned(),
-            snapshot: doc.save(),
+            snapshot: doc.save_uncompressed(),
             projection,
             created_by: Some(Committer {
                 user_id: editor.user_id.clone(),

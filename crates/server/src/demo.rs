@@ -179,7 +179,7 @@ pub async fn seed(store: &Store) -> anyhow::Result<DemoSummary> {
         new_patients.push(NewPatient {
             id,
             organisation_id: organisation.clone(),
-            snapshot: doc.save(),
+            snapshot: doc.save_uncompressed(),
             projection,
             created_by: Some(Committer {
                 user_id: editor.user_id.clone(),

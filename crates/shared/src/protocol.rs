@@ -3,6 +3,8 @@
 //! `docs/protocol.md` is the normative description; this module is its implementation.
 //! Every frame starts with the magic bytes `RF`, the protocol version and a frame type.
 
+use std::io::{Read, Write};
+
 use automerge::ChangeHash;
 
 /// The protocol version this build speaks.
@@ -11,6 +13,23 @@ const MAGIC: [u8; 2] = *b"RF";
 /// The largest frame either side accepts (16 MiB); larger frames are refused with
 /// [`ErrorCode::TooLarge`].
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+/// The most a [`Frame::Batch`] may hold once decompressed (64 MiB): a larger one is refused
+/// as [`DecodeError::TooLarge`] without inflating the rest, so a small frame cannot make
+/// its receiver allocate without limit.
+pub const MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
+
+/// Optional parts of the protocol, exchanged in [`Frame::Features`]. A side uses one only
+/// once the peer has said it supports it, so an older peer is never sent a frame it
+/// cannot read.
+pub mod features {
+    /// [`super::Frame::Batch`]: several frames sent as one, compressed.
+    pub const BATCH: u64 = 1;
+    /// [`super::Frame::Fetch`] and [`super::Frame::Snapshot`]: a document the device holds
+    /// nothing of is sent whole, as stored, instead of through Automerge's sync exchange.
+    pub const SNAPSHOT: u64 = 2;
+    /// Everything this build supports.
+    pub const ALL: u64 = BATCH | SNAPSHOT;
+}
 
 /// Identifies one plan document (the patient's id in the server).
 pub type DocId = String;
@@ -49,6 +68,49 @@ pub enum Frame {
         doc_id: Option<DocId>,
         message: String,
     },
+    /// Either way: the optional parts of the protocol the sender supports (a device sends
+    /// it after `Hello`, the server answers with what both support), as [`features`] bits.
+    Features { flags: u64 },
+    /// Either way, once the peer supports [`features::BATCH`]: several frames as one,
+    /// compressed with `codec` (see [`Frame::batch`] and [`Frame::unbatch`]).
+    Batch { codec: Codec, data: Vec<u8> },
+    /// Device → server, once the server supports [`features::SNAPSHOT`]: start syncing
+    /// these documents; the device holds nothing of them, so send each whole.
+    Fetch { doc_ids: Vec<DocId> },
+    /// Server → device: a whole document as the server stores it (Automerge's storage
+    /// format, loadable with `load` or `load_incremental`) and its heads.
+    Snapshot {
+        doc_id: DocId,
+        heads: Vec<ChangeHash>,
+        doc: Vec<u8>,
+    },
+}
+
+/// How a [`Frame::Batch`] is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    /// Raw DEFLATE (RFC 1951): cheap to make, for the small batches a device sends.
+    Deflate,
+    /// Brotli (RFC 7932) with a window of up to 4 MiB: for the server's large batches,
+    /// where one document's field names, clinicians and phrasing recur in the next.
+    Brotli,
+}
+
+impl Codec {
+    fn to_u8(self) -> u8 {
+        match self {
+            Codec::Deflate => 1,
+            Codec::Brotli => 2,
+        }
+    }
+
+    fn from_u8(n: u8) -> Result<Codec, DecodeError> {
+        match n {
+            1 => Ok(Codec::Deflate),
+            2 => Ok(Codec::Brotli),
+            n => Err(DecodeError::UnknownCodec(n)),
+        }
+    }
 }
 
 /// Machine-readable error codes carried by [`Frame::Error`].
@@ -138,6 +200,12 @@ pub enum DecodeError {
     Overflow,
     #[error("a string in the frame is not UTF-8")]
     NotUtf8,
+    #[error("unknown batch compression {0}")]
+    UnknownCodec(u8),
+    #[error("the batch does not decompress: {0}")]
+    BadCompression(String),
+    #[error("a batch may not hold another batch")]
+    NestedBatch,
 }
 
 const T_HELLO: u8 = 0x01;
@@ -147,6 +215,10 @@ const T_SUBSCRIBE: u8 = 0x04;
 const T_SYNC: u8 = 0x05;
 const T_ACK: u8 = 0x06;
 const T_ERROR: u8 = 0x07;
+const T_FEATURES: u8 = 0x08;
+const T_BATCH: u8 = 0x09;
+const T_FETCH: u8 = 0x0a;
+const T_SNAPSHOT: u8 = 0x0b;
 
 impl Frame {
     /// Encodes the frame for the wire.
@@ -192,10 +264,7 @@ impl Frame {
             Frame::Ack { doc_id, heads } => {
                 w.0.push(T_ACK);
                 w.str(doc_id);
-                w.uint(heads.len() as u64);
-                for h in heads {
-                    w.0.extend_from_slice(&h.0);
-                }
+                w.hashes(heads);
             }
             Frame::Error {
                 code,
@@ -213,8 +282,72 @@ impl Frame {
                 }
                 w.str(message);
             }
+            Frame::Features { flags } => {
+                w.0.push(T_FEATURES);
+                w.uint(*flags);
+            }
+            Frame::Batch { codec, data } => {
+                w.0.push(T_BATCH);
+                w.0.push(codec.to_u8());
+                w.bytes(data);
+            }
+            Frame::Fetch { doc_ids } => {
+                w.0.push(T_FETCH);
+                w.strs(doc_ids);
+            }
+            Frame::Snapshot { doc_id, heads, doc } => {
+                w.0.push(T_SNAPSHOT);
+                w.str(doc_id);
+                w.hashes(heads);
+                w.bytes(doc);
+            }
         }
         w.0
+    }
+
+    /// Packs encoded frames into one [`Frame::Batch`]: each as `bytes`, concatenated, then
+    /// compressed. Brotli's quality is chosen for speed on small batches and for ratio on
+    /// large ones (a first sync's snapshots), where it pays for itself many times over.
+    pub fn batch(frames: &[Vec<u8>], codec: Codec) -> Frame {
+        let mut raw = Writer(Vec::with_capacity(frames.iter().map(|f| f.len() + 4).sum()));
+        for frame in frames {
+            raw.bytes(frame);
+        }
+        let raw = raw.0;
+        let data = match codec {
+            Codec::Deflate => {
+                let mut z = flate2::write::DeflateEncoder::new(
+                    Vec::with_capacity(raw.len() / 2),
+                    flate2::Compression::default(),
+                );
+                z.write_all(&raw).expect("writing to a Vec");
+                z.finish().expect("writing to a Vec")
+            }
+            Codec::Brotli => {
+                let quality = if raw.len() < 64 * 1024 { 4 } else { 5 };
+                // A window no larger than the input: the encoder's memory follows it.
+                let lgwin = raw.len().next_power_of_two().trailing_zeros().clamp(16, 22);
+                let params = brotli::enc::BrotliEncoderParams {
+                    quality,
+                    lgwin: lgwin as i32,
+                    size_hint: raw.len(),
+                    ..Default::default()
+                };
+                let mut out = Vec::with_capacity(raw.len() / 4);
+                brotli::BrotliCompress(&mut raw.as_slice(), &mut out, &params)
+                    .expect("compressing from and to memory");
+                out
+            }
+        };
+        Frame::Batch { codec, data }
+    }
+
+    /// The encoded frames a [`Frame::Batch`] holds, in order. Refuses a batch that
+    /// decompresses to more than [`MAX_BATCH_BYTES`], holds a frame larger than
+    /// [`MAX_FRAME_BYTES`] or another batch; the frames themselves are decoded by the
+    /// caller, one by one.
+    pub fn unbatch(codec: Codec, data: &[u8]) -> Result<Vec<Vec<u8>>, DecodeError> {
+        unbatch_within(codec, data, MAX_BATCH_BYTES)
     }
 
     /// Decodes one frame, refusing anything malformed with a precise reason.
@@ -245,16 +378,10 @@ impl Frame {
                 seq: r.uint()?,
                 message: r.bytes()?.to_vec(),
             },
-            T_ACK => {
-                let doc_id = r.str()?;
-                let n = r.len()?;
-                let mut heads = Vec::with_capacity(n.min(1024));
-                for _ in 0..n {
-                    let raw: [u8; 32] = r.take(32)?.try_into().expect("took 32 bytes");
-                    heads.push(ChangeHash(raw));
-                }
-                Frame::Ack { doc_id, heads }
-            }
+            T_ACK => Frame::Ack {
+                doc_id: r.str()?,
+                heads: r.hashes()?,
+            },
             T_ERROR => {
                 let code = u16::try_from(r.uint()?).map_err(|_| DecodeError::Overflow)?;
                 let doc_id = match r.byte()? {
@@ -267,6 +394,17 @@ impl Frame {
                     message: r.str()?,
                 }
             }
+            T_FEATURES => Frame::Features { flags: r.uint()? },
+            T_BATCH => Frame::Batch {
+                codec: Codec::from_u8(r.byte()?)?,
+                data: r.bytes()?.to_vec(),
+            },
+            T_FETCH => Frame::Fetch { doc_ids: r.strs()? },
+            T_SNAPSHOT => Frame::Snapshot {
+                doc_id: r.str()?,
+                heads: r.hashes()?,
+                doc: r.bytes()?.to_vec(),
+            },
             other => return Err(DecodeError::UnknownType(other)),
         };
         if !r.0.is_empty() {
@@ -274,6 +412,37 @@ impl Frame {
         }
         Ok(frame)
     }
+}
+
+/// [`Frame::unbatch`] with the limit as a parameter.
+fn unbatch_within(codec: Codec, data: &[u8], max: usize) -> Result<Vec<Vec<u8>>, DecodeError> {
+    let limit = max as u64 + 1;
+    let mut raw = Vec::new();
+    let read = match codec {
+        Codec::Deflate => flate2::read::DeflateDecoder::new(data)
+            .take(limit)
+            .read_to_end(&mut raw),
+        Codec::Brotli => brotli::Decompressor::new(data, 4096)
+            .take(limit)
+            .read_to_end(&mut raw),
+    };
+    read.map_err(|e| DecodeError::BadCompression(e.to_string()))?;
+    if raw.len() > max {
+        return Err(DecodeError::TooLarge(raw.len()));
+    }
+    let mut r = Reader(&raw);
+    let mut frames = Vec::new();
+    while !r.0.is_empty() {
+        let frame = r.bytes()?;
+        if frame.len() > MAX_FRAME_BYTES {
+            return Err(DecodeError::TooLarge(frame.len()));
+        }
+        if frame.get(3) == Some(&T_BATCH) {
+            return Err(DecodeError::NestedBatch);
+        }
+        frames.push(frame.to_vec());
+    }
+    Ok(frames)
 }
 
 struct Writer(Vec<u8>);
@@ -305,6 +474,13 @@ impl Writer {
         self.uint(items.len() as u64);
         for s in items {
             self.str(s);
+        }
+    }
+
+    fn hashes(&mut self, hashes: &[ChangeHash]) {
+        self.uint(hashes.len() as u64);
+        for h in hashes {
+            self.0.extend_from_slice(&h.0);
         }
     }
 }
@@ -363,6 +539,16 @@ impl<'a> Reader<'a> {
         let n = self.len()?;
         (0..n).map(|_| self.str()).collect()
     }
+
+    fn hashes(&mut self) -> Result<Vec<ChangeHash>, DecodeError> {
+        let n = self.len()?;
+        let mut heads = Vec::with_capacity(n.min(1024));
+        for _ in 0..n {
+            let raw: [u8; 32] = self.take(32)?.try_into().expect("took 32 bytes");
+            heads.push(ChangeHash(raw));
+        }
+        Ok(heads)
+    }
 }
 
 #[cfg(test)]
@@ -403,7 +589,70 @@ mod tests {
                 doc_id: None,
                 message: String::new(),
             },
+            Frame::Features {
+                flags: features::ALL,
+            },
+            Frame::Batch {
+                codec: Codec::Brotli,
+                data: vec![1, 2, 3],
+            },
+            Frame::Fetch {
+                doc_ids: vec!["a".into()],
+            },
+            Frame::Snapshot {
+                doc_id: "a".into(),
+                heads: vec![ChangeHash([9; 32]), ChangeHash([8; 32])],
+                doc: vec![0x85, 0x6f],
+            },
         ]
+    }
+
+    #[test]
+    fn batches_hold_their_frames_in_order_with_either_codec() {
+        let frames: Vec<Vec<u8>> = samples()
+            .iter()
+            .filter(|f| !matches!(f, Frame::Batch { .. }))
+            .map(Frame::encode)
+            .collect();
+        for codec in [Codec::Deflate, Codec::Brotli] {
+            let batch = Frame::batch(&frames, codec);
+            let Frame::Batch { codec: c, data } = Frame::decode(&batch.encode()).unwrap() else {
+                panic!("not a batch");
+            };
+            assert_eq!(c, codec);
+            assert_eq!(Frame::unbatch(c, &data).unwrap(), frames);
+        }
+    }
+
+    #[test]
+    fn a_bad_batch_is_refused_not_inflated_without_limit() {
+        assert!(matches!(
+            Frame::unbatch(Codec::Deflate, b"not deflate at all"),
+            Err(DecodeError::BadCompression(_) | DecodeError::Truncated)
+        ));
+        assert_eq!(
+            Frame::decode(b"RF\x01\x09\x07\x00"),
+            Err(DecodeError::UnknownCodec(7))
+        );
+        // A batch may not nest another batch.
+        let inner = Frame::batch(&[Frame::Features { flags: 0 }.encode()], Codec::Deflate);
+        let outer = Frame::batch(&[inner.encode()], Codec::Deflate);
+        let Frame::Batch { codec, data } = outer else {
+            panic!("not a batch");
+        };
+        assert_eq!(Frame::unbatch(codec, &data), Err(DecodeError::NestedBatch));
+        // Zeros compress to almost nothing: refused once past the limit, in either codec.
+        let bomb = vec![0u8; 1 << 20];
+        for codec in [Codec::Deflate, Codec::Brotli] {
+            let Frame::Batch { data, .. } = Frame::batch(std::slice::from_ref(&bomb), codec) else {
+                panic!("not a batch");
+            };
+            assert!(data.len() < 8 * 1024);
+            assert_eq!(
+                unbatch_within(codec, &data, 64 * 1024),
+                Err(DecodeError::TooLarge(64 * 1024 + 1))
+            );
+        }
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::doc::{ApplyError, DocError, PlanDoc};
 use crate::edit::{Edit, Editor};
 use crate::history::attribution_of;
 use crate::plan::Attribution;
-use crate::protocol::{DecodeError, DocId, ErrorCode, Frame};
+use crate::protocol::{Codec, DecodeError, DocId, ErrorCode, Frame, features};
 
 /// Errors from feeding a frame into the engine.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +67,8 @@ struct Channel {
     awaiting: bool,
     /// Consecutive ticks at which nothing had been heard or sent since the tick before.
     quiet_ticks: u32,
+    /// A fingerprint of the last message sent, until the peer is heard from again.
+    last_sent: Option<u64>,
     last_ack: Option<Vec<ChangeHash>>,
 }
 
@@ -142,6 +144,7 @@ impl Session {
         }
         ch.next_recv += 1;
         ch.awaiting = false;
+        ch.last_sent = None;
         let message =
             sync::Message::decode(message).map_err(|e| SyncError::Message(e.to_string()))?;
         let before = doc.get_heads();
@@ -154,7 +157,21 @@ impl Session {
     /// The next `Sync` frame for `doc_id`, if Automerge has something to say.
     pub fn generate(&mut self, doc: &mut AutoCommit, doc_id: &str) -> Option<Frame> {
         let ch = self.channels.entry(doc_id.to_owned()).or_default();
-        let message = doc.sync().generate_sync_message(&mut ch.state)?;
+        let message = doc.sync().generate_sync_message(&mut ch.state)?.encode();
+        // Automerge answers a peer that says it shares changes this document lacks (a
+        // `Sync` that overtook the snapshot it builds on, say) with a reset, and asked
+        // again before the peer answers, sends the same reset again, forever. Never send
+        // the same message twice in a row without hearing from the peer: it would say
+        // nothing new, and a lost one is recovered by the timer.
+        let fingerprint = {
+            let mut h = std::hash::DefaultHasher::new();
+            std::hash::Hash::hash(&message, &mut h);
+            std::hash::Hasher::finish(&h)
+        };
+        if ch.last_sent == Some(fingerprint) {
+            return None;
+        }
+        ch.last_sent = Some(fingerprint);
         let seq = ch.next_send;
         ch.next_send += 1;
         ch.sent_since_tick = true;
@@ -163,7 +180,7 @@ impl Session {
             doc_id: doc_id.to_owned(),
             epoch: ch.epoch,
             seq,
-            message: message.encode(),
+            message,
         })
     }
 
@@ -235,6 +252,32 @@ impl Session {
     pub fn restart(&mut self, doc_id: &str) {
         let ch = self.channels.entry(doc_id.to_owned()).or_default();
         ch.reset(ch.epoch + 1);
+    }
+
+    /// Records that the peer holds exactly `heads` of `doc_id`, as if a sync exchange had
+    /// just ended there: one side sent the other the whole document at those heads (a
+    /// [`Frame::Snapshot`]). Nothing is sent while the document stays at `heads`; changes
+    /// made after are sent at once, without a round trip to learn what the peer has. If
+    /// the peer turns out not to hold them after all, Automerge's sync resets and
+    /// re-derives what each side lacks. Opens the channel if needed.
+    pub fn seed(&mut self, doc_id: &str, heads: &[ChangeHash]) {
+        let ch = self.channels.entry(doc_id.to_owned()).or_default();
+        let mut heads = heads.to_vec();
+        heads.sort();
+        ch.state = sync::State {
+            shared_heads: heads.clone(),
+            last_sent_heads: heads.clone(),
+            their_heads: Some(heads.clone()),
+            their_need: Some(Vec::new()),
+            their_have: Some(vec![sync::Have {
+                last_sync: heads,
+                bloom: sync::BloomFilter::default(),
+            }]),
+            have_responded: true,
+            ..sync::State::new()
+        };
+        ch.heard_since_tick = true;
+        ch.awaiting = false;
     }
 
     /// The heads the peer last reported for `doc_id` on this connection, if any.
@@ -394,6 +437,19 @@ impl ClientDoc {
 /// and leave each waiting long enough to be taken for lost.
 pub const OPEN_WINDOW: usize = 64;
 
+/// How many documents one [`Frame::Fetch`] names at most.
+const FETCH_CHUNK: usize = 1000;
+
+/// How many ticks in a row documents may be awaited as snapshots while none arrives before
+/// the device takes them for lost and syncs them the ordinary way.
+const FETCH_TIMEOUT_TICKS: u32 = 3;
+
+/// A device sends what it has queued as one [`Frame::Batch`] once it is at least this large
+/// (and the server supports batches); smaller bursts are not worth compressing.
+const BATCH_MIN_BYTES: usize = 512;
+/// At most this much goes into one batch, so that each stays well under the frame limit.
+const BATCH_MAX_BYTES: usize = 4 << 20;
+
 /// How many ticks a document may hold a place in the window without reaching sync. After
 /// that it leaves the window (it stays subscribed, and [`Session::tick`] keeps recovering
 /// it), so one document the server never settles cannot stall the rest of a caseload.
@@ -412,6 +468,14 @@ struct Connection {
     /// The window: subscribed documents not yet in sync, with the ticks each has spent in
     /// it.
     opening: BTreeMap<DocId, u32>,
+    /// The optional parts of the protocol the server said it supports ([`features`]).
+    features: u64,
+    /// Documents asked for whole ([`Frame::Fetch`]) whose snapshot has not arrived yet.
+    fetching: BTreeSet<DocId>,
+    /// Ticks in a row at which documents were being fetched and no snapshot had arrived
+    /// since the tick before.
+    fetch_quiet_ticks: u32,
+    snapshot_since_tick: bool,
 }
 
 impl Connection {
@@ -424,7 +488,15 @@ impl Connection {
             subscribed: BTreeSet::new(),
             queued: VecDeque::new(),
             opening: BTreeMap::new(),
+            features: 0,
+            fetching: BTreeSet::new(),
+            fetch_quiet_ticks: 0,
+            snapshot_since_tick: false,
         }
+    }
+
+    fn supports(&self, feature: u64) -> bool {
+        self.features & feature != 0
     }
 
     /// Queues documents to be announced, skipping those announced or queued already.
@@ -518,6 +590,7 @@ impl ClientEngine {
             conn.subscribed.clear();
             conn.queued.clear();
             conn.opening.clear();
+            conn.fetching.clear();
         }
     }
 
@@ -598,6 +671,15 @@ impl ClientEngine {
     /// A transport connected: authenticate with `token`.
     pub fn connected(&mut self, token: &str) {
         self.conn = Some(Connection::new(token));
+        // Before `Hello`, so the server's answer arrives before its `Welcome` and the
+        // caseload is fetched knowing what the server supports. A server that knows no
+        // features answers `Error{bad_frame}` and the device carries on without them.
+        self.outbox.push(
+            Frame::Features {
+                flags: features::ALL,
+            }
+            .encode(),
+        );
         self.outbox.push(
             Frame::Hello {
                 token: token.to_owned(),
@@ -611,9 +693,28 @@ impl ClientEngine {
         self.conn = None;
     }
 
-    /// Feeds one received frame. A malformed frame is an error and changes nothing.
+    /// Feeds one received frame. A malformed frame is an error and changes nothing. The
+    /// frames of a [`Frame::Batch`] are all decoded before any is handled, then handled in
+    /// order; if one fails (a malformed Automerge message for one document) the rest are
+    /// still handled and the first error is returned.
     pub fn receive(&mut self, bytes: &[u8]) -> Result<(), SyncError> {
-        let frame = Frame::decode(bytes)?;
+        let Frame::Batch { codec, data } = Frame::decode(bytes)? else {
+            return self.handle(Frame::decode(bytes)?);
+        };
+        let frames = Frame::unbatch(codec, &data)?
+            .iter()
+            .map(|f| Frame::decode(f))
+            .collect::<Result<Vec<Frame>, DecodeError>>()?;
+        let mut first_error = None;
+        for frame in frames {
+            if let Err(e) = self.handle(frame) {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn handle(&mut self, frame: Frame) -> Result<(), SyncError> {
         let Some(conn) = self.conn.as_mut() else {
             return Ok(());
         };
@@ -741,7 +842,13 @@ impl ClientEngine {
                     self.pump();
                 }
             }
-            Frame::Hello { .. } | Frame::Subscribe { .. } => {
+            Frame::Features { flags } => conn.features = flags & features::ALL,
+            Frame::Snapshot { doc_id, heads, doc } => self.on_snapshot(&doc_id, &heads, &doc)?,
+            Frame::Batch { .. } => {
+                // `receive` unpacks batches, and a batch cannot hold another.
+                return Err(DecodeError::NestedBatch.into());
+            }
+            Frame::Hello { .. } | Frame::Subscribe { .. } | Frame::Fetch { .. } => {
                 self.events.push(ClientEvent::Error {
                     code: ErrorCode::BadFrame,
                     doc_id: None,
@@ -749,6 +856,49 @@ impl ClientEngine {
                 });
             }
         }
+        Ok(())
+    }
+
+    /// A whole document from the server. Merged into what the device holds (normally
+    /// nothing); if its channel has not started, both sides now know the device holds
+    /// the snapshot's heads, so the channel starts in sync there.
+    fn on_snapshot(
+        &mut self,
+        doc_id: &str,
+        heads: &[ChangeHash],
+        bytes: &[u8],
+    ) -> Result<(), SyncError> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(());
+        };
+        conn.snapshot_since_tick = true;
+        let asked = conn.fetching.remove(doc_id);
+        let Some(d) = self.docs.get_mut(doc_id) else {
+            return Ok(());
+        };
+        let before = d.doc.heads();
+        // Merged rather than loaded where the channel has started: changes that overtook
+        // the snapshot wait in the document for it.
+        let fresh = !conn.session.is_open(doc_id);
+        if before.is_empty() && fresh {
+            let actor = doc_actor(&self.actor, d.local.resets);
+            d.doc = PlanDoc::load(bytes, actor).map_err(|e| SyncError::Message(e.to_string()))?;
+        } else {
+            d.doc
+                .automerge()
+                .load_incremental(bytes)
+                .map_err(|e| SyncError::Message(e.to_string()))?;
+        }
+        if asked && fresh {
+            conn.session.seed(doc_id, heads);
+        }
+        if d.doc.heads() != before {
+            self.events.push(ClientEvent::DocChanged {
+                doc_id: doc_id.to_owned(),
+            });
+        }
+        // Anything of ours the server lacks goes now (normally nothing).
+        self.flush(doc_id);
         Ok(())
     }
 
@@ -767,7 +917,29 @@ impl ClientEngine {
             );
             return;
         }
-        let ids: Vec<DocId> = conn.subscribed.iter().cloned().collect();
+        // Snapshots asked for arrive as fast as the device reads them; if none has arrived
+        // for a few ticks, the rest are taken for lost and synced the ordinary way.
+        if conn.fetching.is_empty() || std::mem::take(&mut conn.snapshot_since_tick) {
+            conn.fetch_quiet_ticks = 0;
+        } else {
+            conn.fetch_quiet_ticks += 1;
+            if conn.fetch_quiet_ticks >= FETCH_TIMEOUT_TICKS {
+                conn.fetch_quiet_ticks = 0;
+                let lost = std::mem::take(&mut conn.fetching);
+                for id in lost {
+                    self.flush(&id);
+                }
+            }
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        let ids: Vec<DocId> = conn
+            .subscribed
+            .iter()
+            .filter(|id| !conn.fetching.contains(*id))
+            .cloned()
+            .collect();
         for id in ids {
             let (Some(conn), Some(d)) = (self.conn.as_mut(), self.docs.get_mut(&id)) else {
                 continue;
@@ -814,9 +986,38 @@ impl ClientEngine {
         self.pump();
     }
 
-    /// Frames to send, in order.
+    /// Frames to send, in order. Once the server supports batches, a burst (a window of
+    /// subscriptions and their first messages, say) goes as compressed batches.
     pub fn take_outgoing(&mut self) -> Vec<Vec<u8>> {
-        std::mem::take(&mut self.outbox)
+        let frames = std::mem::take(&mut self.outbox);
+        let batching = self
+            .conn
+            .as_ref()
+            .is_some_and(|c| c.supports(features::BATCH));
+        if !batching
+            || frames.len() < 2
+            || frames.iter().map(Vec::len).sum::<usize>() < BATCH_MIN_BYTES
+        {
+            return frames;
+        }
+        let mut out = Vec::new();
+        let mut group: Vec<Vec<u8>> = Vec::new();
+        let mut size = 0;
+        for frame in frames {
+            if size + frame.len() > BATCH_MAX_BYTES && !group.is_empty() {
+                out.push(Frame::batch(&group, Codec::Deflate).encode());
+                group.clear();
+                size = 0;
+            }
+            size += frame.len();
+            group.push(frame);
+        }
+        if group.len() == 1 {
+            out.extend(group);
+        } else if !group.is_empty() {
+            out.push(Frame::batch(&group, Codec::Deflate).encode());
+        }
+        out
     }
 
     pub fn take_events(&mut self) -> Vec<ClientEvent> {
@@ -840,6 +1041,32 @@ impl ClientEngine {
         let Some(conn) = self.conn.as_mut().filter(|c| c.welcomed) else {
             return;
         };
+        // Documents this device holds nothing of are fetched whole, all at once: the
+        // server streams their snapshots as fast as the device reads them, holding none of
+        // them open, so they need no window.
+        if conn.supports(features::SNAPSHOT) {
+            let docs = &mut self.docs;
+            let mut fetch = Vec::new();
+            conn.queued.retain(|id| {
+                let empty = docs
+                    .get_mut(id)
+                    .is_some_and(|d| d.doc.automerge().get_heads().is_empty());
+                if empty && !conn.subscribed.contains(id) {
+                    fetch.push(id.clone());
+                }
+                !empty
+            });
+            for chunk in fetch.chunks(FETCH_CHUNK) {
+                conn.subscribed.extend(chunk.iter().cloned());
+                conn.fetching.extend(chunk.iter().cloned());
+                self.outbox.push(
+                    Frame::Fetch {
+                        doc_ids: chunk.to_vec(),
+                    }
+                    .encode(),
+                );
+            }
+        }
         // Refill when half the window has drained, not one document at a time: each
         // `Subscribe` costs the server a permission check and an audited write, so a few
         // dozen per frame are much cheaper than one.

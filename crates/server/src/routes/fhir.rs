@@ -211,7 +211,7 @@ pub(crate) async fn import(
                 &[NewPatient {
                     id: patient_id.clone(),
                     organisation_id: user.organisation_id.clone(),
-                    snapshot: doc.save(),
+                    snapshot: doc.save_uncompressed(),
                     projection,
                     created_by: Some(committer),
                 }],

@@ -56,7 +56,69 @@ pub enum CommitOutcome {
     NoSuchPlan,
 }
 
+/// A document as stored, for sending whole: its chunks concatenated (loadable as one) and
+/// the heads they add up to.
+#[derive(Debug, Clone)]
+pub struct StoredDoc {
+    pub doc_id: String,
+    pub heads: Vec<redfolder_shared::ChangeHash>,
+    pub data: Vec<u8>,
+}
+
 impl Store {
+    /// The stored documents among `doc_ids`, whole, without loading any of them: their
+    /// chunks and the heads recorded with the projections, read in one statement so the
+    /// two agree (both are written in the same transaction). A document whose recorded
+    /// heads cannot be read is left out; the caller syncs it the ordinary way.
+    pub async fn stored_docs(&self, doc_ids: &[String]) -> anyhow::Result<Vec<StoredDoc>> {
+        if doc_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (1..=doc_ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT c.doc_id, c.data, s.plan_version FROM doc_chunks c
+             JOIN emergency_summaries s ON s.patient_id = c.doc_id
+             WHERE c.doc_id IN ({}) ORDER BY c.doc_id, c.id",
+            placeholders.join(", ")
+        );
+        let rows: Vec<(String, Vec<u8>, String)> = with_pool!(self, pool => {
+            // Only numbered placeholders are spliced in; every id is bound.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
+            for id in doc_ids {
+                query = query.bind(id);
+            }
+            let rows = query.fetch_all(pool).await.context("reading stored documents")?;
+            rows.iter()
+                .map(|r| Ok((r.try_get("doc_id")?, r.try_get("data")?, r.try_get("plan_version")?)))
+                .collect::<anyhow::Result<Vec<_>>>()?
+        });
+        let mut docs: Vec<StoredDoc> = Vec::new();
+        let mut unreadable = None;
+        for (doc_id, data, version) in rows {
+            if let Some(last) = docs.last_mut().filter(|d| d.doc_id == doc_id) {
+                last.data.extend_from_slice(&data);
+                continue;
+            }
+            if unreadable.as_ref() == Some(&doc_id) {
+                continue;
+            }
+            let heads: Result<Vec<_>, _> = version
+                .split(',')
+                .filter(|h| !h.is_empty())
+                .map(str::parse)
+                .collect();
+            match heads {
+                Ok(heads) if !heads.is_empty() => docs.push(StoredDoc {
+                    doc_id,
+                    heads,
+                    data,
+                }),
+                _ => unreadable = Some(doc_id),
+            }
+        }
+        Ok(docs)
+    }
+
     /// Every stored chunk of a document, in the order they must be loaded.
     pub async fn load_chunks(&self, doc_id: &str) -> anyhow::Result<Vec<Chunk>> {
         self.load_chunks_after(doc_id, 0).await

@@ -33,7 +33,7 @@ pub use accounts::{
     Credentials, Device, NewOrganisation, NewTokens, NewUser, Organisation, RefreshLookup,
     SessionLookup,
 };
-pub use docs::{Chunk, CommitOutcome, CommitRequest};
+pub use docs::{Chunk, CommitOutcome, CommitRequest, StoredDoc};
 pub use feed::{FeedItem, StoredSummary};
 pub use patients::{CareTeamMember, NewPatient, OrganisationReport, PatientListing};
 pub use session_cache::SESSION_CACHE_TTL;

@@ -15,7 +15,7 @@ use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
-use redfolder_shared::protocol::{DecodeError, DocId, ErrorCode, Frame, MAX_FRAME_BYTES};
+use redfolder_shared::protocol::{DecodeError, DocId, ErrorCode, Frame, MAX_FRAME_BYTES, features};
 use redfolder_shared::{ChangeHash, ChangeNote, PlanDoc, Received, Session};
 
 use super::DocNotice;
@@ -37,6 +37,9 @@ const MAX_DOC_ID: usize = 128;
 /// settles) instead of loading all of them, having the cache evict them before the device
 /// answers, and loading them again for every answer.
 const WINDOW: usize = 64;
+/// How many fetched documents are read from the store and sent at once: one query, and
+/// one compressed batch of snapshots large enough for Brotli to find what they share.
+const FETCH_CHUNK: usize = 64;
 
 /// One WebSocket's sync state: who is connected, which documents are open, and the
 /// `Session` that numbers and resynchronises their frames.
@@ -59,6 +62,10 @@ pub struct Connection {
     refused: HashSet<DocId>,
     /// Actors (hex) known to belong to this connection's device.
     own_actors: HashSet<String>,
+    /// The optional parts of the protocol both sides support ([`features`]).
+    features: u64,
+    /// Documents the device asked for whole ([`Frame::Fetch`]) not yet sent.
+    fetch_queue: VecDeque<DocId>,
     /// Subscribed documents not yet started, in the order the device asked for them.
     queued: VecDeque<DocId>,
     /// Documents started from `queued` whose first exchange has not settled yet, pinned in
@@ -108,6 +115,8 @@ impl Connection {
             audited: HashSet::new(),
             refused: HashSet::new(),
             own_actors: HashSet::new(),
+            features: 0,
+            fetch_queue: VecDeque::new(),
             queued: VecDeque::new(),
             active: HashMap::new(),
             unsettled: HashSet::new(),
@@ -120,6 +129,11 @@ impl Connection {
     /// Frames to send, in order.
     pub fn take_outgoing(&mut self) -> Vec<Frame> {
         std::mem::take(&mut self.outgoing)
+    }
+
+    /// Whether the device reads [`Frame::Batch`]es.
+    pub fn batches(&self) -> bool {
+        self.features & features::BATCH != 0
     }
 
     /// Whether the socket should be closed once the outgoing frames are sent.
@@ -146,8 +160,16 @@ impl Connection {
             let message = DecodeError::TooLarge(bytes.len()).to_string();
             return self.send_error(ErrorCode::TooLarge, None, message);
         }
-        let frame = match Frame::decode(bytes) {
-            Ok(frame) => frame,
+        let decoded = Frame::decode(bytes).and_then(|frame| match frame {
+            // Every frame of a batch is decoded before any is handled.
+            Frame::Batch { codec, data } => Frame::unbatch(codec, &data)?
+                .iter()
+                .map(|f| Frame::decode(f))
+                .collect(),
+            frame => Ok(vec![frame]),
+        });
+        let frames = match decoded {
+            Ok(frames) => frames,
             Err(e) => {
                 let code = match e {
                     DecodeError::TooLarge(_) => ErrorCode::TooLarge,
@@ -157,7 +179,24 @@ impl Connection {
                 return self.send_error(code, None, e.to_string());
             }
         };
+        for frame in frames {
+            if self.closing {
+                break;
+            }
+            self.on_frame(frame).await;
+        }
+    }
+
+    async fn on_frame(&mut self, frame: Frame) {
         let result = match frame {
+            // Before `Hello` as well: it only says what the device can read.
+            Frame::Features { flags } => {
+                self.features = flags & features::ALL;
+                self.outgoing.push(Frame::Features {
+                    flags: self.features,
+                });
+                Ok(())
+            }
             Frame::Hello { token } => self.on_hello(token).await,
             _ if self.principal.is_none() => {
                 self.send_error(
@@ -168,14 +207,19 @@ impl Connection {
                 self.close();
                 Ok(())
             }
-            Frame::Subscribe { doc_ids } => self.on_subscribe(doc_ids).await,
+            Frame::Subscribe { doc_ids } => self.on_subscribe(doc_ids, false).await,
+            Frame::Fetch { doc_ids } => self.on_subscribe(doc_ids, true).await,
             Frame::Sync {
                 doc_id,
                 epoch,
                 seq,
                 message,
             } => self.on_sync(&doc_id, epoch, seq, &message).await,
-            Frame::Welcome { .. } | Frame::Caseload { .. } | Frame::Ack { .. } => {
+            Frame::Welcome { .. }
+            | Frame::Caseload { .. }
+            | Frame::Ack { .. }
+            | Frame::Snapshot { .. }
+            | Frame::Batch { .. } => {
                 self.send_error(
                     ErrorCode::BadFrame,
                     None,
@@ -242,7 +286,9 @@ impl Connection {
         self.close();
     }
 
-    async fn on_subscribe(&mut self, doc_ids: Vec<DocId>) -> anyhow::Result<()> {
+    /// `Subscribe`, or with `whole` a `Fetch`: the device holds nothing of these
+    /// documents, so each is sent as a snapshot (if the device said it reads them).
+    async fn on_subscribe(&mut self, doc_ids: Vec<DocId>, whole: bool) -> anyhow::Result<()> {
         let mut permitted = Vec::new();
         for doc_id in doc_ids {
             self.refused.remove(&doc_id);
@@ -253,19 +299,72 @@ impl Connection {
         // Audited before a byte of any plan is queued: no record, no read.
         self.audit_reads(&permitted).await?;
         // Started by `pump`, a window at a time, as the device keeps up.
-        self.queued
-            .extend(permitted.into_iter().map(|(doc_id, _)| doc_id));
+        let ids = permitted.into_iter().map(|(doc_id, _)| doc_id);
+        if whole && self.features & features::SNAPSHOT != 0 {
+            self.fetch_queue.extend(ids);
+        } else {
+            self.queued.extend(ids);
+        }
         Ok(())
     }
 
     /// Whether subscribed documents wait to be started and there is room to start some.
     pub fn wants_to_start(&self) -> bool {
-        !self.queued.is_empty() && self.active.len() < WINDOW && !self.closing
+        !self.closing
+            && (!self.fetch_queue.is_empty()
+                || (!self.queued.is_empty() && self.active.len() < WINDOW))
+    }
+
+    /// Sends the next [`FETCH_CHUNK`] fetched documents whole, straight from the store:
+    /// none is loaded or cached here. Each channel then starts in sync at the snapshot's
+    /// heads, so a later change is sent to the device without a round trip. A document
+    /// already syncing the ordinary way, or whose stored heads cannot be read, is synced
+    /// the ordinary way.
+    async fn send_snapshots(&mut self) {
+        let mut ids = Vec::new();
+        while ids.len() < FETCH_CHUNK
+            && let Some(doc_id) = self.fetch_queue.pop_front()
+        {
+            if !self.access.contains_key(&doc_id) {
+                continue;
+            }
+            if self.session.is_open(&doc_id) {
+                self.queued.push_back(doc_id);
+            } else {
+                ids.push(doc_id);
+            }
+        }
+        let stored = match self.state.store().stored_docs(&ids).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::error!(error = format!("{e:#}"), "could not read stored documents");
+                // The ordinary way loads each through the cache and reports its own failures.
+                self.queued.extend(ids);
+                return;
+            }
+        };
+        let mut sent = HashSet::new();
+        for doc in stored {
+            self.session.seed(&doc.doc_id, &doc.heads);
+            sent.insert(doc.doc_id.clone());
+            self.outgoing.push(Frame::Snapshot {
+                doc_id: doc.doc_id,
+                heads: doc.heads,
+                doc: doc.data,
+            });
+        }
+        self.queued
+            .extend(ids.into_iter().filter(|id| !sent.contains(id)));
     }
 
     /// Starts syncing queued documents until [`WINDOW`] of them are in their first
     /// exchange. The caller calls it whenever the device has read most of what was sent.
     pub async fn pump(&mut self) {
+        if !self.fetch_queue.is_empty() && !self.closing {
+            // One chunk per call: the caller writes it and comes back when the device has
+            // read most of it.
+            return self.send_snapshots().await;
+        }
         while self.wants_to_start()
             && let Some(doc_id) = self.queued.pop_front()
         {
@@ -896,7 +995,7 @@ impl Connection {
                 for chunk in foreign {
                     doc.doc.automerge().load_incremental(&chunk.data)?;
                 }
-                Ok(doc.doc.save())
+                Ok(doc.doc.save_uncompressed())
             })
             .await;
         match result {

@@ -8,7 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  byTestId, describeTablet, ERROR_CODE, errorFrame, FRAME, frameInfo, PIN, PORTRAIT, setup, signIn, unlock,
+  byTestId, describeTablet, ERROR_CODE, errorFrame, FRAME, frameInfo, PIN, PORTRAIT, setup, signIn, unlock, unpackFrames,
   waitForCaseload, waitStored,
 } from './helpers.mjs';
 
@@ -46,9 +46,13 @@ function relay(context) {
     page.onMessage((m) => server.send(m));
     // Held frames belong to plans (or, once everything is held, to the connection) that
     // get nothing through until released, so each plan's frames keep their order.
+    // A batch is split so each plan's frames are judged on their own; the app reads
+    // frames one by one as well as in batches.
     server.onMessage((m) => {
-      if (state.allow(frameInfo(m))) conn.deliver(m);
-      else conn.held.push(m);
+      for (const frame of unpackFrames(m)) {
+        if (state.allow(frameInfo(frame))) conn.deliver(frame);
+        else conn.held.push(frame);
+      }
     });
   });
   return { state, ready };
@@ -114,7 +118,7 @@ describe('caseload and sync status', () => {
     const admitted = new Set();
     // Phase 1: only the first FIRST plans the server sends get through; the rest stall.
     state.allow = (info) => {
-      if (info.type !== FRAME.sync && info.type !== FRAME.ack) return true;
+      if (!info.docId) return true;
       if (admitted.has(info.docId)) return true;
       if (admitted.size < FIRST) { admitted.add(info.docId); return true; }
       return false;
@@ -145,7 +149,7 @@ describe('caseload and sync status', () => {
       state.release();
       await waitForCaseload(t, caseload.length);
       await t.page.waitForFunction(() => document.querySelector('[data-testid="caseload-progress"]')?.hidden === true, null, { timeout: 30_000 });
-      const bytes = (phase, ids) => state.log.filter((f) => f.phase === phase && f.type === FRAME.sync && ids.has(f.docId)).reduce((n, f) => n + f.bytes, 0);
+      const bytes = (phase, ids) => state.log.filter((f) => f.phase === phase && (f.type === FRAME.sync || f.type === FRAME.snapshot) && ids.has(f.docId)).reduce((n, f) => n + f.bytes, 0);
       const first = bytes(1, admitted);
       const again = bytes(2, admitted);
       assert.ok(first > 0, 'no plan bytes counted in the first phase');

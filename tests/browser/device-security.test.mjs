@@ -11,7 +11,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  byTestId, describeTablet, dumpStorage, findPlaintext, goto, PIN, PORTRAIT, setup, signIn, unlock, waitForCaseload, waitStored,
+  byTestId, describeTablet, dumpStorage, findPlaintext, goto, PIN, PORTRAIT, setup, signIn, unlock, unpackFrames, waitForCaseload,
+  waitStored,
 } from './helpers.mjs';
 
 const AUTOMERGE_MAGIC = Buffer.from([0x85, 0x6f, 0x4a, 0x83]);
@@ -67,7 +68,7 @@ describe('data on the tablet', () => {
     await t.context.routeWebSocket(/\/api\/v1\/sync/, (ws) => {
       const server = ws.connectToServer();
       ws.onMessage((m) => server.send(m));
-      server.onMessage((m) => { received.push(Buffer.from(m)); ws.send(m); });
+      server.onMessage((m) => { received.push(...unpackFrames(m)); ws.send(m); });
     });
     try {
       await signIn(t, 'cm1.demo');

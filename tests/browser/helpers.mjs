@@ -342,7 +342,11 @@ function mayStartDeflate(buf, at) {
 // The sync protocol, for tests that stand between the app and the server
 
 const MAGIC = [0x52, 0x46]; // "RF"
-export const FRAME = { hello: 1, welcome: 2, caseload: 3, subscribe: 4, sync: 5, ack: 6, error: 7 };
+export const FRAME = {
+  hello: 1, welcome: 2, caseload: 3, subscribe: 4, sync: 5, ack: 6, error: 7,
+  features: 8, batch: 9, fetch: 10, snapshot: 11,
+};
+const CODEC = { deflate: 1, brotli: 2 };
 export const ERROR_CODE = { unauthorized: 3, forbidden: 4, refused: 5, internal: 8 };
 
 function leb128(n) {
@@ -365,21 +369,44 @@ export function errorFrame(code, message, docId = null) {
   return Buffer.from([...MAGIC, 1, FRAME.error, ...leb128(code), ...(docId ? [1, ...str(docId)] : [0]), ...str(message)]);
 }
 
-// `{type, docId}` of a frame (docId for sync and ack frames).
-export function frameInfo(bytes) {
-  const b = Buffer.from(bytes);
-  const type = b[3];
-  if (type !== FRAME.sync && type !== FRAME.ack) return { type };
-  let i = 4;
-  let len = 0;
+// An unsigned LEB128 at `at`: [value, offset after it].
+function readLeb(b, at) {
+  let i = at;
+  let n = 0;
   let shift = 0;
   for (;;) {
     const byte = b[i++];
-    len += (byte & 0x7f) * 2 ** shift;
+    n += (byte & 0x7f) * 2 ** shift;
     shift += 7;
-    if (!(byte & 0x80)) break;
+    if (!(byte & 0x80)) return [n, i];
   }
+}
+
+// `{type, docId}` of a frame (docId for the frames about one plan: sync, ack, snapshot).
+export function frameInfo(bytes) {
+  const b = Buffer.from(bytes);
+  const type = b[3];
+  if (type !== FRAME.sync && type !== FRAME.ack && type !== FRAME.snapshot) return { type };
+  const [len, i] = readLeb(b, 4);
   return { type, docId: b.subarray(i, i + len).toString('utf8') };
+}
+
+// The frames one WebSocket message holds: the message itself, or the frames of a batch,
+// decompressed (docs/protocol.md, "Optional features").
+export function unpackFrames(bytes) {
+  const b = Buffer.from(bytes);
+  if (b[3] !== FRAME.batch) return [b];
+  const codec = b[4];
+  const [len, at] = readLeb(b, 5);
+  const data = b.subarray(at, at + len);
+  const raw = codec === CODEC.brotli ? zlib.brotliDecompressSync(data) : zlib.inflateRawSync(data);
+  const frames = [];
+  for (let i = 0; i < raw.length;) {
+    const [n, start] = readLeb(raw, i);
+    frames.push(raw.subarray(start, start + n));
+    i = start + n;
+  }
+  return frames;
 }
 
 // ---------------------------------------------------------------------------

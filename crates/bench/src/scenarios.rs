@@ -616,14 +616,20 @@ async fn redfolder_s3(
 }
 
 /// S4's scaling: server memory after one device cold-synced N plans, for growing N.
+/// How many distinct plans S4's scaling builds; larger caseloads derive the rest.
+const S4_DISTINCT_PLANS: usize = 2_500;
+
 async fn redfolder_s4_scale(s: &Settings, report: &mut Report) -> anyhow::Result<()> {
     for &n in &s.s4_scale {
         eprintln!("==> S4 scaling: Red Folder with {n} plans");
         let dir = scratch(&s.work, &format!("redfolder-s4-{n}"))?;
         let db = dir.join("redfolder.db");
         let mut seeder = Seeder::open(&db).await?;
+        // Past S4_DISTINCT_PLANS, plans are derived from built ones (as for S5): their
+        // documents differ in identity, share clinical content, and are as large.
+        let mut derivation = Derivation::new(S4_DISTINCT_PLANS, s.seed);
         seeder
-            .practice("P1", caseload::plans(n, s.seed), "", true)
+            .practice_derived("P1", caseload::plans(n, s.seed), &mut derivation, true)
             .await?;
         let seeded = seeder.finish().await;
         let server = ServerProcess::redfolder(&s.server_bin, &db, &dir)?;
@@ -846,7 +852,7 @@ async fn redfolder_s5(s: &Settings, report: &mut Report) -> anyhow::Result<()> {
             }
             let plans = caseload::plans(n, s.seed).skip(loaded);
             seeder
-                .practice_derived(&format!("S5-{n}"), plans, &mut derivation)
+                .practice_derived(&format!("S5-{n}"), plans, &mut derivation, false)
                 .await?;
             seeder.finish().await;
             // Copied under another name and renamed, so an interrupted copy is never used.

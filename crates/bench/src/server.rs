@@ -235,8 +235,9 @@ impl Seeder {
         code: &str,
         plans: impl Iterator<Item = Plan>,
         derivation: &mut Derivation,
+        keep_heads: bool,
     ) -> anyhow::Result<()> {
-        self.practice_with(code, plans, "", false, Some(derivation))
+        self.practice_with(code, plans, "", keep_heads, Some(derivation))
             .await
     }
 

@@ -309,37 +309,46 @@ impl Frame {
     /// compressed. Brotli's quality is chosen for speed on small batches and for ratio on
     /// large ones (a first sync's snapshots), where it pays for itself many times over.
     pub fn batch(frames: &[Vec<u8>], codec: Codec) -> Frame {
-        let mut raw = Writer(Vec::with_capacity(frames.iter().map(|f| f.len() + 4).sum()));
-        for frame in frames {
-            raw.bytes(frame);
+        match codec {
+            Codec::Deflate => Frame::deflate_batch(frames),
+            Codec::Brotli => Frame::brotli_batch(frames),
         }
-        let raw = raw.0;
-        let data = match codec {
-            Codec::Deflate => {
-                let mut z = flate2::write::DeflateEncoder::new(
-                    Vec::with_capacity(raw.len() / 2),
-                    flate2::Compression::default(),
-                );
-                z.write_all(&raw).expect("writing to a Vec");
-                z.finish().expect("writing to a Vec")
-            }
-            Codec::Brotli => {
-                let quality = if raw.len() < 64 * 1024 { 4 } else { 5 };
-                // A window no larger than the input: the encoder's memory follows it.
-                let lgwin = raw.len().next_power_of_two().trailing_zeros().clamp(16, 22);
-                let params = brotli::enc::BrotliEncoderParams {
-                    quality,
-                    lgwin: lgwin as i32,
-                    size_hint: raw.len(),
-                    ..Default::default()
-                };
-                let mut out = Vec::with_capacity(raw.len() / 4);
-                brotli::BrotliCompress(&mut raw.as_slice(), &mut out, &params)
-                    .expect("compressing from and to memory");
-                out
-            }
+    }
+
+    /// [`Frame::batch`] with DEFLATE. A device calls only this, so its WebAssembly build
+    /// carries no Brotli encoder (it only decodes Brotli).
+    pub fn deflate_batch(frames: &[Vec<u8>]) -> Frame {
+        let raw = concat_frames(frames);
+        let mut z = flate2::write::DeflateEncoder::new(
+            Vec::with_capacity(raw.len() / 2),
+            flate2::Compression::default(),
+        );
+        z.write_all(&raw).expect("writing to a Vec");
+        Frame::Batch {
+            codec: Codec::Deflate,
+            data: z.finish().expect("writing to a Vec"),
+        }
+    }
+
+    /// [`Frame::batch`] with Brotli.
+    pub fn brotli_batch(frames: &[Vec<u8>]) -> Frame {
+        let raw = concat_frames(frames);
+        let quality = if raw.len() < 64 * 1024 { 4 } else { 5 };
+        // A window no larger than the input: the encoder's memory follows it.
+        let lgwin = raw.len().next_power_of_two().trailing_zeros().clamp(16, 22);
+        let params = brotli::enc::BrotliEncoderParams {
+            quality,
+            lgwin: lgwin as i32,
+            size_hint: raw.len(),
+            ..Default::default()
         };
-        Frame::Batch { codec, data }
+        let mut data = Vec::with_capacity(raw.len() / 4);
+        brotli::BrotliCompress(&mut raw.as_slice(), &mut data, &params)
+            .expect("compressing from and to memory");
+        Frame::Batch {
+            codec: Codec::Brotli,
+            data,
+        }
     }
 
     /// The encoded frames a [`Frame::Batch`] holds, in order. Refuses a batch that
@@ -412,6 +421,15 @@ impl Frame {
         }
         Ok(frame)
     }
+}
+
+/// Each frame as `bytes`, concatenated: what a batch compresses.
+fn concat_frames(frames: &[Vec<u8>]) -> Vec<u8> {
+    let mut raw = Writer(Vec::with_capacity(frames.iter().map(|f| f.len() + 4).sum()));
+    for frame in frames {
+        raw.bytes(frame);
+    }
+    raw.0
 }
 
 /// [`Frame::unbatch`] with the limit as a parameter.

@@ -21,7 +21,7 @@ use crate::doc::{ApplyError, DocError, PlanDoc};
 use crate::edit::{Edit, Editor};
 use crate::history::attribution_of;
 use crate::plan::Attribution;
-use crate::protocol::{Codec, DecodeError, DocId, ErrorCode, Frame, features};
+use crate::protocol::{DecodeError, DocId, ErrorCode, Frame, features};
 
 /// Errors from feeding a frame into the engine.
 #[derive(Debug, thiserror::Error)]
@@ -1005,7 +1005,7 @@ impl ClientEngine {
         let mut size = 0;
         for frame in frames {
             if size + frame.len() > BATCH_MAX_BYTES && !group.is_empty() {
-                out.push(Frame::batch(&group, Codec::Deflate).encode());
+                out.push(Frame::deflate_batch(&group).encode());
                 group.clear();
                 size = 0;
             }
@@ -1015,7 +1015,7 @@ impl ClientEngine {
         if group.len() == 1 {
             out.extend(group);
         } else if !group.is_empty() {
-            out.push(Frame::batch(&group, Codec::Deflate).encode());
+            out.push(Frame::deflate_batch(&group).encode());
         }
         out
     }

@@ -20,6 +20,7 @@ use automerge::{ActorId, AutoCommit, ROOT, ReadDoc};
 use proptest::prelude::*;
 
 use super::*;
+use crate::protocol::Codec;
 use crate::{
     AdmissionWish, AllergySeverity, AllergyStatus, CarePlan, ConsentGivenBy, ConsentRecipient,
     DnacprStatus, EntryList, NewPlan, SafetyField, TeamContactKind, TextTarget, TreatmentCeiling,

@@ -527,6 +527,8 @@ impl Connection {
 #[derive(Debug)]
 pub struct ClientEngine {
     actor: ActorId,
+    /// The optional protocol features this device offers ([`features`]).
+    offers: u64,
     docs: BTreeMap<DocId, ClientDoc>,
     conn: Option<Connection>,
     outbox: Vec<Vec<u8>>,
@@ -538,6 +540,7 @@ impl ClientEngine {
     pub fn new(actor: ActorId) -> ClientEngine {
         ClientEngine {
             actor,
+            offers: features::ALL,
             docs: BTreeMap::new(),
             conn: None,
             outbox: Vec::new(),
@@ -547,6 +550,12 @@ impl ClientEngine {
 
     pub fn actor(&self) -> &ActorId {
         &self.actor
+    }
+
+    /// Offers only these optional protocol features ([`features`]) from the next
+    /// connection on; every feature by default.
+    pub fn offer_features(&mut self, flags: u64) {
+        self.offers = flags & features::ALL;
     }
 
     /// Adds a document from local storage (replacing any in memory).
@@ -674,12 +683,8 @@ impl ClientEngine {
         // Before `Hello`, so the server's answer arrives before its `Welcome` and the
         // caseload is fetched knowing what the server supports. A server that knows no
         // features answers `Error{bad_frame}` and the device carries on without them.
-        self.outbox.push(
-            Frame::Features {
-                flags: features::ALL,
-            }
-            .encode(),
-        );
+        self.outbox
+            .push(Frame::Features { flags: self.offers }.encode());
         self.outbox.push(
             Frame::Hello {
                 token: token.to_owned(),

@@ -178,7 +178,7 @@ impl RedFolder {
         let window = web_sys::window().ok_or_else(|| js_error("no window"))?;
         let inner = Rc::new_cyclic(|weak| Inner {
             window: window.clone(),
-            engine: RefCell::new(ClientEngine::new(actor.clone())),
+            engine: RefCell::new(new_engine(actor.clone())),
             actor,
             keyring: RefCell::new(keyring),
             key: RefCell::new(None),
@@ -557,7 +557,7 @@ impl Inner {
         self.store.put_keyring(&keyring).await?;
         *self.keyring.borrow_mut() = Some(keyring);
         *self.key.borrow_mut() = Some(key);
-        *self.engine.borrow_mut() = ClientEngine::new(self.actor.clone());
+        *self.engine.borrow_mut() = new_engine(self.actor.clone());
         self.emit_status();
         Ok(())
     }
@@ -622,7 +622,7 @@ impl Inner {
             .flatten()
             .and_then(|bytes| String::from_utf8(bytes).ok());
 
-        let mut engine = ClientEngine::new(self.actor.clone());
+        let mut engine = new_engine(self.actor.clone());
         let mut load_error = (!unreadable.is_empty()).then(|| {
             format!(
                 "{} stored plans could not be decrypted; they download again when online",
@@ -658,7 +658,7 @@ impl Inner {
         self.drop_socket();
         self.link.borrow_mut().retry = None;
         *self.key.borrow_mut() = None;
-        *self.engine.borrow_mut() = ClientEngine::new(self.actor.clone());
+        *self.engine.borrow_mut() = new_engine(self.actor.clone());
         *self.status.borrow_mut() = Status::default();
         self.emit_status();
     }
@@ -1057,4 +1057,15 @@ fn to_js(value: &Value) -> Result<JsValue, JsValue> {
 
 fn json_error(e: serde_json::Error) -> JsValue {
     js_error(&format!("json: {e}"))
+}
+
+/// The tablet's sync engine. It offers compressed batches but not yet snapshots: with
+/// snapshots, the browser test that reloads the app in the middle of a first sync
+/// (`tests/browser/caseload-sync.test.mjs`) finds one of the twelve plans stored before
+/// the reload empty after it, in about two runs of three, and the cause is not found yet
+/// (docs/benchmarks.md). The tablet then syncs a first caseload the ordinary way.
+fn new_engine(actor: ActorId) -> ClientEngine {
+    let mut engine = ClientEngine::new(actor);
+    engine.offer_features(redfolder_shared::protocol::features::BATCH);
+    engine
 }

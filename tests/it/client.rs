@@ -231,15 +231,8 @@ impl SyncClient {
             let Message::Binary(bytes) = message else {
                 panic!("expected a binary frame, got {message:?}");
             };
-            match Frame::decode(&bytes).expect("a well-formed frame") {
-                Frame::Batch { codec, data } => {
-                    for frame in Frame::unbatch(codec, &data).expect("a well-formed batch") {
-                        self.unread
-                            .push_back(Frame::decode(&frame).expect("a well-formed frame"));
-                    }
-                }
-                frame => self.unread.push_back(frame),
-            }
+            self.unread
+                .extend(Frame::decode_all(&bytes).expect("a well-formed frame or batch"));
         }
     }
 

@@ -359,6 +359,19 @@ impl Frame {
         unbatch_within(codec, data, MAX_BATCH_BYTES)
     }
 
+    /// The frames one message holds: the frame itself, or every frame of a
+    /// [`Frame::Batch`], all decoded before any is returned, so a malformed batch yields
+    /// nothing.
+    pub fn decode_all(bytes: &[u8]) -> Result<Vec<Frame>, DecodeError> {
+        match Frame::decode(bytes)? {
+            Frame::Batch { codec, data } => Frame::unbatch(codec, &data)?
+                .iter()
+                .map(|f| Frame::decode(f))
+                .collect(),
+            frame => Ok(vec![frame]),
+        }
+    }
+
     /// Decodes one frame, refusing anything malformed with a precise reason.
     pub fn decode(bytes: &[u8]) -> Result<Frame, DecodeError> {
         if bytes.len() > MAX_FRAME_BYTES {

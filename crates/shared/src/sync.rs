@@ -703,13 +703,7 @@ impl ClientEngine {
     /// order; if one fails (a malformed Automerge message for one document) the rest are
     /// still handled and the first error is returned.
     pub fn receive(&mut self, bytes: &[u8]) -> Result<(), SyncError> {
-        let Frame::Batch { codec, data } = Frame::decode(bytes)? else {
-            return self.handle(Frame::decode(bytes)?);
-        };
-        let frames = Frame::unbatch(codec, &data)?
-            .iter()
-            .map(|f| Frame::decode(f))
-            .collect::<Result<Vec<Frame>, DecodeError>>()?;
+        let frames = Frame::decode_all(bytes)?;
         let mut first_error = None;
         for frame in frames {
             if let Err(e) = self.handle(frame) {

@@ -160,15 +160,8 @@ impl Connection {
             let message = DecodeError::TooLarge(bytes.len()).to_string();
             return self.send_error(ErrorCode::TooLarge, None, message);
         }
-        let decoded = Frame::decode(bytes).and_then(|frame| match frame {
-            // Every frame of a batch is decoded before any is handled.
-            Frame::Batch { codec, data } => Frame::unbatch(codec, &data)?
-                .iter()
-                .map(|f| Frame::decode(f))
-                .collect(),
-            frame => Ok(vec![frame]),
-        });
-        let frames = match decoded {
+        // Every frame of a batch is decoded before any is handled.
+        let frames = match Frame::decode_all(bytes) {
             Ok(frames) => frames,
             Err(e) => {
                 let code = match e {

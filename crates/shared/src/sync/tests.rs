@@ -158,14 +158,7 @@ impl Hub {
     /// One message from `client`: a frame, or a batch of them. As the server does, a
     /// client that reads batches gets each answer's frames to it as one batch.
     fn handle(&mut self, client: usize, bytes: &[u8]) -> Vec<(usize, Vec<u8>)> {
-        let frames = Frame::decode(bytes).and_then(|frame| match frame {
-            Frame::Batch { codec, data } => Frame::unbatch(codec, &data)?
-                .iter()
-                .map(|f| Frame::decode(f))
-                .collect(),
-            frame => Ok(vec![frame]),
-        });
-        let frames = match frames {
+        let frames = match Frame::decode_all(bytes) {
             Ok(frames) => frames,
             Err(e) => {
                 let err = Frame::Error {
@@ -1785,14 +1778,7 @@ fn the_timer_restarts_only_channels_that_stayed_quiet() {
 
 /// The frames one message on the wire holds (a batch holds several).
 fn frames_of(bytes: &[u8]) -> Vec<Frame> {
-    match Frame::decode(bytes).unwrap() {
-        Frame::Batch { codec, data } => Frame::unbatch(codec, &data)
-            .unwrap()
-            .iter()
-            .map(|f| Frame::decode(f).unwrap())
-            .collect(),
-        frame => vec![frame],
-    }
+    Frame::decode_all(bytes).unwrap()
 }
 
 /// A world whose hub holds `plans` copies of the plan and offers every feature.

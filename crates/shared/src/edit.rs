@@ -1712,7 +1712,7 @@ fn splice_text(
 
 /// Checks every observation against a plausible range for an adult at rest, so a slip of
 /// the finger (a pulse of 800) is caught before a crew compares against it.
-fn checked_baseline(b: BaselineObservations) -> Result<BaselineObservations, EditError> {
+pub(crate) fn checked_baseline(b: BaselineObservations) -> Result<BaselineObservations, EditError> {
     plausible("pulse", b.pulse_bpm, 20, 250)?;
     plausible("systolic blood pressure", b.systolic_mmhg, 50, 300)?;
     plausible("diastolic blood pressure", b.diastolic_mmhg, 20, 200)?;

@@ -53,6 +53,7 @@
 //! assert_eq!(b.plan().unwrap().dnacpr, DnacprStatus::DoNotAttemptCpr);
 //! ```
 
+pub mod check;
 mod date;
 mod decision;
 mod doc;
@@ -93,7 +94,7 @@ pub use plan::{
     Residence, Review, SCHEMA_VERSION, Sex, TeamContactKind,
 };
 pub use review::{DUE_SOON_DAYS, DueState, OVER_75_REVIEW_MONTHS, ReviewDue, days_between};
-pub use schema::{GENESIS_ACTOR, genesis_change};
+pub use schema::{Field, GENESIS_ACTOR, genesis_change};
 pub use summary::{
     EmergencySummary, SummaryAllergy, SummaryBaseline, SummaryCondition, SummaryContact,
     SummaryDecision, SummaryEscalation, SummaryMedication, SummaryValue, emergency_summary,

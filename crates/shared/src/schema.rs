@@ -190,10 +190,11 @@ pub(crate) fn read_plan(doc: &AutoCommit, require_patient: bool) -> Result<CareP
     Ok(plan)
 }
 
-/// A top-level field an edit writes. Only these are reconciled, so concurrent edits to
-/// other fields are never rewritten, and registers are written only by their own edits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Field {
+/// A top-level field of the plan's document. Edits write only the fields they touch, so
+/// concurrent edits to other fields are never rewritten, and registers are written only by
+/// their own edits; the server's write rules ([`crate::check`]) name fields the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Field {
     SchemaVersion,
     Patient,
     Enrolment,
@@ -221,6 +222,110 @@ pub(crate) enum Field {
     Advice,
     Consent,
     LastUpdated,
+}
+
+impl Field {
+    /// Every field, in document order.
+    pub const ALL: [Field; 27] = [
+        Field::SchemaVersion,
+        Field::Patient,
+        Field::Enrolment,
+        Field::CareTeam,
+        Field::KeyContacts,
+        Field::Conditions,
+        Field::Medications,
+        Field::Allergies,
+        Field::AllergyStatus,
+        Field::Baseline,
+        Field::ExacerbationPlan,
+        Field::EscalationPlans,
+        Field::Goals,
+        Field::SelfManagementAdvice,
+        Field::EquipmentAndServices,
+        Field::Dnacpr,
+        Field::Adrt,
+        Field::FocusOfCare,
+        Field::CeilingOfTreatment,
+        Field::AdmissionWanted,
+        Field::PreferredPlaceOfCare,
+        Field::PreferredPlaceOfDeath,
+        Field::Reviews,
+        Field::MdtDiscussions,
+        Field::Advice,
+        Field::Consent,
+        Field::LastUpdated,
+    ];
+
+    /// The key the field is stored under at the document's root.
+    pub fn key(self) -> &'static str {
+        match self {
+            Field::SchemaVersion => "schema_version",
+            Field::Patient => "patient",
+            Field::Enrolment => "enrolment",
+            Field::CareTeam => "care_team",
+            Field::KeyContacts => "key_contacts",
+            Field::Conditions => "conditions",
+            Field::Medications => "medications",
+            Field::Allergies => "allergies",
+            Field::AllergyStatus => "allergy_status",
+            Field::Baseline => "baseline",
+            Field::ExacerbationPlan => "exacerbation_plan",
+            Field::EscalationPlans => "escalation_plans",
+            Field::Goals => "goals",
+            Field::SelfManagementAdvice => "self_management_advice",
+            Field::EquipmentAndServices => "equipment_and_services",
+            Field::Dnacpr => "dnacpr",
+            Field::Adrt => "adrt",
+            Field::FocusOfCare => "focus_of_care",
+            Field::CeilingOfTreatment => "ceiling_of_treatment",
+            Field::AdmissionWanted => "admission_wanted",
+            Field::PreferredPlaceOfCare => "preferred_place_of_care",
+            Field::PreferredPlaceOfDeath => "preferred_place_of_death",
+            Field::Reviews => "reviews",
+            Field::MdtDiscussions => "mdt_discussions",
+            Field::Advice => "advice",
+            Field::Consent => "consent",
+            Field::LastUpdated => "last_updated",
+        }
+    }
+
+    /// The field stored under root key `key`, if the plan has one there.
+    pub fn from_key(key: &str) -> Option<Field> {
+        Field::ALL.into_iter().find(|f| f.key() == key)
+    }
+
+    /// How a clinician reads the field's name (in a refusal, say).
+    pub fn label(self) -> &'static str {
+        match self {
+            Field::SchemaVersion => "the plan's schema version",
+            Field::Patient => "patient identity",
+            Field::Enrolment => "enrolment",
+            Field::CareTeam => "the care team",
+            Field::KeyContacts => "key contacts",
+            Field::Conditions => "conditions",
+            Field::Medications => "medications",
+            Field::Allergies => "allergies",
+            Field::AllergyStatus => "the allergy status",
+            Field::Baseline => "baseline observations",
+            Field::ExacerbationPlan => "the exacerbation plan",
+            Field::EscalationPlans => "escalation plans",
+            Field::Goals => "goals",
+            Field::SelfManagementAdvice => "self-management advice",
+            Field::EquipmentAndServices => "equipment and services",
+            Field::Dnacpr => "DNACPR",
+            Field::Adrt => "the advance decision to refuse treatment",
+            Field::FocusOfCare => "the focus of care",
+            Field::CeilingOfTreatment => "the ceiling of treatment",
+            Field::AdmissionWanted => "whether admission is wanted",
+            Field::PreferredPlaceOfCare => "the preferred place of care",
+            Field::PreferredPlaceOfDeath => "the preferred place of death",
+            Field::Reviews => "reviews",
+            Field::MdtDiscussions => "MDT discussions",
+            Field::Advice => "advice",
+            Field::Consent => "consent",
+            Field::LastUpdated => "the last-updated stamp",
+        }
+    }
 }
 
 /// A list entry's id, which matches it between the plan before and after an edit.

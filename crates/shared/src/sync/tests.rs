@@ -276,9 +276,39 @@ impl Hub {
                 }
                 let doc = self.docs.get_mut(&doc_id).expect("hub holds every doc");
                 let received = match self.refuse {
-                    None => session
-                        .receive(doc, &doc_id, epoch, seq, &message)
-                        .expect("valid message"),
+                    None => {
+                        // Every change a real app makes keeps the plan's rules: the hub
+                        // checks each like the server does, and a refusal here is a false
+                        // refusal (the server would have refused an honest clinician).
+                        let before = doc.get_heads();
+                        let mut candidate = PlanDoc { doc: doc.clone() };
+                        let received = session
+                            .receive(&mut candidate.doc, &doc_id, epoch, seq, &message)
+                            .expect("valid message");
+                        let gained = candidate.doc.get_changes(&before);
+                        if !gained.is_empty() && candidate.plan().is_ok() {
+                            let committed_plan = PlanDoc { doc: doc.clone() }.plan().unwrap();
+                            let user = format!("u{client}");
+                            let who = crate::check::Submitter {
+                                user_id: &user,
+                                writer: crate::check::Writer::CaseManager,
+                                now_ms: NOW + 10_000,
+                            };
+                            if let Err(v) = crate::check::check_submission(
+                                &mut candidate,
+                                &before,
+                                &committed_plan,
+                                &gained,
+                                &who,
+                            ) {
+                                panic!(
+                                    "an honest device's changes were refused (client {client}): {v:?}"
+                                );
+                            }
+                        }
+                        *doc = candidate.doc;
+                        received
+                    }
                     Some(refuse) => {
                         // As the server does: apply to a copy, check what it gained, and
                         // adopt it only if nothing is refused.

@@ -6,6 +6,7 @@
 
 mod access;
 mod accounts;
+mod adversarial;
 mod audit;
 mod client;
 mod cluster;

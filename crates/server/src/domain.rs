@@ -246,7 +246,7 @@ pub enum PlanRejected {
 /// document that no longer reads as a care plan.
 pub fn project(doc: &mut PlanDoc) -> Result<Projection, PlanRejected> {
     let plan = doc.plan()?;
-    redfolder_shared::NhsNumber::parse(&plan.patient.nhs_number)?;
+    let nhs = redfolder_shared::NhsNumber::parse(&plan.patient.nhs_number)?;
     let summary = emergency_summary(&plan);
     let summary_json = serde_json::to_string(&summary).expect("a summary always serialises");
     let dnacpr = serde_json::to_value(plan.dnacpr)
@@ -254,7 +254,8 @@ pub fn project(doc: &mut PlanDoc) -> Result<Projection, PlanRejected> {
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default();
     Ok(Projection {
-        nhs_number: plan.patient.nhs_number.clone(),
+        nhs_number: nhs.digits(),
+        live: plan.enrolment.status != redfolder_shared::PlanStatus::Ended,
         name: plan.patient.name.clone(),
         date_of_birth: plan.patient.date_of_birth.clone(),
         share_with_mdt: plan.consent.share_with_mdt,

@@ -14,6 +14,7 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod cluster;
+pub(crate) mod commit;
 pub mod config;
 pub mod demo;
 pub mod domain;

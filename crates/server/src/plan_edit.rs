@@ -6,12 +6,13 @@
 
 use redfolder_shared::{ActorId, Edit, Editor, PlanDoc};
 
+use crate::access::PlanAccess;
 use crate::audit::AuditEvent;
-use crate::domain::{Committer, Principal, project, server_actor};
+use crate::commit::{self, Outcome, Submission};
+use crate::domain::Principal;
 use crate::error::ApiError;
 use crate::startup::AppState;
-use crate::store::{CommitOutcome, CommitRequest};
-use crate::sync::{DocCache, DocNotice};
+use crate::sync::DocCache;
 
 /// What became of a set of edits.
 #[derive(Debug)]
@@ -24,11 +25,13 @@ pub(crate) enum Applied {
     NoSuchPlan,
 }
 
-/// Applies `edits` to plan `patient_id` as `principal` and commits them with `audit`.
-/// Access must have been checked by the caller.
+/// Applies `edits` to plan `patient_id` as `principal`, acting as `access`, and commits
+/// them with `audit` through the one commit path. Access must have been checked by the
+/// caller.
 pub(crate) async fn apply_edits(
     state: &AppState,
     principal: &Principal,
+    access: PlanAccess,
     patient_id: &str,
     edits: &[Edit],
     audit: &[AuditEvent],
@@ -38,11 +41,6 @@ pub(crate) async fn apply_edits(
     let editor = Editor {
         user_id: user.id.clone(),
         user_name: user.name.clone(),
-    };
-    let committer = Committer {
-        user_id: user.id.clone(),
-        name: user.name.clone(),
-        organisation: user.organisation_name.clone(),
     };
     let Some(mut doc) = state.docs().lock(state.store(), patient_id).await? else {
         return Ok(Applied::NoSuchPlan);
@@ -57,56 +55,22 @@ pub(crate) async fn apply_edits(
     if let Err(e) = candidate.apply_all(edits, &editor, now) {
         return Ok(Applied::Refused(e.to_string()));
     }
-    let projection = project(&mut candidate)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("an edited plan is not valid: {e}")))?;
-    let changes = candidate.automerge().save_after(&before);
     let actors = [actor.to_hex_string()];
-    let request = CommitRequest {
+    let submission = Submission {
+        principal,
+        access,
         doc_id: patient_id,
-        seen_chunk_id: doc.last_chunk_id,
-        changes: &changes,
+        before: &before,
         actors: &actors,
-        device_id: &principal.device_id,
-        user_id: &user.id,
-        committer: &committer,
         audit,
+        origin: state.next_connection_id(),
         now_ms: now,
     };
-    let outcome = state
-        .store()
-        .commit_changes(&request, |foreign| {
-            if foreign.is_empty() {
-                return Ok(projection);
-            }
-            for chunk in foreign {
-                candidate.automerge().load_incremental(&chunk.data)?;
-            }
-            project(&mut candidate)
-                .map_err(|e| anyhow::anyhow!("the merged plan is not valid: {e}"))
-        })
-        .await?;
-    match outcome {
-        CommitOutcome::Committed {
-            last_chunk_id,
-            chunks,
-            fed,
-        } => {
-            candidate.automerge().set_actor(server_actor());
-            doc.doc = candidate;
-            doc.last_chunk_id = last_chunk_id;
-            doc.chunks = chunks;
-            drop(doc);
-            state.notify(DocNotice {
-                doc_id: patient_id.into(),
-                origin: state.next_connection_id(),
-            });
-            if fed {
-                state.feed_changed();
-            }
-            Ok(Applied::Committed)
-        }
-        CommitOutcome::NoSuchPlan => Ok(Applied::NoSuchPlan),
-        CommitOutcome::ActorTaken(_) => Err(ApiError::Conflict(
+    match commit::commit(state, &mut doc, candidate, &submission).await? {
+        Outcome::Committed => Ok(Applied::Committed),
+        Outcome::Refused { message } => Ok(Applied::Refused(message)),
+        Outcome::NoSuchPlan => Ok(Applied::NoSuchPlan),
+        Outcome::ActorTaken(_) => Err(ApiError::Conflict(
             "the plan changed at the same moment: try again".to_owned(),
         )),
     }

@@ -6,7 +6,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use redfolder_shared::{ActorId, CarePlan, Date, Editor, NewPlan, PlanDoc, emergency_summary};
+use redfolder_shared::{
+    ActorId, CarePlan, Date, Editor, NewPlan, NhsNumber, PlanDoc, emergency_summary,
+};
 use serde_json::{Value, json};
 
 use super::ApiJson;
@@ -14,11 +16,12 @@ use super::patients::reach;
 use crate::access::{PlanAccess, plan_access};
 use crate::audit::{AuditEvent, purpose};
 use crate::auth::Authenticated;
-use crate::domain::{Committer, Principal, Role, now_ms, project, server_actor};
+use crate::commit::{Outcome, Submission};
+use crate::domain::{Committer, Principal, Role, now_ms, project};
 use crate::error::ApiError;
 use crate::startup::AppState;
-use crate::store::{CommitOutcome, CommitRequest, NewPatient};
-use crate::sync::{DocCache, DocNotice};
+use crate::store::NewPatient;
+use crate::sync::DocCache;
 
 /// Audit actions of this module.
 pub(crate) const FHIR_EXPORT: &str = "plan.fhir_export";
@@ -174,8 +177,13 @@ pub(crate) async fn import(
     // device's changes, so the plan's history shows them as the caller's.
     let actor_bytes = *uuid::Uuid::new_v4().as_bytes();
     let actor = ActorId::from(actor_bytes.as_slice());
-    let nhs = import.patient.nhs_number.clone();
-    let existing = state.store().emergency_summary(&nhs).await?;
+    let nhs = match NhsNumber::parse(&import.patient.nhs_number) {
+        Ok(nhs) => nhs.digits(),
+        Err(e) => {
+            return refuse_edit(&state, &principal, None, format!("invalid NHS number: {e}")).await;
+        }
+    };
+    let existing = state.store().live_plan_for_nhs_number(&nhs).await?;
     // What the bundle held but the plan does not take: skipped entries, then content
     // read but not applied (a resuscitation decision the plan already holds otherwise).
     let mut skipped = import.skipped.clone();
@@ -205,7 +213,7 @@ pub(crate) async fn import(
         })?;
         let patient_id = uuid::Uuid::new_v4().to_string();
         let fed = projection.share_with_emergency_services;
-        state
+        let taken = state
             .store()
             .create_patients(
                 &[NewPatient {
@@ -218,6 +226,11 @@ pub(crate) async fn import(
                 now,
             )
             .await?;
+        if let Some(holder) = taken {
+            // Another import created the plan a moment ago.
+            let reason = crate::commit::nhs_number_taken(&holder, &user.organisation_id);
+            return conflict(&state, &principal, reason).await;
+        }
         if fed {
             state.feed_changed();
         }
@@ -237,19 +250,14 @@ pub(crate) async fn import(
             .into_response());
     };
 
-    let patient_id = existing.patient_id;
+    let patient_id = existing.patient_id.clone();
     let context = state
         .store()
         .patient_context(&patient_id, &user.organisation_id)
         .await?;
     if context.as_ref().and_then(|c| plan_access(user, c)) != Some(PlanAccess::CaseManager) {
-        let event = AuditEvent::new(now, FHIR_IMPORT, purpose::DIRECT_CARE, "denied")
-            .by(&principal, Role::CaseManager)
-            .detail("NHS number has a plan at another practice");
-        state.store().record_audit(&[event]).await?;
-        return Err(ApiError::Conflict(
-            "a plan for this NHS number is held by another practice".to_owned(),
-        ));
+        let reason = crate::commit::nhs_number_taken(&existing, &user.organisation_id);
+        return conflict(&state, &principal, reason).await;
     }
     let Some(mut doc) = state.docs().lock(state.store(), &patient_id).await? else {
         return Err(ApiError::not_found("no such patient in your care"));
@@ -280,9 +288,6 @@ pub(crate) async fn import(
         drop(doc);
         return refuse_edit(&state, &principal, Some(&patient_id), e.to_string()).await;
     }
-    let projection = project(&mut candidate)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("an imported plan is not valid: {e}")))?;
-    let changes = candidate.automerge().save_after(&before);
     let audit = [
         AuditEvent::new(now, FHIR_IMPORT, purpose::DIRECT_CARE, "merged")
             .by(&principal, Role::CaseManager)
@@ -294,60 +299,47 @@ pub(crate) async fn import(
             )),
     ];
     let actors = [actor.to_hex_string()];
-    let request = CommitRequest {
+    let submission = Submission {
+        principal: &principal,
+        access: PlanAccess::CaseManager,
         doc_id: &patient_id,
-        seen_chunk_id: doc.last_chunk_id,
-        changes: &changes,
+        before: &before,
         actors: &actors,
-        device_id: &principal.device_id,
-        user_id: &user.id,
-        committer: &committer,
         audit: &audit,
+        origin: state.next_connection_id(),
         now_ms: now,
     };
-    let outcome = state
-        .store()
-        .commit_changes(&request, |foreign| {
-            if foreign.is_empty() {
-                return Ok(projection);
-            }
-            for chunk in foreign {
-                candidate.automerge().load_incremental(&chunk.data)?;
-            }
-            project(&mut candidate)
-                .map_err(|e| anyhow::anyhow!("the merged plan is not valid: {e}"))
-        })
-        .await?;
-    match outcome {
-        CommitOutcome::Committed {
-            last_chunk_id,
-            chunks,
-            fed,
-        } => {
-            candidate.automerge().set_actor(server_actor());
-            doc.doc = candidate;
-            doc.last_chunk_id = last_chunk_id;
-            doc.chunks = chunks;
-            drop(doc);
-            state.notify(DocNotice {
-                doc_id: patient_id.as_str().into(),
-                origin: state.next_connection_id(),
-            });
-            if fed {
-                state.feed_changed();
-            }
-            Ok(Json(json!({
-                "patient_id": patient_id,
-                "created": false,
-                "changes": edits.len(),
-                "skipped": skipped,
-            }))
-            .into_response())
-        }
-        CommitOutcome::ActorTaken(_) | CommitOutcome::NoSuchPlan => Err(ApiError::Conflict(
+    match crate::commit::commit(&state, &mut doc, candidate, &submission).await? {
+        Outcome::Committed => Ok(Json(json!({
+            "patient_id": patient_id,
+            "created": false,
+            "changes": edits.len(),
+            "skipped": skipped,
+        }))
+        .into_response()),
+        // The refusal is audited by the commit path.
+        Outcome::Refused { message } => Ok(outcome(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            vec![("Bundle".to_owned(), message)],
+        )),
+        Outcome::ActorTaken(_) | Outcome::NoSuchPlan => Err(ApiError::Conflict(
             "the plan changed while importing: try again".to_owned(),
         )),
     }
+}
+
+/// An import that would give a second live plan an NHS number: audited, refused with
+/// words that say no more than the caller may know.
+async fn conflict(
+    state: &AppState,
+    principal: &Principal,
+    reason: String,
+) -> Result<Response, ApiError> {
+    let event = AuditEvent::new(now_ms(), FHIR_IMPORT, purpose::DIRECT_CARE, "denied")
+        .by(principal, Role::CaseManager)
+        .detail("the NHS number has another live plan");
+    state.store().record_audit(&[event]).await?;
+    Err(ApiError::Conflict(reason))
 }
 
 /// An import whose edits the plan refuses (an implausible observation, say): nothing is

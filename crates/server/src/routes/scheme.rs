@@ -907,8 +907,16 @@ async fn record_in_plan(
         .patient(patient_id.to_owned())
         .detail("outcome recorded in the plan")];
     Ok(
-        match crate::plan_edit::apply_edits(state, principal, patient_id, &edits, &audit, now)
-            .await?
+        match crate::plan_edit::apply_edits(
+            state,
+            principal,
+            crate::access::PlanAccess::CaseManager,
+            patient_id,
+            &edits,
+            &audit,
+            now,
+        )
+        .await?
         {
             Applied::Committed => json!({ "recorded": true, "changed": true }),
             Applied::Refused(reason) => json!({ "recorded": false, "reason": reason }),
@@ -1155,8 +1163,16 @@ pub(crate) async fn add_clinic_advice(
     let audit = [clinic_audit(&principal, now, &id, "advice")
         .patient(patient_id.clone())
         .detail(advice_id.clone())];
-    match crate::plan_edit::apply_edits(&state, &principal, &patient_id, &[edit], &audit, now)
-        .await?
+    match crate::plan_edit::apply_edits(
+        &state,
+        &principal,
+        crate::access::PlanAccess::Mdt,
+        &patient_id,
+        &[edit],
+        &audit,
+        now,
+    )
+    .await?
     {
         Applied::Committed => Ok((StatusCode::CREATED, Json(json!({ "advice_id": advice_id })))),
         Applied::Refused(reason) => Err(ApiError::BadRequest(reason)),

@@ -10,7 +10,10 @@
 use anyhow::Context;
 use sqlx::Row;
 
-use super::{Notice, Pool, Projection, Store, append_audit, append_feed, with_pool};
+use super::{
+    Notice, Pool, Projection, Store, append_audit, append_feed, is_nhs_number_taken, nhs_holder,
+    with_pool,
+};
 use crate::audit::AuditEvent;
 use crate::domain::{Committer, published_summary};
 
@@ -54,6 +57,20 @@ pub enum CommitOutcome {
     ActorTaken(String),
     /// The patient does not exist (any more); nothing was stored.
     NoSuchPlan,
+    /// Another live plan holds the NHS number the changes give this one; nothing was
+    /// stored. Says whose it is only so the caller can word the refusal for what the
+    /// submitter may know.
+    NhsNumberTaken(NhsHolder),
+}
+
+/// The live plan that already holds an NHS number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NhsHolder {
+    pub patient_id: String,
+    pub organisation_id: String,
+    /// Whether its patient consented to emergency sharing (so the emergency route would
+    /// already say a plan exists).
+    pub emergency_consent: bool,
 }
 
 /// A document as stored, for sending whole: its chunks concatenated (loadable as one) and
@@ -184,6 +201,11 @@ impl Store {
                 .map(|r| Ok(Chunk { id: r.try_get("id")?, data: r.try_get("data")? }))
                 .collect::<anyhow::Result<Vec<Chunk>>>()?;
             let projection = merge(&foreign)?;
+            if projection.live
+                && let Some(holder) = nhs_holder!(tx, &projection.nhs_number, req.doc_id)
+            {
+                return Ok(CommitOutcome::NhsNumberTaken(holder));
+            }
 
             for actor in req.actors {
                 sqlx::query(
@@ -228,10 +250,10 @@ impl Store {
                 Some(r) => r.try_get::<bool, _>("consent")?,
                 None => false,
             };
-            sqlx::query(
+            let updated = sqlx::query(
                 "UPDATE patients SET nhs_number = $2, name = $3, date_of_birth = $4, share_with_mdt = $5,
                     share_with_emergency_services = $6, dnacpr = $7, last_updated_at_ms = $8,
-                    last_updated_by_id = $9, last_updated_by_name = $10, updated_at_ms = $11
+                    last_updated_by_id = $9, last_updated_by_name = $10, updated_at_ms = $11, live = $12
                  WHERE id = $1",
             )
             .bind(req.doc_id)
@@ -245,9 +267,21 @@ impl Store {
             .bind(projection.last_updated.as_ref().map(|a| a.user_id.as_str()))
             .bind(projection.last_updated.as_ref().map(|a| a.user_name.as_str()))
             .bind(req.now_ms)
+            .bind(projection.live)
             .execute(&mut *tx)
-            .await
-            .context("updating the patient projection")?;
+            .await;
+            // Two instances giving two plans one number at the same moment both pass the
+            // check above; the unique index stops the second.
+            if let Err(e) = &updated
+                && is_nhs_number_taken(e)
+            {
+                return Ok(CommitOutcome::NhsNumberTaken(NhsHolder {
+                    patient_id: String::new(),
+                    organisation_id: String::new(),
+                    emergency_consent: false,
+                }));
+            }
+            updated.context("updating the patient projection")?;
             sqlx::query(
                 "INSERT INTO emergency_summaries (patient_id, nhs_number, consent, summary_json, plan_version,
                     updated_at_ms, updated_by_user_id, updated_by_name, updated_by_organisation)

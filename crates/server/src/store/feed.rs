@@ -57,25 +57,44 @@ pub struct FeedItem {
 }
 
 impl Store {
-    /// The stored summary for an NHS number. Should two plans carry the same number, a
-    /// consenting one wins, then the most recently updated.
+    /// The live plan holding an NHS number (ten digits), if any.
+    pub async fn live_plan_for_nhs_number(
+        &self,
+        nhs_number: &str,
+    ) -> anyhow::Result<Option<super::NhsHolder>> {
+        with_pool!(self, pool => {
+            let mut conn = pool.acquire().await.context("acquiring a connection")?;
+            Ok(super::nhs_holder!(conn, nhs_number, ""))
+        })
+    }
+
+    /// The stored summary for an NHS number (ten digits): the live plan's, which is the
+    /// only one (a unique index holds it); where the patient has no live plan, the most
+    /// recently ended one. Never chooses by consent: a withdrawn consent is never hidden
+    /// behind another plan's.
     pub async fn emergency_summary(
         &self,
         nhs_number: &str,
     ) -> anyhow::Result<Option<StoredSummary>> {
         with_read_pool!(self, pool => {
-            let row = sqlx::query(
+            let rows = sqlx::query(
                 "SELECT s.patient_id, s.consent, s.summary_json, s.plan_version, s.updated_at_ms,
-                        s.updated_by_user_id, s.updated_by_name, s.updated_by_organisation, p.date_of_birth
+                        s.updated_by_user_id, s.updated_by_name, s.updated_by_organisation, p.date_of_birth,
+                        p.live
                  FROM emergency_summaries s JOIN patients p ON p.id = s.patient_id
                  WHERE s.nhs_number = $1
-                 ORDER BY s.consent DESC, s.updated_at_ms DESC, s.patient_id LIMIT 1",
+                 ORDER BY p.live DESC, s.updated_at_ms DESC, s.patient_id LIMIT 2",
             )
             .bind(nhs_number)
-            .fetch_optional(pool)
+            .fetch_all(pool)
             .await
             .context("reading an emergency summary")?;
-            row.map(|r| {
+            if rows.len() == 2
+                && rows.iter().all(|r| r.try_get::<bool, _>("live").unwrap_or(false))
+            {
+                anyhow::bail!("two live plans carry one NHS number; the emergency route will not choose between them");
+            }
+            rows.into_iter().next().map(|r| {
                 let by_id: Option<String> = r.try_get("updated_by_user_id")?;
                 let by_name: Option<String> = r.try_get("updated_by_name")?;
                 let by_org: Option<String> = r.try_get("updated_by_organisation")?;

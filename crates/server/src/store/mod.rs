@@ -33,7 +33,7 @@ pub use accounts::{
     Credentials, Device, NewOrganisation, NewTokens, NewUser, Organisation, RefreshLookup,
     SessionLookup,
 };
-pub use docs::{Chunk, CommitOutcome, CommitRequest, StoredDoc};
+pub use docs::{Chunk, CommitOutcome, CommitRequest, NhsHolder, StoredDoc};
 pub use feed::{FeedItem, StoredSummary};
 pub use patients::{CareTeamMember, NewPatient, OrganisationReport, PatientListing};
 pub use session_cache::SESSION_CACHE_TTL;
@@ -192,6 +192,42 @@ macro_rules! append_feed {
 }
 use append_feed;
 
+/// The live plan other than `$patient_id` that holds `$nhs_number`, read inside the open
+/// transaction `$tx`; evaluates to `Option<NhsHolder>`.
+macro_rules! nhs_holder {
+    ($tx:expr, $nhs_number:expr, $patient_id:expr) => {{
+        let row = sqlx::query(
+            "SELECT p.id, p.organisation_id, COALESCE(s.consent, FALSE) AS consent
+             FROM patients p LEFT JOIN emergency_summaries s ON s.patient_id = p.id
+             WHERE p.nhs_number = $1 AND p.live AND p.id <> $2
+             ORDER BY p.id LIMIT 1",
+        )
+        .bind($nhs_number)
+        .bind($patient_id)
+        .fetch_optional(&mut *$tx)
+        .await
+        .context("looking for another plan with the NHS number")?;
+        match row {
+            Some(r) => Some($crate::store::NhsHolder {
+                patient_id: sqlx::Row::try_get(&r, "id")?,
+                organisation_id: sqlx::Row::try_get(&r, "organisation_id")?,
+                emergency_consent: sqlx::Row::try_get(&r, "consent")?,
+            }),
+            None => None,
+        }
+    }};
+}
+use nhs_holder;
+
+/// Whether a statement failed on the unique index of live plans' NHS numbers (two
+/// instances racing to give two plans one number).
+pub(crate) fn is_nhs_number_taken(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e)
+        if e.is_unique_violation()
+            && (e.constraint() == Some("patients_live_nhs_number")
+                || e.message().contains("patients.nhs_number")))
+}
+
 /// Which database a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -248,7 +284,10 @@ impl Notice {
 /// What the projections hold for one plan: written with every committed change.
 #[derive(Debug, Clone)]
 pub struct Projection {
+    /// Ten digits, whatever the document holds.
     pub nhs_number: String,
+    /// Whether the plan is live (not ended): live plans' NHS numbers are unique.
+    pub live: bool,
     pub name: String,
     pub date_of_birth: String,
     pub share_with_mdt: bool,

@@ -197,14 +197,15 @@ impl Store {
     }
 
     /// Creates patients with their first document snapshots, projections and (for
-    /// consenting patients) emergency feed items, all in one transaction.
+    /// consenting patients) emergency feed items, all in one transaction. Creates nothing
+    /// and answers the holder if a live plan already has one of their NHS numbers.
     pub async fn create_patients(
         &self,
         patients: &[NewPatient],
         now_ms: i64,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Option<super::NhsHolder>> {
         if patients.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let notify = self.backend() == super::Backend::Postgres;
         with_pool!(self, pool => {
@@ -213,11 +214,16 @@ impl Store {
             for patient in patients {
                 let projection = &patient.projection;
                 let by = patient.created_by.as_ref();
-                sqlx::query(
+                if projection.live
+                    && let Some(holder) = super::nhs_holder!(tx, &projection.nhs_number, &patient.id)
+                {
+                    return Ok(Some(holder));
+                }
+                let inserted = sqlx::query(
                     "INSERT INTO patients (id, organisation_id, nhs_number, name, date_of_birth, share_with_mdt,
                         share_with_emergency_services, dnacpr, last_updated_at_ms, last_updated_by_id,
-                        last_updated_by_name, created_at_ms, updated_at_ms)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+                        last_updated_by_name, created_at_ms, updated_at_ms, live)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13)",
                 )
                 .bind(&patient.id)
                 .bind(&patient.organisation_id)
@@ -231,9 +237,19 @@ impl Store {
                 .bind(projection.last_updated.as_ref().map(|a| a.user_id.as_str()))
                 .bind(projection.last_updated.as_ref().map(|a| a.user_name.as_str()))
                 .bind(now_ms)
+                .bind(projection.live)
                 .execute(&mut *tx)
-                .await
-                .context("inserting a patient")?;
+                .await;
+                if let Err(e) = &inserted
+                    && super::is_nhs_number_taken(e)
+                {
+                    return Ok(Some(super::NhsHolder {
+                        patient_id: String::new(),
+                        organisation_id: String::new(),
+                        emergency_consent: false,
+                    }));
+                }
+                inserted.context("inserting a patient")?;
                 sqlx::query(
                     "INSERT INTO doc_chunks (doc_id, kind, data, created_at_ms) VALUES ($1, 'snapshot', $2, $3)",
                 )
@@ -282,7 +298,7 @@ impl Store {
                     .context("notifying other instances")?;
             }
             tx.commit().await.context("committing new patients")?;
-            Ok(())
+            Ok(None)
         })
     }
 

@@ -12,7 +12,6 @@
 //! stored, and the refusal is audited.
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
-use std::sync::Arc;
 use std::time::Instant;
 
 use redfolder_shared::protocol::{DecodeError, DocId, ErrorCode, Frame, MAX_FRAME_BYTES, features};
@@ -20,12 +19,13 @@ use redfolder_shared::{ChangeHash, ChangeNote, PlanDoc, Received, Session};
 
 use super::DocNotice;
 use super::cache::{DocCache, DocGuard, DocPin};
-use crate::access::{self, PlanAccess, plan_access};
+use crate::access::{PlanAccess, plan_access};
 use crate::audit::{AuditEvent, action};
 use crate::auth::{lookup_token, token_hash};
-use crate::domain::{Committer, Principal, Role, now_ms, project, server_actor};
+use crate::commit::{self, Outcome, Submission};
+use crate::domain::{Principal, Role, now_ms, server_actor};
 use crate::startup::AppState;
-use crate::store::{CommitOutcome, CommitRequest, SessionLookup};
+use crate::store::SessionLookup;
 
 /// How long a connection may stay open without authenticating.
 const HELLO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -86,8 +86,6 @@ pub struct Connection {
 enum Refusal {
     Actor,
     Author,
-    WriteRule,
-    Schema,
 }
 
 impl Refusal {
@@ -95,8 +93,6 @@ impl Refusal {
         match self {
             Refusal::Actor => "actor",
             Refusal::Author => "author",
-            Refusal::WriteRule => "write_rule",
-            Refusal::Schema => "schema",
         }
     }
 }
@@ -523,108 +519,43 @@ impl Connection {
             }
         }
 
-        // 3. An MDT member's changes leave the protected fields alone.
-        if access == PlanAccess::Mdt {
-            let touched = access::touched_fields(candidate.automerge(), &changes);
-            if let Some((hash, field)) = access::mdt_violation(&touched) {
-                let message =
-                    format!("change {hash} changes {field}, which an MDT member may not change");
-                return self
-                    .refuse(
-                        &mut doc,
-                        doc_id,
-                        access,
-                        Refusal::WriteRule,
-                        message,
-                        &hashes,
-                    )
-                    .await;
-            }
-        }
-
-        // 4. The result is still a valid plan.
-        let projection = match project(&mut candidate) {
-            Ok(projection) => projection,
-            Err(e) => {
-                let message = format!(
-                    "change {} would leave a plan that is not valid: {e}",
-                    hashes.first().map_or("", String::as_str)
-                );
-                return self
-                    .refuse(&mut doc, doc_id, access, Refusal::Schema, message, &hashes)
-                    .await;
-            }
-        };
-
-        let ours = candidate.automerge().save_after(&before);
-        let now = now_ms();
-        let committer = Committer {
-            user_id: principal.user.id.clone(),
-            name: principal.user.name.clone(),
-            organisation: principal.user.organisation_name.clone(),
-        };
+        // 3. The plan's rules, projections, patient identity, the commit: the one path.
+        let actors: Vec<String> = to_bind.iter().cloned().collect();
         let audit = [
-            AuditEvent::new(now, action::PLAN_WRITE, access.purpose(), "accepted")
+            AuditEvent::new(now_ms(), action::PLAN_WRITE, access.purpose(), "accepted")
                 .by(&principal, access.role())
                 .patient(doc_id)
                 .detail(format!("{} change(s): {}", hashes.len(), hashes.join(","))),
         ];
-        let actors: Vec<String> = to_bind.iter().cloned().collect();
-        let request = CommitRequest {
+        let submission = Submission {
+            principal: &principal,
+            access,
             doc_id,
-            seen_chunk_id: doc.last_chunk_id,
-            changes: &ours,
+            before: &before,
             actors: &actors,
-            device_id: &principal.device_id,
-            user_id: &principal.user.id,
-            committer: &committer,
             audit: &audit,
-            now_ms: now,
+            origin: self.id,
+            now_ms: now_ms(),
         };
-        let store = self.state.store().clone();
-        let outcome = store
-            .commit_changes(&request, |foreign| {
-                if foreign.is_empty() {
-                    return Ok(projection);
-                }
-                for chunk in foreign {
-                    candidate.automerge().load_incremental(&chunk.data)?;
-                }
-                project(&mut candidate)
-                    .map_err(|e| anyhow::anyhow!("the merged plan is not valid: {e}"))
-            })
-            .await;
-        match outcome {
-            Ok(CommitOutcome::Committed {
-                last_chunk_id,
-                chunks,
-                fed,
-            }) => {
-                doc.doc = candidate;
-                doc.last_chunk_id = last_chunk_id;
-                doc.chunks = chunks;
+        match commit::commit(&self.state, &mut doc, candidate, &submission).await {
+            Ok(Outcome::Committed) => {
                 self.own_actors.extend(to_bind);
-                self.state.metrics().commit();
-                // Only now, with the change durable, may anyone hear of it.
-                self.state.notify(DocNotice {
-                    doc_id: Arc::from(doc_id),
-                    origin: self.id,
-                });
-                if fed {
-                    self.state.feed_changed();
-                }
                 self.ack_and_flush(&mut doc, doc_id);
                 self.compact_if_needed(&mut doc, doc_id).await;
                 Ok(())
             }
-            Ok(CommitOutcome::ActorTaken(actor)) => {
+            Ok(Outcome::Refused { message }) => {
+                self.reject(&mut doc, doc_id, message);
+                Ok(())
+            }
+            Ok(Outcome::ActorTaken(actor)) => {
                 let message = format!(
                     "changes by actor {actor} were made by another device; a device may only submit its own changes"
                 );
                 self.refuse(&mut doc, doc_id, access, Refusal::Actor, message, &hashes)
                     .await
             }
-            Ok(CommitOutcome::NoSuchPlan) => {
+            Ok(Outcome::NoSuchPlan) => {
                 self.revoke(doc_id, "no such plan");
                 Ok(())
             }
@@ -642,8 +573,8 @@ impl Connection {
         }
     }
 
-    /// Refuses the changes of one sync message: nothing of them is stored, the device is
-    /// told which change and why, and the refusal is audited.
+    /// Refuses the changes of one sync message for a reason found before the plan's rules
+    /// (whose actor or author they are): audited, then the device is told.
     async fn refuse(
         &mut self,
         doc: &mut DocGuard,
@@ -653,8 +584,26 @@ impl Connection {
         message: String,
         hashes: &[String],
     ) -> anyhow::Result<()> {
-        tracing::warn!(doc_id, reason = reason.label(), "refused a change");
-        self.state.metrics().refusal(reason.label());
+        if let Some(principal) = &self.principal {
+            commit::audit_refusal(
+                &self.state,
+                principal,
+                access,
+                doc_id,
+                reason.label(),
+                &message,
+                hashes,
+            )
+            .await;
+        }
+        self.reject(doc, doc_id, message);
+        Ok(())
+    }
+
+    /// Tells the device its changes were refused: nothing of them is stored, its channel
+    /// for the document restarts from what the server holds, and its frames for the
+    /// document are ignored until it subscribes again.
+    fn reject(&mut self, doc: &mut DocGuard, doc_id: &str, message: String) {
         self.restart_channel(doc, doc_id);
         self.refused.insert(doc_id.to_owned());
         self.send_error(
@@ -662,21 +611,6 @@ impl Connection {
             Some(doc_id),
             format!("{message}; nothing of it was stored"),
         );
-        if let Some(principal) = &self.principal {
-            let event = AuditEvent::new(now_ms(), action::PLAN_WRITE, access.purpose(), "refused")
-                .by(principal, access.role())
-                .patient(doc_id)
-                .detail(format!(
-                    "{}: {message} ({} change(s): {})",
-                    reason.label(),
-                    hashes.len(),
-                    hashes.join(",")
-                ));
-            if let Err(e) = self.state.store().record_audit(&[event]).await {
-                tracing::error!(error = format!("{e:#}"), "could not audit a refusal");
-            }
-        }
-        Ok(())
     }
 
     /// Another connection (or instance) committed changes to a document.

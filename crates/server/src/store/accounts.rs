@@ -8,6 +8,22 @@ use super::{Pool, Store, append_audit, with_pool};
 use crate::audit::AuditEvent;
 use crate::domain::{OrganisationKind, Principal, Role, User};
 
+/// Inside a transaction that ends sessions or changes a user: on PostgreSQL, tells every
+/// other instance (delivered only if the transaction commits) to forget its cached
+/// sessions and recheck the access it decided from them (`cluster.rs`).
+macro_rules! notify_sessions {
+    ($store:expr, $tx:ident) => {
+        if $store.backend() == super::Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(super::NOTIFY_CHANNEL)
+                .bind($store.notice_payload(&super::Notice::Sessions))
+                .execute(&mut *$tx)
+                .await
+                .context("notifying other instances")?;
+        }
+    };
+}
+
 /// An organisation to create.
 #[derive(Debug, Clone)]
 pub struct NewOrganisation<'a> {
@@ -352,6 +368,7 @@ impl Store {
                 .await
                 .context("ending refresh tokens")?;
             append_audit!(tx, audit);
+            notify_sessions!(self, tx);
             tx.commit().await.context("committing a password reset")?;
             Ok(())
         })
@@ -380,6 +397,7 @@ impl Store {
                 .await
                 .context("ending refresh tokens")?;
             append_audit!(tx, audit);
+            notify_sessions!(self, tx);
             tx.commit().await.context("committing a disabled user")?;
             Ok(())
         })
@@ -464,6 +482,7 @@ impl Store {
                 .await
                 .context("ending refresh tokens")?;
             append_audit!(tx, audit);
+            notify_sessions!(self, tx);
             tx.commit().await.context("committing a device revocation")?;
             Ok(true)
         })
@@ -649,6 +668,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await
                     .context("revoking a device's sessions")?;
+                notify_sessions!(self, tx);
                 RefreshLookup::Reused { device_id }
             } else {
                 RefreshLookup::Invalid
@@ -686,6 +706,7 @@ impl Store {
                 .await
                 .context("ending refresh tokens")?;
             append_audit!(tx, audit);
+            notify_sessions!(self, tx);
             tx.commit().await.context("committing a sign-out")?;
             Ok(())
         })

@@ -222,6 +222,9 @@ pub enum Notice {
     Doc(String),
     /// The emergency feed gained items.
     Feed,
+    /// Sessions may have ended, a device been revoked or a user disabled or changed:
+    /// forget cached sessions and look again at what was decided from them.
+    Sessions,
 }
 
 impl Notice {
@@ -229,6 +232,7 @@ impl Notice {
         match self {
             Notice::Doc(doc_id) => format!("{instance}|doc|{doc_id}"),
             Notice::Feed => format!("{instance}|feed|"),
+            Notice::Sessions => format!("{instance}|sessions|"),
         }
     }
 
@@ -239,6 +243,7 @@ impl Notice {
         let notice = match (parts.next()?, parts.next()?) {
             ("doc", doc_id) => Notice::Doc(doc_id.to_owned()),
             ("feed", _) => Notice::Feed,
+            ("sessions", _) => Notice::Sessions,
             _ => return None,
         };
         Some((instance, notice))
@@ -342,6 +347,18 @@ impl Store {
 
     fn notice_payload(&self, notice: &Notice) -> String {
         notice.encode(&self.instance)
+    }
+
+    /// Changes whenever sessions may have ended or users changed, here or (on
+    /// PostgreSQL, once [`Store::forget_sessions`] is called on hearing of it) elsewhere.
+    pub fn session_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.sessions.changes()
+    }
+
+    /// Forgets cached sessions and wakes [`Store::session_changes`]: another instance
+    /// ended a session or changed a user.
+    pub fn forget_sessions(&self) {
+        self.sessions.invalidate();
     }
 
     /// The PostgreSQL pool, for `LISTEN`; `None` on SQLite.

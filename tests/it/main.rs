@@ -21,5 +21,6 @@ mod postgres;
 mod process;
 mod rules;
 mod scheme;
+mod stale_access;
 mod sync;
 mod sync_load;

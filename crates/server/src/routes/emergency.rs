@@ -355,6 +355,7 @@ pub(crate) async fn feed_stream(
     let stream = futures_util::stream::unfold(
         FeedStream {
             changes: state.feed_watch(),
+            sessions_seen: *state.store().session_changes().borrow(),
             sessions: state.store().session_changes(),
             session: request_token_hash(&headers),
             shutdown: state.shutdown(),
@@ -378,6 +379,8 @@ struct FeedStream {
     changes: tokio::sync::watch::Receiver<u64>,
     /// Ticks when sessions may have ended; see [`still_standing`].
     sessions: tokio::sync::watch::Receiver<u64>,
+    /// The value of `sessions` when the session was last looked at.
+    sessions_seen: u64,
     /// The hash of the token the stream was opened with.
     session: String,
     shutdown: tokio::sync::watch::Receiver<bool>,
@@ -394,8 +397,9 @@ impl FeedStream {
             }
             // Checked before every event, queued ones too: nothing more reaches a reader
             // whose session has ended, even what was read for it before.
-            if self.sessions.has_changed().unwrap_or(true) {
-                self.sessions.borrow_and_update();
+            let sessions = *self.sessions.borrow_and_update();
+            if sessions != self.sessions_seen {
+                self.sessions_seen = sessions;
                 match still_standing(&self.state, &self.session).await {
                     Ok(principal) => self.principal = principal,
                     Err(e) => {

@@ -285,3 +285,141 @@ async fn a_sign_out_through_one_instance_ends_a_feed_stream_on_another() {
     drop((a, b));
     drop_database(&database).await;
 }
+
+#[tokio::test]
+async fn administrators_act_only_within_their_own_organisation() {
+    let app = spawn_app().await;
+    // admin.demo administers the demo practice (Y99901); ambulance.demo is at the
+    // ambulance service, cm2.demo at the practice.
+    let admin = app.login("admin.demo").await;
+    let crew = app.login_with("ambulance.demo", "demo").await;
+    let crew_device = crew["device_id"].as_str().unwrap().to_owned();
+    let crew_token = crew["token"].as_str().unwrap().to_owned();
+    let post = |path: String, body: Option<serde_json::Value>| {
+        let app = &app;
+        let admin = admin.clone();
+        async move {
+            app.send(Method::POST, &path, Some(&admin), body.as_ref())
+                .await
+        }
+    };
+
+    // Another organisation's accounts are out of reach, and look as if missing.
+    let refused = [
+        (
+            post(
+                "/api/v1/admin/users".into(),
+                Some(serde_json::json!({ "username": "crew.two", "name": "Crew Two", "organisation": "Y99902", "roles": ["emergency_clinician"] })),
+            )
+            .await,
+            403,
+        ),
+        (
+            post(
+                "/api/v1/admin/users/ambulance.demo/reset-password".into(),
+                Some(serde_json::json!({ "password": "taken-over-password" })),
+            )
+            .await,
+            404,
+        ),
+        (
+            post("/api/v1/admin/users/ambulance.demo/disable".into(), None).await,
+            404,
+        ),
+        (
+            post(format!("/api/v1/admin/devices/{crew_device}/revoke"), None).await,
+            404,
+        ),
+        (
+            app.get("/api/v1/admin/users/ambulance.demo/devices", Some(&admin))
+                .await,
+            404,
+        ),
+        (
+            post(
+                "/api/v1/admin/organisations".into(),
+                Some(serde_json::json!({ "code": "Y99960", "name": "Elsewhere", "kind": "social_care" })),
+            )
+            .await,
+            403,
+        ),
+        (
+            post(
+                "/api/v1/admin/users".into(),
+                Some(serde_json::json!({ "username": "self.promoted", "name": "Up", "organisation": "Y99901", "roles": ["deployment_admin"] })),
+            )
+            .await,
+            403,
+        ),
+    ];
+    for (i, (reply, status)) in refused.iter().enumerate() {
+        assert_eq!(reply.status, *status, "case {i}: {reply:?}");
+    }
+    // Nothing of it happened: the crew still signs in with their password, on their device.
+    assert_eq!(app.try_login("ambulance.demo", "demo").await.status, 200);
+    assert_eq!(
+        app.get("/api/v1/emergency/feed?limit=1", Some(&crew_token))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(app.try_login("crew.two", "x").await.status, 401);
+    let listed = app.get("/api/v1/admin/users", Some(&admin)).await.json();
+    let orgs: std::collections::BTreeSet<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["organisation"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        orgs.len(),
+        1,
+        "only the practice's users are listed: {listed}"
+    );
+
+    // Within the practice, the administrator administers.
+    let own = post(
+        "/api/v1/admin/users".into(),
+        Some(serde_json::json!({ "username": "cm3.test", "name": "Case Manager Three", "organisation": "Y99901", "roles": ["case_manager"] })),
+    )
+    .await;
+    assert_eq!(own.status, 201, "{own:?}");
+    let reset = post(
+        "/api/v1/admin/users/cm2.demo/reset-password".into(),
+        Some(serde_json::json!({ "password": "a-new-long-password" })),
+    )
+    .await;
+    assert_eq!(reset.status, 200, "{reset:?}");
+
+    // A deployment administrator acts across organisations.
+    // (At the practice itself, which does not put them in its administrator's hands.)
+    app.create_user(
+        "deployment.admin",
+        "Y99901",
+        &["deployment_admin"],
+        "deployment-password-1",
+    )
+    .await;
+    let deployment = app
+        .login_with("deployment.admin", "deployment-password-1")
+        .await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let revoked = app
+        .send(
+            Method::POST,
+            &format!("/api/v1/admin/devices/{crew_device}/revoke"),
+            Some(&deployment),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, 200, "{revoked:?}");
+    // And a practice administrator cannot touch the deployment administrator.
+    let touched = post(
+        "/api/v1/admin/users/deployment.admin/reset-password".into(),
+        Some(serde_json::json!({ "password": "taken-over-password" })),
+    )
+    .await;
+    assert_eq!(touched.status, 404, "{touched:?}");
+}

@@ -133,7 +133,8 @@ impl FromRequestParts<AppState> for Authenticated {
     }
 }
 
-/// Extractor for handlers only an administrator may use.
+/// Extractor for handlers only an administrator (of an organisation or of the
+/// deployment) may use; `crate::admin` confines each to what they may manage.
 #[derive(Debug, Clone)]
 pub struct AdminUser(pub Principal);
 
@@ -145,7 +146,7 @@ impl FromRequestParts<AppState> for AdminUser {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let Authenticated(principal) = Authenticated::from_request_parts(parts, state).await?;
-        if !principal.user.has(Role::Admin) {
+        if !principal.user.has(Role::Admin) && !principal.user.has(Role::DeploymentAdmin) {
             return Err(ApiError::Forbidden);
         }
         Ok(AdminUser(principal))

@@ -311,7 +311,7 @@ async fn run_admin(command: AdminCommand) -> ExitCode {
             }
             AdminCommand::ListDevices { database, username } => {
                 let store = open_store(&database.database_url).await?;
-                for device in admin::devices(&store, &username).await? {
+                for device in admin::devices(&store, Operator::Cli, &username).await? {
                     let status = if device.revoked_at_ms.is_some() {
                         "revoked"
                     } else {

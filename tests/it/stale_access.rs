@@ -423,3 +423,92 @@ async fn administrators_act_only_within_their_own_organisation() {
     .await;
     assert_eq!(touched.status, 404, "{touched:?}");
 }
+
+#[tokio::test]
+async fn parallel_guesses_cannot_slip_under_the_sign_in_limit() {
+    let app = spawn_app().await;
+    let guesses = (0..24).map(|i| {
+        let app = &app;
+        async move {
+            app.try_login("cm2.demo", &format!("guess-{i}"))
+                .await
+                .status
+        }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(checked + throttled, statuses.len(), "{statuses:?}");
+    // The limit is 5 failures per account in the window, however the guesses overlap.
+    assert!(checked <= 5, "{checked} guesses were checked: {statuses:?}");
+    assert!(checked >= 1, "{statuses:?}");
+    // Locked now, even for the right password.
+    assert_eq!(app.try_login("cm2.demo", "demo").await.status, 429);
+
+    // Hashing ran a bounded number at a time (the bound is per process, across tests).
+    let (bound, peak) = redfolder_server::auth::hashing_bound_and_peak();
+    assert!(peak >= 1 && peak <= bound, "peak {peak}, bound {bound}");
+}
+
+#[tokio::test]
+async fn guesses_elsewhere_do_not_lock_the_owner_out_of_their_own_device() {
+    let app = spawn_app().await;
+    let first = app.login_with("cm1.demo", "demo").await;
+    let device = first["device_id"].as_str().unwrap().to_owned();
+    for i in 0..5 {
+        assert_eq!(
+            app.try_login("cm1.demo", &format!("guess-{i}"))
+                .await
+                .status,
+            401
+        );
+    }
+    assert_eq!(app.try_login("cm1.demo", "demo").await.status, 429);
+    // The owner's tablet, which signed in before, has its own bucket.
+    let owner = app
+        .post_json(
+            "/api/v1/auth/login",
+            &serde_json::json!({ "username": "cm1.demo", "password": "demo", "device_id": device }),
+        )
+        .await;
+    assert_eq!(owner.status, 200, "{owner:?}");
+    // A made-up device id is no way round the lock.
+    let made_up = app
+        .post_json(
+            "/api/v1/auth/login",
+            &serde_json::json!({ "username": "cm1.demo", "password": "demo", "device_id": "0f0e6c1e-0000-4000-8000-000000000000" }),
+        )
+        .await;
+    assert_eq!(made_up.status, 429, "{made_up:?}");
+}
+
+#[tokio::test]
+async fn a_lock_ends_one_window_after_the_failures_however_often_it_is_tried() {
+    const WINDOW_MS: i64 = 1_500;
+    let app = crate::helpers::spawn_app_with(|config| {
+        config.throttle.window_ms = WINDOW_MS;
+    })
+    .await;
+    for i in 0..5 {
+        assert_eq!(
+            app.try_login("cm2.demo", &format!("guess-{i}"))
+                .await
+                .status,
+            401
+        );
+    }
+    let last_failure = std::time::Instant::now();
+    let window = std::time::Duration::from_millis(WINDOW_MS as u64);
+    // Tried again and again while locked: refused attempts do not extend the lock.
+    while last_failure.elapsed() < window {
+        let status = app.try_login("cm2.demo", "still-guessing").await.status;
+        assert!(status == 429 || status == 401, "{status}");
+        if status == 401 {
+            // An earlier failure left the window: the lock ended on time.
+            break;
+        }
+    }
+    // Waiting for the window to pass is the behaviour under test, not synchronisation.
+    tokio::time::sleep(window.saturating_sub(last_failure.elapsed()) + window).await;
+    assert_eq!(app.try_login("cm2.demo", "demo").await.status, 200);
+}

@@ -139,9 +139,9 @@ async fn password_hash(password: Option<String>) -> Result<(String, Option<Strin
             (p.clone(), Some(p))
         }
     };
-    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+    let hash = crate::auth::bounded_hashing(move || hash_password(&password))
         .await
-        .map_err(|e| anyhow::anyhow!("password hashing panicked: {e}"))??;
+        .map_err(|e| anyhow::anyhow!("password hashing: {e}"))??;
     Ok((hash, generated))
 }
 

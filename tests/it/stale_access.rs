@@ -686,3 +686,61 @@ async fn a_virtual_clinic_opens_on_its_day_for_consenting_patients_and_closes_wh
         closed_at
     );
 }
+
+#[tokio::test]
+async fn unauthenticated_requests_are_audited_at_a_bounded_rate_then_counted() {
+    use redfolder_server::store::{AGGREGATE_WINDOW_MS, FIRST_PER_WINDOW};
+    let app = spawn_app().await;
+    let first = usize::try_from(FIRST_PER_WINDOW).unwrap();
+    // Failed sign-ins (unknown usernames, so no account lock), then throttled ones once
+    // the address has failed too often; and summary lookups without a token.
+    let sign_ins = 30;
+    for i in 0..sign_ins {
+        let status = app.try_login(&format!("nobody-{i}"), "guess").await.status;
+        assert!(status == 401 || status == 429, "{status}");
+    }
+    let lookups = 25;
+    for _ in 0..lookups {
+        assert_eq!(app.emergency_summary("9434765919", None).await.status, 401);
+    }
+    let written = |events: &[redfolder_server::audit::AuditEvent]| {
+        events
+            .iter()
+            .filter(|e| e.user_id.is_none() && !e.outcome.ends_with("_counted"))
+            .count()
+    };
+    let login = app.audit_of("auth.login").await;
+    let summary = app.audit_of("emergency.summary").await;
+    // One by one only up to the rate, per kind (failed, throttled; unauthorized).
+    assert!(
+        written(&login) <= 2 * first,
+        "{} sign-ins written",
+        written(&login)
+    );
+    assert_eq!(written(&summary), first);
+
+    // When the window ends, one entry per kind says how many more there were.
+    app.store
+        .flush_unauthenticated_audit(crate::client::now_ms() + AGGREGATE_WINDOW_MS + 1)
+        .await
+        .unwrap();
+    let counted = |events: &[redfolder_server::audit::AuditEvent]| -> usize {
+        events
+            .iter()
+            .filter(|e| e.outcome.ends_with("_counted"))
+            .map(|e| {
+                e.detail
+                    .split(' ')
+                    .next()
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .unwrap_or_else(|| panic!("a count: {}", e.detail))
+            })
+            .sum()
+    };
+    let login = app.audit_of("auth.login").await;
+    let summary = app.audit_of("emergency.summary").await;
+    assert_eq!(written(&login) + counted(&login), sign_ins);
+    assert_eq!(written(&summary) + counted(&summary), lookups);
+    // And the chain still verifies.
+    assert!(app.store.verify_audit().await.unwrap().is_ok());
+}

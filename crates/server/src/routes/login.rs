@@ -77,11 +77,16 @@ pub(crate) async fn login(
     };
     let throttle = state.config().throttle;
     let subjects = throttle_subjects(&throttle, &username, known_device.as_deref(), addr);
+    // Failed and refused sign-ins are nobody's: audited one by one only up to a rate
+    // per address, then counted (`Store::record_unauthenticated_audit`).
+    let source = addr.map(|a| a.to_string()).unwrap_or_default();
     let reserved = match reserve_attempt(&state, &subjects, now).await {
         Ok(ids) => ids,
         Err(e) => {
             state.metrics().login("throttled");
-            store.record_audit(&[attempt("throttled")]).await?;
+            store
+                .record_unauthenticated_audit(attempt("throttled"), &source, now)
+                .await?;
             return Err(e);
         }
     };
@@ -103,7 +108,9 @@ pub(crate) async fn login(
         _ => {
             // The attempt's rows stay: they are its failure.
             state.metrics().login("failed");
-            store.record_audit(&[attempt("failed")]).await?;
+            store
+                .record_unauthenticated_audit(attempt("failed"), &source, now)
+                .await?;
             return Err(ApiError::InvalidCredentials);
         }
     };

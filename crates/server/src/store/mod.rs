@@ -33,6 +33,7 @@ pub use accounts::{
     Credentials, Device, NewOrganisation, NewTokens, NewUser, Organisation, RefreshLookup,
     SessionLookup,
 };
+pub use audit::{AGGREGATE_WINDOW_MS, FIRST_PER_WINDOW};
 pub use docs::{Chunk, CommitOutcome, CommitRequest, StoredDoc};
 pub use feed::{FeedItem, StoredSummary};
 pub use patients::{CareTeamMember, NewPatient, OrganisationReport, PatientListing};
@@ -49,6 +50,8 @@ pub struct Store {
     audit: Option<audit::AuditQueue>,
     /// Recent access-token lookups, shared by every clone of this handle.
     sessions: std::sync::Arc<session_cache::SessionCache>,
+    /// Counts of unauthenticated requests' audit entries (`store/audit.rs`).
+    unauthenticated: std::sync::Arc<std::sync::Mutex<audit::Unauthenticated>>,
     /// On a SQLite file, a few connections that read through a memory map, for the
     /// emergency summary reads (see [`with_read_pool!`]).
     reads: Option<SqlitePool>,
@@ -325,6 +328,7 @@ impl Store {
             instance: uuid::Uuid::new_v4().to_string().into(),
             audit: None,
             sessions: std::sync::Arc::default(),
+            unauthenticated: std::sync::Arc::default(),
             reads,
         };
         Ok(Store {

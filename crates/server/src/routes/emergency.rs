@@ -370,6 +370,7 @@ pub(crate) async fn feed_stream(
             sessions_seen: *state.store().session_changes().borrow(),
             sessions: state.store().session_changes(),
             session: request_token_hash(&headers),
+            waited: false,
             shutdown: state.shutdown(),
             state,
             principal,
@@ -395,6 +396,10 @@ struct FeedStream {
     sessions_seen: u64,
     /// The hash of the token the stream was opened with.
     session: String,
+    /// Whether the stream waited since the session was last looked at: looked at again
+    /// then, so a sign-out between the request's authentication and the stream's first
+    /// look at `sessions` is not missed.
+    waited: bool,
     shutdown: tokio::sync::watch::Receiver<bool>,
     pending: std::collections::VecDeque<Event>,
 }
@@ -410,8 +415,9 @@ impl FeedStream {
             // Checked before every event, queued ones too: nothing more reaches a reader
             // whose session has ended, even what was read for it before.
             let sessions = *self.sessions.borrow_and_update();
-            if sessions != self.sessions_seen {
+            if sessions != self.sessions_seen || self.waited {
                 self.sessions_seen = sessions;
+                self.waited = false;
                 match still_standing(&self.state, &self.session).await {
                     Ok(principal) => self.principal = principal,
                     Err(e) => {
@@ -455,6 +461,7 @@ impl FeedStream {
                     _ = self.sessions.changed() => {}
                     _ = self.shutdown.changed() => {}
                 }
+                self.waited = true;
             }
         }
     }

@@ -372,3 +372,64 @@ where
         hash: row.try_get("hash")?,
     })
 }
+
+#[cfg(test)]
+mod unauthenticated_tests {
+    use super::*;
+
+    fn event(outcome: &str) -> AuditEvent {
+        AuditEvent::new(0, "auth.login", "authentication", outcome)
+    }
+
+    #[test]
+    fn entries_past_the_rate_are_counted_into_one_per_window() {
+        let mut windows = Unauthenticated::default();
+        let mut written = 0;
+        for i in 0..25 {
+            let (now, ended) = windows.take(event("failed"), "10.0.0.1", 1_000 + i);
+            written += usize::from(now.is_some());
+            assert!(ended.is_empty());
+        }
+        assert_eq!(written, FIRST_PER_WINDOW as usize);
+        // Another kind or source has its own allowance.
+        assert!(
+            windows
+                .take(event("throttled"), "10.0.0.1", 1_100)
+                .0
+                .is_some()
+        );
+        assert!(windows.take(event("failed"), "10.0.0.2", 1_100).0.is_some());
+        assert!(windows.ended(1_000 + AGGREGATE_WINDOW_MS - 1).is_empty());
+        let ended = windows.ended(1_000 + AGGREGATE_WINDOW_MS);
+        assert_eq!(ended.len(), 1, "{ended:?}");
+        assert_eq!(ended[0].outcome, "failed_counted");
+        assert!(
+            ended[0]
+                .detail
+                .starts_with("15 more like this from 10.0.0.1"),
+            "{}",
+            ended[0].detail
+        );
+        // The next window starts afresh.
+        assert!(
+            windows
+                .take(event("failed"), "10.0.0.1", 1_000 + AGGREGATE_WINDOW_MS)
+                .0
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn sources_past_the_cap_share_one_window() {
+        let mut windows = Unauthenticated::default();
+        for i in 0..MAX_AGGREGATES {
+            windows.take(event("failed"), &format!("s{i}"), 0);
+        }
+        for _ in 0..FIRST_PER_WINDOW {
+            assert!(windows.take(event("failed"), "new-1", 0).0.is_some());
+        }
+        // A further new source lands in the same shared window, already used up.
+        assert!(windows.take(event("failed"), "new-2", 0).0.is_none());
+        assert_eq!(windows.windows.len(), MAX_AGGREGATES + 1);
+    }
+}

@@ -441,7 +441,17 @@ async fn parallel_guesses_cannot_slip_under_the_sign_in_limit() {
     assert_eq!(checked + throttled, statuses.len(), "{statuses:?}");
     // The limit is 5 failures per account in the window, however the guesses overlap.
     assert!(checked <= 5, "{checked} guesses were checked: {statuses:?}");
-    assert!(checked >= 1, "{statuses:?}");
+    // (Racing attempts may refuse each other, so fewer than 5 may have been checked: the
+    // rest of the allowance is still there, and not one more.)
+    let mut more = 0;
+    while app.try_login("cm2.demo", "one-more-guess").await.status == 401 {
+        more += 1;
+        assert!(
+            checked + more <= 5,
+            "{checked} + {more} guesses were checked"
+        );
+    }
+    assert_eq!(checked + more, 5);
     // Locked now, even for the right password.
     assert_eq!(app.try_login("cm2.demo", "demo").await.status, 429);
 

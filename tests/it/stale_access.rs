@@ -2,6 +2,8 @@
 //! when consent, the care team, a session, a device or an account changes, on every
 //! instance, and whatever may no longer read stops reading.
 
+use std::time::Duration;
+
 use redfolder_shared::Edit;
 use redfolder_shared::protocol::{ErrorCode, Frame};
 use reqwest::Method;
@@ -753,4 +755,62 @@ async fn unauthenticated_requests_are_audited_at_a_bounded_rate_then_counted() {
     assert_eq!(written(&summary) + counted(&summary), lookups);
     // And the chain still verifies.
     assert!(app.store.verify_audit().await.unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn open_sync_connections_lose_access_at_once_not_at_their_next_tick() {
+    // A tick far away: whatever ends access here is the event, not the timer.
+    let app = crate::helpers::spawn_app_with(|config| {
+        config.sync_tick = Duration::from_secs(3600);
+    })
+    .await;
+
+    // Signed out through HTTP while the tablet is connected: told, and closed.
+    let cm = app.login("cm1.demo").await;
+    let mut tablet = Device::connect(&app.ws_url(), &cm, "tick-cm").await;
+    tablet.hello().await.unwrap();
+    sign_out(&app, &cm).await;
+    tablet
+        .pump(|d| {
+            d.errors
+                .iter()
+                .any(|(code, _, _)| *code == ErrorCode::Unauthorized)
+        })
+        .await;
+
+    // An MDT member with the plan open loses it when the care team drops them.
+    let mdt_token = app.login("mdt.demo").await;
+    let cm_token = app.login("cm2.demo").await;
+    let id = shared_patient(&app, &mdt_token).await;
+    let mut mdt = Device::connect(&app.ws_url(), &mdt_token, "tick-mdt").await;
+    mdt.hello().await.unwrap();
+    assert_eq!(mdt.open(&id).await, Outcome::Synced);
+    let team = app
+        .get(&format!("/api/v1/patients/{id}/care-team"), Some(&cm_token))
+        .await
+        .json();
+    let nurses = team
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["code"] == "Y99904")
+        .expect("the community nurses in the care team")["organisation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let removed = app
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/patients/{id}/care-team/{nurses}"),
+            Some(&cm_token),
+            None,
+        )
+        .await;
+    assert_eq!(removed.status, 204, "{removed:?}");
+    mdt.pump(|d| {
+        d.errors
+            .iter()
+            .any(|(code, doc, _)| *code == ErrorCode::Forbidden && doc.as_deref() == Some(&id))
+    })
+    .await;
 }

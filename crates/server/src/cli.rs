@@ -89,7 +89,8 @@ enum AdminCommand {
         /// The organisation's code (or id).
         #[arg(long = "org")]
         organisation: String,
-        /// case_manager, mdt_member, emergency_clinician, commissioner or admin; repeat
+        /// case_manager, mdt_member, emergency_clinician, commissioner, admin (their own
+        /// organisation's accounts) or deployment_admin (every organisation's); repeat
         /// for several.
         #[arg(long = "role", required = true)]
         roles: Vec<String>,

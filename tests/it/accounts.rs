@@ -175,7 +175,21 @@ async fn a_revoked_device_is_told_to_erase_its_data() {
 #[tokio::test]
 async fn administrators_manage_accounts_through_the_api() {
     let app = spawn_app().await;
-    let admin = app.login("admin.demo").await;
+    // Organisations and other organisations' users are the deployment's administrators'
+    // to manage (a practice's administrator only manages the practice: stale_access.rs).
+    app.create_user(
+        "deployment.admin",
+        "Y99901",
+        &["deployment_admin"],
+        "deployment-password-1",
+    )
+    .await;
+    let admin = app
+        .login_with("deployment.admin", "deployment-password-1")
+        .await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let org = app
         .send(
             Method::POST,

@@ -22,5 +22,6 @@ mod postgres;
 mod process;
 mod rules;
 mod scheme;
+mod stale_access;
 mod sync;
 mod sync_load;

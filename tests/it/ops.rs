@@ -118,6 +118,7 @@ async fn the_openapi_document_describes_every_route() {
             "/api/v1/scheme/virtual-clinics/{id}/plans/{patient_id}/advice",
             &["post"],
         ),
+        ("/api/v1/scheme/virtual-clinics/{id}/close", &["post"]),
         ("/api/v1/scheme/advice", &["get"]),
         ("/api/v1/admin/organisations", &["get", "post"]),
         ("/api/v1/admin/users", &["get", "post"]),

@@ -645,6 +645,15 @@ async fn meetings_and_clinics(app: &TestApp) {
         "consultant-password",
     )
     .await;
+    // A clinic only takes patients who consent to sharing with the MDT.
+    let mut consent = Device::connect(&app.ws_url(), &token, "scheme-consent").await;
+    consent.hello().await.unwrap();
+    assert_eq!(consent.open(&patients[0].0).await, Outcome::Synced);
+    let give = Edit::SetConsent {
+        share_with_mdt: true,
+        share_with_emergency_services: false,
+    };
+    assert_eq!(consent.write(&patients[0].0, &give).await, Outcome::Acked);
     let today = Date::from_unix_ms(now).to_string();
     let (status, clinic) = send(
         app,

@@ -1,6 +1,13 @@
 //! Account administration, shared by `redfolder admin …` and the `/api/v1/admin` routes:
 //! organisations, users, passwords, disabling users and revoking devices. Every action
 //! is audited.
+//!
+//! An administrator ([`Role::Admin`]) acts only within their own organisation: they
+//! create its users, reset their passwords, disable them and revoke their devices, and
+//! the users of other organisations are as if they did not exist. Only a deployment
+//! administrator ([`Role::DeploymentAdmin`]) or the command line (whoever can run it can
+//! read the database anyway) creates organisations, acts in any organisation, or gives
+//! or touches the deployment administrator role.
 
 use crate::audit::{AuditEvent, action, purpose};
 use crate::auth::{hash_password, new_password};
@@ -16,6 +23,9 @@ pub enum AdminError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The operator may not do this at all (not merely to this one user).
+    #[error("{0}")]
+    Forbidden(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -29,12 +39,54 @@ pub enum Operator<'a> {
 }
 
 impl Operator<'_> {
+    /// The organisation this operator's actions are confined to; `None` for the whole
+    /// deployment.
+    fn confined_to(&self) -> Option<&str> {
+        match self {
+            Operator::Api(principal) if !principal.user.has(Role::DeploymentAdmin) => {
+                Some(&principal.user.organisation_id)
+            }
+            _ => None,
+        }
+    }
+
+    fn deployment_wide(&self) -> bool {
+        self.confined_to().is_none()
+    }
+
+    /// Refuses what only a deployment-wide operator may do.
+    fn require_deployment(&self, what: &str) -> Result<(), AdminError> {
+        if self.deployment_wide() {
+            Ok(())
+        } else {
+            Err(AdminError::Forbidden(format!(
+                "only a deployment administrator may {what}"
+            )))
+        }
+    }
+
+    /// Whether this operator may manage `user`: one of their own organisation's users,
+    /// and not a deployment administrator, unless the operator acts deployment-wide.
+    fn may_manage(&self, user: &User) -> bool {
+        match self.confined_to() {
+            None => true,
+            Some(org) => user.organisation_id == org && !user.has(Role::DeploymentAdmin),
+        }
+    }
+
     fn event(&self, subject: &str, detail: String) -> AuditEvent {
         let event = AuditEvent::new(now_ms(), action::ADMIN, purpose::ADMINISTRATION, "ok")
             .subject(subject)
             .detail(detail);
         match self {
-            Operator::Api(principal) => event.by(principal, Role::Admin),
+            Operator::Api(principal) => {
+                let role = if principal.user.has(Role::DeploymentAdmin) {
+                    Role::DeploymentAdmin
+                } else {
+                    Role::Admin
+                };
+                event.by(principal, role)
+            }
             Operator::Cli => AuditEvent {
                 username: Some("cli".to_owned()),
                 role: Some(Role::Admin.as_str().to_owned()),
@@ -87,9 +139,9 @@ async fn password_hash(password: Option<String>) -> Result<(String, Option<Strin
             (p.clone(), Some(p))
         }
     };
-    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+    let hash = crate::auth::bounded_hashing(move || hash_password(&password))
         .await
-        .map_err(|e| anyhow::anyhow!("password hashing panicked: {e}"))??;
+        .map_err(|e| anyhow::anyhow!("password hashing: {e}"))??;
     Ok((hash, generated))
 }
 
@@ -100,6 +152,7 @@ pub async fn create_organisation(
     name: &str,
     kind: &str,
 ) -> Result<Organisation, AdminError> {
+    by.require_deployment("create organisations")?;
     let kind = OrganisationKind::parse(kind).ok_or_else(|| {
         let kinds: Vec<&str> = OrganisationKind::ALL.iter().map(|k| k.as_str()).collect();
         AdminError::Invalid(format!("kind must be one of {}", kinds.join(", ")))
@@ -152,6 +205,9 @@ pub async fn create_user(
             "a user needs at least one role".to_owned(),
         ));
     }
+    if parsed.contains(&Role::DeploymentAdmin) {
+        by.require_deployment("give the deployment_admin role")?;
+    }
     let org = match store.organisation_by_code(organisation).await? {
         Some(org) => org,
         None => store
@@ -159,6 +215,13 @@ pub async fn create_user(
             .await?
             .ok_or_else(|| AdminError::NotFound(format!("no organisation {organisation}")))?,
     };
+    if let Some(own) = by.confined_to()
+        && own != org.id
+    {
+        return Err(AdminError::Forbidden(
+            "an administrator creates users only in their own organisation".to_owned(),
+        ));
+    }
     let (hash, generated) = password_hash(password).await?;
     let role_names: Vec<&str> = parsed.iter().map(|r| r.as_str()).collect();
     let event = by.event(
@@ -194,11 +257,26 @@ pub async fn create_user(
     Ok((user, generated))
 }
 
-async fn existing_user(store: &Store, username: &str) -> Result<User, AdminError> {
+/// A user the operator may manage. Another organisation's user is answered exactly as
+/// a missing one, so an administrator learns nothing of other organisations' accounts.
+async fn existing_user(
+    store: &Store,
+    by: Operator<'_>,
+    username: &str,
+) -> Result<User, AdminError> {
     store
         .user_by_username(username)
         .await?
-        .ok_or_else(|| AdminError::NotFound(format!("no user {username}")))
+        .filter(|user| by.may_manage(user))
+        .ok_or_else(|| AdminError::NotFound(not_yours(by, "user", username)))
+}
+
+fn not_yours(by: Operator<'_>, what: &str, name: &str) -> String {
+    if by.deployment_wide() {
+        format!("no {what} {name}")
+    } else {
+        format!("no {what} {name} in your organisation")
+    }
 }
 
 /// Sets a new password (generated and returned if none is given) and signs the user out
@@ -209,7 +287,7 @@ pub async fn reset_password(
     username: &str,
     password: Option<String>,
 ) -> Result<Option<String>, AdminError> {
-    let user = existing_user(store, username).await?;
+    let user = existing_user(store, by, username).await?;
     let (hash, generated) = password_hash(password).await?;
     let event = by.event(username, format!("reset the password of {username}"));
     store
@@ -224,7 +302,7 @@ pub async fn disable_user(
     by: Operator<'_>,
     username: &str,
 ) -> Result<(), AdminError> {
-    let user = existing_user(store, username).await?;
+    let user = existing_user(store, by, username).await?;
     let event = by.event(username, format!("disable user {username}"));
     store.disable_user(&user.id, now_ms(), &[event]).await?;
     Ok(())
@@ -237,6 +315,13 @@ pub async fn revoke_device(
     by: Operator<'_>,
     device_id: &str,
 ) -> Result<Device, AdminError> {
+    let owner = match store.device(device_id).await? {
+        Some(device) => store.user_by_id(&device.user_id).await?,
+        None => None,
+    };
+    if !owner.is_some_and(|user| by.may_manage(&user)) {
+        return Err(AdminError::NotFound(not_yours(by, "device", device_id)));
+    }
     let event = by.event(device_id, format!("revoke device {device_id}"));
     if !store.revoke_device(device_id, now_ms(), &[event]).await? {
         return Err(AdminError::NotFound(format!("no device {device_id}")));
@@ -247,7 +332,11 @@ pub async fn revoke_device(
         .ok_or_else(|| anyhow::anyhow!("a revoked device is missing"))?)
 }
 
-pub async fn devices(store: &Store, username: &str) -> Result<Vec<Device>, AdminError> {
-    let user = existing_user(store, username).await?;
+pub async fn devices(
+    store: &Store,
+    by: Operator<'_>,
+    username: &str,
+) -> Result<Vec<Device>, AdminError> {
+    let user = existing_user(store, by, username).await?;
     Ok(store.devices_of(&user.id).await?)
 }

@@ -39,6 +39,72 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
     })
 }
 
+/// How many passwords are hashed or checked at once, at most: Argon2 takes tens of
+/// milliseconds of a core and 19 MiB each, so a burst of sign-ins (or an attacker's) would
+/// otherwise take every blocking thread and the memory with them. The rest wait their turn.
+fn hashing_permits() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8))
+}
+
+/// Sign-ins that may wait for a turn at hashing; past this a sign-in is told to come back
+/// (429) rather than queue without bound.
+const MAX_HASHING_QUEUE: usize = 256;
+
+struct Hashing {
+    permits: tokio::sync::Semaphore,
+    /// Waiting or hashing now.
+    queued: std::sync::atomic::AtomicUsize,
+    running: std::sync::atomic::AtomicUsize,
+    /// The most ever hashing at once (for the test that shows the bound holds).
+    peak: std::sync::atomic::AtomicUsize,
+}
+
+static HASHING: std::sync::LazyLock<Hashing> = std::sync::LazyLock::new(|| Hashing {
+    permits: tokio::sync::Semaphore::new(hashing_permits()),
+    queued: std::sync::atomic::AtomicUsize::new(0),
+    running: std::sync::atomic::AtomicUsize::new(0),
+    peak: std::sync::atomic::AtomicUsize::new(0),
+});
+
+/// The bound on concurrent password hashing, and the most that ever ran at once in this
+/// process.
+pub fn hashing_bound_and_peak() -> (usize, usize) {
+    (
+        hashing_permits(),
+        HASHING.peak.load(std::sync::atomic::Ordering::Relaxed),
+    )
+}
+
+/// Runs password hashing (`work`) on the blocking pool, at most [`hashing_permits`] at a
+/// time across the process. `TooManyRequests` if too many already wait.
+pub async fn bounded_hashing<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    use std::sync::atomic::Ordering;
+    let hashing = &*HASHING;
+    if hashing.queued.fetch_add(1, Ordering::AcqRel) >= MAX_HASHING_QUEUE {
+        hashing.queued.fetch_sub(1, Ordering::AcqRel);
+        return Err(ApiError::TooManyRequests {
+            retry_after_secs: 1,
+        });
+    }
+    let result = async {
+        let _permit = hashing
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| anyhow::anyhow!("the hashing semaphore closed: {e}"))?;
+        let now = hashing.running.fetch_add(1, Ordering::AcqRel) + 1;
+        hashing.peak.fetch_max(now, Ordering::AcqRel);
+        let done = tokio::task::spawn_blocking(work).await;
+        hashing.running.fetch_sub(1, Ordering::AcqRel);
+        done.map_err(|e| ApiError::Internal(anyhow::anyhow!("password hashing panicked: {e}")))
+    }
+    .await;
+    hashing.queued.fetch_sub(1, Ordering::AcqRel);
+    result
+}
+
 /// A hash to verify against when the username does not exist, so that a wrong username
 /// takes as long as a wrong password and usernames cannot be discovered by timing.
 pub fn dummy_hash() -> &'static str {
@@ -133,7 +199,8 @@ impl FromRequestParts<AppState> for Authenticated {
     }
 }
 
-/// Extractor for handlers only an administrator may use.
+/// Extractor for handlers only an administrator (of an organisation or of the
+/// deployment) may use; `crate::admin` confines each to what they may manage.
 #[derive(Debug, Clone)]
 pub struct AdminUser(pub Principal);
 
@@ -145,7 +212,7 @@ impl FromRequestParts<AppState> for AdminUser {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let Authenticated(principal) = Authenticated::from_request_parts(parts, state).await?;
-        if !principal.user.has(Role::Admin) {
+        if !principal.user.has(Role::Admin) && !principal.user.has(Role::DeploymentAdmin) {
             return Err(ApiError::Forbidden);
         }
         Ok(AdminUser(principal))
@@ -170,9 +237,16 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 }
 
 /// Limits on failed sign-ins.
+///
+/// Failures count per account and per client address. A sign-in from a device that
+/// signed in to the account before (it presents its `device_id`) counts in that device's
+/// own bucket instead of the account's: someone guessing the password elsewhere cannot
+/// lock the owner out of the tablet they use, and the owner's own failures lock that
+/// device for at most one window (OWASP's "device cookie" defence).
 #[derive(Debug, Clone, Copy)]
 pub struct Throttle {
-    /// Failures per account within `window_ms` before it is locked for the rest of it.
+    /// Failures per account (or per known device of it) within `window_ms` before it is
+    /// locked for the rest of it.
     pub per_account: i64,
     /// Failures per client address within `window_ms`.
     pub per_address: i64,
@@ -189,39 +263,49 @@ impl Default for Throttle {
     }
 }
 
-/// The throttling subjects of a sign-in attempt: the account, and the address if known.
-pub fn throttle_subjects(username: &str, addr: Option<IpAddr>) -> Vec<(String, bool)> {
-    let mut subjects = vec![(format!("user:{}", username.to_lowercase()), true)];
+/// The throttling subjects of a sign-in attempt, each with its limit: the account (or,
+/// given a device the account signed in on before, that device's bucket of it), and the
+/// address if known. The account's subject comes first.
+pub fn throttle_subjects(
+    throttle: &Throttle,
+    username: &str,
+    known_device: Option<&str>,
+    addr: Option<IpAddr>,
+) -> Vec<(String, i64)> {
+    let account = match known_device {
+        Some(device) => format!("user:{}@device:{device}", username.to_lowercase()),
+        None => format!("user:{}", username.to_lowercase()),
+    };
+    let mut subjects = vec![(account, throttle.per_account)];
     if let Some(addr) = addr {
-        subjects.push((format!("addr:{addr}"), false));
+        subjects.push((format!("addr:{addr}"), throttle.per_address));
     }
     subjects
 }
 
-/// Refuses a sign-in attempt while its account or address has too many recent failures.
-pub async fn check_throttle(
+/// Counts a sign-in attempt before its password is checked (see
+/// [`crate::store::Store::reserve_login_attempt`]): the ids of its recorded rows, or
+/// `TooManyRequests` with when to come back.
+pub async fn reserve_attempt(
     state: &AppState,
-    subjects: &[(String, bool)],
+    subjects: &[(String, i64)],
     now: i64,
-) -> Result<(), ApiError> {
-    let throttle = state.config().throttle;
-    let since = now - throttle.window_ms;
-    for (subject, is_account) in subjects {
-        let limit = if *is_account {
-            throttle.per_account
-        } else {
-            throttle.per_address
-        };
-        let (count, oldest) = state.store().login_failures(subject, since).await?;
-        if count >= limit {
-            let until = oldest.unwrap_or(now) + throttle.window_ms;
-            let secs = u64::try_from((until - now).max(1000) / 1000).unwrap_or(1);
-            return Err(ApiError::TooManyRequests {
+) -> Result<Vec<i64>, ApiError> {
+    let window = state.config().throttle.window_ms;
+    match state
+        .store()
+        .reserve_login_attempt(subjects, now, window)
+        .await?
+    {
+        Ok(ids) => Ok(ids),
+        Err(until) => {
+            // Rounded up: coming back on time finds the lock over.
+            let secs = u64::try_from((until - now + 999).max(1000) / 1000).unwrap_or(1);
+            Err(ApiError::TooManyRequests {
                 retry_after_secs: secs,
-            });
+            })
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -89,7 +89,8 @@ enum AdminCommand {
         /// The organisation's code (or id).
         #[arg(long = "org")]
         organisation: String,
-        /// case_manager, mdt_member, emergency_clinician, commissioner or admin; repeat
+        /// case_manager, mdt_member, emergency_clinician, commissioner, admin (their own
+        /// organisation's accounts) or deployment_admin (every organisation's); repeat
         /// for several.
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
@@ -311,7 +312,7 @@ async fn run_admin(command: AdminCommand) -> ExitCode {
             }
             AdminCommand::ListDevices { database, username } => {
                 let store = open_store(&database.database_url).await?;
-                for device in admin::devices(&store, &username).await? {
+                for device in admin::devices(&store, Operator::Cli, &username).await? {
                     let status = if device.revoked_at_ms.is_some() {
                         "revoked"
                     } else {

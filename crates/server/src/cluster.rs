@@ -4,9 +4,13 @@
 //! is delivered only once the commit is durable. Each instance `LISTEN`s: a notice about a
 //! plan merges the new chunks into the instance's cached copy and passes the plan on to
 //! its own sync connections (exactly as a local commit does); a notice about the feed
-//! wakes its long-polls and event streams. If the listening connection drops, notices may
-//! have been lost, so on reconnecting every cached plan is refreshed and every feed reader
-//! woken. On SQLite there is one instance and nothing to listen to.
+//! wakes its long-polls and event streams; a notice that sessions ended or a user changed
+//! (sign-out, device revocation, a disabled user, a password reset) clears the instance's
+//! session cache and wakes everything that holds access decided from a session (sync
+//! connections, feed streams and long-polls), which then looks its session up again and
+//! closes if it has ended. If the listening connection drops, notices may have been lost,
+//! so on reconnecting every cached plan is refreshed, every feed reader woken and every
+//! session looked up again. On SQLite there is one instance and nothing to listen to.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,6 +81,7 @@ async fn on_notice(state: &AppState, payload: &str) {
     match notice {
         Notice::Doc(doc_id) => refresh(state, &doc_id).await,
         Notice::Feed => state.feed_changed(),
+        Notice::Sessions => state.store().forget_sessions(),
     }
 }
 
@@ -101,4 +106,5 @@ async fn catch_up(state: &AppState) {
         refresh(state, &doc_id).await;
     }
     state.feed_changed();
+    state.store().forget_sessions();
 }

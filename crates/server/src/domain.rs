@@ -21,18 +21,23 @@ pub enum Role {
     EmergencyClinician,
     /// Monitors the scheme: aggregate reports only.
     Commissioner,
-    /// Manages organisations, users and devices; no plan access from this role alone.
+    /// Manages the users and devices of their own organisation; no plan access from this
+    /// role alone.
     Admin,
+    /// Manages organisations, and users and devices in any organisation: the deployment's
+    /// own administrators (the integrated care board's, say), not a practice's.
+    DeploymentAdmin,
 }
 
 impl Role {
     /// Every role, in the order a user's primary role is chosen (clinical roles first).
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::CaseManager,
         Role::MdtMember,
         Role::EmergencyClinician,
         Role::Commissioner,
         Role::Admin,
+        Role::DeploymentAdmin,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,6 +47,7 @@ impl Role {
             Role::EmergencyClinician => "emergency_clinician",
             Role::Commissioner => "commissioner",
             Role::Admin => "admin",
+            Role::DeploymentAdmin => "deployment_admin",
         }
     }
 

@@ -79,6 +79,7 @@ impl From<crate::admin::AdminError> for ApiError {
             AdminError::Invalid(m) => ApiError::BadRequest(m),
             AdminError::NotFound(m) => ApiError::not_found(m),
             AdminError::Conflict(m) => ApiError::Conflict(m),
+            AdminError::Forbidden(_) => ApiError::Forbidden,
             AdminError::Internal(e) => ApiError::Internal(e),
         }
     }

@@ -1,4 +1,6 @@
 //! `/api/v1/admin`: organisations, users, passwords and devices, for administrators.
+//! An administrator sees and manages only their own organisation's users and devices; a
+//! deployment administrator manages every organisation (see `crate::admin`).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -9,7 +11,7 @@ use serde_json::{Value, json};
 use super::ApiJson;
 use crate::admin::{self, Operator};
 use crate::auth::AdminUser;
-use crate::domain::User;
+use crate::domain::{Role, User};
 use crate::error::ApiError;
 use crate::startup::AppState;
 use crate::store::{Device, Organisation};
@@ -50,7 +52,7 @@ pub(crate) struct NewOrganisationRequest {
     responses(
         (status = 201, description = "Created"),
         (status = 400, description = "Invalid"),
-        (status = 403, description = "Not an admin"),
+        (status = 403, description = "Not a deployment administrator"),
         (status = 409, description = "The code is taken"),
     ))]
 pub(crate) async fn create_organisation(
@@ -71,13 +73,21 @@ pub(crate) async fn create_organisation(
 
 #[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin",
     security(("bearer" = [])),
-    responses((status = 200, description = "Every user with roles"), (status = 403, description = "Not an admin")))]
+    responses((status = 200, description = "Every user with roles: of the administrator's own organisation, or of every organisation for a deployment administrator"), (status = 403, description = "Not an admin")))]
 pub(crate) async fn users(
     State(state): State<AppState>,
-    AdminUser(_): AdminUser,
+    AdminUser(principal): AdminUser,
 ) -> Result<Json<Vec<Value>>, ApiError> {
+    let everyone = principal.user.has(Role::DeploymentAdmin);
     Ok(Json(
-        state.store().users().await?.iter().map(user_json).collect(),
+        state
+            .store()
+            .users()
+            .await?
+            .iter()
+            .filter(|u| everyone || u.organisation_id == principal.user.organisation_id)
+            .map(user_json)
+            .collect(),
     ))
 }
 
@@ -99,7 +109,7 @@ pub(crate) struct NewUserRequest {
     responses(
         (status = 201, description = "Created: `{user, password}` (password only if generated)"),
         (status = 400, description = "Invalid"),
-        (status = 403, description = "Not an admin"),
+        (status = 403, description = "Not an admin, or another organisation (or the deployment_admin role) without being a deployment administrator"),
         (status = 404, description = "No such organisation"),
         (status = 409, description = "The username is taken"),
     ))]
@@ -137,7 +147,7 @@ pub(crate) struct PasswordRequest {
     responses(
         (status = 200, description = "Reset; the user is signed out everywhere: `{password}` (only if generated)"),
         (status = 403, description = "Not an admin"),
-        (status = 404, description = "No such user"),
+        (status = 404, description = "No such user in an organisation the administrator manages"),
     ))]
 pub(crate) async fn reset_password(
     State(state): State<AppState>,
@@ -161,7 +171,7 @@ pub(crate) async fn reset_password(
     responses(
         (status = 204, description = "Disabled: no sign-in; the user's devices are told to erase their data"),
         (status = 403, description = "Not an admin"),
-        (status = 404, description = "No such user"),
+        (status = 404, description = "No such user in an organisation the administrator manages"),
     ))]
 pub(crate) async fn disable_user(
     State(state): State<AppState>,
@@ -178,14 +188,16 @@ pub(crate) async fn disable_user(
     responses(
         (status = 200, description = "The user's registered devices"),
         (status = 403, description = "Not an admin"),
-        (status = 404, description = "No such user"),
+        (status = 404, description = "No such user in an organisation the administrator manages"),
     ))]
 pub(crate) async fn devices(
     State(state): State<AppState>,
-    AdminUser(_): AdminUser,
+    AdminUser(principal): AdminUser,
     Path(username): Path<String>,
 ) -> Result<Json<Vec<Device>>, ApiError> {
-    Ok(Json(admin::devices(state.store(), &username).await?))
+    Ok(Json(
+        admin::devices(state.store(), Operator::Api(&principal), &username).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/devices/{device_id}/revoke", tag = "admin",
@@ -194,7 +206,7 @@ pub(crate) async fn devices(
     responses(
         (status = 200, description = "Revoked: its tokens stop working and its next connection is told to erase local data"),
         (status = 403, description = "Not an admin"),
-        (status = 404, description = "No such device"),
+        (status = 404, description = "No such device of a user the administrator manages"),
     ))]
 pub(crate) async fn revoke_device(
     State(state): State<AppState>,

@@ -15,11 +15,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::audit::{AuditEvent, action, purpose};
-use crate::auth::{Authenticated, authenticate};
+use crate::auth::{Authenticated, authenticate, bearer_token, token_hash};
 use crate::domain::{Principal, Role, now_ms};
 use crate::error::ApiError;
 use crate::startup::AppState;
-use crate::store::{FeedItem, StoredSummary};
+use crate::store::{FeedItem, SessionLookup, StoredSummary};
 
 /// One body for "no plan", "no consent" and "date of birth does not match", so the
 /// response never reveals whether a patient without consent has a plan.
@@ -76,7 +76,19 @@ pub(crate) async fn summary(
         };
     audit.outcome = outcome.to_owned();
     audit.detail = format!("status {}", response.status().as_u16());
-    if let Err(e) = state.store().record_audit(&[audit]).await {
+    // A request with no valid token is nobody's: audited one by one only up to a rate,
+    // then counted (`Store::record_unauthenticated_audit`), so it cannot grow the log
+    // without bound.
+    let recorded = if audit.user_id.is_none() {
+        let now = audit.at_ms;
+        state
+            .store()
+            .record_unauthenticated_audit(audit, "", now)
+            .await
+    } else {
+        state.store().record_audit(&[audit]).await
+    };
+    if let Err(e) = recorded {
         return ApiError::Internal(e).into_response();
     }
     response
@@ -192,6 +204,31 @@ fn require_emergency(principal: &Principal) -> Result<(), ApiError> {
     }
 }
 
+/// The session a feed reader (long-poll or stream) authenticated with, looked up again:
+/// a reader that waits must stop receiving the moment its device is signed out or
+/// revoked, its user disabled or no longer an emergency clinician. The token's own
+/// expiry is not checked, as for a sync connection: a reader that was let in keeps its
+/// place until one of those ends it.
+async fn still_standing(state: &AppState, token_hash: &str) -> Result<Principal, ApiError> {
+    match state
+        .store()
+        .session_principal(token_hash, now_ms(), false)
+        .await?
+    {
+        SessionLookup::Valid(principal) => {
+            require_emergency(&principal)?;
+            Ok(principal)
+        }
+        SessionLookup::DeviceRevoked => Err(ApiError::DeviceRevoked),
+        SessionLookup::Invalid => Err(ApiError::Unauthorized),
+    }
+}
+
+/// The hash of the request's bearer token (present: the request was authenticated).
+fn request_token_hash(headers: &HeaderMap) -> String {
+    token_hash(bearer_token(headers).unwrap_or_default())
+}
+
 /// Audits the delivery of feed items (before they are sent) and renders them.
 async fn deliver(
     state: &AppState,
@@ -250,10 +287,12 @@ async fn deliver(
     ))]
 pub(crate) async fn feed(
     State(state): State<AppState>,
-    Authenticated(principal): Authenticated,
+    Authenticated(mut principal): Authenticated,
+    headers: HeaderMap,
     query: Result<Query<FeedParams>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     require_emergency(&principal)?;
+    let session = request_token_hash(&headers);
     let Query(params) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let since = params.since.unwrap_or(0).max(0);
     let limit = params.limit.unwrap_or(100).clamp(1, 1000);
@@ -261,10 +300,18 @@ pub(crate) async fn feed(
     let wait = Duration::from_secs(params.wait.unwrap_or(0)).min(max_wait);
     let deadline = tokio::time::Instant::now() + wait;
     let mut changes = state.feed_watch();
+    let mut sessions = state.store().session_changes();
     let mut shutdown = state.shutdown();
     let mut cursor = since;
+    let mut first = true;
     loop {
         changes.borrow_and_update();
+        sessions.borrow_and_update();
+        if !first {
+            // Woken after waiting: the reader may have been signed out meanwhile.
+            principal = still_standing(&state, &session).await?;
+        }
+        first = false;
         let (items, next) = state.store().feed_since(cursor, limit).await?;
         cursor = next;
         if !items.is_empty() || tokio::time::Instant::now() >= deadline || *shutdown.borrow() {
@@ -279,6 +326,7 @@ pub(crate) async fn feed(
         }
         tokio::select! {
             _ = changes.changed() => {}
+            _ = sessions.changed() => {}
             _ = tokio::time::sleep_until(deadline) => {}
             _ = shutdown.changed() => {}
         }
@@ -292,7 +340,9 @@ pub(crate) struct StreamParams {
 }
 
 /// `GET /api/v1/emergency/feed/stream`: the same feed as server-sent events (`id` is the
-/// cursor, `event` the kind, `data` the item), live until the client or server goes away.
+/// cursor, `event` the kind, `data` the item), live until the client or server goes away,
+/// or the reader's session ends (sign-out, device revoked, user disabled or no longer an
+/// emergency clinician), on this instance or another.
 #[utoipa::path(get, path = "/api/v1/emergency/feed/stream", tag = "emergency",
     security(("bearer" = [])),
     params(StreamParams),
@@ -317,6 +367,10 @@ pub(crate) async fn feed_stream(
     let stream = futures_util::stream::unfold(
         FeedStream {
             changes: state.feed_watch(),
+            sessions_seen: *state.store().session_changes().borrow(),
+            sessions: state.store().session_changes(),
+            session: request_token_hash(&headers),
+            waited: false,
             shutdown: state.shutdown(),
             state,
             principal,
@@ -336,20 +390,47 @@ struct FeedStream {
     principal: Principal,
     cursor: i64,
     changes: tokio::sync::watch::Receiver<u64>,
+    /// Ticks when sessions may have ended; see [`still_standing`].
+    sessions: tokio::sync::watch::Receiver<u64>,
+    /// The value of `sessions` when the session was last looked at.
+    sessions_seen: u64,
+    /// The hash of the token the stream was opened with.
+    session: String,
+    /// Whether the stream waited since the session was last looked at: looked at again
+    /// then, so a sign-out between the request's authentication and the stream's first
+    /// look at `sessions` is not missed.
+    waited: bool,
     shutdown: tokio::sync::watch::Receiver<bool>,
     pending: std::collections::VecDeque<Event>,
 }
 
 impl FeedStream {
-    /// The next event, or `None` when the stream should end (shutdown or a failure,
-    /// after which the client resumes from its last event id).
+    /// The next event, or `None` when the stream should end (shutdown, the reader's
+    /// session ended, or a failure, after which the client resumes from its last event id).
     async fn next_event(&mut self) -> Option<Event> {
         loop {
-            if let Some(event) = self.pending.pop_front() {
-                return Some(event);
-            }
             if *self.shutdown.borrow() {
                 return None;
+            }
+            // Checked before every event, queued ones too: nothing more reaches a reader
+            // whose session has ended, even what was read for it before.
+            let sessions = *self.sessions.borrow_and_update();
+            if sessions != self.sessions_seen || self.waited {
+                self.sessions_seen = sessions;
+                self.waited = false;
+                match still_standing(&self.state, &self.session).await {
+                    Ok(principal) => self.principal = principal,
+                    Err(e) => {
+                        tracing::info!(
+                            reason = outcome_of(&e),
+                            "ended a feed stream: its session ended"
+                        );
+                        return None;
+                    }
+                }
+            }
+            if let Some(event) = self.pending.pop_front() {
+                return Some(event);
             }
             self.changes.borrow_and_update();
             let (items, next) = match self.state.store().feed_since(self.cursor, 100).await {
@@ -377,8 +458,10 @@ impl FeedStream {
             if self.pending.is_empty() && !advanced {
                 tokio::select! {
                     _ = self.changes.changed() => {}
+                    _ = self.sessions.changed() => {}
                     _ = self.shutdown.changed() => {}
                 }
+                self.waited = true;
             }
         }
     }

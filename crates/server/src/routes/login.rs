@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 use super::ApiJson;
 use crate::audit::{AuditEvent, action, purpose};
 use crate::auth::{
-    Authenticated, ClientAddr, check_throttle, dummy_hash, new_token, throttle_subjects,
-    token_hash, verify_password,
+    Authenticated, ClientAddr, bounded_hashing, dummy_hash, new_token, reserve_attempt,
+    throttle_subjects, token_hash, verify_password,
 };
 use crate::domain::{Principal, now_ms};
 use crate::error::ApiError;
@@ -37,6 +37,11 @@ pub(crate) struct RefreshRequest {
 
 /// Signs in: checks the password (throttled per account and per address), registers the
 /// device or continues its registration, and returns an access token and a refresh token.
+///
+/// The attempt is counted before the password is hashed, so parallel guesses cannot all
+/// slip under the limit while the first are still hashing; hashing itself runs a bounded
+/// number at a time (`auth::bounded_hashing`). A device that signed in to the account
+/// before has its own bucket of failures (`auth::Throttle`).
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth",
     request_body = LoginRequest,
     responses(
@@ -53,39 +58,64 @@ pub(crate) async fn login(
     let username = request.username.trim().to_owned();
     let now = now_ms();
     let store = state.store();
-    let subjects = throttle_subjects(&username, addr);
     let attempt = |outcome: &str| {
         AuditEvent::new(now, action::LOGIN, purpose::AUTHENTICATION, outcome)
             .subject(username.chars().take(64).collect::<String>())
     };
-    if let Err(e) = check_throttle(&state, &subjects, now).await {
-        state.metrics().login("throttled");
-        store.record_audit(&[attempt("throttled")]).await?;
-        return Err(e);
-    }
     let credentials = store.credentials(&username).await?;
-    let stored = credentials
-        .as_ref()
-        .map_or_else(|| dummy_hash().to_owned(), |c| c.password_hash.clone());
-    // Argon2 is deliberately slow: keep it off the async workers.
-    let password = request.password;
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &stored))
-        .await
-        .map_err(|e| anyhow::anyhow!("password check panicked: {e}"))?;
-    let user = match credentials {
-        Some(c) if ok && !c.user.disabled && !c.user.roles.is_empty() => c.user,
-        _ => {
-            state.metrics().login("failed");
-            let failed: Vec<String> = subjects.iter().map(|(s, _)| s.clone()).collect();
-            store.record_login_failure(&failed, now).await?;
-            store.record_audit(&[attempt("failed")]).await?;
-            return Err(ApiError::InvalidCredentials);
-        }
-    };
-
     let requested = request
         .device_id
         .filter(|id| !id.is_empty() && id.len() <= 128);
+    // A device this account signed in on before, still registered to it.
+    let known_device = match (&requested, &credentials) {
+        (Some(id), Some(c)) => store
+            .device(id)
+            .await?
+            .filter(|d| d.user_id == c.user.id && d.revoked_at_ms.is_none())
+            .map(|d| d.id),
+        _ => None,
+    };
+    let throttle = state.config().throttle;
+    let subjects = throttle_subjects(&throttle, &username, known_device.as_deref(), addr);
+    // Failed and refused sign-ins are nobody's: audited one by one only up to a rate
+    // per address, then counted (`Store::record_unauthenticated_audit`).
+    let source = addr.map(|a| a.to_string()).unwrap_or_default();
+    let reserved = match reserve_attempt(&state, &subjects, now).await {
+        Ok(ids) => ids,
+        Err(e) => {
+            state.metrics().login("throttled");
+            store
+                .record_unauthenticated_audit(attempt("throttled"), &source, now)
+                .await?;
+            return Err(e);
+        }
+    };
+    let stored = credentials
+        .as_ref()
+        .map_or_else(|| dummy_hash().to_owned(), |c| c.password_hash.clone());
+    // Argon2 is deliberately slow: off the async workers, and a bounded number at once.
+    let password = request.password;
+    let ok = match bounded_hashing(move || verify_password(&password, &stored)).await {
+        Ok(ok) => ok,
+        Err(e) => {
+            // Not checked, so not a failure: the attempt does not count.
+            store.forget_login_attempts(&reserved).await?;
+            return Err(e);
+        }
+    };
+    let user = match credentials {
+        Some(c) if ok && !c.user.disabled && !c.user.roles.is_empty() => c.user,
+        _ => {
+            // The attempt's rows stay: they are its failure.
+            state.metrics().login("failed");
+            store
+                .record_unauthenticated_audit(attempt("failed"), &source, now)
+                .await?;
+            return Err(ApiError::InvalidCredentials);
+        }
+    };
+    store.forget_login_attempts(&reserved).await?;
+
     let existing = match &requested {
         Some(id) => store.device(id).await?.filter(|d| d.user_id == user.id),
         None => None,
@@ -109,7 +139,6 @@ pub(crate) async fn login(
     let principal = Principal { user, device_id };
     let event = attempt("ok").by(&principal, principal.user.primary_role());
     let body = issue_tokens(&state, &principal, now, &[event]).await?;
-    let throttle = state.config().throttle;
     store
         .clear_login_failures(&subjects[0].0, now - throttle.window_ms)
         .await?;

@@ -181,7 +181,7 @@ pub(crate) async fn add_to_care_team(
 }
 
 /// Removes an organisation from a patient's care team; its MDT members lose access at
-/// once (open sync connections within one timer tick).
+/// once, open sync connections included (on every instance).
 #[utoipa::path(delete, path = "/api/v1/patients/{id}/care-team/{organisation_id}", tag = "patients",
     security(("bearer" = [])),
     params(
@@ -223,6 +223,12 @@ pub(crate) async fn remove_from_care_team(
         )
         .await?;
     if removed {
+        // Connections holding the plan look again at whether they may (other instances
+        // hear of it through the store's notice).
+        state.notify(crate::sync::DocNotice {
+            doc_id: std::sync::Arc::from(patient_id.as_str()),
+            origin: crate::cluster::REMOTE_ORIGIN,
+        });
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(

@@ -985,20 +985,30 @@ pub(crate) async fn record_attendance(
 
 // ---------------------------------------------------------------- virtual clinics
 
+/// How far ahead a virtual clinic may be scheduled: far enough for any clinic rota, near
+/// enough that a standing grant of access is not hidden in a clinic years away.
+const CLINIC_MAX_DAYS_AHEAD: i64 = 90;
+const DAY_MS: i64 = 86_400_000;
+
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct ClinicBody {
     /// The specialist's username (an MDT member of another organisation).
     specialist: String,
-    /// `YYYY-MM-DD`: access lasts from now to the end of this day.
+    /// `YYYY-MM-DD`, today or up to 90 days ahead: access lasts this day only (UTC).
     date: String,
+    /// Patients of the practice who consent to sharing with the MDT.
     patient_ids: Vec<String>,
 }
 
-/// Opens a virtual clinic: the named specialist may read the chosen plans of the
-/// practice until the end of the clinic day (seed 004).
+/// Schedules a virtual clinic: the named specialist may read the chosen plans of the
+/// practice on the clinic day only (from its start to its end, UTC, or until the practice
+/// closes the clinic), and only while each patient's consent to MDT sharing stands
+/// (seed 004).
 #[utoipa::path(post, path = "/api/v1/scheme/virtual-clinics", tag = "scheme",
     security(("bearer" = [])), request_body = ClinicBody,
-    responses((status = 201, description = "id, closes_at_ms"), (status = 400, description = "Unknown specialist or patient")))]
+    responses((status = 201, description = "id, opens_at_ms, closes_at_ms"),
+        (status = 400, description = "Unknown specialist or patient, a patient without consent to MDT sharing, or a date in the past or more than 90 days ahead"),
+        (status = 403, description = "Not a case manager")))]
 pub(crate) async fn create_clinic(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
@@ -1010,6 +1020,11 @@ pub(crate) async fn create_clinic(
         return Err(ApiError::BadRequest(
             "a clinic cannot be in the past".into(),
         ));
+    }
+    if rules::days_between(today(), date) > CLINIC_MAX_DAYS_AHEAD {
+        return Err(ApiError::BadRequest(format!(
+            "a clinic is at most {CLINIC_MAX_DAYS_AHEAD} days ahead"
+        )));
     }
     if body.patient_ids.is_empty() || body.patient_ids.len() > 100 {
         return Err(ApiError::BadRequest(
@@ -1028,10 +1043,19 @@ pub(crate) async fn create_clinic(
                 "a chosen patient is not at your practice".into(),
             ));
         }
+        let consents = store
+            .patient_context(id, &org)
+            .await?
+            .is_some_and(|c| c.share_with_mdt);
+        if !consents {
+            return Err(ApiError::BadRequest(format!(
+                "patient {id} has not consented to sharing their plan with the MDT, so a clinic may not include them"
+            )));
+        }
     }
     let now = now_ms();
-    let next_day = rules::days_between(Date::from_unix_ms(0), date) + 1;
-    let closes = next_day * 86_400_000;
+    let day = rules::days_between(Date::from_unix_ms(0), date);
+    let (opens, closes) = (day * DAY_MS, (day + 1) * DAY_MS);
     let events: Vec<AuditEvent> = body
         .patient_ids
         .iter()
@@ -1046,7 +1070,7 @@ pub(crate) async fn create_clinic(
             &org,
             &specialist.id,
             &date.to_string(),
-            now,
+            opens,
             closes,
             &body.patient_ids,
             &principal.user.id,
@@ -1056,12 +1080,45 @@ pub(crate) async fn create_clinic(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "id": id, "closes_at_ms": closes })),
+        Json(json!({ "id": id, "opens_at_ms": opens, "closes_at_ms": closes })),
     ))
 }
 
+/// Closes a virtual clinic before its day ends: from now on its specialist reads nothing
+/// through it. Closing a closed clinic changes nothing.
+#[utoipa::path(post, path = "/api/v1/scheme/virtual-clinics/{id}/close", tag = "scheme",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Clinic id")),
+    responses((status = 200, description = "id, closes_at_ms (when access ended or ends)"),
+        (status = 403, description = "Not a case manager"),
+        (status = 404, description = "No such clinic of your practice")))]
+pub(crate) async fn close_clinic(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let org = practice(&state, &principal, act::VIRTUAL_CLINIC).await?;
+    let now = now_ms();
+    let audit = [event(&principal, act::VIRTUAL_CLINIC, purpose::DIRECT_CARE)
+        .subject(id.chars().take(64).collect::<String>())
+        .detail("close")];
+    let closes = if id.len() <= 64 {
+        state
+            .store()
+            .close_virtual_clinic(&id, &org, &principal.user.id, now, &audit)
+            .await?
+    } else {
+        None
+    };
+    match closes {
+        Some(closes) => Ok(Json(json!({ "id": id, "closes_at_ms": closes }))),
+        None => Err(ApiError::not_found("no such clinic of your practice")),
+    }
+}
+
 /// Whether `principal` is the specialist of open clinic `clinic_id` with `patient_id` on
-/// its list.
+/// its list, and the patient still consents to sharing with the MDT (consent withdrawn
+/// after the clinic was scheduled ends the specialist's access too).
 async fn in_open_clinic(
     state: &AppState,
     principal: &Principal,
@@ -1074,13 +1131,20 @@ async fn in_open_clinic(
     } else {
         None
     };
-    Ok(clinic.as_ref().is_some_and(|c| {
+    let Some(clinic) = clinic.filter(|c| {
         c.specialist_id == principal.user.id
             && principal.user.has(Role::MdtMember)
             && !principal.user.disabled
             && (c.opens_at_ms..c.closes_at_ms).contains(&now)
             && c.patient_ids.iter().any(|p| p == patient_id)
-    }))
+    }) else {
+        return Ok(false);
+    };
+    Ok(state
+        .store()
+        .patient_context(patient_id, &clinic.organisation_id)
+        .await?
+        .is_some_and(|c| c.share_with_mdt))
 }
 
 fn clinic_audit(principal: &Principal, now: i64, clinic_id: &str, outcome: &str) -> AuditEvent {
@@ -1249,6 +1313,7 @@ pub(crate) fn router() -> axum::Router<AppState> {
             "/scheme/virtual-clinics/{id}/plans/{patient_id}/advice",
             post(add_clinic_advice),
         )
+        .route("/scheme/virtual-clinics/{id}/close", post(close_clinic))
         .route("/scheme/advice", get(advice_worklist))
 }
 
@@ -1274,6 +1339,7 @@ pub(crate) fn router() -> axum::Router<AppState> {
     record_outcome,
     record_attendance,
     create_clinic,
+    close_clinic,
     clinic_plan,
     add_clinic_advice,
     advice_worklist,

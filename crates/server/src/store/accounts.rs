@@ -8,6 +8,22 @@ use super::{Pool, Store, append_audit, with_pool};
 use crate::audit::AuditEvent;
 use crate::domain::{OrganisationKind, Principal, Role, User};
 
+/// Inside a transaction that ends sessions or changes a user: on PostgreSQL, tells every
+/// other instance (delivered only if the transaction commits) to forget its cached
+/// sessions and recheck the access it decided from them (`cluster.rs`).
+macro_rules! notify_sessions {
+    ($store:expr, $tx:ident) => {
+        if $store.backend() == super::Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(super::NOTIFY_CHANNEL)
+                .bind($store.notice_payload(&super::Notice::Sessions))
+                .execute(&mut *$tx)
+                .await
+                .context("notifying other instances")?;
+        }
+    };
+}
+
 /// An organisation to create.
 #[derive(Debug, Clone)]
 pub struct NewOrganisation<'a> {
@@ -352,6 +368,7 @@ impl Store {
                 .await
                 .context("ending refresh tokens")?;
             append_audit!(tx, audit);
+            notify_sessions!(self, tx);
             tx.commit().await.context("committing a password reset")?;
             Ok(())
         })
@@ -380,6 +397,7 @@ impl Store {
                 .await
                 .context("ending refresh tokens")?;
             append_audit!(tx, audit);
+            notify_sessions!(self, tx);
             tx.commit().await.context("committing a disabled user")?;
             Ok(())
         })
@@ -464,6 +482,7 @@ impl Store {
                 .await
                 .context("ending refresh tokens")?;
             append_audit!(tx, audit);
+            notify_sessions!(self, tx);
             tx.commit().await.context("committing a device revocation")?;
             Ok(true)
         })
@@ -649,6 +668,7 @@ impl Store {
                     .execute(&mut *tx)
                     .await
                     .context("revoking a device's sessions")?;
+                notify_sessions!(self, tx);
                 RefreshLookup::Reused { device_id }
             } else {
                 RefreshLookup::Invalid
@@ -686,6 +706,7 @@ impl Store {
                 .await
                 .context("ending refresh tokens")?;
             append_audit!(tx, audit);
+            notify_sessions!(self, tx);
             tx.commit().await.context("committing a sign-out")?;
             Ok(())
         })
@@ -710,6 +731,63 @@ impl Store {
                     .context("recording a failed sign-in")?;
             }
             tx.commit().await.context("committing a failed sign-in")?;
+            Ok(())
+        })
+    }
+
+    /// Counts a sign-in attempt against its subjects *before* its password is checked:
+    /// one row per subject is written (and committed) first, then each subject's rows in
+    /// the window are counted. Rows are committed before counting, so of any number of
+    /// parallel attempts at most `limit` see a count within their limit: whichever wrote
+    /// the `limit + 1`-th row sees it. An attempt over a limit takes its own rows back
+    /// (refused attempts do not extend a lock, so it ends a window after the failures
+    /// that caused it) and gets the time the oldest failure leaves the window; an attempt
+    /// within every limit gets its rows' ids, which stay as its failure if the password
+    /// is wrong and are forgotten if it is right.
+    ///
+    /// `subjects` holds each subject with its limit.
+    pub async fn reserve_login_attempt(
+        &self,
+        subjects: &[(String, i64)],
+        now_ms: i64,
+        window_ms: i64,
+    ) -> anyhow::Result<Result<Vec<i64>, i64>> {
+        let mut ids = Vec::with_capacity(subjects.len());
+        with_pool!(self, pool => {
+            for (subject, _) in subjects {
+                let row = sqlx::query(
+                    "INSERT INTO login_failures (subject, at_ms) VALUES ($1, $2) RETURNING id",
+                )
+                .bind(subject)
+                .bind(now_ms)
+                .fetch_one(pool)
+                .await
+                .context("recording a sign-in attempt")?;
+                ids.push(row.try_get::<i64, _>("id")?);
+            }
+        });
+        let since = now_ms - window_ms;
+        for (subject, limit) in subjects {
+            let (count, oldest) = self.login_failures(subject, since).await?;
+            if count > *limit {
+                self.forget_login_attempts(&ids).await?;
+                return Ok(Err(oldest.unwrap_or(now_ms) + window_ms));
+            }
+        }
+        Ok(Ok(ids))
+    }
+
+    /// Forgets attempts [`Store::reserve_login_attempt`] recorded (a refused or a
+    /// successful one).
+    pub async fn forget_login_attempts(&self, ids: &[i64]) -> anyhow::Result<()> {
+        with_pool!(self, pool => {
+            for id in ids {
+                sqlx::query("DELETE FROM login_failures WHERE id = $1")
+                    .bind(id)
+                    .execute(pool)
+                    .await
+                    .context("forgetting a sign-in attempt")?;
+            }
             Ok(())
         })
     }

@@ -12,6 +12,113 @@ const COLUMNS: &str = "seq, at_ms, user_id, username, role, organisation_id, dev
 /// Most entries one group commit writes.
 const MAX_BATCH: usize = 512;
 
+/// Requests nobody authenticated (failed or throttled sign-ins, summary lookups without a
+/// valid token) are audited one by one up to [`FIRST_PER_WINDOW`] per kind and source in
+/// each [`AGGREGATE_WINDOW_MS`]; past that they are only counted, and one entry saying how
+/// many were counted is written when the window ends. Anyone can send such requests, so
+/// without this they would grow the log (and its disk) as fast as they can be sent.
+pub const FIRST_PER_WINDOW: u32 = 10;
+pub const AGGREGATE_WINDOW_MS: i64 = 60_000;
+/// Kinds and sources tracked at once; past this, new sources share one ("other"), so the
+/// tracking itself stays bounded.
+const MAX_AGGREGATES: usize = 4096;
+/// How often the writer writes the counts of windows that have ended.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The windows of unauthenticated audit entries (see [`FIRST_PER_WINDOW`]).
+#[derive(Debug, Default)]
+pub(super) struct Unauthenticated {
+    windows: std::collections::HashMap<(String, String, String), Window>,
+}
+
+#[derive(Debug)]
+struct Window {
+    started_ms: i64,
+    written: u32,
+    counted: u64,
+    last_ms: i64,
+    /// The first counted entry, which the count's entry is written after.
+    first_counted: Option<AuditEvent>,
+}
+
+impl Window {
+    /// The entry that records this window's counted requests, if it counted any.
+    fn summary(self, source: &str) -> Option<AuditEvent> {
+        let mut event = self.first_counted?;
+        let source = if source.is_empty() {
+            String::new()
+        } else {
+            format!(" from {source}")
+        };
+        event.detail = format!(
+            "{} more like this{source} between {} and {} (ms), counted but not written one by one: {} per {} s are",
+            self.counted,
+            self.started_ms,
+            self.last_ms,
+            FIRST_PER_WINDOW,
+            AGGREGATE_WINDOW_MS / 1000
+        );
+        event.subject = String::new();
+        event.outcome = format!("{}_counted", event.outcome);
+        Some(event)
+    }
+}
+
+impl Unauthenticated {
+    /// Takes `event` into its window: `(write now, counts of ended windows to write)`.
+    fn take(
+        &mut self,
+        event: AuditEvent,
+        source: &str,
+        now_ms: i64,
+    ) -> (Option<AuditEvent>, Vec<AuditEvent>) {
+        let ended = self.ended(now_ms);
+        let mut key = (
+            event.action.clone(),
+            event.outcome.clone(),
+            source.to_owned(),
+        );
+        if !self.windows.contains_key(&key) && self.windows.len() >= MAX_AGGREGATES {
+            key.2 = "other".to_owned();
+        }
+        let window = self.windows.entry(key).or_insert_with(|| Window {
+            started_ms: now_ms,
+            written: 0,
+            counted: 0,
+            last_ms: now_ms,
+            first_counted: None,
+        });
+        if window.written < FIRST_PER_WINDOW {
+            window.written += 1;
+            return (Some(event), ended);
+        }
+        window.counted += 1;
+        window.last_ms = now_ms;
+        if window.first_counted.is_none() {
+            window.first_counted = Some(event);
+        }
+        (None, ended)
+    }
+
+    /// Removes the windows that have ended by `now_ms`; the entries recording their counts.
+    fn ended(&mut self, now_ms: i64) -> Vec<AuditEvent> {
+        let over: Vec<_> = self
+            .windows
+            .iter()
+            .filter(|(_, w)| now_ms >= w.started_ms + AGGREGATE_WINDOW_MS)
+            .map(|(k, _)| k.clone())
+            .collect();
+        over.into_iter()
+            .filter_map(|key| {
+                let window = self.windows.remove(&key)?;
+                let mut event = window.summary(&key.2)?;
+                event.at_ms = now_ms;
+                Some(event)
+            })
+            .collect()
+    }
+}
+
 /// Group commit for audit entries written on their own (every read of a summary or a
 /// plan writes one). Callers queue their entries and wait; one task writes whatever has
 /// queued in a single transaction and answers them all when it has committed. With the
@@ -34,7 +141,25 @@ impl AuditQueue {
     pub(super) fn start(direct: Store) -> AuditQueue {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Pending>();
         tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
+            let mut flush = tokio::time::interval(FLUSH_EVERY);
+            flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                let first = tokio::select! {
+                    first = rx.recv() => match first {
+                        Some(first) => first,
+                        None => break,
+                    },
+                    _ = flush.tick() => {
+                        // Counts of ended windows; a failure keeps nothing back but them.
+                        if let Err(e) = direct
+                            .flush_unauthenticated_audit(crate::domain::now_ms())
+                            .await
+                        {
+                            tracing::warn!(error = format!("{e:#}"), "could not write audit counts");
+                        }
+                        continue;
+                    }
+                };
                 let mut batch = vec![first];
                 while batch.len() < MAX_BATCH {
                     match rx.try_recv() {
@@ -61,6 +186,41 @@ impl AuditQueue {
 }
 
 impl Store {
+    /// Audits a request nobody authenticated: written at once while its kind (action and
+    /// outcome) and `source` (a client address, or empty) are within
+    /// [`FIRST_PER_WINDOW`] this window, otherwise counted into one entry written when the
+    /// window ends.
+    pub async fn record_unauthenticated_audit(
+        &self,
+        event: AuditEvent,
+        source: &str,
+        now_ms: i64,
+    ) -> anyhow::Result<()> {
+        let (now, ended) = {
+            let mut windows = self
+                .unauthenticated
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            windows.take(event, source, now_ms)
+        };
+        let events: Vec<AuditEvent> = ended.into_iter().chain(now).collect();
+        self.record_audit(&events).await
+    }
+
+    /// Writes the counts of the unauthenticated-request windows that have ended by
+    /// `now_ms` (the audit writer calls it every few seconds).
+    pub async fn flush_unauthenticated_audit(&self, now_ms: i64) -> anyhow::Result<()> {
+        let ended = self
+            .unauthenticated
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .ended(now_ms);
+        if ended.is_empty() {
+            return Ok(());
+        }
+        self.append_audit_now(&ended).await
+    }
+
     /// Appends events to the audit chain, returning once they are committed. Entries
     /// queued together by concurrent callers share one transaction ([`AuditQueue`]); one
     /// call's entries are always contiguous in the chain.
@@ -211,4 +371,65 @@ where
         prev_hash: row.try_get("prev_hash")?,
         hash: row.try_get("hash")?,
     })
+}
+
+#[cfg(test)]
+mod unauthenticated_tests {
+    use super::*;
+
+    fn event(outcome: &str) -> AuditEvent {
+        AuditEvent::new(0, "auth.login", "authentication", outcome)
+    }
+
+    #[test]
+    fn entries_past_the_rate_are_counted_into_one_per_window() {
+        let mut windows = Unauthenticated::default();
+        let mut written = 0;
+        for i in 0..25 {
+            let (now, ended) = windows.take(event("failed"), "10.0.0.1", 1_000 + i);
+            written += usize::from(now.is_some());
+            assert!(ended.is_empty());
+        }
+        assert_eq!(written, FIRST_PER_WINDOW as usize);
+        // Another kind or source has its own allowance.
+        assert!(
+            windows
+                .take(event("throttled"), "10.0.0.1", 1_100)
+                .0
+                .is_some()
+        );
+        assert!(windows.take(event("failed"), "10.0.0.2", 1_100).0.is_some());
+        assert!(windows.ended(1_000 + AGGREGATE_WINDOW_MS - 1).is_empty());
+        let ended = windows.ended(1_000 + AGGREGATE_WINDOW_MS);
+        assert_eq!(ended.len(), 1, "{ended:?}");
+        assert_eq!(ended[0].outcome, "failed_counted");
+        assert!(
+            ended[0]
+                .detail
+                .starts_with("15 more like this from 10.0.0.1"),
+            "{}",
+            ended[0].detail
+        );
+        // The next window starts afresh.
+        assert!(
+            windows
+                .take(event("failed"), "10.0.0.1", 1_000 + AGGREGATE_WINDOW_MS)
+                .0
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn sources_past_the_cap_share_one_window() {
+        let mut windows = Unauthenticated::default();
+        for i in 0..MAX_AGGREGATES {
+            windows.take(event("failed"), &format!("s{i}"), 0);
+        }
+        for _ in 0..FIRST_PER_WINDOW {
+            assert!(windows.take(event("failed"), "new-1", 0).0.is_some());
+        }
+        // A further new source lands in the same shared window, already used up.
+        assert!(windows.take(event("failed"), "new-2", 0).0.is_none());
+        assert_eq!(windows.windows.len(), MAX_AGGREGATES + 1);
+    }
 }

@@ -33,6 +33,7 @@ pub use accounts::{
     Credentials, Device, NewOrganisation, NewTokens, NewUser, Organisation, RefreshLookup,
     SessionLookup,
 };
+pub use audit::{AGGREGATE_WINDOW_MS, FIRST_PER_WINDOW};
 pub use docs::{Chunk, CommitOutcome, CommitRequest, NhsHolder, StoredDoc};
 pub use feed::{FeedItem, StoredSummary};
 pub use patients::{CareTeamMember, NewPatient, OrganisationReport, PatientListing};
@@ -49,6 +50,8 @@ pub struct Store {
     audit: Option<audit::AuditQueue>,
     /// Recent access-token lookups, shared by every clone of this handle.
     sessions: std::sync::Arc<session_cache::SessionCache>,
+    /// Counts of unauthenticated requests' audit entries (`store/audit.rs`).
+    unauthenticated: std::sync::Arc<std::sync::Mutex<audit::Unauthenticated>>,
     /// On a SQLite file, a few connections that read through a memory map, for the
     /// emergency summary reads (see [`with_read_pool!`]).
     reads: Option<SqlitePool>,
@@ -258,6 +261,9 @@ pub enum Notice {
     Doc(String),
     /// The emergency feed gained items.
     Feed,
+    /// Sessions may have ended, a device been revoked or a user disabled or changed:
+    /// forget cached sessions and look again at what was decided from them.
+    Sessions,
 }
 
 impl Notice {
@@ -265,6 +271,7 @@ impl Notice {
         match self {
             Notice::Doc(doc_id) => format!("{instance}|doc|{doc_id}"),
             Notice::Feed => format!("{instance}|feed|"),
+            Notice::Sessions => format!("{instance}|sessions|"),
         }
     }
 
@@ -275,6 +282,7 @@ impl Notice {
         let notice = match (parts.next()?, parts.next()?) {
             ("doc", doc_id) => Notice::Doc(doc_id.to_owned()),
             ("feed", _) => Notice::Feed,
+            ("sessions", _) => Notice::Sessions,
             _ => return None,
         };
         Some((instance, notice))
@@ -359,6 +367,7 @@ impl Store {
             instance: uuid::Uuid::new_v4().to_string().into(),
             audit: None,
             sessions: std::sync::Arc::default(),
+            unauthenticated: std::sync::Arc::default(),
             reads,
         };
         Ok(Store {
@@ -381,6 +390,18 @@ impl Store {
 
     fn notice_payload(&self, notice: &Notice) -> String {
         notice.encode(&self.instance)
+    }
+
+    /// Changes whenever sessions may have ended or users changed, here or (on
+    /// PostgreSQL, once [`Store::forget_sessions`] is called on hearing of it) elsewhere.
+    pub fn session_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.sessions.changes()
+    }
+
+    /// Forgets cached sessions and wakes [`Store::session_changes`]: another instance
+    /// ended a session or changed a user.
+    pub fn forget_sessions(&self) {
+        self.sessions.invalidate();
     }
 
     /// The PostgreSQL pool, for `LISTEN`; `None` on SQLite.

@@ -363,6 +363,15 @@ impl Store {
                     .context("removing from a care team")?
             };
             append_audit!(tx, audit);
+            if self.backend() == super::Backend::Postgres {
+                // Every instance's sync connections look again at who may reach the plan.
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(super::NOTIFY_CHANNEL)
+                    .bind(self.notice_payload(&super::Notice::Doc(patient_id.to_owned())))
+                    .execute(&mut *tx)
+                    .await
+                    .context("notifying other instances")?;
+            }
             tx.commit().await.context("committing a care team change")?;
             Ok(done.rows_affected() > 0)
         })

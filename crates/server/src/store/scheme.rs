@@ -618,6 +618,46 @@ impl Store {
         })
     }
 
+    /// Ends a clinic of `organisation_id` now, unless it has ended already; returns when
+    /// its access ends (or ended), or `None` if the practice has no such clinic.
+    pub async fn close_virtual_clinic(
+        &self,
+        id: &str,
+        organisation_id: &str,
+        user_id: &str,
+        now_ms: i64,
+        audit: &[AuditEvent],
+    ) -> anyhow::Result<Option<i64>> {
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await.context("starting a transaction")?;
+            sqlx::query(
+                "UPDATE virtual_clinics SET closes_at_ms = $3, closed_at_ms = $3, closed_by = $4
+                 WHERE id = $1 AND organisation_id = $2 AND closes_at_ms > $3",
+            )
+            .bind(id)
+            .bind(organisation_id)
+            .bind(now_ms)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .context("closing a virtual clinic")?;
+            let row = sqlx::query(
+                "SELECT closes_at_ms FROM virtual_clinics WHERE id = $1 AND organisation_id = $2",
+            )
+            .bind(id)
+            .bind(organisation_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .context("reading a virtual clinic")?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            append_audit!(tx, audit);
+            tx.commit().await.context("committing a closed virtual clinic")?;
+            Ok(Some(row.try_get::<i64, _>("closes_at_ms")?))
+        })
+    }
+
     pub async fn virtual_clinic(&self, id: &str) -> anyhow::Result<Option<VirtualClinic>> {
         with_pool!(self, pool => {
             let Some(r) = sqlx::query(

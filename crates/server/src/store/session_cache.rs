@@ -8,11 +8,17 @@
 //! Revocation stays immediate on this instance: every store method that ends sessions,
 //! revokes a device, disables a user or changes roles clears the cache once it has
 //! committed, and a lookup that read the database before such a clear cannot put its
-//! stale answer back (the generation check in [`SessionCache::insert`]). Another instance
-//! sharing the database learns of a revocation when its entry expires, so there a revoked
-//! token works for at most [`SESSION_CACHE_TTL`] longer (docs/hazard-log.md, H10;
-//! docs/operations.md). Only sessions that were valid when read are cached; an expired
-//! token is refused from the cached expiry time, exactly as from the row.
+//! stale answer back (the generation check in [`SessionCache::insert`]). Those methods
+//! also send a `NOTIFY` (on PostgreSQL) in their transaction; every other instance clears
+//! its cache when it hears it (`cluster.rs`), so there a revoked token works only until
+//! the notice arrives, and for at most [`SESSION_CACHE_TTL`] if the notice is lost
+//! (docs/hazard-log.md, H10; docs/operations.md). Only sessions that were valid when read
+//! are cached; an expired token is refused from the cached expiry time, exactly as from
+//! the row.
+//!
+//! Every invalidation also ticks [`SessionCache::changes`], so whatever holds access
+//! decided earlier (sync connections, emergency feed streams and long-polls) can look its
+//! session up again at once instead of keeping it until its next timer.
 //!
 //! [`Store::session_principal`]: super::Store::session_principal
 
@@ -30,9 +36,20 @@ pub const SESSION_CACHE_TTL: Duration = Duration::from_secs(2);
 /// enough the cache starts again empty (a burst of distinct tokens only costs queries).
 const MAX_ENTRIES: usize = 16_384;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct SessionCache {
     inner: Mutex<Inner>,
+    /// Ticked by every [`SessionCache::invalidate`]: sessions may have ended.
+    changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for SessionCache {
+    fn default() -> Self {
+        SessionCache {
+            inner: Mutex::default(),
+            changes: tokio::sync::watch::channel(0).0,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -110,9 +127,18 @@ impl SessionCache {
     /// Forgets every entry; call after committing anything that can end a session or
     /// change who its user is.
     pub(super) fn invalidate(&self) {
-        let mut inner = self.lock();
-        inner.generation += 1;
-        inner.entries.clear();
+        {
+            let mut inner = self.lock();
+            inner.generation += 1;
+            inner.entries.clear();
+        }
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Changes whenever the cache is invalidated: a session may have ended, a device been
+    /// revoked, a user disabled or their roles changed.
+    pub(super) fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// Invalidates when the returned guard is dropped: at the end of a store method,
@@ -178,5 +204,18 @@ mod tests {
         assert_eq!(cache.get("b", now), None);
         cache.insert("b", session("b"), cache.generation(), now);
         assert_eq!(cache.get("b", now), Some(session("b")));
+    }
+
+    #[test]
+    fn invalidation_wakes_whoever_holds_a_session() {
+        let cache = SessionCache::default();
+        let mut changes = cache.changes();
+        assert!(!changes.has_changed().unwrap());
+        cache.invalidate();
+        assert!(changes.has_changed().unwrap());
+        changes.borrow_and_update();
+        let _guard = cache.forget_on_return();
+        drop(_guard);
+        assert!(changes.has_changed().unwrap());
     }
 }

@@ -277,11 +277,22 @@ impl Connection {
 
     /// `Subscribe`, or with `whole` a `Fetch`: the device holds nothing of these
     /// documents, so each is sent as a snapshot (if the device said it reads them).
+    ///
+    /// An MDT member's access follows the patient's consent and care team, which can
+    /// change while the connection sits idle (and on another instance), so it is decided
+    /// again here, in one query, before anything is queued: what `Hello` allowed is not
+    /// taken on trust.
     async fn on_subscribe(&mut self, doc_ids: Vec<DocId>, whole: bool) -> anyhow::Result<()> {
+        if doc_ids
+            .iter()
+            .any(|id| self.access.get(id) == Some(&PlanAccess::Mdt))
+        {
+            self.recheck_access().await?;
+        }
         let mut permitted = Vec::new();
         for doc_id in doc_ids {
             self.refused.remove(&doc_id);
-            if let Some(access) = self.permit(&doc_id).await? {
+            if let Some(access) = self.permit(&doc_id, true).await? {
                 permitted.push((doc_id, access));
             }
         }
@@ -394,7 +405,7 @@ impl Connection {
         if self.refused.contains(doc_id) {
             return Ok(());
         }
-        let Some(access) = self.permit(doc_id).await? else {
+        let Some(access) = self.permit(doc_id, false).await? else {
             return Ok(());
         };
         self.audit_reads(&[(doc_id.to_owned(), access)]).await?;
@@ -613,12 +624,15 @@ impl Connection {
         );
     }
 
-    /// Another connection (or instance) committed changes to a document.
+    /// Another connection (or instance) committed changes to a document, or changed who
+    /// may reach it (its care team).
     pub async fn on_notice(&mut self, notice: &DocNotice) {
-        if notice.origin == self.id || !self.session.is_open(&notice.doc_id) {
+        if notice.origin == self.id {
             return;
         }
-        // An MDT member's access follows consent, which the commit may have withdrawn.
+        // An MDT member's access follows consent and the care team, which the change may
+        // have withdrawn: looked at whether or not the document is open, so that a
+        // connection that only holds it in its caseload loses it too.
         if self.access.get(&*notice.doc_id) == Some(&PlanAccess::Mdt) {
             match self.still_permitted(&notice.doc_id).await {
                 Ok(true) => {}
@@ -627,12 +641,26 @@ impl Connection {
                     return;
                 }
                 Err(e) => {
+                    // Not known either way: forget it, so that the next use asks again.
                     tracing::warn!(error = format!("{e:#}"), "could not re-check access");
+                    self.access.remove(&*notice.doc_id);
                     return;
                 }
             }
         }
+        if !self.session.is_open(&notice.doc_id) {
+            return;
+        }
         self.regenerate(&[notice.doc_id.to_string()]).await;
+    }
+
+    /// Sessions may have ended or users changed (here or on another instance): look this
+    /// connection's session up again now rather than at the next tick, and close it, or
+    /// drop the plans its user may no longer reach, as that says.
+    pub async fn on_sessions_changed(&mut self) {
+        if self.token_hash.is_some() {
+            self.check_standing().await;
+        }
     }
 
     /// Notices were lost: offer every open document.
@@ -645,7 +673,7 @@ impl Connection {
     /// holds, and re-send what a lossy link lost. `in_flight` says frames are still queued
     /// to or from the device: then nothing is lost yet, and no channel is restarted.
     pub async fn on_tick(&mut self, in_flight: bool) {
-        let Some(hash) = self.token_hash.clone() else {
+        if self.token_hash.is_none() {
             if self.opened_at.elapsed() > HELLO_TIMEOUT {
                 self.send_error(
                     ErrorCode::Unauthorized,
@@ -655,43 +683,8 @@ impl Connection {
                 self.close();
             }
             return;
-        };
-        match self
-            .state
-            .store()
-            .session_principal(&hash, now_ms(), false)
-            .await
-        {
-            Ok(SessionLookup::Valid(principal)) => {
-                let roles_changed =
-                    self.principal.as_ref().map(|p| &p.user.roles) != Some(&principal.user.roles);
-                self.principal = Some(principal);
-                let mdt_open = self
-                    .session
-                    .doc_ids()
-                    .any(|id| self.access.get(id) == Some(&PlanAccess::Mdt));
-                if (roles_changed || mdt_open)
-                    && let Err(e) = self.recheck_access().await
-                {
-                    tracing::warn!(error = format!("{e:#}"), "could not re-check access");
-                }
-            }
-            Ok(SessionLookup::DeviceRevoked) => {
-                self.device_revoked();
-                return;
-            }
-            Ok(SessionLookup::Invalid) => {
-                self.send_error(
-                    ErrorCode::Unauthorized,
-                    None,
-                    "this device was signed out".to_owned(),
-                );
-                self.close();
-                return;
-            }
-            Err(e) => tracing::warn!(error = format!("{e:#}"), "could not re-check a session"),
         }
-        if in_flight || self.closing {
+        if !self.check_standing().await || in_flight || self.closing {
             return;
         }
         // Only documents not known to be in sync can have lost a frame, and one that was
@@ -723,6 +716,51 @@ impl Connection {
                 self.active.remove(&doc_id);
             }
         }
+    }
+
+    /// Looks the connection's session up again: closes the connection if its device was
+    /// signed out or revoked or its user disabled, and rechecks which plans it may reach
+    /// if the user's roles or organisation changed or an MDT member's plan is open.
+    /// `false` once the connection is closing.
+    async fn check_standing(&mut self) -> bool {
+        let Some(hash) = self.token_hash.clone() else {
+            return !self.closing;
+        };
+        match self
+            .state
+            .store()
+            .session_principal(&hash, now_ms(), false)
+            .await
+        {
+            Ok(SessionLookup::Valid(principal)) => {
+                let changed = self
+                    .principal
+                    .as_ref()
+                    .map(|p| (&p.user.roles, &p.user.organisation_id))
+                    != Some((&principal.user.roles, &principal.user.organisation_id));
+                self.principal = Some(principal);
+                let mdt_open = self
+                    .session
+                    .doc_ids()
+                    .any(|id| self.access.get(id) == Some(&PlanAccess::Mdt));
+                if (changed || mdt_open)
+                    && let Err(e) = self.recheck_access().await
+                {
+                    tracing::warn!(error = format!("{e:#}"), "could not re-check access");
+                }
+            }
+            Ok(SessionLookup::DeviceRevoked) => self.device_revoked(),
+            Ok(SessionLookup::Invalid) => {
+                self.send_error(
+                    ErrorCode::Unauthorized,
+                    None,
+                    "this device was signed out".to_owned(),
+                );
+                self.close();
+            }
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "could not re-check a session"),
+        }
+        !self.closing
     }
 
     /// Recomputes which documents the user may sync and closes those no longer allowed.
@@ -787,13 +825,22 @@ impl Connection {
 
     /// Whether, and as what, this connection may sync `doc_id`. Sends `Forbidden` (and
     /// audits the attempt) when it may not.
-    async fn permit(&mut self, doc_id: &str) -> anyhow::Result<Option<PlanAccess>> {
+    ///
+    /// A case manager's access is trusted as remembered (it changes only with the user,
+    /// which [`Connection::check_standing`] follows). An MDT member's is decided again
+    /// before a document is opened, unless `fresh` says the caller just did so: open
+    /// documents follow consent and care-team changes through [`Connection::on_notice`].
+    async fn permit(&mut self, doc_id: &str, fresh: bool) -> anyhow::Result<Option<PlanAccess>> {
+        if let Some(access) = self.access.get(doc_id).copied() {
+            if access == PlanAccess::CaseManager || fresh || self.session.is_open(doc_id) {
+                return Ok(Some(access));
+            }
+            // Decided again below; a refusal there is audited like any other.
+            self.access.remove(doc_id);
+        }
         let Some(principal) = &self.principal else {
             return Ok(None);
         };
-        if let Some(access) = self.access.get(doc_id) {
-            return Ok(Some(*access));
-        }
         let context = if doc_id.len() > MAX_DOC_ID {
             None
         } else {

@@ -124,6 +124,8 @@ const WRITER_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 async fn drive(state: AppState, socket: WebSocket, query_token: Option<String>, id: u64) {
     tracing::debug!("connected");
     let mut notices = state.notices();
+    // Sessions may have ended (sign-out, revocation, a disabled user; here or elsewhere).
+    let mut sessions = state.store().session_changes();
     let mut shutdown = state.shutdown();
     let mut ticker = tokio::time::interval(state.config().sync_tick);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -230,6 +232,7 @@ async fn drive(state: AppState, socket: WebSocket, query_token: Option<String>, 
                 Err(RecvError::Lagged(_)) => conn.on_lagged().await,
                 Err(RecvError::Closed) => break,
             },
+            Ok(()) = sessions.changed() => conn.on_sessions_changed().await,
             _ = ticker.tick() => {
                 // Frames still queued here or unread by the device are in flight, not
                 // lost: the timer must not restart their channels.

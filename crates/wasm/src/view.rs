@@ -12,7 +12,24 @@ pub(crate) fn plan(plan: &CarePlan, pending: usize) -> Value {
             "nhs_number_display".into(),
             nhs_display(&plan.patient.nhs_number).into(),
         );
-        map.insert("dnacpr_label".into(), plan.dnacpr.label().into());
+        // The plan's own `dnacpr` is Automerge's winner, arbitrary while decisions
+        // conflict: the app is handed the core's reading instead, and every register's
+        // reading (settled value, not recorded, or every conflicting value) beside it.
+        map.insert("dnacpr".into(), plan.dnacpr_reading().as_str().into());
+        map.insert("dnacpr_label".into(), plan.dnacpr_label().into());
+        map.insert(
+            "readings".into(),
+            plan.readings()
+                .into_iter()
+                .map(|r| {
+                    (
+                        r.field.key().to_owned(),
+                        serde_json::to_value(r).unwrap_or(Value::Null),
+                    )
+                })
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+        );
         map.insert(
             "completion_problems".into(),
             serde_json::to_value(plan.completion_problems()).unwrap_or(Value::Null),
@@ -44,8 +61,8 @@ pub(crate) fn caseload_entry(id: &str, plan: &CarePlan, pending: usize) -> Value
         "nhs_number_display": nhs_display(&plan.patient.nhs_number),
         "name": plan.patient.name,
         "dob": plan.patient.date_of_birth,
-        "dnacpr": plan.dnacpr,
-        "dnacpr_label": plan.dnacpr.label(),
+        "dnacpr": plan.dnacpr_reading(),
+        "dnacpr_label": plan.dnacpr_label(),
         "share_with_mdt": plan.consent.share_with_mdt,
         "share_with_emergency_services": plan.consent.share_with_emergency_services,
         "pending": pending,

@@ -187,3 +187,107 @@ async fn other_methods_on_the_summary_route_are_refused_and_audited() {
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].outcome, "method_not_allowed");
 }
+
+/// Two tablets of cm1 record different DNACPR decisions for a consenting patient without
+/// seeing each other's; both are acknowledged. Returns the patient's id and NHS number.
+pub(crate) async fn record_conflicting_dnacpr(app: &TestApp) -> (String, String) {
+    use redfolder_shared::{DnacprStatus, Edit};
+
+    use crate::client::SyncClient;
+
+    let token = app.login("cm1.demo").await;
+    let (consenting, _) = patients(app).await;
+    let id = consenting["id"].as_str().unwrap().to_owned();
+    let nhs = consenting["nhs_number"].as_str().unwrap().to_owned();
+    let mut a = SyncClient::connect(&app.ws_url(), &token, "conflict-tablet-a").await;
+    a.sync_caseload().await;
+    let mut b = SyncClient::connect(&app.ws_url(), &token, "conflict-tablet-b").await;
+    b.sync_caseload().await;
+    a.apply(
+        &id,
+        &Edit::SetDnacpr {
+            status: DnacprStatus::DoNotAttemptCpr,
+        },
+    );
+    b.apply(
+        &id,
+        &Edit::SetDnacpr {
+            status: DnacprStatus::ForAttemptedCpr,
+        },
+    );
+    a.wait_acked(&id).await;
+    b.wait_acked(&id).await;
+    (id, nhs)
+}
+
+/// What every surface must say in place of a DNACPR value while decisions conflict.
+pub(crate) const CONFLICT_LABEL: &str = "Conflicting: DNACPR in place: do not attempt CPR / For attempted CPR \u{2014} confirm with the care team";
+
+/// The conflicting DNACPR label, whichever of the two tablets wrote first.
+pub(crate) fn is_conflict_label(label: &Value) -> bool {
+    let reversed = "Conflicting: For attempted CPR / DNACPR in place: do not attempt CPR \u{2014} confirm with the care team";
+    label == CONFLICT_LABEL || label == reversed
+}
+
+async fn conflicting_dnacpr_is_never_served_as_settled(app: &TestApp) {
+    let (id, nhs) = record_conflicting_dnacpr(app).await;
+    let crew = app.login("ambulance.demo").await;
+
+    // The crew's JSON summary: the plain fields carry the conflict, not a winner.
+    let summary = app.emergency_summary(&nhs, Some(&crew)).await;
+    assert_eq!(summary.status, 200, "{summary:?}");
+    let summary = summary.json();
+    assert_eq!(summary["dnacpr"], "conflicting", "{summary}");
+    assert!(is_conflict_label(&summary["dnacpr_label"]), "{summary}");
+    assert_eq!(summary["resuscitation"]["conflicting"], true);
+    assert_eq!(summary["resuscitation"]["recorded"], Value::Null);
+    assert!(is_conflict_label(&summary["resuscitation"]["label"]));
+    let values = summary["resuscitation"]["values"].as_array().unwrap();
+    assert_eq!(values.len(), 2, "{summary}");
+    assert!(
+        values
+            .iter()
+            .all(|v| v["recorded"]["user_name"].is_string())
+    );
+
+    // The FHIR document codes neither decision as final.
+    let fhir = app
+        .get(
+            &format!("/api/v1/emergency/summary/{nhs}?format=fhir"),
+            Some(&crew),
+        )
+        .await;
+    assert_eq!(fhir.status, 200, "{fhir:?}");
+    let fhir = fhir.json();
+    let observations: Vec<&Value> = fhir["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .filter(|r| r["resourceType"] == "Observation")
+        .collect();
+    assert_eq!(observations.len(), 2, "{fhir:#}");
+    assert!(observations.iter().all(|o| o["status"] == "preliminary"));
+    assert!(fhir.to_string().contains("confirm with the care team"));
+
+    // The caseload row (badges and filters read it) says conflicting too.
+    let caseload = app.caseload().await;
+    let row = caseload.iter().find(|p| p["id"] == id.as_str()).unwrap();
+    assert_eq!(row["dnacpr"], "conflicting", "{row}");
+}
+
+#[tokio::test]
+async fn a_conflicting_dnacpr_is_never_served_as_settled() {
+    let app = spawn_app().await;
+    conflicting_dnacpr_is_never_served_as_settled(&app).await;
+}
+
+#[tokio::test]
+async fn a_conflicting_dnacpr_is_never_served_as_settled_on_postgres() {
+    let Some((app, database)) = crate::helpers::spawn_postgres_app().await else {
+        return;
+    };
+    conflicting_dnacpr_is_never_served_as_settled(&app).await;
+    drop(app);
+    crate::helpers::drop_database(&database).await;
+}

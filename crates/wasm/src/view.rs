@@ -17,15 +17,14 @@ pub(crate) fn plan(plan: &CarePlan, pending: usize) -> Value {
         // reading (settled value, not recorded, or every conflicting value) beside it.
         map.insert("dnacpr".into(), plan.dnacpr_reading().as_str().into());
         map.insert("dnacpr_label".into(), plan.dnacpr_label().into());
+        // Keyed by the field's API name, as `conflicts[].field` is.
         map.insert(
             "readings".into(),
             plan.readings()
                 .into_iter()
-                .map(|r| {
-                    (
-                        r.field.key().to_owned(),
-                        serde_json::to_value(r).unwrap_or(Value::Null),
-                    )
+                .filter_map(|r| {
+                    let key = serde_json::to_value(r.field).ok()?.as_str()?.to_owned();
+                    Some((key, serde_json::to_value(r).ok()?))
                 })
                 .collect::<serde_json::Map<_, _>>()
                 .into(),

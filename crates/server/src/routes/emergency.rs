@@ -40,7 +40,7 @@ pub(crate) struct SummaryParams {
     security(("bearer" = [])),
     params(("nhs_number" = String, Path, description = "NHS number, digits or 3-3-4"), SummaryParams),
     responses(
-        (status = 200, description = "The emergency summary with patient_id, plan_version, last_updated_at_ms and last_updated_by"),
+        (status = 200, description = "The emergency summary with patient_id, plan_version, last_updated_at_ms and last_updated_by. `dnacpr` is not_recorded, for_attempted_cpr, do_not_attempt_cpr or conflicting; while it is conflicting, `dnacpr_label` reads \"Conflicting: A / B — confirm with the care team\" and `resuscitation.values` holds every value with who recorded it (never one of them as the decision). Each decision item (`resuscitation`, `allergies`, `ceiling_of_treatment`, `admission_wanted`, `preferred_place_of_death`, `consent`) has `conflicting`, `label` (the settled value or the same conflicting line), `recorded` (null while conflicting) and `values`"),
         (status = 400, description = "Malformed NHS number or date of birth"),
         (status = 401, description = "Not signed in"),
         (status = 403, description = "Only emergency clinicians read summaries"),

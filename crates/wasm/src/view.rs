@@ -151,4 +151,50 @@ mod tests {
         let today = redfolder_shared::Date::parse("2026-11-29").unwrap();
         assert_eq!(review_due(&plan, today), Value::Null);
     }
+
+    #[test]
+    fn a_dnacpr_conflict_reaches_the_app_as_conflicting_never_as_a_winner() {
+        let editor = |id: &str| Editor {
+            user_id: id.into(),
+            user_name: id.into(),
+        };
+        let new = NewPlan {
+            nhs_number: "9434765919".into(),
+            name: "Ada Example".into(),
+            date_of_birth: "1938-02-28".into(),
+            address: "1 High Street".into(),
+        };
+        let now = 1_795_960_800_000;
+        let mut a = PlanDoc::create(
+            ActorId::from(b"device-a".as_slice()),
+            &new,
+            &editor("u1"),
+            now,
+        )
+        .unwrap();
+        let mut b = PlanDoc::load(&a.save(), ActorId::from(b"device-b".as_slice())).unwrap();
+        for (doc, status, who) in [
+            (&mut a, DnacprStatus::DoNotAttemptCpr, "u1"),
+            (&mut b, DnacprStatus::ForAttemptedCpr, "u2"),
+        ] {
+            doc.apply(&Edit::SetDnacpr { status }, &editor(who), now)
+                .unwrap();
+        }
+        a.automerge().merge(b.automerge()).unwrap();
+        let plan = a.plan().unwrap();
+
+        let json = super::plan(&plan, 0);
+        assert_eq!(json["dnacpr"], "conflicting");
+        let label = json["dnacpr_label"].as_str().unwrap();
+        assert!(
+            label.starts_with("Conflicting: ") && label.contains("For attempted CPR"),
+            "{label}"
+        );
+        assert_eq!(json["readings"]["dnacpr"]["state"], "conflicting");
+        assert_eq!(json["readings"]["dnacpr"]["label"], label);
+        assert_eq!(json["readings"]["consent"]["state"], "not_recorded");
+        let entry = caseload_entry("p1", &plan, 0);
+        assert_eq!(entry["dnacpr"], "conflicting");
+        assert_eq!(entry["dnacpr_label"], label);
+    }
 }

@@ -291,3 +291,164 @@ async fn a_conflicting_dnacpr_is_never_served_as_settled_on_postgres() {
     drop(app);
     crate::helpers::drop_database(&database).await;
 }
+
+/// The documented canonical form, written independently of the server's: the JSON
+/// without its top-level `signature`, keys sorted, no whitespace.
+fn canonical(value: &Value) -> Vec<u8> {
+    fn sorted(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                Value::Object(
+                    keys.into_iter()
+                        .map(|k| (k.clone(), sorted(&m[k])))
+                        .collect(),
+                )
+            }
+            Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    let mut v = sorted(value);
+    v.as_object_mut().unwrap().remove("signature");
+    serde_json::to_vec(&v).unwrap()
+}
+
+fn verifies(public_hex: &str, content: &Value, signature_b64: &str) -> bool {
+    use base64::Engine;
+    use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+    let public: [u8; 32] = hex::decode(public_hex).unwrap().try_into().unwrap();
+    let bytes: [u8; 64] = base64::engine::general_purpose::STANDARD
+        .decode(signature_b64)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    VerifyingKey::from_bytes(&public)
+        .unwrap()
+        .verify(&canonical(content), &Signature::from_bytes(&bytes))
+        .is_ok()
+}
+
+#[tokio::test]
+async fn served_summaries_are_signed_and_a_tampered_one_fails_the_check() {
+    let app = spawn_app().await;
+    let (consenting, _) = patients(&app).await;
+    let nhs = consenting["nhs_number"].as_str().unwrap();
+    let crew = app.login("ambulance.demo").await;
+
+    // The public key is published without signing in.
+    let keys = app.get("/api/v1/emergency/signing-key", None).await;
+    assert_eq!(keys.status, 200, "{keys:?}");
+    let keys = keys.json();
+    assert_eq!(keys["algorithm"], "Ed25519");
+    let active = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["active"] == true)
+        .unwrap()
+        .clone();
+    let public = active["public_key_hex"].as_str().unwrap();
+
+    let summary = app.emergency_summary(nhs, Some(&crew)).await.json();
+    // "As of": the version, when it last changed and by whom, all under the signature.
+    assert!(
+        summary["plan_version"]
+            .as_str()
+            .is_some_and(|v| !v.is_empty())
+    );
+    assert!(
+        summary["last_updated_at_ms"]
+            .as_i64()
+            .is_some_and(|t| t > 0)
+    );
+    assert!(summary["last_updated_by"]["name"].is_string(), "{summary}");
+    let signature = &summary["signature"];
+    assert_eq!(signature["algorithm"], "Ed25519");
+    assert_eq!(signature["key_id"], active["key_id"]);
+    let value = signature["value"].as_str().unwrap();
+    assert!(
+        verifies(public, &summary, value),
+        "a served summary does not verify"
+    );
+
+    for (field, forged) in [
+        ("dnacpr", "do_not_attempt_cpr"),
+        ("plan_version", "0000"),
+        ("name", "Someone Else"),
+    ] {
+        let mut tampered = summary.clone();
+        tampered[field] = Value::from(forged);
+        assert!(
+            !verifies(public, &tampered, value),
+            "{field} changed yet verifies"
+        );
+    }
+    let mut later = summary.clone();
+    later["last_updated_at_ms"] = Value::from(summary["last_updated_at_ms"].as_i64().unwrap() + 1);
+    assert!(!verifies(public, &later, value));
+
+    // The FHIR document carries the same in Bundle.signature.
+    let fhir = app
+        .get(
+            &format!("/api/v1/emergency/summary/{nhs}?format=fhir"),
+            Some(&crew),
+        )
+        .await
+        .json();
+    let data = fhir["signature"]["data"].as_str().unwrap();
+    assert!(
+        verifies(public, &fhir, data),
+        "the FHIR document does not verify"
+    );
+    let mut tampered = fhir.clone();
+    tampered["timestamp"] = Value::from("2000-01-01T00:00:00Z");
+    assert!(!verifies(public, &tampered, data));
+
+    // Feed items too.
+    let feed = app
+        .get("/api/v1/emergency/feed?limit=1000", Some(&crew))
+        .await
+        .json();
+    let item = feed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "summary")
+        .unwrap();
+    let s = &item["summary"];
+    assert!(verifies(
+        public,
+        s,
+        s["signature"]["value"].as_str().unwrap()
+    ));
+}
+
+#[tokio::test]
+async fn rotating_the_signing_key_keeps_the_old_one_published() {
+    let app = spawn_app().await;
+    let before = app.get("/api/v1/emergency/signing-key", None).await.json();
+    let old = before["keys"][0]["key_id"].clone();
+    let key = redfolder_server::admin::rotate_signing_key(
+        &app.store,
+        redfolder_server::admin::Operator::Cli,
+    )
+    .await
+    .unwrap();
+    let after = app.get("/api/v1/emergency/signing-key", None).await.json();
+    let keys = after["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2, "{after}");
+    assert_eq!(keys[0]["key_id"], key.key_id.as_str());
+    assert_eq!(keys[0]["active"], true);
+    assert_eq!(keys[1]["key_id"], old);
+    assert_eq!(keys[1]["active"], false);
+    assert!(keys[1]["retired_at_ms"].as_i64().is_some());
+    let audited = app.audit_of("admin").await;
+    assert!(
+        audited
+            .iter()
+            .any(|e| e.detail.contains(&format!("signing key to {}", key.key_id))),
+        "the rotation was not audited"
+    );
+}

@@ -18,6 +18,7 @@ mod feed;
 mod patients;
 pub mod scheme;
 mod session_cache;
+mod signing;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -37,6 +38,7 @@ pub use docs::{Chunk, CommitOutcome, CommitRequest, StoredDoc};
 pub use feed::{FeedItem, StoredSummary};
 pub use patients::{CareTeamMember, NewPatient, OrganisationReport, PatientListing};
 pub use session_cache::SESSION_CACHE_TTL;
+pub use signing::StoredSigningKey;
 
 /// A handle on the database; cheap to clone (it holds a connection pool).
 #[derive(Clone, Debug)]

@@ -397,6 +397,7 @@ async fn served_summaries_are_signed_and_a_tampered_one_fails_the_check() {
         )
         .await
         .json();
+    crate::fhir::validate("signed summary document", &fhir);
     let data = fhir["signature"]["data"].as_str().unwrap();
     assert!(
         verifies(public, &fhir, data),

@@ -453,3 +453,58 @@ async fn rotating_the_signing_key_keeps_the_old_one_published() {
         "the rotation was not audited"
     );
 }
+
+/// The UPDATE in migration 0006 (`flavour` is `sqlite` or `postgres`).
+fn caseload_fix(flavour: &str) -> String {
+    let path = format!(
+        "{}/../crates/server/migrations/{flavour}/0006_signing_keys.sql",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let sql = std::fs::read_to_string(path).unwrap();
+    sql[sql.find("UPDATE patients").unwrap()..].to_owned()
+}
+
+/// A caseload row written before the DNACPR flag could say "conflicting" (simulated by
+/// putting a winner back) is corrected by migration 0006's update, and only that row.
+/// Puts a winner back in a conflicting plan's caseload row, as before this control, runs
+/// the migration's update, and checks the caseload is as the projection wrote it.
+macro_rules! check_caseload_fix {
+    ($pool:expr, $app:expr, $sql:expr) => {{
+        let (id, _) = record_conflicting_dnacpr($app).await;
+        let dnacpr = |rows: Vec<Value>| {
+            rows.into_iter()
+                .map(|p| (p["id"].as_str().unwrap().to_owned(), p["dnacpr"].clone()))
+                .collect::<Vec<_>>()
+        };
+        let before = dnacpr($app.caseload().await);
+        assert!(before.contains(&(id.clone(), Value::from("conflicting"))));
+        sqlx::query("UPDATE patients SET dnacpr = 'do_not_attempt_cpr' WHERE id = $1")
+            .bind(id.as_str())
+            .execute($pool)
+            .await
+            .unwrap();
+        assert_ne!(dnacpr($app.caseload().await), before);
+        sqlx::raw_sql(sqlx::AssertSqlSafe($sql))
+            .execute($pool)
+            .await
+            .unwrap();
+        assert_eq!(dnacpr($app.caseload().await), before);
+    }};
+}
+
+/// A caseload row written before the DNACPR flag could say "conflicting" is corrected by
+/// migration 0006's update, and only that row.
+#[tokio::test]
+async fn migration_0006_marks_old_caseload_rows_of_conflicting_plans() {
+    let app = spawn_app().await;
+    let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+    check_caseload_fix!(&pool, &app, caseload_fix("sqlite"));
+
+    if let Some((app, database)) = crate::helpers::spawn_postgres_app().await {
+        let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+        check_caseload_fix!(&pool, &app, caseload_fix("postgres"));
+        pool.close().await;
+        drop(app);
+        crate::helpers::drop_database(&database).await;
+    }
+}

@@ -21,7 +21,7 @@ use crate::read::Cached;
 
 mod reading;
 
-pub use reading::{DnacprReading, Reading, RegisterState, conflict_label};
+pub use reading::{DnacprReading, Reading, RegisterState, conflict_label, conflict_line};
 
 /// DNACPR recommendation as the crew needs to read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]

@@ -76,7 +76,7 @@ pub use decision::{
     AdmissionDecision, AdmissionWish, AllergyStatement, AllergyStatus, CeilingOfTreatment,
     Conflict, ConflictingValue, Consent, ConsentGivenBy, ConsentRecipient, ConsentWithdrawal,
     DecisionValue, DnacprReading, DnacprStatus, PlaceOfDeath, Reading, RegisterState,
-    ResuscitationDecision, SafetyField, TreatmentCeiling, conflict_label,
+    ResuscitationDecision, SafetyField, TreatmentCeiling, conflict_label, conflict_line,
 };
 pub use doc::{ApplyError, ChangeNote, DocError, NewPlan, PlanDoc};
 pub use edit::{Edit, EditError, Editor, EntryList, TextTarget};

@@ -256,6 +256,7 @@ async fn deliver(
                     .map_err(|e| anyhow::anyhow!("a feed summary is not JSON: {e}"))?,
                 None => Value::Null,
             };
+            crate::store::never_settled(&mut summary);
             let summary = if fhir && !summary.is_null() {
                 fhir_document(state.signer(), &summary)?
             } else {

@@ -35,7 +35,7 @@ pub use accounts::{
     SessionLookup,
 };
 pub use docs::{Chunk, CommitOutcome, CommitRequest, StoredDoc};
-pub use feed::{FeedItem, StoredSummary};
+pub use feed::{FeedItem, StoredSummary, never_settled};
 pub use patients::{CareTeamMember, NewPatient, OrganisationReport, PatientListing};
 pub use session_cache::SESSION_CACHE_TTL;
 pub use signing::StoredSigningKey;

@@ -107,9 +107,15 @@ pub fn conflict_label(values: &[ConflictingValue]) -> String {
     if distinct.len() < short.len() {
         short = values.iter().map(|v| v.label.clone()).collect();
     }
+    conflict_line(&short)
+}
+
+/// "Conflicting: A / B — confirm with the care team" from the values' labels as given.
+pub fn conflict_line<S: AsRef<str>>(labels: &[S]) -> String {
+    let labels: Vec<&str> = labels.iter().map(AsRef::as_ref).collect();
     format!(
         "Conflicting: {} \u{2014} confirm with the care team",
-        short.join(" / ")
+        labels.join(" / ")
     )
 }
 

@@ -198,3 +198,51 @@ async fn the_feed_streams_as_server_sent_events() {
     let refused = app.get("/api/v1/emergency/feed/stream", Some(&mdt)).await;
     assert_eq!(refused.status, 403);
 }
+
+/// The feed item an emergency service's system stores never carries one side of a
+/// DNACPR conflict as the decision.
+#[tokio::test]
+async fn a_conflicting_dnacpr_reaches_the_feed_as_conflicting() {
+    let app = spawn_app().await;
+    let crew = app.login("ambulance.demo").await;
+    let head = feed(&app, &crew, "limit=1000").await["next"].clone();
+    let (id, _) = crate::emergency::record_conflicting_dnacpr(&app).await;
+    let items = feed(&app, &crew, &format!("since={head}&limit=1000")).await;
+    let latest = items["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|i| i["patient_id"] == id.as_str())
+        .unwrap_or_else(|| panic!("no feed item for the patient: {items}"));
+    let summary = &latest["summary"];
+    assert_eq!(summary["dnacpr"], "conflicting", "{summary}");
+    assert!(crate::emergency::is_conflict_label(
+        &summary["dnacpr_label"]
+    ));
+    assert_eq!(
+        summary["resuscitation"]["values"].as_array().unwrap().len(),
+        2
+    );
+
+    let fhir = feed(&app, &crew, &format!("since={head}&limit=1000&format=fhir")).await;
+    let latest = fhir["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|i| i["patient_id"] == id.as_str())
+        .unwrap();
+    let observations: Vec<&Value> = latest["summary"]["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .filter(|r| r["resourceType"] == "Observation")
+        .collect();
+    assert_eq!(observations.len(), 2, "{latest:#}");
+    assert!(
+        observations.iter().all(|o| o["status"] == "preliminary"),
+        "a resuscitation decision went out as final: {latest:#}"
+    );
+}

@@ -31,7 +31,7 @@ fn python() -> String {
 }
 
 /// Validates a bundle with the independent validator; panics with its findings.
-fn validate(what: &str, bundle: &Value) {
+pub(crate) fn validate(what: &str, bundle: &Value) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/fhir/validate.py");
     let python = python();
     let mut child = Command::new(&python)

@@ -90,6 +90,7 @@ async fn the_openapi_document_describes_every_route() {
         ("/api/v1/emergency/summary/{nhs_number}", &["get"]),
         ("/api/v1/emergency/feed", &["get"]),
         ("/api/v1/emergency/feed/stream", &["get"]),
+        ("/api/v1/emergency/signing-key", &["get"]),
         ("/api/v1/reports/caseload", &["get"]),
         ("/api/v1/scheme/list-size", &["get", "post"]),
         ("/api/v1/scheme/risk-uploads", &["get", "post"]),

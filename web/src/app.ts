@@ -14,7 +14,7 @@ import type {
 } from './core.js';
 import { by, errorMessage, field, fmtDate, fmtTime, h, section, sentence } from './dom.js';
 import { fitSummary, pageFooterStyle, printDocument, summaryArticle } from './summary.js';
-import { correctedNote, corrections, LABELS, planSections } from './sections.js';
+import { conflictNote, correctedNote, corrections, LABELS, planSections } from './sections.js';
 import { renderScheme } from './scheme.js';
 import { refusedPanel } from './refused.js';
 import type { CorrectionField, EditJson, SaveState } from './sections.js';
@@ -678,13 +678,32 @@ function caseloadRow(p: CaseloadEntry): HTMLLIElement {
       h('span', { class: 'patient-name' }, p.name),
       h('span', { class: 'muted' }, `NHS ${p.nhs_number_display} · born ${p.dob}`),
       h('span', { class: 'badges' },
-        p.dnacpr === 'do_not_attempt_cpr' ? h('span', { class: 'badge dnacpr' }, 'DNACPR') : null,
+        dnacprBadge(p),
         p.share_with_emergency_services ? h('span', { class: 'badge' }, 'Shares with emergency services') : h('span', { class: 'badge' }, 'No emergency sharing'),
         p.conflicts ? h('span', { class: 'badge conflict', testid: 'caseload-conflicts' }, p.conflicts === 1 ? '1 conflict to resolve' : `${p.conflicts} conflicts to resolve`) : null,
         p.review ? h('span', { class: `badge${p.review.state === 'overdue' ? ' overdue' : ''}`, testid: 'caseload-review', 'data-state': p.review.state, 'data-due': p.review.due }, reviewText(p.review)) : null,
         p.pending ? h('span', { class: 'badge pending' }, `${p.pending} waiting to upload`) : null,
         p.refused ? h('span', { class: 'badge refused', testid: 'caseload-refused', 'data-count': p.refused }, p.refused === 1 ? '1 change not accepted' : `${p.refused} changes not accepted`) : null)));
 }
+
+// The DNACPR badge from the core's reading: never one side of a conflict, and a
+// conflict is badged louder than a settled DNACPR because the crew must ask.
+function dnacprBadge(p: CaseloadEntry): HTMLElement | null {
+  if (p.dnacpr === 'conflicting') {
+    return h('span', { class: 'badge dnacpr conflicting', testid: 'caseload-dnacpr', 'data-status': p.dnacpr, title: p.dnacpr_label }, 'DNACPR conflicting: confirm with the care team');
+  }
+  if (p.dnacpr === 'do_not_attempt_cpr') return h('span', { class: 'badge dnacpr', testid: 'caseload-dnacpr', 'data-status': p.dnacpr }, 'DNACPR');
+  return null;
+}
+
+// The caseload's DNACPR filter: a conflicting decision matches only "conflicting", never
+// either of the statuses it is torn between.
+const DNACPR_FILTER: Record<string, string> = {
+  do_not_attempt_cpr: 'DNACPR in place',
+  for_attempted_cpr: 'For attempted CPR',
+  not_recorded: 'Not recorded',
+  conflicting: 'Conflicting decisions',
+};
 
 // The core's next review (when it falls due and whether that is overdue) in words.
 function reviewText(r: ReviewDue): string {
@@ -711,6 +730,7 @@ function renderCaseload() {
   const dueFilter = filterSelect('filter-review', 'Any review date', { this_month: 'Review due this month', overdue: 'Review overdue' });
   const cohortFilter = filterSelect('filter-cohort', 'Any cohort', LABELS.cohort);
   const tierFilter = filterSelect('filter-tier', 'Any tier', LABELS.tier);
+  const dnacprFilter = filterSelect('filter-dnacpr', 'Any DNACPR status', DNACPR_FILTER);
   const list = h('ul', { class: 'caseload', testid: 'caseload-list', 'aria-label': 'Patients' });
   const note = h('p', { class: 'muted', testid: 'caseload-note', 'aria-live': 'polite' });
   const bar = h('progress', { id: 'caseload-progress-bar', testid: 'caseload-progress-bar', max: 1, value: 0 });
@@ -722,12 +742,13 @@ function renderCaseload() {
     const digits = query.replace(/[\s-]/g, '');
     const byNumber = digits.length > 0 && /^\d+$/.test(digits);
     const due = dueFilter.value;
-    const filtered = !!(query || due || cohortFilter.value || tierFilter.value);
+    const filtered = !!(query || due || cohortFilter.value || tierFilter.value || dnacprFilter.value);
     const entries = core().caseload()
       .filter((p) => !query || p.name.toLowerCase().includes(query) || (byNumber && p.nhs_number.includes(digits)))
       .filter((p) => reviewFilter(p, due))
       .filter((p) => !cohortFilter.value || p.cohort === cohortFilter.value)
       .filter((p) => !tierFilter.value || p.tier === tierFilter.value)
+      .filter((p) => !dnacprFilter.value || p.dnacpr === dnacprFilter.value)
       .sort((a, b) => a.name.localeCompare(b.name));
     // Rows are kept and reused while their patient's line is unchanged, so a tap is never
     // lost to a redraw while the caseload syncs.
@@ -759,7 +780,7 @@ function renderCaseload() {
     }
   };
   search.addEventListener('input', draw);
-  for (const f of [dueFilter, cohortFilter, tierFilter]) f.addEventListener('change', draw);
+  for (const f of [dueFilter, cohortFilter, tierFilter, dnacprFilter]) f.addEventListener('change', draw);
   let scheduled = false;
   const schedule = () => {
     if (scheduled) return;
@@ -773,7 +794,7 @@ function renderCaseload() {
       isCaseManager() ? cohortLine() : null,
       field('Search patients', search, 'By name or NHS number'),
       h('div', { class: 'caseload-filters', role: 'group', 'aria-label': 'Filter the caseload' },
-        field('Review', dueFilter), field('Cohort', cohortFilter), field('Tier', tierFilter))),
+        field('Review', dueFilter), field('Cohort', cohortFilter), field('Tier', tierFilter), field('DNACPR', dnacprFilter))),
     progress,
     note,
     list);
@@ -918,10 +939,12 @@ function renderPlan(id: string): void {
   const mdt = h('input', { type: 'checkbox', testid: 'consent-mdt' });
   const emergency = h('input', { type: 'checkbox', testid: 'consent-emergency' });
   const consentRecorded = h('p', { class: 'muted', testid: 'consent-recorded' });
+  const consentConflict = h('div', { testid: 'consent-conflict' });
   let consentDirty = false;
   const consentForm = h('form', {},
     h('label', { class: 'check' }, mdt, 'Share this plan with the multidisciplinary team'),
     h('label', { class: 'check' }, emergency, 'Share the emergency summary with ambulance and A&E clinicians'),
+    consentConflict,
     consentRecorded,
     consentState.error,
     h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'button', testid: 'consent-save' }, 'Record consent'), consentState.line));
@@ -987,7 +1010,11 @@ function renderPlan(id: string): void {
   const dnacpr = h('select', { testid: 'dnacpr-select' },
     h('option', { value: 'not_recorded' }, 'Not recorded'),
     h('option', { value: 'for_attempted_cpr' }, 'For attempted CPR'),
-    h('option', { value: 'do_not_attempt_cpr' }, 'DNACPR in place: do not attempt CPR'));
+    h('option', { value: 'do_not_attempt_cpr' }, 'DNACPR in place: do not attempt CPR'),
+    // Shown only while decisions conflict; choosing a status then records the clinician's
+    // decision, which supersedes both.
+    h('option', { value: 'conflicting', disabled: true, hidden: true }, 'Conflicting: confirm with the care team'));
+  const dnacprConflict = h('div', { testid: 'dnacpr-conflict' });
   dnacpr.addEventListener('change', () => dnacprState.apply(id, { op: 'set_dnacpr', status: dnacpr.value }, refresh));
 
   // --- Preferred place of care
@@ -1107,7 +1134,7 @@ function renderPlan(id: string): void {
       section('Patient', 'section-patient', identityForm),
       section('Consent', 'section-consent', consentForm),
       section('DNACPR', 'section-dnacpr',
-        field('DNACPR status', dnacpr), dnacprState.error, dnacprState.line),
+        field('DNACPR status', dnacpr), dnacprConflict, dnacprState.error, dnacprState.line),
       section('Preferred place of care', 'section-place', placeForm),
       h('div', { class: 'wide' }, section('Exacerbation plan', 'section-exacerbation',
         field('What to do when the patient gets worse', exText, 'Saved as you type; colleagues\u2019 changes merge in'),
@@ -1135,8 +1162,15 @@ function renderPlan(id: string): void {
       emergency.checked = p.consent.share_with_emergency_services;
     }
     consentRecorded.textContent = p.consent.recorded ? `Recorded by ${by(p.consent.recorded)}` : 'Consent not recorded yet.';
+    // While consents conflict the boxes show what every value allows (the core shares no
+    // more than that); the note says the conflict is there to resolve.
+    const consentNote = conflictNote(p, 'consent');
+    consentConflict.replaceChildren(...(consentNote ? [consentNote] : []));
+    // `p.dnacpr` is the core's reading: `conflicting` rather than either side.
     if (focused !== dnacpr) dnacpr.value = p.dnacpr;
     dnacpr.dataset.value = p.dnacpr;
+    const dnacprNote = conflictNote(p, 'dnacpr');
+    dnacprConflict.replaceChildren(...(dnacprNote ? [dnacprNote] : []));
     if (!placeDirty) place.value = p.preferred_place_of_care;
     mergeText(p.exacerbation_plan);
     if (!baseDirty) {

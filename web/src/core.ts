@@ -55,7 +55,9 @@ export interface CaseloadEntry {
   nhs_number: string;
   nhs_number_display: string;
   dob: string;
+  /** `not_recorded`, `for_attempted_cpr`, `do_not_attempt_cpr`, or `conflicting`. */
   dnacpr: string;
+  dnacpr_label: string;
   share_with_emergency_services: boolean;
   conflicts: number;
   next_review_due: string | null;
@@ -150,9 +152,24 @@ export interface Plan {
   refused?: number;
   plan_version?: string;
   conflicts?: unknown[];
+  /** The core's reading of each safety-critical register, by field (`dnacpr`,
+   * `allergies`, `ceiling_of_treatment`, `admission_wanted`, `preferred_place_of_death`,
+   * `consent`): what to show in place of the plan's own value, which is Automerge's
+   * arbitrary winner while values conflict. */
+  readings?: Record<string, Reading>;
   // Every other section of the plan, read by sections.ts and printed generically.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   [field: string]: any;
+}
+
+/** One safety-critical register as the core says it must be shown. */
+export interface Reading {
+  field: string;
+  state: 'not_recorded' | 'recorded' | 'conflicting';
+  /** The settled value, "Not recorded", or "Conflicting: A / B — confirm with the care team". */
+  label: string;
+  recorded: Attribution | null;
+  values: { id: string; label: string; recorded: Attribution }[];
 }
 
 /** The emergency summary projection (`summary(id)`, or the server's JSON). */

@@ -6,7 +6,7 @@
 // date may be in the future, a number plausible, a plan complete, is the core's decision.
 // The labels below are how the app words the core's codes; they carry no rules.
 
-import type { EditJson, Entry, Plan, ReviewDue } from './core.js';
+import type { EditJson, Entry, Plan, Reading, ReviewDue } from './core.js';
 import { by, field, fmtDate, h, section, sentence } from './dom.js';
 import type { Child } from './dom.js';
 
@@ -82,6 +82,26 @@ export const LABELS: Record<string, Record<string, string>> = {
 
 const label = (kind: string, value: unknown): string => (value === null || value === undefined || value === '' ? '—' : LABELS[kind]?.[String(value)] ?? String(value));
 const text = (v: unknown): string => (v === null || v === undefined || v === '' ? '—' : String(v));
+
+// The core's reading of a safety-critical register when its values conflict, else null.
+// While they conflict the plan's own field holds Automerge's arbitrary winner, which must
+// never be shown (or offered as a form's starting value) as if it were settled.
+export function conflictReading(p: Plan, field: string): Reading | null {
+  const r = p.readings?.[field];
+  return r && r.state === 'conflicting' ? r : null;
+}
+
+// "Conflicting: A / B — confirm with the care team", in place of a register's value.
+export function conflictNote(p: Plan, field: string): HTMLElement | null {
+  const r = conflictReading(p, field);
+  return r ? h('p', { class: 'conflict-note', role: 'alert', testid: 'conflict-note', 'data-field': field }, r.label) : null;
+}
+
+// A register's value for a facts list: the conflict's label when its values conflict.
+function settledOr(p: Plan, field: string, value: () => Child): Child {
+  const r = conflictReading(p, field);
+  return r ? h('span', { class: 'conflict-note', testid: 'decision-conflict', 'data-field': field }, r.label) : value();
+}
 
 // A definition list of [term, value] pairs, leaving out nothing (a dash shows "not set").
 function facts(testid: string, pairs: (readonly [string, Child])[]): HTMLElement {
@@ -608,7 +628,7 @@ export function planSections(ctx: SectionContext): PlanSections {
   // --- Allergies
   const nkaState = ctx.saveState('nka');
   const allergies = section('Allergies', 'section-allergies',
-    live((p) => h('p', { testid: 'allergy-status', 'data-status': p.allergy_status?.status || 'not_recorded' },
+    live((p) => conflictNote(p, 'allergies') || h('p', { testid: 'allergy-status', 'data-status': p.allergy_status?.status || 'not_recorded' },
       `Status: ${label('allergy_status', p.allergy_status?.status || 'not_recorded')}`,
       p.allergy_status?.recorded ? ` (${by(p.allergy_status.recorded)})` : '')),
     live((p) => entries(ctx, 'allergies', 'allergy', p.allergies, (a) => ({
@@ -710,15 +730,15 @@ export function planSections(ctx: SectionContext): PlanSections {
   // --- Emergency decisions
   const decisions = section('Emergency decisions', 'section-decisions',
     live((p) => facts('decisions-facts', [
-      ['DNACPR/ReSPECT', p.resuscitation
+      ['DNACPR/ReSPECT', settledOr(p, 'dnacpr', () => p.resuscitation
         ? `${label('dnacpr', p.resuscitation.status)}${p.resuscitation.respect_form ? ' (ReSPECT form)' : ''}${p.resuscitation.decision_date ? `, decided ${fmtDate(p.resuscitation.decision_date)}` : ''}${p.resuscitation.decided_by ? ` by ${p.resuscitation.decided_by}` : ''}${p.resuscitation.original_location ? `; original: ${p.resuscitation.original_location}` : ''}`
-        : label('dnacpr', p.dnacpr)],
+        : label('dnacpr', p.dnacpr))],
       ['ADRT', p.adrt.in_place ? `In place: ${text(p.adrt.details)}; original: ${text(p.adrt.original_location)}` : 'None recorded'],
       ['Focus of care', `${label('focus', p.focus_of_care.focus)}${p.focus_of_care.notes ? ` — ${p.focus_of_care.notes}` : ''}`],
       ['Prognosis', text(p.focus_of_care.prognosis)],
-      ['Ceiling of treatment', p.ceiling_of_treatment ? `${label('ceiling', p.ceiling_of_treatment.ceiling)}${p.ceiling_of_treatment.notes ? ` — ${p.ceiling_of_treatment.notes}` : ''}` : '—'],
-      ['Admission', p.admission_wanted ? `${label('admission', p.admission_wanted.wanted)}${p.admission_wanted.notes ? ` — ${p.admission_wanted.notes}` : ''}` : '—'],
-      ['Preferred place of death', p.preferred_place_of_death ? p.preferred_place_of_death.place : '—'],
+      ['Ceiling of treatment', settledOr(p, 'ceiling_of_treatment', () => (p.ceiling_of_treatment ? `${label('ceiling', p.ceiling_of_treatment.ceiling)}${p.ceiling_of_treatment.notes ? ` — ${p.ceiling_of_treatment.notes}` : ''}` : '—'))],
+      ['Admission', settledOr(p, 'admission_wanted', () => (p.admission_wanted ? `${label('admission', p.admission_wanted.wanted)}${p.admission_wanted.notes ? ` — ${p.admission_wanted.notes}` : ''}` : '—'))],
+      ['Preferred place of death', settledOr(p, 'preferred_place_of_death', () => (p.preferred_place_of_death ? p.preferred_place_of_death.place : '—'))],
     ])),
     form({
       key: 'resus', op: 'set_resuscitation', submit: 'Save DNACPR/ReSPECT decision', collapsed: true,
@@ -729,7 +749,7 @@ export function planSections(ctx: SectionContext): PlanSections {
         { name: 'decided_by', label: 'Decided by (name and role)' },
         { name: 'original_location', label: 'Where the original is' },
       ],
-      fill: (p) => p.resuscitation || { status: p.dnacpr },
+      fill: (p) => (conflictReading(p, 'dnacpr') ? {} : p.resuscitation || { status: p.dnacpr }),
     }),
     form({
       key: 'adrt', op: 'set_adrt', submit: 'Save ADRT', collapsed: true,
@@ -751,17 +771,17 @@ export function planSections(ctx: SectionContext): PlanSections {
     form({
       key: 'ceiling', op: 'set_ceiling_of_treatment', submit: 'Save ceiling of treatment', collapsed: true,
       fields: [{ name: 'ceiling', label: 'Ceiling of treatment', type: 'select', labels: 'ceiling' }, { name: 'notes', label: 'Notes' }],
-      fill: (p) => p.ceiling_of_treatment || {},
+      fill: (p) => (conflictReading(p, 'ceiling_of_treatment') ? {} : p.ceiling_of_treatment || {}),
     }),
     form({
       key: 'admission', op: 'set_admission_wanted', submit: 'Save admission wish', collapsed: true,
       fields: [{ name: 'wanted', label: 'Hospital admission', type: 'select', labels: 'admission' }, { name: 'notes', label: 'Notes' }],
-      fill: (p) => p.admission_wanted || {},
+      fill: (p) => (conflictReading(p, 'admission_wanted') ? {} : p.admission_wanted || {}),
     }),
     form({
       key: 'death-place', op: 'set_preferred_place_of_death', submit: 'Save preferred place of death', collapsed: true,
       fields: [{ name: 'place', label: 'Preferred place of death' }],
-      fill: (p) => p.preferred_place_of_death || {},
+      fill: (p) => (conflictReading(p, 'preferred_place_of_death') ? {} : p.preferred_place_of_death || {}),
     }));
 
   // --- Self-management advice, equipment and services (collaborative texts)
@@ -827,6 +847,7 @@ export function planSections(ctx: SectionContext): PlanSections {
 
   // --- Consent in full, and its withdrawal
   const consent = section('Consent to share', 'section-consent-full',
+    live((p) => conflictNote(p, 'consent')),
     live((p) => {
       const c = p.consent;
       return facts('consent-facts', [

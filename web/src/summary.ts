@@ -27,8 +27,12 @@ export function coreSummaryNodes(html: string): HTMLElement[] {
   return [...parsed.body.children].map((node) => document.adoptNode(node as HTMLElement));
 }
 
+// The CPR banner. `dnacpr` is the core's reading: `conflicting` (with both sides in the
+// label) while resuscitation decisions conflict, so the banner never shows one of them as
+// settled; an older server's summary has no such state and shows what it says.
 function dnacprBanner(s: Summary): HTMLElement {
-  return h('div', { class: 'dnacpr-banner', 'data-status': s.dnacpr, testid: 'summary-dnacpr' },
+  const conflicting = s.dnacpr === 'conflicting';
+  return h('div', { class: 'dnacpr-banner', 'data-status': s.dnacpr, testid: 'summary-dnacpr', role: conflicting ? 'alert' : null },
     h('span', { class: 'banner-label' }, 'CPR: '), s.dnacpr_label);
 }
 
@@ -151,16 +155,38 @@ const PLAN_SECTIONS: [string, string[]][] = [
   ['Completeness', ['completion_problems']],
 ];
 // Shown elsewhere or only for the app's own use.
-const NOT_PRINTED = new Set(['schema_version', 'pending', 'nhs_number_display', 'dnacpr', 'last_updated', 'plan_version']);
+const NOT_PRINTED = new Set(['schema_version', 'pending', 'nhs_number_display', 'dnacpr', 'last_updated', 'plan_version', 'readings']);
+
+// The plan's keys that hold a safety-critical register, and the core's name for it. While
+// a register's values conflict the key holds Automerge's arbitrary winner, so the paper
+// prints the core's reading (every value, who recorded it, confirm with the care team).
+const REGISTER_KEYS: Record<string, string> = {
+  resuscitation: 'dnacpr',
+  allergy_status: 'allergies',
+  ceiling_of_treatment: 'ceiling_of_treatment',
+  admission_wanted: 'admission_wanted',
+  preferred_place_of_death: 'preferred_place_of_death',
+  consent: 'consent',
+};
+
+function planValue(plan: Plan, key: string): Node | string {
+  const reading = REGISTER_KEYS[key] ? plan.readings?.[REGISTER_KEYS[key]] : undefined;
+  if (reading?.state === 'conflicting') {
+    return h('div', { class: 'conflict', testid: 'print-conflict', 'data-field': reading.field },
+      h('strong', {}, reading.label),
+      h('ul', {}, ...reading.values.map((v) => h('li', {}, `${v.label} (recorded by ${by(v.recorded)})`))));
+  }
+  return genericValue(plan[key]);
+}
 
 function printSection(title: string, content: Node | string): HTMLElement {
   return h('section', { class: 'print-section' }, h('h3', {}, title), content);
 }
 
 function sectionContent(plan: Plan, keys: string[]): Node | string {
-  if (keys.length === 1) return genericValue(plan[keys[0]]);
+  if (keys.length === 1) return planValue(plan, keys[0]);
   return h('dl', { class: 'generic' }, ...keys.filter((k) => k in plan).flatMap((k) => [
-    h('dt', {}, k === 'dnacpr_label' ? 'DNACPR' : humanise(k)), h('dd', {}, genericValue(plan[k]))]));
+    h('dt', {}, k === 'dnacpr_label' ? 'DNACPR' : humanise(k)), h('dd', {}, planValue(plan, k))]));
 }
 
 function fullPlanSections(plan: Plan): HTMLElement[] {

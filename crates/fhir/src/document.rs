@@ -1,6 +1,6 @@
 //! The emergency summary ("yellow pages") as a FHIR R4 `document` Bundle.
 
-use redfolder_shared::{AllergySeverity, DnacprStatus, EmergencySummary, Sex, SummaryDecision};
+use redfolder_shared::{AllergySeverity, DnacprReading, EmergencySummary, Sex, SummaryDecision};
 use serde_json::{Value, json};
 
 use crate::export::{Entries, medication_category, split_name};
@@ -127,7 +127,8 @@ pub fn summary_document(patient_id: &str, summary: &EmergencySummary) -> Value {
         vec![reference(&patient, None)],
     );
 
-    let dnacpr_code = if s.dnacpr == DnacprStatus::DoNotAttemptCpr && !s.resuscitation.conflicting {
+    let dnacpr_code = if s.dnacpr == DnacprReading::DoNotAttemptCpr && !s.resuscitation.conflicting
+    {
         coded(
             SNOMED,
             SNOMED_DNACPR,
@@ -432,17 +433,19 @@ fn add_summary_resuscitation(
             .collect();
     }
     let value = match s.dnacpr {
-        DnacprStatus::DoNotAttemptCpr => coded(
+        DnacprReading::DoNotAttemptCpr => coded(
             SNOMED,
             SNOMED_DNACPR,
             "Not for attempted cardiopulmonary resuscitation",
         ),
-        DnacprStatus::ForAttemptedCpr => coded(
+        DnacprReading::ForAttemptedCpr => coded(
             SNOMED,
             SNOMED_FOR_CPR,
             "For attempted cardiopulmonary resuscitation",
         ),
-        DnacprStatus::NotRecorded => return Vec::new(),
+        // A conflict was handled above; this is a summary whose flag says conflicting
+        // without its values (never served), so no value is coded rather than guessed.
+        DnacprReading::NotRecorded | DnacprReading::Conflicting => return Vec::new(),
     };
     let o = observation(
         "resuscitation".to_owned(),

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use redfolder_shared::{
     ActionStatus, AllergySeverity, AllergyStatus, Attribution, CarePlan, ConsentGivenBy,
-    ConsentRecipient, DecisionValue, DnacprStatus, GoalStatus, PlanStatus, Relationship,
-    SafetyField, Sex, TeamContactKind,
+    ConsentRecipient, DecisionValue, DnacprStatus, GoalStatus, PlanStatus, RegisterState,
+    Relationship, SafetyField, Sex, TeamContactKind,
 };
 use serde_json::{Value, json};
 
@@ -1019,27 +1019,29 @@ fn add_care_plan(
         &plan.focus_of_care.prognosis,
         plan.focus_of_care.recorded.as_ref(),
     );
-    if let Some(c) = &plan.ceiling_of_treatment {
-        note(
+    // The registers as their readings: a settled value, or "Conflicting: A / B" while
+    // replicas disagree, never Automerge's arbitrary winner. The preferred place of care
+    // is one collaborative value, not a register, so it cannot conflict.
+    for (title, field) in [
+        (
             "Ceiling of treatment",
-            &format!("{} {}", c.ceiling.label(), c.notes),
-            Some(&c.recorded),
-        );
-    }
-    if let Some(a) = &plan.admission_wanted {
-        note(
-            "Admission",
-            &format!("{} {}", a.wanted.label(), a.notes),
-            Some(&a.recorded),
-        );
-    }
-    note(
-        "Preferred place of care",
-        &plan.preferred_place_of_care,
-        None,
-    );
-    if let Some(p) = &plan.preferred_place_of_death {
-        note("Preferred place of death", &p.place, Some(&p.recorded));
+            Some(SafetyField::CeilingOfTreatment),
+        ),
+        ("Admission", Some(SafetyField::AdmissionWanted)),
+        ("Preferred place of care", None),
+        (
+            "Preferred place of death",
+            Some(SafetyField::PreferredPlaceOfDeath),
+        ),
+    ] {
+        let Some(field) = field else {
+            note(title, &plan.preferred_place_of_care, None);
+            continue;
+        };
+        let r = plan.reading(field);
+        if r.state != RegisterState::NotRecorded {
+            note(title, &r.label, r.recorded.as_ref());
+        }
     }
     for c in &plan.conflicts {
         let values: Vec<String> = c
@@ -1241,5 +1243,121 @@ mod tests {
             bundle["meta"]["profile"][0],
             "https://fhir.hl7.org.uk/StructureDefinition/UKCore-Bundle"
         );
+    }
+
+    /// Every string at a `text` key anywhere in `v`.
+    fn texts(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    if let (true, Some(s)) = (k == "text", v.as_str()) {
+                        out.push(s.to_owned());
+                    }
+                    texts(v, out);
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|v| texts(v, out)),
+            _ => {}
+        }
+    }
+
+    /// Two tablets that set DNACPR and the ceiling of treatment differently, merged.
+    fn diverged() -> CarePlan {
+        let nurse = |id: &str| Editor {
+            user_id: id.into(),
+            user_name: id.into(),
+        };
+        let new = NewPlan {
+            nhs_number: "9434765919".into(),
+            name: "Ada Example".into(),
+            date_of_birth: "1938-02-28".into(),
+            address: "1 High Street".into(),
+        };
+        let t = 1_790_000_000_000;
+        let mut base =
+            PlanDoc::create(ActorId::from(b"s".as_slice()), &new, &nurse("u0"), t).unwrap();
+        let saved = base.save();
+        let mut one = PlanDoc::load(&saved, ActorId::from(b"a".as_slice())).unwrap();
+        let mut two = PlanDoc::load(&saved, ActorId::from(b"b".as_slice())).unwrap();
+        let set = |status, ceiling| {
+            [
+                Edit::SetDnacpr { status },
+                Edit::SetCeilingOfTreatment {
+                    ceiling,
+                    notes: String::new(),
+                },
+            ]
+        };
+        one.apply_all(
+            &set(
+                DnacprStatus::ForAttemptedCpr,
+                redfolder_shared::TreatmentCeiling::FullEscalation,
+            ),
+            &nurse("u1"),
+            t + 1000,
+        )
+        .unwrap();
+        two.apply_all(
+            &set(
+                DnacprStatus::DoNotAttemptCpr,
+                redfolder_shared::TreatmentCeiling::ComfortCareOnly,
+            ),
+            &nurse("u2"),
+            t + 2000,
+        )
+        .unwrap();
+        base.automerge().merge(one.automerge()).unwrap();
+        base.automerge().merge(two.automerge()).unwrap();
+        base.plan().unwrap()
+    }
+
+    #[test]
+    fn a_conflicting_register_is_exported_as_conflicting_never_as_a_value() {
+        let plan = diverged();
+        let bundle = plan_bundle("p1", &plan);
+        let mut all = Vec::new();
+        texts(&bundle, &mut all);
+        let ceilings: Vec<&String> = all
+            .iter()
+            .filter(|t| t.starts_with("Ceiling of treatment"))
+            .collect();
+        assert_eq!(
+            ceilings,
+            [&"Ceiling of treatment: Conflicting: Full escalation including intensive care / Comfort and symptom control only \u{2014} confirm with the care team".to_owned()],
+        );
+        // Both resuscitation values go out preliminary; none is final.
+        let resus: Vec<&Value> = resources(&bundle, "Observation")
+            .into_iter()
+            .filter(|o| {
+                o["code"]["coding"][0]["code"] == "735324008"
+                    || o["valueCodeableConcept"]["coding"][0]["code"] == SNOMED_DNACPR
+            })
+            .collect();
+        assert!(!resus.is_empty());
+        for o in resus {
+            assert_ne!(o["status"], "final", "{o}");
+        }
+    }
+
+    #[test]
+    fn a_conflicting_summary_document_codes_no_resuscitation_decision() {
+        let summary = redfolder_shared::emergency_summary(&diverged());
+        let doc = crate::summary_document("p1", &summary);
+        let text = doc.to_string();
+        for o in resources(&doc, "Observation") {
+            assert_eq!(o["status"], "preliminary", "{o}");
+        }
+        let composition = &resources(&doc, "Composition")[0];
+        let section = composition["section"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["title"] == "Resuscitation (DNACPR / ReSPECT)")
+            .unwrap();
+        assert_eq!(section["code"]["coding"][0]["code"], "735324008");
+        assert!(!section["code"].to_string().contains(SNOMED_DNACPR));
+        assert!(text.contains(
+            "Conflicting: For attempted CPR / DNACPR in place: do not attempt CPR \u{2014} confirm with the care team"
+        ));
     }
 }

@@ -340,3 +340,21 @@ pub async fn devices(
     let user = existing_user(store, by, username).await?;
     Ok(store.devices_of(&user.id).await?)
 }
+
+/// Makes a new summary signing key the active one; the old one is retired but stays
+/// published so summaries it signed can still be checked. Servers sign with the new key
+/// from their next start.
+pub async fn rotate_signing_key(
+    store: &Store,
+    by: Operator<'_>,
+) -> Result<crate::store::StoredSigningKey, AdminError> {
+    let key = crate::signing::generate(now_ms());
+    store.rotate_signing_key(&key).await?;
+    store
+        .record_audit(&[by.event(
+            &key.key_id,
+            format!("rotate summary signing key to {}", key.key_id),
+        )])
+        .await?;
+    Ok(key)
+}

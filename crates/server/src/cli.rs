@@ -130,6 +130,26 @@ enum AdminCommand {
         #[arg(long)]
         username: String,
     },
+    /// The Ed25519 key that signs emergency summaries.
+    SigningKey {
+        #[command(subcommand)]
+        command: SigningKeyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SigningKeyCommand {
+    /// Make a new key the active one (the old one stays published for checking older
+    /// summaries); running servers sign with it from their next start.
+    Rotate {
+        #[command(flatten)]
+        database: DatabaseArg,
+    },
+    /// Print every public key (hex), the active one first.
+    Show {
+        #[command(flatten)]
+        database: DatabaseArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -309,6 +329,31 @@ async fn run_admin(command: AdminCommand) -> ExitCode {
                     "revoked device {} ({}); it will be told to erase its data",
                     device.id, device.label
                 );
+            }
+            AdminCommand::SigningKey {
+                command: SigningKeyCommand::Rotate { database },
+            } => {
+                let store = open_store(&database.database_url).await?;
+                let key = admin::rotate_signing_key(&store, Operator::Cli).await?;
+                println!(
+                    "active signing key {} public {}",
+                    key.key_id, key.public_hex
+                );
+            }
+            AdminCommand::SigningKey {
+                command: SigningKeyCommand::Show { database },
+            } => {
+                let store = open_store(&database.database_url).await?;
+                let mut keys = store.signing_keys().await?;
+                keys.sort_by_key(|k| k.retired_at_ms.is_some());
+                for k in keys {
+                    let state = if k.retired_at_ms.is_some() {
+                        "retired"
+                    } else {
+                        "active"
+                    };
+                    println!("{}  {state:<7} {}", k.key_id, k.public_hex);
+                }
             }
             AdminCommand::ListDevices { database, username } => {
                 let store = open_store(&database.database_url).await?;

@@ -255,10 +255,9 @@ pub fn project(doc: &mut PlanDoc) -> Result<Projection, PlanRejected> {
     let nhs = redfolder_shared::NhsNumber::parse(&plan.patient.nhs_number)?;
     let summary = emergency_summary(&plan);
     let summary_json = serde_json::to_string(&summary).expect("a summary always serialises");
-    let dnacpr = serde_json::to_value(plan.dnacpr)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
+    // "conflicting" while resuscitation decisions conflict: the caseload never badges or
+    // filters on one side of a conflict.
+    let dnacpr = plan.dnacpr_reading().as_str().to_owned();
     Ok(Projection {
         nhs_number: nhs.digits(),
         live: plan.enrolment.status != redfolder_shared::PlanStatus::Ended,

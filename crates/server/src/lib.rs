@@ -24,6 +24,7 @@ pub mod openapi;
 pub(crate) mod plan_edit;
 pub mod routes;
 pub mod scheme;
+pub mod signing;
 pub mod startup;
 pub mod store;
 pub mod sync;

@@ -28,6 +28,7 @@ use crate::routes::{admin, emergency, fhir, health, login, patients, reports};
         emergency::summary,
         emergency::feed,
         emergency::feed_stream,
+        emergency::signing_key,
         reports::caseload,
         admin::organisations,
         admin::create_organisation,

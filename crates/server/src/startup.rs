@@ -46,10 +46,17 @@ struct Shared {
     feed: watch::Sender<u64>,
     /// Sync connections, so shutdown can wait for them to finish their commits.
     connections: TaskTracker,
+    /// Signs emergency summaries; the key active when the server started.
+    signer: crate::signing::Signer,
 }
 
 impl AppState {
-    fn new(config: Config, store: Store, shutdown: watch::Receiver<bool>) -> AppState {
+    fn new(
+        config: Config,
+        store: Store,
+        shutdown: watch::Receiver<bool>,
+        signer: crate::signing::Signer,
+    ) -> AppState {
         let (notices, _) = broadcast::channel(1024);
         let docs = DocCache::new(config.doc_cache_capacity);
         AppState {
@@ -63,6 +70,7 @@ impl AppState {
                 metrics: Metrics::default(),
                 feed: watch::channel(0).0,
                 connections: TaskTracker::new(),
+                signer,
             }),
         }
     }
@@ -91,6 +99,10 @@ impl AppState {
 
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    pub fn signer(&self) -> &crate::signing::Signer {
+        &self.inner.signer
     }
 
     pub fn docs(&self) -> &DocCache {
@@ -152,7 +164,10 @@ impl Application {
             .with_context(|| format!("binding {}", config.bind))?;
         let address = listener.local_addr().context("reading the bound address")?;
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let state = AppState::new(config, store, shutdown_rx);
+        let signer = crate::signing::Signer::load(&store, crate::domain::now_ms())
+            .await
+            .context("loading the summary signing key")?;
+        let state = AppState::new(config, store, shutdown_rx, signer);
         Ok(Application {
             listener,
             address,

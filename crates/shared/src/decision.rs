@@ -19,6 +19,10 @@ use serde::{Deserialize, Serialize};
 use crate::plan::{Allergy, Attribution, CarePlan};
 use crate::read::Cached;
 
+mod reading;
+
+pub use reading::{DnacprReading, Reading, RegisterState, conflict_label, conflict_line};
+
 /// DNACPR recommendation as the crew needs to read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

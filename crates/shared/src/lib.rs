@@ -76,8 +76,8 @@ pub use date::Date;
 pub use decision::{
     AdmissionDecision, AdmissionWish, AllergyStatement, AllergyStatus, CeilingOfTreatment,
     Conflict, ConflictingValue, Consent, ConsentGivenBy, ConsentRecipient, ConsentWithdrawal,
-    DecisionValue, DnacprStatus, PlaceOfDeath, ResuscitationDecision, SafetyField,
-    TreatmentCeiling,
+    DecisionValue, DnacprReading, DnacprStatus, PlaceOfDeath, Reading, RegisterState,
+    ResuscitationDecision, SafetyField, TreatmentCeiling, conflict_label, conflict_line,
 };
 pub use doc::{ApplyError, ChangeNote, DocError, NewPlan, PlanDoc};
 pub use edit::{Edit, EditError, Editor, EntryList, TextTarget};

@@ -12,7 +12,23 @@ pub(crate) fn plan(plan: &CarePlan, pending: usize) -> Value {
             "nhs_number_display".into(),
             nhs_display(&plan.patient.nhs_number).into(),
         );
-        map.insert("dnacpr_label".into(), plan.dnacpr.label().into());
+        // The plan's own `dnacpr` is Automerge's winner, arbitrary while decisions
+        // conflict: the app is handed the core's reading instead, and every register's
+        // reading (settled value, not recorded, or every conflicting value) beside it.
+        map.insert("dnacpr".into(), plan.dnacpr_reading().as_str().into());
+        map.insert("dnacpr_label".into(), plan.dnacpr_label().into());
+        // Keyed by the field's API name, as `conflicts[].field` is.
+        map.insert(
+            "readings".into(),
+            plan.readings()
+                .into_iter()
+                .filter_map(|r| {
+                    let key = serde_json::to_value(r.field).ok()?.as_str()?.to_owned();
+                    Some((key, serde_json::to_value(r).ok()?))
+                })
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+        );
         map.insert(
             "completion_problems".into(),
             serde_json::to_value(plan.completion_problems()).unwrap_or(Value::Null),
@@ -44,8 +60,8 @@ pub(crate) fn caseload_entry(id: &str, plan: &CarePlan, pending: usize) -> Value
         "nhs_number_display": nhs_display(&plan.patient.nhs_number),
         "name": plan.patient.name,
         "dob": plan.patient.date_of_birth,
-        "dnacpr": plan.dnacpr,
-        "dnacpr_label": plan.dnacpr.label(),
+        "dnacpr": plan.dnacpr_reading(),
+        "dnacpr_label": plan.dnacpr_label(),
         "share_with_mdt": plan.consent.share_with_mdt,
         "share_with_emergency_services": plan.consent.share_with_emergency_services,
         "pending": pending,
@@ -134,5 +150,51 @@ mod tests {
         // A draft has no review due.
         let today = redfolder_shared::Date::parse("2026-11-29").unwrap();
         assert_eq!(review_due(&plan, today), Value::Null);
+    }
+
+    #[test]
+    fn a_dnacpr_conflict_reaches_the_app_as_conflicting_never_as_a_winner() {
+        let editor = |id: &str| Editor {
+            user_id: id.into(),
+            user_name: id.into(),
+        };
+        let new = NewPlan {
+            nhs_number: "9434765919".into(),
+            name: "Ada Example".into(),
+            date_of_birth: "1938-02-28".into(),
+            address: "1 High Street".into(),
+        };
+        let now = 1_795_960_800_000;
+        let mut a = PlanDoc::create(
+            ActorId::from(b"device-a".as_slice()),
+            &new,
+            &editor("u1"),
+            now,
+        )
+        .unwrap();
+        let mut b = PlanDoc::load(&a.save(), ActorId::from(b"device-b".as_slice())).unwrap();
+        for (doc, status, who) in [
+            (&mut a, DnacprStatus::DoNotAttemptCpr, "u1"),
+            (&mut b, DnacprStatus::ForAttemptedCpr, "u2"),
+        ] {
+            doc.apply(&Edit::SetDnacpr { status }, &editor(who), now)
+                .unwrap();
+        }
+        a.automerge().merge(b.automerge()).unwrap();
+        let plan = a.plan().unwrap();
+
+        let json = super::plan(&plan, 0);
+        assert_eq!(json["dnacpr"], "conflicting");
+        let label = json["dnacpr_label"].as_str().unwrap();
+        assert!(
+            label.starts_with("Conflicting: ") && label.contains("For attempted CPR"),
+            "{label}"
+        );
+        assert_eq!(json["readings"]["dnacpr"]["state"], "conflicting");
+        assert_eq!(json["readings"]["dnacpr"]["label"], label);
+        assert_eq!(json["readings"]["consent"]["state"], "not_recorded");
+        let entry = caseload_entry("p1", &plan, 0);
+        assert_eq!(entry["dnacpr"], "conflicting");
+        assert_eq!(entry["dnacpr_label"], label);
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
@@ -18,6 +18,7 @@ use crate::audit::{AuditEvent, action, purpose};
 use crate::auth::{Authenticated, authenticate, bearer_token, token_hash};
 use crate::domain::{Principal, Role, now_ms};
 use crate::error::ApiError;
+use crate::signing::Signer;
 use crate::startup::AppState;
 use crate::store::{FeedItem, SessionLookup, StoredSummary};
 
@@ -40,7 +41,7 @@ pub(crate) struct SummaryParams {
     security(("bearer" = [])),
     params(("nhs_number" = String, Path, description = "NHS number, digits or 3-3-4"), SummaryParams),
     responses(
-        (status = 200, description = "The emergency summary with patient_id, plan_version, last_updated_at_ms and last_updated_by"),
+        (status = 200, description = "The emergency summary with patient_id, plan_version, last_updated_at_ms and last_updated_by. `dnacpr` is not_recorded, for_attempted_cpr, do_not_attempt_cpr or conflicting; while it is conflicting, `dnacpr_label` reads \"Conflicting: A / B — confirm with the care team\" and `resuscitation.values` holds every value with who recorded it (never one of them as the decision). Each decision item (`resuscitation`, `allergies`, `ceiling_of_treatment`, `admission_wanted`, `preferred_place_of_death`, `consent`) has `conflicting`, `label` (the settled value or the same conflicting line), `recorded` (null while conflicting) and `values`"),
         (status = 400, description = "Malformed NHS number or date of birth"),
         (status = 401, description = "Not signed in"),
         (status = 403, description = "Only emergency clinicians read summaries"),
@@ -59,17 +60,20 @@ pub(crate) async fn summary(
         .subject(given.chars().take(64).collect::<String>());
     let (outcome, response) =
         match lookup(&state, &method, &headers, &given, query, &mut audit).await {
-            Ok(stored) if fhir => match stored.published().and_then(|s| fhir_document(&s)) {
+            Ok(stored) if fhir => match stored
+                .published()
+                .and_then(|s| fhir_document(state.signer(), &s))
+            {
                 Ok(document) => ("ok", super::fhir::fhir_json(StatusCode::OK, document)),
                 Err(e) => ("error", ApiError::Internal(e).into_response()),
             },
-            // The stored projection is already JSON: splice it rather than parse and
-            // write it out again (this is the hottest read the server has).
-            Ok(stored) => match stored.published_json() {
-                Ok(body) => (
-                    "ok",
-                    ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
-                ),
+            // Signed as served: the signature covers every field, the plan version and
+            // the last change's time and author included.
+            Ok(stored) => match stored.published() {
+                Ok(mut body) => {
+                    state.signer().sign_summary(&mut body);
+                    ("ok", Json(body).into_response())
+                }
                 Err(e) => ("error", ApiError::Internal(e).into_response()),
             },
             Err((outcome, error)) => (outcome, error.into_response()),
@@ -100,12 +104,44 @@ fn wants_fhir(format: Option<&str>) -> bool {
     format.is_some_and(|f| f.eq_ignore_ascii_case("fhir"))
 }
 
-/// A published summary (the JSON the API serves) as a FHIR R4 document Bundle.
-fn fhir_document(published: &Value) -> anyhow::Result<Value> {
+/// A published summary (the JSON the API serves) as a FHIR R4 document Bundle, signed:
+/// `Bundle.signature` holds the server's signature over the Bundle's canonical form
+/// without that element (see `crate::signing`).
+fn fhir_document(signer: &Signer, published: &Value) -> anyhow::Result<Value> {
     let summary: redfolder_shared::EmergencySummary = serde_json::from_value(published.clone())
         .map_err(|e| anyhow::anyhow!("a published summary does not read back: {e}"))?;
     let patient_id = published["patient_id"].as_str().unwrap_or_default();
-    Ok(redfolder_fhir::summary_document(patient_id, &summary))
+    let mut bundle = redfolder_fhir::summary_document(patient_id, &summary);
+    let data = signer.sign_base64(&crate::signing::canonical_bytes(&bundle));
+    let when = bundle["timestamp"].clone();
+    if let Value::Object(map) = &mut bundle {
+        map.insert(
+            "signature".to_owned(),
+            json!({
+                "type": [{
+                    "system": "urn:iso-astm:E1762-95:2013",
+                    "code": "1.2.840.10065.1.12.1.5",
+                    "display": "Verification Signature",
+                }],
+                "when": when,
+                "who": { "display": format!("Red Folder server, signing key {}", signer.key_id()) },
+                "sigFormat": "application/octet-stream",
+                "data": data,
+            }),
+        );
+    }
+    Ok(bundle)
+}
+
+/// `GET /api/v1/emergency/signing-key`: the public keys that check summary signatures,
+/// the active one first. Public: a verifier needs them offline, and they are not secret.
+#[utoipa::path(get, path = "/api/v1/emergency/signing-key", tag = "emergency",
+    responses(
+        (status = 200, description = "`{algorithm: Ed25519, canonical_form, keys: [{key_id, public_key_hex, active, created_at_ms, retired_at_ms}]}`. A summary's `signature` is `{algorithm, key_id, value}` (value: base64 of the 64-byte signature) over the summary's JSON without `signature`, keys sorted, no whitespace (RFC 8785); a FHIR document's `Bundle.signature.data` is the same over the Bundle without `signature`"),
+    ))]
+pub(crate) async fn signing_key(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let keys = state.store().signing_keys().await?;
+    Ok(Json(crate::signing::published_keys(&keys)))
 }
 
 async fn lookup(
@@ -252,14 +288,18 @@ async fn deliver(
     items
         .iter()
         .map(|item| {
-            let summary = match &item.summary_json {
+            let mut summary = match &item.summary_json {
                 Some(json) => serde_json::from_str(json)
                     .map_err(|e| anyhow::anyhow!("a feed summary is not JSON: {e}"))?,
                 None => Value::Null,
             };
+            crate::store::never_settled(&mut summary);
             let summary = if fhir && !summary.is_null() {
-                fhir_document(&summary)?
+                fhir_document(state.signer(), &summary)?
             } else {
+                if !summary.is_null() {
+                    state.signer().sign_summary(&mut summary);
+                }
                 summary
             };
             Ok(json!({

@@ -42,6 +42,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/patients/import", post(fhir::import))
         .route("/emergency/summary/{nhs_number}", any(emergency::summary))
         .route("/emergency/feed", get(emergency::feed))
+        .route("/emergency/signing-key", get(emergency::signing_key))
         .route("/emergency/feed/stream", get(emergency::feed_stream))
         .route("/reports/caseload", get(reports::caseload))
         .route(

@@ -22,13 +22,15 @@ pub struct StoredSummary {
 impl StoredSummary {
     /// The summary as the API publishes it.
     pub fn published(&self) -> anyhow::Result<serde_json::Value> {
-        published_summary(
+        let mut summary = published_summary(
             &self.summary_json,
             &self.patient_id,
             &self.plan_version,
             self.updated_at_ms,
             self.updated_by.as_ref(),
-        )
+        )?;
+        never_settled(&mut summary);
+        Ok(summary)
     }
 
     /// The same, as JSON text, without building the summary as a tree on the way.
@@ -41,6 +43,28 @@ impl StoredSummary {
             self.updated_by.as_ref(),
         )
     }
+}
+
+/// A summary stored before the DNACPR flag could say `conflicting` carries Automerge's
+/// winner in `dnacpr`/`dnacpr_label` while its `resuscitation` item lists the conflict:
+/// such a summary is served with the flag and label the core now gives it, so no stored
+/// row, however old, presents one side of a conflict as settled. Current summaries
+/// already say so and are left as they are.
+pub fn never_settled(summary: &mut serde_json::Value) {
+    if summary["resuscitation"]["conflicting"] != true || summary["dnacpr"] == "conflicting" {
+        return;
+    }
+    let labels: Vec<String> = summary["resuscitation"]["values"]
+        .as_array()
+        .map(|values| {
+            values
+                .iter()
+                .filter_map(|v| v["label"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    summary["dnacpr"] = "conflicting".into();
+    summary["dnacpr_label"] = redfolder_shared::conflict_line(&labels).into();
 }
 
 /// One item of the emergency feed.
@@ -213,5 +237,36 @@ impl Store {
             tx.commit().await.context("committing the feed backfill")?;
             Ok(rows.len())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::never_settled;
+
+    #[test]
+    fn an_old_stored_conflict_is_served_as_conflicting() {
+        let by = json!({"user_id": "u", "user_name": "U", "at_ms": 1});
+        let mut old = json!({
+            "dnacpr": "do_not_attempt_cpr",
+            "dnacpr_label": "DNACPR in place: do not attempt CPR",
+            "resuscitation": {"conflicting": true, "label": "CONFLICTING ENTRIES", "recorded": null,
+                "values": [{"label": "For attempted CPR", "recorded": by},
+                           {"label": "DNACPR in place: do not attempt CPR", "recorded": by}]},
+        });
+        never_settled(&mut old);
+        assert_eq!(old["dnacpr"], "conflicting");
+        assert_eq!(
+            old["dnacpr_label"],
+            "Conflicting: For attempted CPR / DNACPR in place: do not attempt CPR \u{2014} confirm with the care team"
+        );
+
+        let settled = json!({"dnacpr": "for_attempted_cpr", "dnacpr_label": "For attempted CPR",
+            "resuscitation": {"conflicting": false, "values": []}});
+        let mut same = settled.clone();
+        never_settled(&mut same);
+        assert_eq!(same, settled);
     }
 }

@@ -18,6 +18,7 @@ mod feed;
 mod patients;
 pub mod scheme;
 mod session_cache;
+mod signing;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -35,9 +36,10 @@ pub use accounts::{
 };
 pub use audit::{AGGREGATE_WINDOW_MS, FIRST_PER_WINDOW};
 pub use docs::{Chunk, CommitOutcome, CommitRequest, NhsHolder, StoredDoc};
-pub use feed::{FeedItem, StoredSummary};
+pub use feed::{FeedItem, StoredSummary, never_settled};
 pub use patients::{CareTeamMember, NewPatient, OrganisationReport, PatientListing};
 pub use session_cache::SESSION_CACHE_TTL;
+pub use signing::StoredSigningKey;
 
 /// A handle on the database; cheap to clone (it holds a connection pool).
 #[derive(Clone, Debug)]

@@ -11,7 +11,7 @@ mod render;
 
 use serde::{Deserialize, Serialize};
 
-use crate::decision::{AllergyStatus, Conflict, ConsentRecipient, DnacprStatus, SafetyField};
+use crate::decision::{Conflict, ConsentRecipient, DnacprReading, SafetyField};
 use crate::nhs::NhsNumber;
 use crate::plan::{AllergySeverity, Attribution, CarePlan, Relationship, Sex, TeamContactKind};
 
@@ -34,7 +34,11 @@ pub struct EmergencySummary {
     pub gp_practice: String,
     pub named_gp: String,
     // Resuscitation and legal decisions.
-    pub dnacpr: DnacprStatus,
+    /// The DNACPR flag: `conflicting` while resuscitation decisions conflict (their values
+    /// are in `resuscitation.values`), never one side of the conflict.
+    pub dnacpr: DnacprReading,
+    /// What the CPR banner says: the status, or "Conflicting: A / B — confirm with the
+    /// care team".
     pub dnacpr_label: String,
     pub resuscitation: SummaryDecision,
     /// `None` when no advance decision to refuse treatment is recorded.
@@ -136,32 +140,22 @@ pub struct SummaryBaseline {
     pub observed_on: Option<String>,
 }
 
-fn decision(
-    plan: &CarePlan,
-    field: SafetyField,
-    label: String,
-    recorded: Option<&Attribution>,
-) -> SummaryDecision {
-    match plan.conflict(field) {
-        Some(c) => SummaryDecision {
-            label: format!("CONFLICTING ENTRIES for {field}: confirm with the care team"),
-            recorded: None,
-            conflicting: true,
-            values: c
-                .values
-                .iter()
-                .map(|v| SummaryValue {
-                    label: v.label.clone(),
-                    recorded: v.recorded.clone(),
-                })
-                .collect(),
-        },
-        None => SummaryDecision {
-            label,
-            recorded: recorded.cloned(),
-            conflicting: false,
-            values: Vec::new(),
-        },
+/// The printed form of a register's [`crate::Reading`]: its settled value, or every value
+/// when they conflict (never one side of a conflict).
+fn decision(plan: &CarePlan, field: SafetyField) -> SummaryDecision {
+    let r = plan.reading(field);
+    SummaryDecision {
+        conflicting: r.is_conflicting(),
+        label: r.label,
+        recorded: r.recorded,
+        values: r
+            .values
+            .into_iter()
+            .map(|v| SummaryValue {
+                label: v.label,
+                recorded: v.recorded,
+            })
+            .collect(),
     }
 }
 
@@ -269,10 +263,6 @@ pub fn emergency_summary(plan: &CarePlan) -> EmergencySummary {
         (false, true) => p.gp_practice_name.clone(),
         (true, _) => p.gp_practice_ods.clone(),
     };
-    let resus_label = plan.resuscitation.as_ref().map_or_else(
-        || DnacprStatus::NotRecorded.label().to_owned(),
-        crate::decision::Decision::label,
-    );
     let adrt = plan.adrt.in_place.then(|| {
         let mut s = plan.adrt.details.clone();
         if !plan.adrt.original_location.is_empty() {
@@ -287,16 +277,6 @@ pub fn emergency_summary(plan: &CarePlan) -> EmergencySummary {
         }
         s
     });
-    let allergy_label = match plan.allergy_status() {
-        AllergyStatus::AllergiesRecorded => {
-            let names: Vec<&str> = plan
-                .active_allergies()
-                .map(|a| a.substance.as_str())
-                .collect();
-            names.join(", ")
-        }
-        other => other.label().to_owned(),
-    };
     let communication_needs = {
         let mut parts = Vec::new();
         if !p.communication_needs.is_empty() {
@@ -322,14 +302,9 @@ pub fn emergency_summary(plan: &CarePlan) -> EmergencySummary {
             .unwrap_or_default(),
         gp_practice,
         named_gp: p.named_gp.clone(),
-        dnacpr: plan.dnacpr,
-        dnacpr_label: plan.dnacpr.label().to_owned(),
-        resuscitation: decision(
-            plan,
-            SafetyField::Dnacpr,
-            resus_label,
-            plan.resuscitation.as_ref().map(|r| &r.recorded),
-        ),
+        dnacpr: plan.dnacpr_reading(),
+        dnacpr_label: plan.dnacpr_label(),
+        resuscitation: decision(plan, SafetyField::Dnacpr),
         adrt,
         lpa: plan
             .active_contacts()
@@ -341,24 +316,8 @@ pub fn emergency_summary(plan: &CarePlan) -> EmergencySummary {
             })
             .collect(),
         focus_of_care,
-        ceiling_of_treatment: decision(
-            plan,
-            SafetyField::CeilingOfTreatment,
-            plan.ceiling_of_treatment.as_ref().map_or_else(
-                || "Not recorded".to_owned(),
-                crate::decision::Decision::label,
-            ),
-            plan.ceiling_of_treatment.as_ref().map(|c| &c.recorded),
-        ),
-        admission_wanted: decision(
-            plan,
-            SafetyField::AdmissionWanted,
-            plan.admission_wanted.as_ref().map_or_else(
-                || "Not recorded".to_owned(),
-                crate::decision::Decision::label,
-            ),
-            plan.admission_wanted.as_ref().map(|a| &a.recorded),
-        ),
+        ceiling_of_treatment: decision(plan, SafetyField::CeilingOfTreatment),
+        admission_wanted: decision(plan, SafetyField::AdmissionWanted),
         escalation_plans: plan
             .active_escalation_plans()
             .map(|e| SummaryEscalation {
@@ -369,14 +328,7 @@ pub fn emergency_summary(plan: &CarePlan) -> EmergencySummary {
             .collect(),
         exacerbation_plan: plan.exacerbation_plan.as_str().to_owned(),
         preferred_place_of_care: plan.preferred_place_of_care.clone(),
-        preferred_place_of_death: decision(
-            plan,
-            SafetyField::PreferredPlaceOfDeath,
-            plan.preferred_place_of_death
-                .as_ref()
-                .map_or_else(|| "Not recorded".to_owned(), |d| d.place.clone()),
-            plan.preferred_place_of_death.as_ref().map(|d| &d.recorded),
-        ),
+        preferred_place_of_death: decision(plan, SafetyField::PreferredPlaceOfDeath),
         key_contacts: key_contacts(plan),
         conditions: plan
             .active_conditions()
@@ -396,12 +348,7 @@ pub fn emergency_summary(plan: &CarePlan) -> EmergencySummary {
                 location: m.location.clone(),
             })
             .collect(),
-        allergies: decision(
-            plan,
-            SafetyField::Allergies,
-            allergy_label,
-            plan.allergy_status.as_ref().map(|s| &s.recorded),
-        ),
+        allergies: decision(plan, SafetyField::Allergies),
         allergy_list: plan
             .active_allergies()
             .map(|a| SummaryAllergy {
@@ -421,12 +368,7 @@ pub fn emergency_summary(plan: &CarePlan) -> EmergencySummary {
         completed: plan.enrolment.completed.clone(),
         case_manager: plan.enrolment.case_manager.as_ref().map(|c| c.name.clone()),
         next_review_due: plan.enrolment.next_review_due.clone(),
-        consent: decision(
-            plan,
-            SafetyField::Consent,
-            plan.consent.status_label(),
-            plan.consent.recorded.as_ref(),
-        ),
+        consent: decision(plan, SafetyField::Consent),
         consent_to_emergency_sharing: plan.consent.share_with_emergency_services
             && [
                 ConsentRecipient::Ambulance,

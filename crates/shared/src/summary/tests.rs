@@ -1,7 +1,7 @@
 //! Emergency summary tests: a projection check and data-driven snapshots.
 
 use super::*;
-use crate::{ActorId, Edit, Editor, NewPlan, PlanDoc};
+use crate::{ActorId, DnacprStatus, Edit, Editor, NewPlan, PlanDoc};
 
 #[test]
 fn summary_shows_what_a_crew_needs() {
@@ -509,4 +509,243 @@ fn wrapped_lines(text: &str) -> usize {
     text.lines()
         .map(|l| l.chars().count().div_ceil(100).max(1))
         .sum()
+}
+
+/// `full`, then two tablets that each set `field` without seeing the other: `a` and `b`
+/// are the two edits. Returns the merged plan.
+fn diverged(a: &[Edit], b: &[Edit]) -> CarePlan {
+    let mut base = full();
+    let mut one = PlanDoc {
+        doc: base
+            .doc
+            .fork()
+            .with_actor(ActorId::from(b"tablet-1".as_slice())),
+    };
+    let mut two = PlanDoc {
+        doc: base
+            .doc
+            .fork()
+            .with_actor(ActorId::from(b"tablet-2".as_slice())),
+    };
+    one.apply_all(a, &nurse("u-priya", "Priya Nair"), NOW - 2 * HOUR)
+        .unwrap();
+    two.apply_all(b, &nurse("u-jo", "Jo Firth"), NOW - HOUR)
+        .unwrap();
+    one.doc.merge(&mut two.doc).unwrap();
+    one.plan().unwrap()
+}
+
+/// A register, what each of two tablets does to it, and how each value must read.
+type RegisterCase = (SafetyField, Vec<Edit>, Vec<Edit>, [&'static str; 2]);
+
+/// For each register: two different values, and the short form each must show as.
+fn register_cases() -> Vec<RegisterCase> {
+    vec![
+        (
+            SafetyField::Dnacpr,
+            vec![Edit::SetDnacpr {
+                status: DnacprStatus::ForAttemptedCpr,
+            }],
+            vec![Edit::SetDnacpr {
+                status: DnacprStatus::DoNotAttemptCpr,
+            }],
+            ["For attempted CPR", "DNACPR in place: do not attempt CPR"],
+        ),
+        (
+            SafetyField::Allergies,
+            vec![
+                Edit::MarkEnteredInError {
+                    list: crate::EntryList::Allergies,
+                    id: "a-pen".into(),
+                },
+                Edit::RecordNoKnownAllergies,
+            ],
+            vec![Edit::AddAllergy {
+                id: "a-latex".into(),
+                substance: "Latex".into(),
+                reaction: "rash".into(),
+                severity: AllergySeverity::Mild,
+            }],
+            ["No known allergies", "Allergies recorded"],
+        ),
+        (
+            SafetyField::CeilingOfTreatment,
+            vec![Edit::SetCeilingOfTreatment {
+                ceiling: TreatmentCeiling::FullEscalation,
+                notes: String::new(),
+            }],
+            vec![Edit::SetCeilingOfTreatment {
+                ceiling: TreatmentCeiling::ComfortCareOnly,
+                notes: String::new(),
+            }],
+            [
+                "Full escalation including intensive care",
+                "Comfort and symptom control only",
+            ],
+        ),
+        (
+            SafetyField::AdmissionWanted,
+            vec![Edit::SetAdmissionWanted {
+                wanted: AdmissionWish::Wanted,
+                notes: String::new(),
+            }],
+            vec![Edit::SetAdmissionWanted {
+                wanted: AdmissionWish::NotWanted,
+                notes: String::new(),
+            }],
+            [
+                "Admission wanted if needed",
+                "Does not want hospital admission",
+            ],
+        ),
+        (
+            SafetyField::PreferredPlaceOfDeath,
+            vec![Edit::SetPreferredPlaceOfDeath {
+                place: "Hospice".into(),
+            }],
+            vec![Edit::SetPreferredPlaceOfDeath {
+                place: "Home, with family".into(),
+            }],
+            ["Hospice", "Home, with family"],
+        ),
+        (
+            SafetyField::Consent,
+            vec![Edit::WithdrawConsent {
+                date: "2026-11-29".into(),
+            }],
+            vec![Edit::SetConsent {
+                share_with_mdt: true,
+                share_with_emergency_services: false,
+            }],
+            [
+                "Consent withdrawn on 2026-11-29",
+                "Consent to share with MDT",
+            ],
+        ),
+    ]
+}
+
+fn summary_decision(s: &EmergencySummary, field: SafetyField) -> &SummaryDecision {
+    match field {
+        SafetyField::Dnacpr => &s.resuscitation,
+        SafetyField::Allergies => &s.allergies,
+        SafetyField::CeilingOfTreatment => &s.ceiling_of_treatment,
+        SafetyField::AdmissionWanted => &s.admission_wanted,
+        SafetyField::PreferredPlaceOfDeath => &s.preferred_place_of_death,
+        SafetyField::Consent => &s.consent,
+    }
+}
+
+#[test]
+fn no_register_reads_as_one_side_of_a_conflict() {
+    for (field, a, b, shown) in register_cases() {
+        let plan = diverged(&a, &b);
+        let r = plan.reading(field);
+        assert_eq!(r.state, crate::RegisterState::Conflicting, "{field}");
+        assert_eq!(
+            r.label,
+            format!(
+                "Conflicting: {} / {} \u{2014} confirm with the care team",
+                shown[0], shown[1]
+            ),
+            "{field}"
+        );
+        assert_eq!(r.recorded, None, "{field}: a conflict has no single author");
+        assert_eq!(r.values.len(), 2, "{field}");
+
+        let s = emergency_summary(&plan);
+        let d = summary_decision(&s, field);
+        assert!(d.conflicting, "{field}");
+        assert_eq!(d.label, r.label, "{field}: the summary shows the reading");
+        assert_eq!(d.recorded, None, "{field}");
+        // The printed pages name both sides under the item and in the headline.
+        for text in [render_text(&s), render_html(&s)] {
+            assert!(
+                text.contains("CONFLICTING ENTRIES ("),
+                "{field}: no headline"
+            );
+            for side in shown {
+                assert!(text.contains(side), "{field}: {side} not printed");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_register_set_alike_on_two_tablets_reads_as_settled() {
+    for (field, a, _, shown) in register_cases() {
+        let plan = diverged(&a, &a);
+        let r = plan.reading(field);
+        assert_eq!(r.state, crate::RegisterState::Recorded, "{field}");
+        assert!(r.values.is_empty(), "{field}");
+        assert!(r.recorded.is_some(), "{field}");
+        if field != SafetyField::Allergies {
+            // The allergy reading names the substances rather than the statement.
+            assert!(r.label.starts_with(shown[0]), "{field}: {}", r.label);
+        }
+    }
+    let plan = created("server").plan().unwrap();
+    for field in SafetyField::ALL {
+        let r = plan.reading(field);
+        assert_eq!(r.state, crate::RegisterState::NotRecorded, "{field}");
+        assert!(!r.label.is_empty(), "{field}");
+    }
+}
+
+#[test]
+fn the_dnacpr_flag_is_conflicting_never_a_winner() {
+    let plan = diverged(
+        &[Edit::SetDnacpr {
+            status: DnacprStatus::ForAttemptedCpr,
+        }],
+        &[Edit::SetDnacpr {
+            status: DnacprStatus::DoNotAttemptCpr,
+        }],
+    );
+    // Automerge still holds a winner in the typed field: the reading must not use it.
+    assert_ne!(plan.dnacpr, DnacprStatus::NotRecorded);
+    assert_eq!(plan.dnacpr_reading(), DnacprReading::Conflicting);
+    let s = emergency_summary(&plan);
+    let json = serde_json::to_value(&s).unwrap();
+    assert_eq!(json["dnacpr"], "conflicting");
+    assert_eq!(
+        json["dnacpr_label"],
+        "Conflicting: For attempted CPR / DNACPR in place: do not attempt CPR \u{2014} confirm with the care team"
+    );
+    assert_eq!(json["resuscitation"]["values"].as_array().unwrap().len(), 2);
+    // A stored summary reads back with its flag (the server's FHIR and feed paths do this).
+    let back: EmergencySummary = serde_json::from_value(json).unwrap();
+    assert_eq!(back.dnacpr, DnacprReading::Conflicting);
+
+    // Settled, the flag is the status.
+    let settled = diverged(
+        &[Edit::SetDnacpr {
+            status: DnacprStatus::DoNotAttemptCpr,
+        }],
+        &[Edit::SetDnacpr {
+            status: DnacprStatus::DoNotAttemptCpr,
+        }],
+    );
+    assert_eq!(settled.dnacpr_reading(), DnacprReading::DoNotAttemptCpr);
+    assert_eq!(
+        settled.dnacpr_label(),
+        "DNACPR in place: do not attempt CPR"
+    );
+}
+
+#[test]
+fn two_values_that_differ_only_in_detail_are_told_apart() {
+    let resus = |by: &str| Edit::SetResuscitation {
+        status: DnacprStatus::DoNotAttemptCpr,
+        respect_form: false,
+        decision_date: Some("2026-11-21".into()),
+        decided_by: by.into(),
+        original_location: "red folder".into(),
+    };
+    let plan = diverged(&[resus("Dr Okafor")], &[resus("Dr Shah")]);
+    let label = plan.reading(SafetyField::Dnacpr).label;
+    assert!(
+        label.contains("by Dr Okafor") && label.contains("by Dr Shah"),
+        "{label}"
+    );
 }

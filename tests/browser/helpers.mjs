@@ -465,10 +465,19 @@ export async function dumpStorage(page) {
 // Waits until the tablet's IndexedDB holds `count` plans: writes are asynchronous, and a
 // reload before they land would (correctly) download the rest again.
 export async function waitStored(tablet, count, timeout = 20_000) {
-  await tablet.page.waitForFunction(async (n) => {
-    const db = await new Promise((resolve, reject) => { const r = indexedDB.open('redfolder'); r.onsuccess = () => resolve(r.result); r.onerror = reject; });
-    const stored = await new Promise((resolve) => { const r = db.transaction('docs').objectStore('docs').count(); r.onsuccess = () => resolve(r.result); });
-    db.close();
-    return stored >= n;
-  }, count, { timeout, polling: 200 });
+  // Polled from here: `waitForFunction` takes a promise for a truthy answer, so an async
+  // predicate would pass at once, before anything is stored.
+  const deadline = Date.now() + timeout;
+  let stored = 0;
+  for (;;) {
+    stored = await tablet.page.evaluate(async () => {
+      const db = await new Promise((resolve, reject) => { const r = indexedDB.open('redfolder'); r.onsuccess = () => resolve(r.result); r.onerror = reject; });
+      const n = await new Promise((resolve) => { const r = db.transaction('docs').objectStore('docs').count(); r.onsuccess = () => resolve(r.result); });
+      db.close();
+      return n;
+    });
+    if (stored >= count) return stored;
+    if (Date.now() > deadline) throw new Error(`only ${stored} of ${count} plans were stored on the device within ${timeout} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }

@@ -26,8 +26,25 @@ pub(crate) async fn spawn_app() -> TestApp {
     spawn_app_at(dir, url).await
 }
 
+/// The real application with `--demo` data in a fresh SQLite file, with `configure`
+/// applied to its configuration (limits a test wants to reach quickly, say).
+pub(crate) async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("creating a temporary directory");
+    let db_path = dir.path().join("redfolder.db");
+    let url = format!("sqlite://{}", db_path.display());
+    spawn_app_configured(dir, url, configure).await
+}
+
 /// The real application with `--demo` data on the given database.
 pub(crate) async fn spawn_app_at(dir: tempfile::TempDir, database_url: String) -> TestApp {
+    spawn_app_configured(dir, database_url, |_| {}).await
+}
+
+async fn spawn_app_configured(
+    dir: tempfile::TempDir,
+    database_url: String,
+    configure: impl FnOnce(&mut Config),
+) -> TestApp {
     let web = dir.path().join("web");
     std::fs::create_dir_all(&web).unwrap();
     std::fs::write(
@@ -41,6 +58,7 @@ pub(crate) async fn spawn_app_at(dir: tempfile::TempDir, database_url: String) -
     let mut config = Config::new("127.0.0.1:0".parse().unwrap(), database_url.clone());
     config.demo = true;
     config.web_dir = web;
+    configure(&mut config);
     let app = Application::build(config).await.unwrap_or_else(|e| {
         panic!(
             "building the application on {}: {e:#}",

@@ -16,10 +16,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use redfolder_shared::protocol::{DecodeError, DocId, ErrorCode, Frame, MAX_FRAME_BYTES, features};
-use redfolder_shared::{ChangeHash, ChangeNote, PlanDoc, Received, Session};
+use redfolder_shared::{ChangeHash, ChangeNote, PlanDoc, Received, Session, sync_message};
 
-use super::DocNotice;
 use super::cache::{DocCache, DocGuard, DocPin};
+use super::{ConnectionCounts, CountKey, CountPermit, DocNotice, offload};
 use crate::access::{self, PlanAccess, plan_access};
 use crate::audit::{AuditEvent, action};
 use crate::auth::{lookup_token, token_hash};
@@ -79,6 +79,8 @@ pub struct Connection {
     sent_since_tick: HashSet<DocId>,
     outgoing: Vec<Frame>,
     closing: bool,
+    /// This connection's places in the per-user and per-device counts, once authenticated.
+    count_permits: Vec<CountPermit>,
 }
 
 /// Why a change is refused, for the metrics label and the audit entry.
@@ -103,6 +105,7 @@ impl Refusal {
 
 impl Connection {
     pub fn new(state: AppState, id: u64, query_token: Option<String>) -> Connection {
+        let limits = state.config().sync_limits;
         Connection {
             state,
             id,
@@ -110,7 +113,7 @@ impl Connection {
             query_token,
             principal: None,
             token_hash: None,
-            session: Session::new(),
+            session: Session::with_limits(limits),
             access: HashMap::new(),
             audited: HashSet::new(),
             refused: HashSet::new(),
@@ -123,6 +126,7 @@ impl Connection {
             sent_since_tick: HashSet::new(),
             outgoing: Vec::new(),
             closing: false,
+            count_permits: Vec::new(),
         }
     }
 
@@ -160,6 +164,17 @@ impl Connection {
             let message = DecodeError::TooLarge(bytes.len()).to_string();
             return self.send_error(ErrorCode::TooLarge, None, message);
         }
+        // A stranger gets nothing decoded but one small Features or Hello: no batch is
+        // inflated and no list allocated before the token is checked.
+        if self.principal.is_none() {
+            return match Frame::decode_before_hello(bytes) {
+                Ok(frame) => self.on_frame(frame).await,
+                Err(e) => {
+                    self.send_error(ErrorCode::Unauthorized, None, e.to_string());
+                    self.close();
+                }
+            };
+        }
         // Every frame of a batch is decoded before any is handled.
         let frames = match Frame::decode_all(bytes) {
             Ok(frames) => frames,
@@ -188,6 +203,10 @@ impl Connection {
                 self.outgoing.push(Frame::Features {
                     flags: self.features,
                 });
+                Ok(())
+            }
+            Frame::Hello { token } if self.principal.is_some() => {
+                self.on_second_hello(&token);
                 Ok(())
             }
             Frame::Hello { token } => self.on_hello(token).await,
@@ -255,6 +274,9 @@ impl Connection {
                 return Ok(());
             }
         };
+        if !self.count(&principal) {
+            return Ok(());
+        }
         let docs = self.state.store().accessible_docs(&principal.user).await?;
         tracing::info!(user_id = %principal.user.id, device_id = %principal.device_id, documents = docs.len(), "authenticated");
         let ids: Vec<DocId> = docs.iter().map(|(id, _)| id.clone()).collect();
@@ -268,6 +290,68 @@ impl Connection {
         self.principal = Some(principal);
         self.token_hash = Some(token_hash(&token));
         Ok(())
+    }
+
+    /// Takes this connection's places in the per-user and per-device counts; if either is
+    /// full, says so and closes instead.
+    fn count(&mut self, principal: &Principal) -> bool {
+        let config = self.state.config();
+        let keys = [
+            (
+                CountKey::User(principal.user.id.clone()),
+                config.max_connections_per_user,
+                "this user",
+            ),
+            (
+                CountKey::Device(principal.device_id.clone()),
+                config.max_connections_per_device,
+                "this device",
+            ),
+        ];
+        for (key, limit, whose) in keys {
+            match ConnectionCounts::acquire(&self.state, key, limit) {
+                Some(permit) => self.count_permits.push(permit),
+                None => {
+                    tracing::warn!(limit, "too many sync connections for {whose}");
+                    self.count_permits.clear();
+                    self.send_error(
+                        ErrorCode::TooManyConnections,
+                        None,
+                        format!("{whose} has {limit} sync connections open already"),
+                    );
+                    self.close();
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// A `Hello` on a connection that has authenticated. The same token again is the
+    /// device re-sending a `Hello` whose `Welcome` or `Caseload` it took for lost: it is
+    /// answered again from what the connection already knows. Any other token is an
+    /// attempt to change who the connection belongs to: an error, and the connection is
+    /// closed.
+    fn on_second_hello(&mut self, token: &str) {
+        let same = token.is_empty() || self.token_hash.as_deref() == Some(&*token_hash(token));
+        let Some(principal) = self.principal.as_ref().filter(|_| same) else {
+            self.send_error(
+                ErrorCode::BadFrame,
+                None,
+                "this connection has authenticated already; a second Hello with another token is not allowed".to_owned(),
+            );
+            self.close();
+            return;
+        };
+        let welcome = Frame::Welcome {
+            user_id: principal.user.id.clone(),
+            user_name: principal.user.name.clone(),
+            role: principal.user.primary_role().as_str().to_owned(),
+        };
+        let mut ids: Vec<DocId> = self.access.keys().cloned().collect();
+        ids.sort();
+        self.outgoing.push(welcome);
+        self.outgoing.push(Frame::Caseload { doc_ids: ids });
     }
 
     fn device_revoked(&mut self) {
@@ -406,7 +490,10 @@ impl Connection {
             return Ok(());
         };
         self.session.open(doc_id);
-        let has_changes = automerge_message_has_changes(message);
+        // A message outside the limits takes the in-place path: `Session::receive` refuses
+        // it before Automerge sees it, so nothing is copied or changed for it.
+        let has_changes = sync_message::check(message, &self.state.config().sync_limits)
+            .is_ok_and(|summary| summary.changes > 0);
         if !has_changes {
             // Without changes the document cannot change: apply it in place.
             match self
@@ -426,21 +513,35 @@ impl Connection {
 
         // Apply to a copy first: the cached document only ever holds what is committed
         // and valid, so a refused or uncommitted change is simply dropped with the copy.
+        // Copying and applying are the heaviest Automerge work here: off the async workers.
         let before = doc.doc.heads();
-        let mut candidate = PlanDoc::empty(server_actor());
-        *candidate.automerge() = doc.doc.automerge().clone();
-        let received =
-            match self
-                .session
-                .receive(candidate.automerge(), doc_id, epoch, seq, message)
-            {
-                Ok(received) => received,
-                Err(e) => {
-                    self.restart_channel(&mut doc, doc_id);
-                    self.send_error(ErrorCode::BadFrame, Some(doc_id), e.to_string());
-                    return Ok(());
-                }
-            };
+        let mut session = std::mem::take(&mut self.session);
+        let (id, message) = (doc_id.to_owned(), message.to_vec());
+        let applied = offload(move || {
+            let mut candidate = PlanDoc::empty(server_actor());
+            *candidate.automerge() = doc.doc.automerge().clone();
+            let received = session.receive(candidate.automerge(), &id, epoch, seq, &message);
+            (session, doc, candidate, received)
+        })
+        .await;
+        let (session, mut doc, candidate, received) = match applied {
+            Ok(applied) => applied,
+            Err(e) => {
+                // The work panicked: the channel state went with it. Start every channel
+                // over (the device's next frames find a gap and resynchronise).
+                self.session = Session::with_limits(self.state.config().sync_limits);
+                return Err(e);
+            }
+        };
+        self.session = session;
+        let received = match received {
+            Ok(received) => received,
+            Err(e) => {
+                self.restart_channel(&mut doc, doc_id);
+                self.send_error(ErrorCode::BadFrame, Some(doc_id), e.to_string());
+                return Ok(());
+            }
+        };
         match received {
             Received::Ignored => return Ok(()),
             Received::Resync => {}
@@ -1001,10 +1102,4 @@ impl Connection {
             Err(e) => tracing::warn!(doc_id, error = format!("{e:#}"), "compaction failed"),
         }
     }
-}
-
-/// Whether an Automerge sync message carries changes. An undecodable message counts as
-/// having changes, so it takes the careful path (and fails there).
-fn automerge_message_has_changes(message: &[u8]) -> bool {
-    automerge::sync::Message::decode(message).map_or(true, |m| !m.changes.is_empty())
 }

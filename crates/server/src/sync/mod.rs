@@ -9,16 +9,18 @@
 mod cache;
 mod connection;
 
-use std::collections::VecDeque;
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
-use redfolder_shared::protocol::{Codec, ErrorCode, Frame, MAX_FRAME_BYTES};
+use redfolder_shared::protocol::{Codec, ErrorCode, Frame, MAX_BATCH_FRAMES, MAX_FRAME_BYTES};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
@@ -43,13 +45,94 @@ pub(crate) struct SyncParams {
     token: Option<String>,
 }
 
+/// Open sync connections by remote address, user and device, so that no one of them can
+/// take more than its share of the server (see `Config::max_connections_per_address` and
+/// its siblings).
+#[derive(Debug, Default)]
+pub struct ConnectionCounts {
+    open: Mutex<HashMap<CountKey, usize>>,
+}
+
+/// What a connection is counted against.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum CountKey {
+    Address(IpAddr),
+    User(String),
+    Device(String),
+}
+
+/// One connection's place in a [`ConnectionCounts`] count, given back when dropped.
+#[derive(Debug)]
+pub(crate) struct CountPermit {
+    state: AppState,
+    key: CountKey,
+}
+
+impl ConnectionCounts {
+    /// A place for one more connection under `key`, unless `limit` are open already.
+    pub(crate) fn acquire(state: &AppState, key: CountKey, limit: usize) -> Option<CountPermit> {
+        let mut open = state
+            .connection_counts()
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(key.clone()).or_default();
+        if *count >= limit {
+            return None;
+        }
+        *count += 1;
+        Some(CountPermit {
+            state: state.clone(),
+            key,
+        })
+    }
+
+    /// How many keys hold a connection (for tests: counts must not leak).
+    pub fn keys(&self) -> usize {
+        self.open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+}
+
+impl Drop for CountPermit {
+    fn drop(&mut self) {
+        let mut open = self
+            .state
+            .connection_counts()
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
 /// The WebSocket upgrade. A `?token=` is checked here so a browser learns of a stale
-/// token before upgrading, but the client must still open with `Hello`.
+/// token before upgrading, but the client must still open with `Hello`. An address with
+/// too many sync connections open is refused before the upgrade (429).
 pub(crate) async fn upgrade(
     State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
     params: Result<Query<SyncParams>, QueryRejection>,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let limit = state.config().max_connections_per_address;
+    let Some(address_permit) =
+        ConnectionCounts::acquire(&state, CountKey::Address(remote.ip()), limit)
+    else {
+        tracing::warn!(limit, "too many sync connections from one address");
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many sync connections from this address",
+        )
+            .into_response();
+    };
     let query_token = params
         .ok()
         .and_then(|Query(p)| p.token)
@@ -75,8 +158,11 @@ pub(crate) async fn upgrade(
             // Tracked so that shutdown waits for the connection to finish its commit.
             let tracker = state.connections().clone();
             tracker.track_future(
-                run(state, socket, query_token, id)
-                    .instrument(tracing::info_span!("sync", connection = id)),
+                async move {
+                    run(state, socket, query_token, id).await;
+                    drop(address_permit);
+                }
+                .instrument(tracing::info_span!("sync", connection = id)),
             )
         })
 }
@@ -329,7 +415,8 @@ async fn messages(frames: &[Frame], batches: bool) -> Vec<Message> {
     let mut groups: Vec<Vec<Vec<u8>>> = vec![Vec::new()];
     let mut size = 0;
     for frame in encoded {
-        if size + frame.len() > BATCH_MAX_BYTES && groups.last().is_some_and(|g| !g.is_empty()) {
+        let last = groups.last().map_or(0, Vec::len);
+        if (size + frame.len() > BATCH_MAX_BYTES || last == MAX_BATCH_FRAMES) && last > 0 {
             groups.push(Vec::new());
             size = 0;
         }
@@ -361,6 +448,16 @@ async fn messages(frames: &[Frame], batches: bool) -> Vec<Message> {
     tokio::task::spawn_blocking(compress)
         .await
         .expect("compressing a batch does not panic")
+}
+
+/// Runs heavy Automerge work (loading, applying, saving, compressing) on the blocking
+/// pool, so the async workers stay free for everything else, above all emergency reads.
+pub(crate) async fn offload<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> anyhow::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| anyhow::anyhow!("heavy sync work failed: {e}"))
 }
 
 fn message_len(message: &Message) -> usize {

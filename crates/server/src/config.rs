@@ -46,7 +46,9 @@ pub struct Config {
     /// Sync connections open at once for one user, across their devices.
     pub max_connections_per_user: usize,
     /// Sync connections open at once for one device (a reconnect may overlap the old
-    /// connection briefly, so more than one).
+    /// connection briefly, so more than one). Past it the device's oldest connection is
+    /// closed, never the new one, so a device is never locked out by its own dead
+    /// connections.
     pub max_connections_per_device: usize,
 }
 

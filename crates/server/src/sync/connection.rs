@@ -81,6 +81,8 @@ pub struct Connection {
     closing: bool,
     /// This connection's places in the per-user and per-device counts, once authenticated.
     count_permits: Vec<CountPermit>,
+    /// Notified when a newer connection of the same device pushed this one out.
+    superseded: Arc<tokio::sync::Notify>,
 }
 
 /// Why a change is refused, for the metrics label and the audit entry.
@@ -127,7 +129,24 @@ impl Connection {
             outgoing: Vec::new(),
             closing: false,
             count_permits: Vec::new(),
+            superseded: Arc::default(),
         }
+    }
+
+    /// What the socket task waits on to learn that [`Connection::superseded`] happened.
+    pub fn superseded_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.superseded.clone()
+    }
+
+    /// A newer connection of this device took this one's place (see
+    /// `ConnectionCounts::join_device`): say so and close.
+    pub fn superseded(&mut self) {
+        self.send_error(
+            ErrorCode::TooManyConnections,
+            None,
+            "this device opened a newer sync connection, which replaces this one".to_owned(),
+        );
+        self.close();
     }
 
     /// Frames to send, in order.
@@ -292,38 +311,34 @@ impl Connection {
         Ok(())
     }
 
-    /// Takes this connection's places in the per-user and per-device counts; if either is
-    /// full, says so and closes instead.
+    /// Takes this connection's places in the per-user and per-device counts. A user with
+    /// too many open is refused (said, then closed); a device with too many has its
+    /// oldest connections closed instead (see `ConnectionCounts`).
     fn count(&mut self, principal: &Principal) -> bool {
         let config = self.state.config();
-        let keys = [
-            (
-                CountKey::User(principal.user.id.clone()),
-                config.max_connections_per_user,
-                "this user",
-            ),
-            (
-                CountKey::Device(principal.device_id.clone()),
-                config.max_connections_per_device,
-                "this device",
-            ),
-        ];
-        for (key, limit, whose) in keys {
-            match ConnectionCounts::acquire(&self.state, key, limit) {
-                Some(permit) => self.count_permits.push(permit),
-                None => {
-                    tracing::warn!(limit, "too many sync connections for {whose}");
-                    self.count_permits.clear();
-                    self.send_error(
-                        ErrorCode::TooManyConnections,
-                        None,
-                        format!("{whose} has {limit} sync connections open already"),
-                    );
-                    self.close();
-                    return false;
-                }
-            }
-        }
+        let (per_user, per_device) = (
+            config.max_connections_per_user,
+            config.max_connections_per_device,
+        );
+        let user = CountKey::User(principal.user.id.clone());
+        let Some(permit) = ConnectionCounts::acquire(&self.state, user, per_user) else {
+            tracing::warn!(limit = per_user, "too many sync connections for one user");
+            self.send_error(
+                ErrorCode::TooManyConnections,
+                None,
+                format!("this user has {per_user} sync connections open already"),
+            );
+            self.close();
+            return false;
+        };
+        self.count_permits.push(permit);
+        self.count_permits.push(ConnectionCounts::join_device(
+            &self.state,
+            &principal.device_id,
+            self.id,
+            self.superseded.clone(),
+            per_device,
+        ));
         true
     }
 

@@ -48,24 +48,40 @@ pub(crate) struct SyncParams {
 /// Open sync connections by remote address, user and device, so that no one of them can
 /// take more than its share of the server (see `Config::max_connections_per_address` and
 /// its siblings).
+///
+/// A device over its limit is not refused: its *oldest* connection is closed instead. A
+/// tablet on a flaky network leaves connections the server has not yet seen die (a
+/// half-open TCP connection can linger for minutes); refusing the new one would lock the
+/// device out until they time out, while the newest is the one it is actually using.
 #[derive(Debug, Default)]
 pub struct ConnectionCounts {
     open: Mutex<HashMap<CountKey, usize>>,
+    /// Each device's open connections, oldest first: the connection id and how to tell
+    /// the connection it has been superseded.
+    devices: Mutex<HashMap<String, DeviceConnections>>,
 }
+
+/// One device's open connections, oldest first: each one's id and its superseded signal.
+type DeviceConnections = VecDeque<(u64, Arc<Notify>)>;
 
 /// What a connection is counted against.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum CountKey {
     Address(IpAddr),
     User(String),
-    Device(String),
 }
 
 /// One connection's place in a [`ConnectionCounts`] count, given back when dropped.
 #[derive(Debug)]
 pub(crate) struct CountPermit {
     state: AppState,
-    key: CountKey,
+    place: Place,
+}
+
+#[derive(Debug)]
+enum Place {
+    Counted(CountKey),
+    Device { device_id: String, connection: u64 },
 }
 
 impl ConnectionCounts {
@@ -83,31 +99,69 @@ impl ConnectionCounts {
         *count += 1;
         Some(CountPermit {
             state: state.clone(),
-            key,
+            place: Place::Counted(key),
         })
     }
 
-    /// How many keys hold a connection (for tests: counts must not leak).
-    pub fn keys(&self) -> usize {
-        self.open
+    /// Counts connection `connection` of a device; if that makes more than `limit`, the
+    /// device's oldest connections are told (through their [`Notify`]) to close.
+    pub(crate) fn join_device(
+        state: &AppState,
+        device_id: &str,
+        connection: u64,
+        superseded: Arc<Notify>,
+        limit: usize,
+    ) -> CountPermit {
+        let mut devices = state
+            .connection_counts()
+            .devices
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+            .unwrap_or_else(PoisonError::into_inner);
+        let open = devices.entry(device_id.to_owned()).or_default();
+        open.push_back((connection, superseded));
+        while open.len() > limit.max(1) {
+            if let Some((_, oldest)) = open.pop_front() {
+                // Stored if the connection is not waiting right now: never lost.
+                oldest.notify_one();
+            }
+        }
+        CountPermit {
+            state: state.clone(),
+            place: Place::Device {
+                device_id: device_id.to_owned(),
+                connection,
+            },
+        }
     }
 }
 
 impl Drop for CountPermit {
     fn drop(&mut self) {
-        let mut open = self
-            .state
-            .connection_counts()
-            .open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = open.get_mut(&self.key) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.key);
+        let counts = self.state.connection_counts();
+        match &self.place {
+            Place::Counted(key) => {
+                let mut open = counts.open.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(count) = open.get_mut(key) {
+                    *count -= 1;
+                    if *count == 0 {
+                        open.remove(key);
+                    }
+                }
+            }
+            Place::Device {
+                device_id,
+                connection,
+            } => {
+                let mut devices = counts
+                    .devices
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                if let Some(open) = devices.get_mut(device_id) {
+                    open.retain(|(id, _)| id != connection);
+                    if open.is_empty() {
+                        devices.remove(device_id);
+                    }
+                }
             }
         }
     }
@@ -222,6 +276,7 @@ async fn drive(state: AppState, socket: WebSocket, query_token: Option<String>, 
         return;
     }
     let mut conn = Connection::new(state, id, query_token);
+    let superseded = conn.superseded_signal();
 
     let (in_tx, mut incoming) = mpsc::channel::<(Message, OwnedSemaphorePermit)>(READER_QUEUE);
     let read_ahead = Arc::new(Semaphore::new(READ_AHEAD_BYTES));
@@ -325,6 +380,7 @@ async fn drive(state: AppState, socket: WebSocket, query_token: Option<String>, 
             // The writer delivered some of what was queued: it may be time to start more.
             _ = written.notified(), if conn.wants_to_start() => {}
             _ = shutdown.changed() => conn.close(),
+            () = superseded.notified() => conn.superseded(),
         }
         if conn.wants_to_start() && unsent.load(Ordering::Relaxed) <= BACKLOG_LOW_WATER {
             conn.pump().await;

@@ -348,7 +348,13 @@ impl Connection {
     /// attempt to change who the connection belongs to: an error, and the connection is
     /// closed.
     fn on_second_hello(&mut self, token: &str) {
-        let same = token.is_empty() || self.token_hash.as_deref() == Some(&*token_hash(token));
+        // An empty token means the one given at the upgrade, as in the first `Hello`.
+        let token = if token.is_empty() {
+            self.query_token.as_deref().unwrap_or_default()
+        } else {
+            token
+        };
+        let same = self.token_hash.as_deref() == Some(&*token_hash(token));
         let Some(principal) = self.principal.as_ref().filter(|_| same) else {
             self.send_error(
                 ErrorCode::BadFrame,

@@ -320,11 +320,15 @@ async fn track_requests(
     response
 }
 
-/// The policy the web app is served under: its own scripts, styles and WebAssembly
-/// only (compiling wasm needs `'wasm-unsafe-eval'`, nothing else is evaluated), connections
-/// only back to this origin (the sync WebSocket included), never framed by another site.
+/// The policy the web app is served under: its own scripts and WebAssembly only
+/// (compiling wasm needs `'wasm-unsafe-eval'`, nothing else is evaluated, no inline
+/// script), connections only back to this origin (the sync WebSocket included), never
+/// framed by another site. Styles still allow `'unsafe-inline'`: the printed red folder
+/// writes its per-patient page footer as a `<style>` element and a few text areas carry a
+/// `style` attribute (web/src/app.ts); moving those to CSSOM (`CSSStyleSheet`) would let
+/// this drop it. Every value the app shows is escaped, so this admits no script.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
-style-src 'self'; img-src 'self' data:; connect-src 'self'; worker-src 'self'; \
+style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; worker-src 'self'; \
 manifest-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
 frame-ancestors 'none'";
 

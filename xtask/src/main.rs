@@ -5,6 +5,7 @@
 //! the web app's and the browser tests' npm packages) and says what it is doing.
 
 mod bench;
+mod fuzz;
 mod web;
 
 use std::env;
@@ -26,6 +27,9 @@ commands:
   test    every check: fmt, clippy, Rust tests (SQLite, and PostgreSQL when
           REDFOLDER_TEST_POSTGRES holds a URL), wasm build, browser tests, and the
           benchmark harness in smoke mode
+  fuzz    build the libFuzzer targets in fuzz/ and run each for a bounded time
+          (`--seconds N`, default 60; optionally target names), then print
+          executions and crashes
   bench   the caseload benchmark against automerge-repo (`--smoke` for tiny sizes)
   bench-app
           how fast the tablet app opens offline with 300 plans stored, and opens a
@@ -39,6 +43,7 @@ fn main() -> ExitCode {
         Some("run") => run(&args[1..]),
         Some("test") => test(),
         Some("bench") => bench::bench(&args[1..]),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("bench-app") => web::bench_app(&args[1..]),
         _ => {
             eprint!("{USAGE}");
@@ -315,6 +320,9 @@ fn test() -> Result<()> {
             .env("REDFOLDER_BIN", root().join("target/debug/redfolder"))
             .env("REDFOLDER_WEB_DIR", root().join(web::WEB_OUT)),
     )?;
+
+    step("fuzzing, smoke mode (a few seconds per target; any crash fails)");
+    fuzz::fuzz(&["--seconds".to_owned(), "5".to_owned()])?;
 
     step("benchmark harness, smoke mode (tiny sizes; no figures are judged)");
     bench::bench(&["--smoke".to_owned()])?;

@@ -24,8 +24,8 @@ use crate::access::PlanAccess;
 use crate::audit::{AuditEvent, action};
 use crate::domain::{Committer, Principal, project, server_actor};
 use crate::startup::AppState;
-use crate::store::{CommitOutcome, CommitRequest, NhsHolder};
-use crate::sync::{DocGuard, DocNotice};
+use crate::store::{CommitOutcome, CommitRequest, NhsHolder, Projection};
+use crate::sync::{DocGuard, DocNotice, offload};
 
 /// Changes to commit to one plan, and who submits them.
 #[derive(Debug)]
@@ -56,55 +56,144 @@ pub(crate) enum Outcome {
     ActorTaken(String),
     /// The plan does not exist (any more).
     NoSuchPlan,
+    /// Storing failed (the database, say); nothing was stored or acknowledged.
+    Failed(anyhow::Error),
 }
 
 /// Checks and commits the changes `candidate` holds beyond `sub.before`. `doc` is the
-/// cached committed document, locked by the caller; on success it becomes the candidate.
+/// cached committed document, locked by the caller, and is handed back with the outcome;
+/// after [`Outcome::Committed`] it has become the candidate. An `Err` means the checking
+/// work itself failed (a panic): the lock went with it, and nothing was stored.
 pub(crate) async fn commit(
     state: &AppState,
-    doc: &mut DocGuard,
-    mut candidate: PlanDoc,
+    doc: DocGuard,
+    candidate: PlanDoc,
     sub: &Submission<'_>,
-) -> anyhow::Result<Outcome> {
-    let changes = candidate.automerge().get_changes(sub.before);
-    let hashes: Vec<String> = changes.iter().map(|c| c.hash().to_string()).collect();
-    let refuse = |rule: &'static str, message: String| async move {
-        audit_refusal(
-            state,
-            sub.principal,
-            sub.access,
-            sub.doc_id,
+) -> anyhow::Result<(DocGuard, Outcome)> {
+    // The rules and the projection read whole plans: Automerge work, kept off the async
+    // workers that also serve emergency reads.
+    let who = (
+        sub.principal.user.id.clone(),
+        sub.access.writer(),
+        sub.now_ms,
+    );
+    let before = sub.before.to_vec();
+    let (mut doc, verdict) = offload(move || {
+        let verdict = judge(&doc, candidate, &before, &who);
+        (doc, verdict)
+    })
+    .await?;
+    let outcome = match verdict {
+        Err(e) => Outcome::Failed(e),
+        Ok(Verdict::Refused {
             rule,
-            &message,
-            &hashes,
+            message,
+            hashes,
+        }) => {
+            audit_refusal(
+                state,
+                sub.principal,
+                sub.access,
+                sub.doc_id,
+                rule,
+                &message,
+                &hashes,
+            )
+            .await;
+            Outcome::Refused { message }
+        }
+        Ok(Verdict::Accepted {
+            candidate,
+            projection,
+            changes,
+            hashes,
+        }) => match store(
+            state,
+            &mut doc,
+            *candidate,
+            projection,
+            (&changes, &hashes),
+            sub,
         )
-        .await;
-        Ok(Outcome::Refused { message })
+        .await
+        {
+            Ok(outcome) => outcome,
+            Err(e) => Outcome::Failed(e),
+        },
     };
+    Ok((doc, outcome))
+}
 
+/// What the rules made of a submission.
+enum Verdict {
+    Accepted {
+        candidate: Box<PlanDoc>,
+        projection: Projection,
+        /// The new changes, as an incremental save.
+        changes: Vec<u8>,
+        hashes: Vec<String>,
+    },
+    Refused {
+        rule: &'static str,
+        message: String,
+        hashes: Vec<String>,
+    },
+}
+
+/// The shared core's rules and the projection, on the blocking pool.
+fn judge(
+    doc: &DocGuard,
+    mut candidate: PlanDoc,
+    before: &[ChangeHash],
+    (user_id, writer, now_ms): &(String, check::Writer, i64),
+) -> anyhow::Result<Verdict> {
+    let changes = candidate.automerge().get_changes(before);
+    let hashes: Vec<String> = changes.iter().map(|c| c.hash().to_string()).collect();
     let committed_plan = doc
         .doc
         .plan()
         .map_err(|e| anyhow::anyhow!("reading a committed plan: {e}"))?;
     let who = Submitter {
-        user_id: &sub.principal.user.id,
-        writer: sub.access.writer(),
-        now_ms: sub.now_ms,
+        user_id,
+        writer: *writer,
+        now_ms: *now_ms,
     };
-    if let Err(v) =
-        check::check_submission(&mut candidate, sub.before, &committed_plan, &changes, &who)
+    if let Err(v) = check::check_submission(&mut candidate, before, &committed_plan, &changes, &who)
     {
-        return refuse(v.rule.label(), v.message).await;
+        return Ok(Verdict::Refused {
+            rule: v.rule.label(),
+            message: v.message,
+            hashes,
+        });
     }
-    let projection = match project(&mut candidate) {
-        Ok(projection) => projection,
-        Err(e) => {
-            let message = format!("the changes would leave a plan that is not valid: {e}");
-            return refuse(check::Rule::Schema.label(), message).await;
+    match project(&mut candidate) {
+        Ok(projection) => {
+            let changes = candidate.automerge().save_after(before);
+            Ok(Verdict::Accepted {
+                candidate: Box::new(candidate),
+                projection,
+                changes,
+                hashes,
+            })
         }
-    };
+        Err(e) => Ok(Verdict::Refused {
+            rule: check::Rule::Schema.label(),
+            message: format!("the changes would leave a plan that is not valid: {e}"),
+            hashes,
+        }),
+    }
+}
 
-    let ours = candidate.automerge().save_after(sub.before);
+/// Commits accepted changes with their projection and audit entries, then adopts and
+/// announces them; the store may still refuse the NHS number.
+async fn store(
+    state: &AppState,
+    doc: &mut DocGuard,
+    mut candidate: PlanDoc,
+    projection: Projection,
+    (changes, hashes): (&[u8], &[String]),
+    sub: &Submission<'_>,
+) -> anyhow::Result<Outcome> {
     let user = &sub.principal.user;
     let committer = Committer {
         user_id: user.id.clone(),
@@ -114,7 +203,7 @@ pub(crate) async fn commit(
     let request = CommitRequest {
         doc_id: sub.doc_id,
         seen_chunk_id: doc.last_chunk_id,
-        changes: &ours,
+        changes,
         actors: sub.actors,
         device_id: &sub.principal.device_id,
         user_id: &user.id,
@@ -158,7 +247,17 @@ pub(crate) async fn commit(
         }
         CommitOutcome::NhsNumberTaken(holder) => {
             let message = nhs_number_taken(&holder, &user.organisation_id);
-            refuse(check::Rule::Identity.label(), message).await
+            audit_refusal(
+                state,
+                sub.principal,
+                sub.access,
+                sub.doc_id,
+                check::Rule::Identity.label(),
+                &message,
+                hashes,
+            )
+            .await;
+            Ok(Outcome::Refused { message })
         }
         CommitOutcome::ActorTaken(actor) => Ok(Outcome::ActorTaken(actor)),
         CommitOutcome::NoSuchPlan => Ok(Outcome::NoSuchPlan),

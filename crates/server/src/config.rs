@@ -4,6 +4,8 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use redfolder_shared::sync_message::SyncLimits;
+
 /// Settings for one server process.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -34,6 +36,20 @@ pub struct Config {
     pub compact_after_chunks: u64,
     /// How many documents the shared cache keeps before evicting idle ones.
     pub doc_cache_capacity: usize,
+    /// Bounds on every Automerge sync message a device sends, checked before Automerge
+    /// sees it: bloom filters, counts, a change's size, and a document's changes waiting
+    /// for their dependencies (see `redfolder_shared::sync_message`).
+    pub sync_limits: SyncLimits,
+    /// Sync connections open at once from one remote address (a ward's tablets may share
+    /// one address behind NAT, so this is the loosest of the three).
+    pub max_connections_per_address: usize,
+    /// Sync connections open at once for one user, across their devices.
+    pub max_connections_per_user: usize,
+    /// Sync connections open at once for one device (a reconnect may overlap the old
+    /// connection briefly, so more than one). Past it the device's oldest connection is
+    /// closed, never the new one, so a device is never locked out by its own dead
+    /// connections.
+    pub max_connections_per_device: usize,
 }
 
 /// Why a configuration cannot be used.
@@ -62,6 +78,15 @@ impl Config {
             sync_tick: Duration::from_secs(5),
             compact_after_chunks: 50,
             doc_cache_capacity: 1000,
+            sync_limits: SyncLimits {
+                // A plan's change is a few KiB; a whole plan sent as one V2 message is
+                // well under this.
+                max_change_bytes: 4 << 20,
+                ..SyncLimits::default()
+            },
+            max_connections_per_address: 256,
+            max_connections_per_user: 16,
+            max_connections_per_device: 4,
         }
     }
 

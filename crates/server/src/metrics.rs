@@ -43,6 +43,18 @@ fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
     *map.entry(key).or_default() += 1;
 }
 
+/// The label for an HTTP method: the standard ones by name, anything else as `other`.
+fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    KNOWN
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("other")
+}
+
 impl Metrics {
     pub fn connection_opened(&self) {
         self.connections_open.fetch_add(1, Ordering::Relaxed);
@@ -79,10 +91,13 @@ impl Metrics {
         bump(&self.logins, outcome);
     }
 
+    /// One HTTP request. `route` is a route template or `static`, so it is bounded;
+    /// a method outside the standard ones is counted as `other`, so a client inventing
+    /// methods cannot grow the label set without bound.
     pub fn request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
         bump(
             &self.requests,
-            (route.to_owned(), method.to_owned(), status),
+            (route.to_owned(), method_label(method).to_owned(), status),
         );
         let mut latency = self
             .latency
@@ -227,5 +242,26 @@ mod tests {
         assert!(text.contains(
             "redfolder_http_request_duration_seconds_bucket{route=\"/healthz\",le=\"0.001\"} 0\n"
         ));
+    }
+
+    #[test]
+    fn invented_methods_share_one_label() {
+        let m = Metrics::default();
+        for i in 0..100 {
+            m.request("static", &format!("X-METHOD-{i}"), 405, Duration::ZERO);
+        }
+        m.request("static", "DELETE", 405, Duration::ZERO);
+        let text = m.render();
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("redfolder_http_requests_total{"))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "redfolder_http_requests_total{route=\"static\",method=\"DELETE\",status=\"405\"} 1",
+                "redfolder_http_requests_total{route=\"static\",method=\"other\",status=\"405\"} 100",
+            ]
+        );
     }
 }

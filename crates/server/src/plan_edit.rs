@@ -66,8 +66,10 @@ pub(crate) async fn apply_edits(
         origin: state.next_connection_id(),
         now_ms: now,
     };
-    match commit::commit(state, &mut doc, candidate, &submission).await? {
+    let (_doc, outcome) = commit::commit(state, doc, candidate, &submission).await?;
+    match outcome {
         Outcome::Committed => Ok(Applied::Committed),
+        Outcome::Failed(e) => Err(ApiError::Internal(e)),
         Outcome::Refused { message } => Ok(Applied::Refused(message)),
         Outcome::NoSuchPlan => Ok(Applied::NoSuchPlan),
         Outcome::ActorTaken(_) => Err(ApiError::Conflict(

@@ -25,7 +25,7 @@ use crate::domain::now_ms;
 use crate::metrics::Metrics;
 use crate::routes;
 use crate::store::Store;
-use crate::sync::{DocCache, DocNotice};
+use crate::sync::{ConnectionCounts, DocCache, DocNotice};
 
 /// What every handler and sync connection shares; cheap to clone.
 #[derive(Clone, Debug)]
@@ -48,6 +48,8 @@ struct Shared {
     connections: TaskTracker,
     /// Signs emergency summaries; the key active when the server started.
     signer: crate::signing::Signer,
+    /// Sync connections open per address, user and device.
+    connection_counts: ConnectionCounts,
 }
 
 impl AppState {
@@ -71,6 +73,7 @@ impl AppState {
                 feed: watch::channel(0).0,
                 connections: TaskTracker::new(),
                 signer,
+                connection_counts: ConnectionCounts::default(),
             }),
         }
     }
@@ -91,6 +94,10 @@ impl AppState {
 
     pub fn connections(&self) -> &TaskTracker {
         &self.inner.connections
+    }
+
+    pub fn connection_counts(&self) -> &ConnectionCounts {
+        &self.inner.connection_counts
     }
 
     pub fn config(&self) -> &Config {
@@ -284,6 +291,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::router())
         .fallback_service(ServeDir::new(web_dir))
         .layer(middleware::from_fn(cache_headers))
+        .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             track_requests,
@@ -323,6 +331,40 @@ async fn track_requests(
         &method,
         response.status().as_u16(),
         started.elapsed(),
+    );
+    response
+}
+
+/// The policy the web app is served under: its own scripts and WebAssembly only
+/// (compiling wasm needs `'wasm-unsafe-eval'`, nothing else is evaluated, no inline
+/// script), connections only back to this origin (the sync WebSocket included), never
+/// framed by another site. Styles still allow `'unsafe-inline'`: the printed red folder
+/// writes its per-patient page footer as a `<style>` element and a few text areas carry a
+/// `style` attribute (web/src/app.ts); moving those to CSSOM (`CSSStyleSheet`) would let
+/// this drop it. Every value the app shows is escaped, so this admits no script.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
+style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; worker-src 'self'; \
+manifest-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+frame-ancestors 'none'";
+
+/// Every response carries the browser protections: the content policy above, no MIME
+/// sniffing (an uploaded CSV is never run as a script), no framing (clickjacking), and no
+/// referrer (a URL with a patient id in it never leaks to another site).
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
     );
     response
 }

@@ -68,6 +68,7 @@ mod review;
 mod schema;
 mod summary;
 pub mod sync;
+pub mod sync_message;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 

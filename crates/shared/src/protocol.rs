@@ -17,6 +17,16 @@ pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 /// as [`DecodeError::TooLarge`] without inflating the rest, so a small frame cannot make
 /// its receiver allocate without limit.
 pub const MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
+/// The most frames one [`Frame::Batch`] may hold; senders start a new batch at this many.
+pub const MAX_BATCH_FRAMES: usize = 16 * 1024;
+/// The most list entries (document ids, hashes) and batched frames one WebSocket message
+/// may decode into, across every frame of a batch. Lengths are bounded by the bytes
+/// present, but an empty entry costs one byte on the wire and a whole `String` in memory:
+/// without a count, a 64 MiB batch of empty ids would decode into gigabytes.
+pub const MAX_ITEMS: usize = 1 << 18;
+/// The largest frame accepted before the connection has authenticated, and then only a
+/// [`Frame::Features`] or [`Frame::Hello`] (see [`Frame::decode_before_hello`]).
+pub const MAX_PREAUTH_BYTES: usize = 8 * 1024;
 
 /// Optional parts of the protocol, exchanged in [`Frame::Features`]. A side uses one only
 /// once the peer has said it supports it, so an older peer is never sent a frame it
@@ -132,6 +142,9 @@ pub enum ErrorCode {
     DeviceRevoked,
     /// The server failed; the change was not acknowledged and may be sent again.
     Internal,
+    /// The user, device or address has too many sync connections open; the connection
+    /// will be closed (the device retries later).
+    TooManyConnections,
     /// A code from a newer peer.
     Other(u16),
 }
@@ -147,6 +160,7 @@ impl ErrorCode {
             ErrorCode::TooLarge => 6,
             ErrorCode::DeviceRevoked => 7,
             ErrorCode::Internal => 8,
+            ErrorCode::TooManyConnections => 9,
             ErrorCode::Other(n) => n,
         }
     }
@@ -161,6 +175,7 @@ impl ErrorCode {
             6 => ErrorCode::TooLarge,
             7 => ErrorCode::DeviceRevoked,
             8 => ErrorCode::Internal,
+            9 => ErrorCode::TooManyConnections,
             n => ErrorCode::Other(n),
         }
     }
@@ -176,6 +191,7 @@ impl ErrorCode {
             ErrorCode::TooLarge => "too_large",
             ErrorCode::DeviceRevoked => "device_revoked",
             ErrorCode::Internal => "internal",
+            ErrorCode::TooManyConnections => "too_many_connections",
             ErrorCode::Other(_) => "other",
         }
     }
@@ -206,6 +222,12 @@ pub enum DecodeError {
     BadCompression(String),
     #[error("a batch may not hold another batch")]
     NestedBatch,
+    #[error("the message holds more than {limit} {what}")]
+    TooMany { what: &'static str, limit: usize },
+    #[error(
+        "before Hello only a Features or Hello frame of at most {MAX_PREAUTH_BYTES} bytes is accepted, not frame type {0:#04x}"
+    )]
+    BeforeHello(u8),
 }
 
 const T_HELLO: u8 = 0x01;
@@ -356,28 +378,56 @@ impl Frame {
     /// [`MAX_FRAME_BYTES`] or another batch; the frames themselves are decoded by the
     /// caller, one by one.
     pub fn unbatch(codec: Codec, data: &[u8]) -> Result<Vec<Vec<u8>>, DecodeError> {
-        unbatch_within(codec, data, MAX_BATCH_BYTES)
+        unbatch_within(codec, data, MAX_BATCH_BYTES, &mut MAX_ITEMS.clone())
     }
 
     /// The frames one message holds: the frame itself, or every frame of a
     /// [`Frame::Batch`], all decoded before any is returned, so a malformed batch yields
-    /// nothing.
+    /// nothing. The whole message may decode into at most [`MAX_ITEMS`] entries.
     pub fn decode_all(bytes: &[u8]) -> Result<Vec<Frame>, DecodeError> {
-        match Frame::decode(bytes)? {
-            Frame::Batch { codec, data } => Frame::unbatch(codec, &data)?
-                .iter()
-                .map(|f| Frame::decode(f))
-                .collect(),
+        let mut budget = MAX_ITEMS;
+        match Frame::decode_counted(bytes, &mut budget)? {
+            Frame::Batch { codec, data } => {
+                unbatch_within(codec, &data, MAX_BATCH_BYTES, &mut budget)?
+                    .iter()
+                    .map(|f| Frame::decode_counted(f, &mut budget))
+                    .collect()
+            }
             frame => Ok(vec![frame]),
         }
     }
 
+    /// The one frame a connection accepts before it has authenticated: a
+    /// [`Frame::Features`] or [`Frame::Hello`] of at most [`MAX_PREAUTH_BYTES`], checked
+    /// before anything is decoded (a [`Frame::Batch`] is never inflated for a stranger).
+    pub fn decode_before_hello(bytes: &[u8]) -> Result<Frame, DecodeError> {
+        if bytes.len() > MAX_PREAUTH_BYTES {
+            return Err(DecodeError::TooLarge(bytes.len()));
+        }
+        if let Some(&kind) = bytes.get(3)
+            && bytes.starts_with(&MAGIC)
+            && kind != T_HELLO
+            && kind != T_FEATURES
+        {
+            return Err(DecodeError::BeforeHello(kind));
+        }
+        Frame::decode(bytes)
+    }
+
     /// Decodes one frame, refusing anything malformed with a precise reason.
     pub fn decode(bytes: &[u8]) -> Result<Frame, DecodeError> {
+        Frame::decode_counted(bytes, &mut MAX_ITEMS.clone())
+    }
+
+    /// [`Frame::decode`], taking the list entries it decodes from `budget`.
+    fn decode_counted(bytes: &[u8], budget: &mut usize) -> Result<Frame, DecodeError> {
         if bytes.len() > MAX_FRAME_BYTES {
             return Err(DecodeError::TooLarge(bytes.len()));
         }
-        let mut r = Reader(bytes);
+        let mut r = Reader {
+            rest: bytes,
+            budget,
+        };
         if r.take(2)? != MAGIC {
             return Err(DecodeError::BadMagic);
         }
@@ -429,8 +479,8 @@ impl Frame {
             },
             other => return Err(DecodeError::UnknownType(other)),
         };
-        if !r.0.is_empty() {
-            return Err(DecodeError::Trailing(r.0.len()));
+        if !r.rest.is_empty() {
+            return Err(DecodeError::Trailing(r.rest.len()));
         }
         Ok(frame)
     }
@@ -446,7 +496,12 @@ fn concat_frames(frames: &[Vec<u8>]) -> Vec<u8> {
 }
 
 /// [`Frame::unbatch`] with the limit as a parameter.
-fn unbatch_within(codec: Codec, data: &[u8], max: usize) -> Result<Vec<Vec<u8>>, DecodeError> {
+fn unbatch_within(
+    codec: Codec,
+    data: &[u8],
+    max: usize,
+    budget: &mut usize,
+) -> Result<Vec<Vec<u8>>, DecodeError> {
     let limit = max as u64 + 1;
     let mut raw = Vec::new();
     let read = match codec {
@@ -461,9 +516,16 @@ fn unbatch_within(codec: Codec, data: &[u8], max: usize) -> Result<Vec<Vec<u8>>,
     if raw.len() > max {
         return Err(DecodeError::TooLarge(raw.len()));
     }
-    let mut r = Reader(&raw);
+    let mut r = Reader { rest: &raw, budget };
     let mut frames = Vec::new();
-    while !r.0.is_empty() {
+    while !r.rest.is_empty() {
+        if frames.len() == MAX_BATCH_FRAMES {
+            return Err(DecodeError::TooMany {
+                what: "frames in a batch",
+                limit: MAX_BATCH_FRAMES,
+            });
+        }
+        r.spend(1)?;
         let frame = r.bytes()?;
         if frame.len() > MAX_FRAME_BYTES {
             return Err(DecodeError::TooLarge(frame.len()));
@@ -516,16 +578,29 @@ impl Writer {
     }
 }
 
-struct Reader<'a>(&'a [u8]);
+struct Reader<'a, 'b> {
+    rest: &'a [u8],
+    /// List entries this message may still decode into (see [`MAX_ITEMS`]).
+    budget: &'b mut usize,
+}
 
-impl<'a> Reader<'a> {
+impl<'a> Reader<'a, '_> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        if self.0.len() < n {
+        if self.rest.len() < n {
             return Err(DecodeError::Truncated);
         }
-        let (head, tail) = self.0.split_at(n);
-        self.0 = tail;
+        let (head, tail) = self.rest.split_at(n);
+        self.rest = tail;
         Ok(head)
+    }
+
+    /// Takes `n` entries from the message's budget, before they are decoded.
+    fn spend(&mut self, n: usize) -> Result<(), DecodeError> {
+        *self.budget = self.budget.checked_sub(n).ok_or(DecodeError::TooMany {
+            what: "list entries",
+            limit: MAX_ITEMS,
+        })?;
+        Ok(())
     }
 
     fn byte(&mut self) -> Result<u8, DecodeError> {
@@ -551,7 +626,7 @@ impl<'a> Reader<'a> {
     /// A length, which can never exceed the bytes left in the frame.
     fn len(&mut self) -> Result<usize, DecodeError> {
         let n = usize::try_from(self.uint()?).map_err(|_| DecodeError::Overflow)?;
-        if n > self.0.len() {
+        if n > self.rest.len() {
             return Err(DecodeError::Truncated);
         }
         Ok(n)
@@ -568,11 +643,13 @@ impl<'a> Reader<'a> {
 
     fn strs(&mut self) -> Result<Vec<String>, DecodeError> {
         let n = self.len()?;
+        self.spend(n)?;
         (0..n).map(|_| self.str()).collect()
     }
 
     fn hashes(&mut self) -> Result<Vec<ChangeHash>, DecodeError> {
         let n = self.len()?;
+        self.spend(n)?;
         let mut heads = Vec::with_capacity(n.min(1024));
         for _ in 0..n {
             let raw: [u8; 32] = self.take(32)?.try_into().expect("took 32 bytes");
@@ -680,10 +757,87 @@ mod tests {
             };
             assert!(data.len() < 8 * 1024);
             assert_eq!(
-                unbatch_within(codec, &data, 64 * 1024),
+                unbatch_within(codec, &data, 64 * 1024, &mut MAX_ITEMS.clone()),
                 Err(DecodeError::TooLarge(64 * 1024 + 1))
             );
         }
+    }
+
+    #[test]
+    fn a_small_batch_cannot_decode_into_millions_of_entries() {
+        // 40 frames of 10,000 empty ids each: 400,000 Strings from a batch of a few KiB.
+        let subscribe = Frame::Subscribe {
+            doc_ids: vec![String::new(); 10_000],
+        }
+        .encode();
+        let batch = Frame::deflate_batch(&vec![subscribe.clone(); 40]).encode();
+        assert!(batch.len() < 64 * 1024, "{}", batch.len());
+        assert_eq!(
+            Frame::decode_all(&batch),
+            Err(DecodeError::TooMany {
+                what: "list entries",
+                limit: MAX_ITEMS
+            })
+        );
+        // Within the budget the same frames decode.
+        let fine = Frame::deflate_batch(&vec![subscribe; 20]).encode();
+        assert_eq!(Frame::decode_all(&fine).unwrap().len(), 20);
+        // One frame alone is held to the same budget.
+        let huge = Frame::Fetch {
+            doc_ids: vec![String::new(); MAX_ITEMS + 1],
+        }
+        .encode();
+        assert!(matches!(
+            Frame::decode(&huge),
+            Err(DecodeError::TooMany { .. })
+        ));
+    }
+
+    #[test]
+    fn a_batch_holds_at_most_max_batch_frames() {
+        let tiny = Frame::Features { flags: 0 }.encode();
+        let over = Frame::deflate_batch(&vec![tiny.clone(); MAX_BATCH_FRAMES + 1]).encode();
+        assert_eq!(
+            Frame::decode_all(&over),
+            Err(DecodeError::TooMany {
+                what: "frames in a batch",
+                limit: MAX_BATCH_FRAMES
+            })
+        );
+        let full = Frame::deflate_batch(&vec![tiny; MAX_BATCH_FRAMES]).encode();
+        assert_eq!(Frame::decode_all(&full).unwrap().len(), MAX_BATCH_FRAMES);
+    }
+
+    #[test]
+    fn before_hello_only_a_small_features_or_hello_is_decoded() {
+        let hello = Frame::Hello { token: "t".into() };
+        assert_eq!(Frame::decode_before_hello(&hello.encode()), Ok(hello));
+        let features = Frame::Features { flags: 3 };
+        assert_eq!(Frame::decode_before_hello(&features.encode()), Ok(features));
+        let batch = Frame::deflate_batch(&[Frame::Hello { token: "t".into() }.encode()]);
+        assert_eq!(
+            Frame::decode_before_hello(&batch.encode()),
+            Err(DecodeError::BeforeHello(T_BATCH))
+        );
+        let subscribe = Frame::Subscribe {
+            doc_ids: vec!["a".into()],
+        };
+        assert_eq!(
+            Frame::decode_before_hello(&subscribe.encode()),
+            Err(DecodeError::BeforeHello(T_SUBSCRIBE))
+        );
+        let long = Frame::Hello {
+            token: "x".repeat(MAX_PREAUTH_BYTES),
+        }
+        .encode();
+        assert_eq!(
+            Frame::decode_before_hello(&long),
+            Err(DecodeError::TooLarge(long.len()))
+        );
+        assert_eq!(
+            Frame::decode_before_hello(b"XX\x01\x09"),
+            Err(DecodeError::BadMagic)
+        );
     }
 
     #[test]

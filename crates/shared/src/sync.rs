@@ -21,7 +21,8 @@ use crate::doc::{ApplyError, DocError, PlanDoc};
 use crate::edit::{Edit, Editor};
 use crate::history::attribution_of;
 use crate::plan::Attribution;
-use crate::protocol::{DecodeError, DocId, ErrorCode, Frame, features};
+use crate::protocol::{DecodeError, DocId, ErrorCode, Frame, MAX_BATCH_FRAMES, features};
+use crate::sync_message::{self as message_check, SyncLimits, SyncMessageError};
 
 /// Errors from feeding a frame into the engine.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +33,12 @@ pub enum SyncError {
     Message(String),
     #[error("automerge refused the sync message: {0}")]
     Automerge(#[from] automerge::AutomergeError),
+    #[error("refused sync message: {0}")]
+    Refused(#[from] SyncMessageError),
+    #[error(
+        "the document holds {changes} changes ({bytes} bytes) whose dependencies have not arrived, more than the limit"
+    )]
+    TooManyPending { changes: usize, bytes: usize },
 }
 
 /// What happened when a sync frame was received.
@@ -70,6 +77,10 @@ struct Channel {
     /// A fingerprint of the last message sent, until the peer is heard from again.
     last_sent: Option<u64>,
     last_ack: Option<Vec<ChangeHash>>,
+    /// Changes this channel delivered whose dependencies have not arrived (Automerge
+    /// queues them in the document), and their bytes: bounded by [`SyncLimits`].
+    pending_changes: usize,
+    pending_bytes: usize,
 }
 
 impl Channel {
@@ -78,6 +89,9 @@ impl Channel {
             epoch,
             heard_since_tick: self.heard_since_tick,
             sent_since_tick: self.sent_since_tick,
+            // The queued changes stay in the document whatever the epoch.
+            pending_changes: self.pending_changes,
+            pending_bytes: self.pending_bytes,
             ..Channel::default()
         };
     }
@@ -94,11 +108,21 @@ impl Channel {
 #[derive(Debug, Default)]
 pub struct Session {
     channels: HashMap<DocId, Channel>,
+    limits: SyncLimits,
 }
 
 impl Session {
     pub fn new() -> Session {
         Session::default()
+    }
+
+    /// A session that refuses sync messages outside `limits` (see
+    /// [`crate::sync_message`]); [`Session::new`] uses the defaults.
+    pub fn with_limits(limits: SyncLimits) -> Session {
+        Session {
+            channels: HashMap::new(),
+            limits,
+        }
     }
 
     /// Starts tracking a document on this connection (idempotent).
@@ -119,6 +143,12 @@ impl Session {
     }
 
     /// Feeds one `Sync` frame's fields into `doc`. Opens the channel if needed.
+    ///
+    /// The message is checked against the session's [`SyncLimits`] before Automerge
+    /// decodes it: a refused message is an error and leaves `doc` untouched. A message
+    /// whose changes leave the channel's dependency-missing changes over the limit is an
+    /// error too, after Automerge has queued them in `doc`: the caller applies to a copy
+    /// and drops it (as the server does) or restarts the channel.
     pub fn receive(
         &mut self,
         doc: &mut AutoCommit,
@@ -145,10 +175,30 @@ impl Session {
         ch.next_recv += 1;
         ch.awaiting = false;
         ch.last_sent = None;
+        let summary = message_check::check(message, &self.limits)?;
         let message =
             sync::Message::decode(message).map_err(|e| SyncError::Message(e.to_string()))?;
         let before = doc.get_heads();
         doc.sync().receive_sync_message(&mut ch.state, message)?;
+        if summary.changes > 0 {
+            // Anything still missing means some changes wait in Automerge's queue; they
+            // are counted against this channel until nothing is missing.
+            if doc.get_missing_deps(&[]).is_empty() {
+                ch.pending_changes = 0;
+                ch.pending_bytes = 0;
+            } else {
+                ch.pending_changes += summary.changes;
+                ch.pending_bytes += summary.change_bytes;
+                if ch.pending_changes > self.limits.max_pending_changes
+                    || ch.pending_bytes > self.limits.max_pending_bytes
+                {
+                    return Err(SyncError::TooManyPending {
+                        changes: ch.pending_changes,
+                        bytes: ch.pending_bytes,
+                    });
+                }
+            }
+        }
         Ok(Received::Applied {
             changed: doc.get_heads() != before,
         })
@@ -1003,7 +1053,9 @@ impl ClientEngine {
         let mut group: Vec<Vec<u8>> = Vec::new();
         let mut size = 0;
         for frame in frames {
-            if size + frame.len() > BATCH_MAX_BYTES && !group.is_empty() {
+            if (size + frame.len() > BATCH_MAX_BYTES || group.len() == MAX_BATCH_FRAMES)
+                && !group.is_empty()
+            {
                 out.push(Frame::deflate_batch(&group).encode());
                 group.clear();
                 size = 0;

@@ -309,7 +309,9 @@ pub(crate) async fn import(
         origin: state.next_connection_id(),
         now_ms: now,
     };
-    match crate::commit::commit(&state, &mut doc, candidate, &submission).await? {
+    let (_doc, committed) = crate::commit::commit(&state, doc, candidate, &submission).await?;
+    match committed {
+        Outcome::Failed(e) => Err(ApiError::Internal(e)),
         Outcome::Committed => Ok(Json(json!({
             "patient_id": patient_id,
             "created": false,

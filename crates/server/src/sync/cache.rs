@@ -184,7 +184,10 @@ impl DocCache {
                 return Ok(None);
             }
             let bytes: Vec<u8> = chunks.iter().flat_map(|c| c.data.iter().copied()).collect();
-            let doc = PlanDoc::load(&bytes, server_actor()).context("loading a stored document")?;
+            // Loading a large plan takes milliseconds of CPU: off the async workers.
+            let doc = super::offload(move || PlanDoc::load(&bytes, server_actor()))
+                .await?
+                .context("loading a stored document")?;
             *guard = Some(CachedDoc {
                 doc,
                 chunks: chunks.len() as u64,

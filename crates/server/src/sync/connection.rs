@@ -12,13 +12,14 @@
 //! stored, and the refusal is audited.
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::Instant;
 
 use redfolder_shared::protocol::{DecodeError, DocId, ErrorCode, Frame, MAX_FRAME_BYTES, features};
-use redfolder_shared::{ChangeHash, ChangeNote, PlanDoc, Received, Session};
+use redfolder_shared::{ChangeHash, ChangeNote, PlanDoc, Received, Session, sync_message};
 
-use super::DocNotice;
 use super::cache::{DocCache, DocGuard, DocPin};
+use super::{ConnectionCounts, CountKey, CountPermit, DocNotice, offload};
 use crate::access::{PlanAccess, plan_access};
 use crate::audit::{AuditEvent, action};
 use crate::auth::{lookup_token, token_hash};
@@ -79,6 +80,10 @@ pub struct Connection {
     sent_since_tick: HashSet<DocId>,
     outgoing: Vec<Frame>,
     closing: bool,
+    /// This connection's places in the per-user and per-device counts, once authenticated.
+    count_permits: Vec<CountPermit>,
+    /// Notified when a newer connection of the same device pushed this one out.
+    superseded: Arc<tokio::sync::Notify>,
 }
 
 /// Why a change is refused, for the metrics label and the audit entry.
@@ -99,6 +104,7 @@ impl Refusal {
 
 impl Connection {
     pub fn new(state: AppState, id: u64, query_token: Option<String>) -> Connection {
+        let limits = state.config().sync_limits;
         Connection {
             state,
             id,
@@ -106,7 +112,7 @@ impl Connection {
             query_token,
             principal: None,
             token_hash: None,
-            session: Session::new(),
+            session: Session::with_limits(limits),
             access: HashMap::new(),
             audited: HashSet::new(),
             refused: HashSet::new(),
@@ -119,7 +125,25 @@ impl Connection {
             sent_since_tick: HashSet::new(),
             outgoing: Vec::new(),
             closing: false,
+            count_permits: Vec::new(),
+            superseded: Arc::default(),
         }
+    }
+
+    /// What the socket task waits on to learn that [`Connection::superseded`] happened.
+    pub fn superseded_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.superseded.clone()
+    }
+
+    /// A newer connection of this device took this one's place (see
+    /// `ConnectionCounts::join_device`): say so and close.
+    pub fn superseded(&mut self) {
+        self.send_error(
+            ErrorCode::TooManyConnections,
+            None,
+            "this device opened a newer sync connection, which replaces this one".to_owned(),
+        );
+        self.close();
     }
 
     /// Frames to send, in order.
@@ -156,6 +180,17 @@ impl Connection {
             let message = DecodeError::TooLarge(bytes.len()).to_string();
             return self.send_error(ErrorCode::TooLarge, None, message);
         }
+        // A stranger gets nothing decoded but one small Features or Hello: no batch is
+        // inflated and no list allocated before the token is checked.
+        if self.principal.is_none() {
+            return match Frame::decode_before_hello(bytes) {
+                Ok(frame) => self.on_frame(frame).await,
+                Err(e) => {
+                    self.send_error(ErrorCode::Unauthorized, None, e.to_string());
+                    self.close();
+                }
+            };
+        }
         // Every frame of a batch is decoded before any is handled.
         let frames = match Frame::decode_all(bytes) {
             Ok(frames) => frames,
@@ -184,6 +219,10 @@ impl Connection {
                 self.outgoing.push(Frame::Features {
                     flags: self.features,
                 });
+                Ok(())
+            }
+            Frame::Hello { token } if self.principal.is_some() => {
+                self.on_second_hello(&token);
                 Ok(())
             }
             Frame::Hello { token } => self.on_hello(token).await,
@@ -251,6 +290,9 @@ impl Connection {
                 return Ok(());
             }
         };
+        if !self.count(&principal) {
+            return Ok(());
+        }
         let docs = self.state.store().accessible_docs(&principal.user).await?;
         tracing::info!(user_id = %principal.user.id, device_id = %principal.device_id, documents = docs.len(), "authenticated");
         let ids: Vec<DocId> = docs.iter().map(|(id, _)| id.clone()).collect();
@@ -264,6 +306,70 @@ impl Connection {
         self.principal = Some(principal);
         self.token_hash = Some(token_hash(&token));
         Ok(())
+    }
+
+    /// Takes this connection's places in the per-user and per-device counts. A user with
+    /// too many open is refused (said, then closed); a device with too many has its
+    /// oldest connections closed instead (see `ConnectionCounts`).
+    fn count(&mut self, principal: &Principal) -> bool {
+        let config = self.state.config();
+        let (per_user, per_device) = (
+            config.max_connections_per_user,
+            config.max_connections_per_device,
+        );
+        let user = CountKey::User(principal.user.id.clone());
+        let Some(permit) = ConnectionCounts::acquire(&self.state, user, per_user) else {
+            tracing::warn!(limit = per_user, "too many sync connections for one user");
+            self.send_error(
+                ErrorCode::TooManyConnections,
+                None,
+                format!("this user has {per_user} sync connections open already"),
+            );
+            self.close();
+            return false;
+        };
+        self.count_permits.push(permit);
+        self.count_permits.push(ConnectionCounts::join_device(
+            &self.state,
+            &principal.device_id,
+            self.id,
+            self.superseded.clone(),
+            per_device,
+        ));
+        true
+    }
+
+    /// A `Hello` on a connection that has authenticated. The same token again is the
+    /// device re-sending a `Hello` whose `Welcome` or `Caseload` it took for lost: it is
+    /// answered again from what the connection already knows. Any other token is an
+    /// attempt to change who the connection belongs to: an error, and the connection is
+    /// closed.
+    fn on_second_hello(&mut self, token: &str) {
+        // An empty token means the one given at the upgrade, as in the first `Hello`.
+        let token = if token.is_empty() {
+            self.query_token.as_deref().unwrap_or_default()
+        } else {
+            token
+        };
+        let same = self.token_hash.as_deref() == Some(&*token_hash(token));
+        let Some(principal) = self.principal.as_ref().filter(|_| same) else {
+            self.send_error(
+                ErrorCode::BadFrame,
+                None,
+                "this connection has authenticated already; a second Hello with another token is not allowed".to_owned(),
+            );
+            self.close();
+            return;
+        };
+        let welcome = Frame::Welcome {
+            user_id: principal.user.id.clone(),
+            user_name: principal.user.name.clone(),
+            role: principal.user.primary_role().as_str().to_owned(),
+        };
+        let mut ids: Vec<DocId> = self.access.keys().cloned().collect();
+        ids.sort();
+        self.outgoing.push(welcome);
+        self.outgoing.push(Frame::Caseload { doc_ids: ids });
     }
 
     fn device_revoked(&mut self) {
@@ -413,7 +519,10 @@ impl Connection {
             return Ok(());
         };
         self.session.open(doc_id);
-        let has_changes = automerge_message_has_changes(message);
+        // A message outside the limits takes the in-place path: `Session::receive` refuses
+        // it before Automerge sees it, so nothing is copied or changed for it.
+        let has_changes = sync_message::check(message, &self.state.config().sync_limits)
+            .is_ok_and(|summary| summary.changes > 0);
         if !has_changes {
             // Without changes the document cannot change: apply it in place.
             match self
@@ -433,21 +542,35 @@ impl Connection {
 
         // Apply to a copy first: the cached document only ever holds what is committed
         // and valid, so a refused or uncommitted change is simply dropped with the copy.
+        // Copying and applying are the heaviest Automerge work here: off the async workers.
         let before = doc.doc.heads();
-        let mut candidate = PlanDoc::empty(server_actor());
-        *candidate.automerge() = doc.doc.automerge().clone();
-        let received =
-            match self
-                .session
-                .receive(candidate.automerge(), doc_id, epoch, seq, message)
-            {
-                Ok(received) => received,
-                Err(e) => {
-                    self.restart_channel(&mut doc, doc_id);
-                    self.send_error(ErrorCode::BadFrame, Some(doc_id), e.to_string());
-                    return Ok(());
-                }
-            };
+        let mut session = std::mem::take(&mut self.session);
+        let (id, message) = (doc_id.to_owned(), message.to_vec());
+        let applied = offload(move || {
+            let mut candidate = PlanDoc::empty(server_actor());
+            *candidate.automerge() = doc.doc.automerge().clone();
+            let received = session.receive(candidate.automerge(), &id, epoch, seq, &message);
+            (session, doc, candidate, received)
+        })
+        .await;
+        let (session, mut doc, candidate, received) = match applied {
+            Ok(applied) => applied,
+            Err(e) => {
+                // The work panicked: the channel state went with it. Start every channel
+                // over (the device's next frames find a gap and resynchronise).
+                self.session = Session::with_limits(self.state.config().sync_limits);
+                return Err(e);
+            }
+        };
+        self.session = session;
+        let received = match received {
+            Ok(received) => received,
+            Err(e) => {
+                self.restart_channel(&mut doc, doc_id);
+                self.send_error(ErrorCode::BadFrame, Some(doc_id), e.to_string());
+                return Ok(());
+            }
+        };
         match received {
             Received::Ignored => return Ok(()),
             Received::Resync => {}
@@ -548,29 +671,46 @@ impl Connection {
             origin: self.id,
             now_ms: now_ms(),
         };
-        match commit::commit(&self.state, &mut doc, candidate, &submission).await {
-            Ok(Outcome::Committed) => {
+        let (mut doc, outcome) =
+            match commit::commit(&self.state, doc, candidate, &submission).await {
+                Ok(done) => done,
+                Err(e) => {
+                    // The checking work failed and took the document's lock with it: nothing
+                    // was stored; the device's next frames find the channel restarted.
+                    tracing::error!(doc_id, error = format!("{e:#}"), "checking a change failed");
+                    self.state.docs().evict(doc_id);
+                    self.session.open(doc_id);
+                    self.send_error(
+                        ErrorCode::Internal,
+                        Some(doc_id),
+                        "the server could not store the change; it was not acknowledged".to_owned(),
+                    );
+                    return Ok(());
+                }
+            };
+        match outcome {
+            Outcome::Committed => {
                 self.own_actors.extend(to_bind);
                 self.ack_and_flush(&mut doc, doc_id);
                 self.compact_if_needed(&mut doc, doc_id).await;
                 Ok(())
             }
-            Ok(Outcome::Refused { message }) => {
+            Outcome::Refused { message } => {
                 self.reject(&mut doc, doc_id, message);
                 Ok(())
             }
-            Ok(Outcome::ActorTaken(actor)) => {
+            Outcome::ActorTaken(actor) => {
                 let message = format!(
                     "changes by actor {actor} were made by another device; a device may only submit its own changes"
                 );
                 self.refuse(&mut doc, doc_id, access, Refusal::Actor, message, &hashes)
                     .await
             }
-            Ok(Outcome::NoSuchPlan) => {
+            Outcome::NoSuchPlan => {
                 self.revoke(doc_id, "no such plan");
                 Ok(())
             }
-            Err(e) => {
+            Outcome::Failed(e) => {
                 tracing::error!(doc_id, error = format!("{e:#}"), "commit failed");
                 self.restart_channel(&mut doc, doc_id);
                 self.state.docs().evict(doc_id);
@@ -982,10 +1122,4 @@ impl Connection {
             Err(e) => tracing::warn!(doc_id, error = format!("{e:#}"), "compaction failed"),
         }
     }
-}
-
-/// Whether an Automerge sync message carries changes. An undecodable message counts as
-/// having changes, so it takes the careful path (and fails there).
-fn automerge_message_has_changes(message: &[u8]) -> bool {
-    automerge::sync::Message::decode(message).map_or(true, |m| !m.changes.is_empty())
 }

@@ -9,16 +9,18 @@
 mod cache;
 mod connection;
 
-use std::collections::VecDeque;
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
-use redfolder_shared::protocol::{Codec, ErrorCode, Frame, MAX_FRAME_BYTES};
+use redfolder_shared::protocol::{Codec, ErrorCode, Frame, MAX_BATCH_FRAMES, MAX_FRAME_BYTES};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
@@ -43,13 +45,148 @@ pub(crate) struct SyncParams {
     token: Option<String>,
 }
 
+/// Open sync connections by remote address, user and device, so that no one of them can
+/// take more than its share of the server (see `Config::max_connections_per_address` and
+/// its siblings).
+///
+/// A device over its limit is not refused: its *oldest* connection is closed instead. A
+/// tablet on a flaky network leaves connections the server has not yet seen die (a
+/// half-open TCP connection can linger for minutes); refusing the new one would lock the
+/// device out until they time out, while the newest is the one it is actually using.
+#[derive(Debug, Default)]
+pub struct ConnectionCounts {
+    open: Mutex<HashMap<CountKey, usize>>,
+    /// Each device's open connections, oldest first: the connection id and how to tell
+    /// the connection it has been superseded.
+    devices: Mutex<HashMap<String, DeviceConnections>>,
+}
+
+/// One device's open connections, oldest first: each one's id and its superseded signal.
+type DeviceConnections = VecDeque<(u64, Arc<Notify>)>;
+
+/// What a connection is counted against.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum CountKey {
+    Address(IpAddr),
+    User(String),
+}
+
+/// One connection's place in a [`ConnectionCounts`] count, given back when dropped.
+#[derive(Debug)]
+pub(crate) struct CountPermit {
+    state: AppState,
+    place: Place,
+}
+
+#[derive(Debug)]
+enum Place {
+    Counted(CountKey),
+    Device { device_id: String, connection: u64 },
+}
+
+impl ConnectionCounts {
+    /// A place for one more connection under `key`, unless `limit` are open already.
+    pub(crate) fn acquire(state: &AppState, key: CountKey, limit: usize) -> Option<CountPermit> {
+        let mut open = state
+            .connection_counts()
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(key.clone()).or_default();
+        if *count >= limit {
+            return None;
+        }
+        *count += 1;
+        Some(CountPermit {
+            state: state.clone(),
+            place: Place::Counted(key),
+        })
+    }
+
+    /// Counts connection `connection` of a device; if that makes more than `limit`, the
+    /// device's oldest connections are told (through their [`Notify`]) to close.
+    pub(crate) fn join_device(
+        state: &AppState,
+        device_id: &str,
+        connection: u64,
+        superseded: Arc<Notify>,
+        limit: usize,
+    ) -> CountPermit {
+        let mut devices = state
+            .connection_counts()
+            .devices
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let open = devices.entry(device_id.to_owned()).or_default();
+        open.push_back((connection, superseded));
+        while open.len() > limit.max(1) {
+            if let Some((_, oldest)) = open.pop_front() {
+                // Stored if the connection is not waiting right now: never lost.
+                oldest.notify_one();
+            }
+        }
+        CountPermit {
+            state: state.clone(),
+            place: Place::Device {
+                device_id: device_id.to_owned(),
+                connection,
+            },
+        }
+    }
+}
+
+impl Drop for CountPermit {
+    fn drop(&mut self) {
+        let counts = self.state.connection_counts();
+        match &self.place {
+            Place::Counted(key) => {
+                let mut open = counts.open.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(count) = open.get_mut(key) {
+                    *count -= 1;
+                    if *count == 0 {
+                        open.remove(key);
+                    }
+                }
+            }
+            Place::Device {
+                device_id,
+                connection,
+            } => {
+                let mut devices = counts
+                    .devices
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                if let Some(open) = devices.get_mut(device_id) {
+                    open.retain(|(id, _)| id != connection);
+                    if open.is_empty() {
+                        devices.remove(device_id);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The WebSocket upgrade. A `?token=` is checked here so a browser learns of a stale
-/// token before upgrading, but the client must still open with `Hello`.
+/// token before upgrading, but the client must still open with `Hello`. An address with
+/// too many sync connections open is refused before the upgrade (429).
 pub(crate) async fn upgrade(
     State(state): State<AppState>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
     params: Result<Query<SyncParams>, QueryRejection>,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let limit = state.config().max_connections_per_address;
+    let Some(address_permit) =
+        ConnectionCounts::acquire(&state, CountKey::Address(remote.ip()), limit)
+    else {
+        tracing::warn!(limit, "too many sync connections from one address");
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many sync connections from this address",
+        )
+            .into_response();
+    };
     let query_token = params
         .ok()
         .and_then(|Query(p)| p.token)
@@ -75,8 +212,11 @@ pub(crate) async fn upgrade(
             // Tracked so that shutdown waits for the connection to finish its commit.
             let tracker = state.connections().clone();
             tracker.track_future(
-                run(state, socket, query_token, id)
-                    .instrument(tracing::info_span!("sync", connection = id)),
+                async move {
+                    run(state, socket, query_token, id).await;
+                    drop(address_permit);
+                }
+                .instrument(tracing::info_span!("sync", connection = id)),
             )
         })
 }
@@ -138,6 +278,7 @@ async fn drive(state: AppState, socket: WebSocket, query_token: Option<String>, 
         return;
     }
     let mut conn = Connection::new(state, id, query_token);
+    let superseded = conn.superseded_signal();
 
     let (in_tx, mut incoming) = mpsc::channel::<(Message, OwnedSemaphorePermit)>(READER_QUEUE);
     let read_ahead = Arc::new(Semaphore::new(READ_AHEAD_BYTES));
@@ -242,6 +383,7 @@ async fn drive(state: AppState, socket: WebSocket, query_token: Option<String>, 
             // The writer delivered some of what was queued: it may be time to start more.
             _ = written.notified(), if conn.wants_to_start() => {}
             _ = shutdown.changed() => conn.close(),
+            () = superseded.notified() => conn.superseded(),
         }
         if conn.wants_to_start() && unsent.load(Ordering::Relaxed) <= BACKLOG_LOW_WATER {
             conn.pump().await;
@@ -332,7 +474,8 @@ async fn messages(frames: &[Frame], batches: bool) -> Vec<Message> {
     let mut groups: Vec<Vec<Vec<u8>>> = vec![Vec::new()];
     let mut size = 0;
     for frame in encoded {
-        if size + frame.len() > BATCH_MAX_BYTES && groups.last().is_some_and(|g| !g.is_empty()) {
+        let last = groups.last().map_or(0, Vec::len);
+        if (size + frame.len() > BATCH_MAX_BYTES || last == MAX_BATCH_FRAMES) && last > 0 {
             groups.push(Vec::new());
             size = 0;
         }
@@ -364,6 +507,16 @@ async fn messages(frames: &[Frame], batches: bool) -> Vec<Message> {
     tokio::task::spawn_blocking(compress)
         .await
         .expect("compressing a batch does not panic")
+}
+
+/// Runs heavy Automerge work (loading, applying, saving, compressing) on the blocking
+/// pool, so the async workers stay free for everything else, above all emergency reads.
+pub(crate) async fn offload<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> anyhow::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| anyhow::anyhow!("heavy sync work failed: {e}"))
 }
 
 fn message_len(message: &Message) -> usize {

@@ -8,55 +8,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  byTestId, describeTablet, ERROR_CODE, errorFrame, FRAME, frameInfo, PIN, PORTRAIT, setup, signIn, unlock, unpackFrames,
+  byTestId, describeTablet, ERROR_CODE, errorFrame, FRAME, PIN, PORTRAIT, relay, setup, signIn, unlock,
   waitForCaseload, waitStored,
 } from './helpers.mjs';
 
 let env;
 let caseload;
-
-// A relay between page and server that can hold back the server's frames. `allow(info)`
-// decides per frame; held frames are released, in order, by `release()`.
-function relay(context) {
-  const state = {
-    allow: () => true,
-    log: [], // { phase, type, docId, bytes } of every server frame delivered
-    phase: 1,
-    connections: [],
-    injectToPage(frame) { for (const c of state.connections) c.page.send(frame); },
-    release() {
-      state.allow = () => true;
-      for (const c of state.connections) {
-        for (const m of c.held.splice(0)) c.deliver(m);
-      }
-    },
-  };
-  const ready = context.routeWebSocket(/\/api\/v1\/sync/, (page) => {
-    const server = page.connectToServer();
-    const conn = {
-      page,
-      held: [],
-      deliver(m) {
-        const info = frameInfo(m);
-        state.log.push({ phase: state.phase, ...info, bytes: Buffer.byteLength(m) });
-        page.send(m);
-      },
-    };
-    state.connections.push(conn);
-    page.onMessage((m) => server.send(m));
-    // Held frames belong to plans (or, once everything is held, to the connection) that
-    // get nothing through until released, so each plan's frames keep their order.
-    // A batch is split so each plan's frames are judged on their own; the app reads
-    // frames one by one as well as in batches.
-    server.onMessage((m) => {
-      for (const frame of unpackFrames(m)) {
-        if (state.allow(frameInfo(frame))) conn.deliver(frame);
-        else conn.held.push(frame);
-      }
-    });
-  });
-  return { state, ready };
-}
 
 async function progress(page) {
   return page.evaluate(() => {

@@ -674,7 +674,7 @@ function renderUnlock({ notice = null }: { notice?: string | null } = {}): void 
 
 function caseloadRow(p: CaseloadEntry): HTMLLIElement {
   return h('li', {},
-    h('a', { class: 'patient-link', href: `#/plan/${encodeURIComponent(p.id)}`, testid: 'caseload-item', 'data-id': p.id, 'data-nhs': p.nhs_number },
+    h('a', { class: 'patient-link', href: `#/plan/${encodeURIComponent(p.id)}`, testid: 'caseload-item', 'data-id': p.id, 'data-nhs': p.nhs_number, 'data-version': p.plan_version },
       h('span', { class: 'patient-name' }, p.name),
       h('span', { class: 'muted' }, `NHS ${p.nhs_number_display} · born ${p.dob}`),
       h('span', { class: 'badges' },

@@ -68,6 +68,8 @@ export interface CaseloadEntry {
   review: ReviewDue | null;
   cohort: string | null;
   tier: string | null;
+  /** The document's heads (sorted, comma-separated): equal versions hold the same plan. */
+  plan_version: string;
 }
 
 /** The core's `reviewDue(id, today?)` (crates/shared/src/review.rs `ReviewDue`). */

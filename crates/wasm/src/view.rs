@@ -71,6 +71,8 @@ pub(crate) fn caseload_entry(id: &str, plan: &CarePlan, pending: usize) -> Value
         "conflicts": plan.conflicts.len(),
         "cohort": plan.enrolment.cohort,
         "tier": plan.enrolment.tier,
+        // The document's heads: two copies with the same version hold the same plan.
+        "plan_version": plan.plan_version,
     })
 }
 

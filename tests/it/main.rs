@@ -18,6 +18,7 @@ mod fhir;
 mod helpers;
 mod http;
 mod ops;
+mod paper_copy;
 mod postgres;
 mod process;
 mod rules;

@@ -23,7 +23,7 @@ use crate::store::{CareTeamMember, PatientListing};
 #[utoipa::path(get, path = "/api/v1/patients", tag = "patients",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Caseload rows: id, nhs_number, name, date_of_birth, consents, dnacpr (not_recorded, for_attempted_cpr, do_not_attempt_cpr, or conflicting while resuscitation decisions conflict: never one side of a conflict), last_updated, access"),
+        (status = 200, description = "Caseload rows: id, nhs_number, name, date_of_birth, consents, dnacpr (not_recorded, for_attempted_cpr, do_not_attempt_cpr, or conflicting while resuscitation decisions conflict: never one side of a conflict), last_updated, paper_copy (not_printed, current or out_of_date: whether the printed yellow pages in the home still say what the plan says) with paper_copy_label, access"),
         (status = 401, description = "Not signed in"),
         (status = 403, description = "Only case managers and MDT members have a caseload"),
     ))]

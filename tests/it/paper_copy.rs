@@ -25,6 +25,7 @@ async fn a_print_is_tracked_until_the_yellow_pages_change(app: &TestApp) {
     a.sync_caseload().await;
     let plan = a.engine.doc(&id).unwrap().plan().unwrap();
     let fingerprint = plan.summary_fingerprint().whole;
+    let printed_code = plan.summary_fingerprint().code();
     a.apply(&id, &Edit::RecordPaperCopy { fingerprint });
     a.wait_acked(&id).await;
 
@@ -36,6 +37,14 @@ async fn a_print_is_tracked_until_the_yellow_pages_change(app: &TestApp) {
         label.starts_with("Paper copy in the home is current (printed "),
         "{label}"
     );
+    let check = app
+        .get(
+            &format!("/api/v1/patients/{id}/paper-copy?code={printed_code}"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(check.status, 200, "{check:?}");
+    assert_eq!(check.json()["state"], "current");
 
     // Tablet B, which never saw the print, changes something off the yellow pages: the
     // paper stays current. Then it adds an allergy: the paper is out of date.
@@ -81,6 +90,41 @@ async fn a_print_is_tracked_until_the_yellow_pages_change(app: &TestApp) {
             && label.ends_with("Changed since: allergies"),
         "{label}"
     );
+
+    // The printed code, typed into the server's checker, says the same; a mistyped code is
+    // a clear 400; a role without plan access is refused.
+    let check = app
+        .get(
+            &format!("/api/v1/patients/{id}/paper-copy?code={printed_code}"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(check.status, 200, "{check:?}");
+    let check = check.json();
+    assert_eq!(check["state"], "out_of_date", "{check}");
+    assert_eq!(check["changed_sections"], serde_json::json!(["allergies"]));
+    let home = app
+        .get(&format!("/api/v1/patients/{id}/paper-copy"), Some(&token))
+        .await;
+    assert_eq!(home.json()["state"], "out_of_date");
+    let bad = app
+        .get(
+            &format!("/api/v1/patients/{id}/paper-copy?code=RF1-nonsense"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{bad:?}");
+    assert!(
+        bad.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("print code")
+    );
+    let crew = app.login("ambulance.demo").await;
+    let refused = app
+        .get(&format!("/api/v1/patients/{id}/paper-copy"), Some(&crew))
+        .await;
+    assert_eq!(refused.status, 403, "{refused:?}");
 }
 
 #[tokio::test]

@@ -19,6 +19,7 @@ mod helpers;
 mod hostile;
 mod http;
 mod ops;
+mod paper_copy;
 mod postgres;
 mod process;
 mod rules;

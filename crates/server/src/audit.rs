@@ -28,6 +28,8 @@ pub mod action {
     pub const FEED: &str = "emergency.feed";
     pub const ACCESS_LOG: &str = "patient.access_log";
     pub const CARE_TEAM_READ: &str = "care_team.read";
+    /// A printed paper copy's code was checked against the plan.
+    pub const PAPER_COPY_CHECK: &str = "patient.paper_copy_check";
     pub const CARE_TEAM_CHANGE: &str = "care_team.change";
     pub const REPORT: &str = "report.read";
     pub const LOGIN: &str = "auth.login";

@@ -258,6 +258,7 @@ pub fn project(doc: &mut PlanDoc) -> Result<Projection, PlanRejected> {
     // "conflicting" while resuscitation decisions conflict: the caseload never badges or
     // filters on one side of a conflict.
     let dnacpr = plan.dnacpr_reading().as_str().to_owned();
+    let paper = plan.paper_copy_reading();
     Ok(Projection {
         nhs_number: nhs.digits(),
         live: plan.enrolment.status != redfolder_shared::PlanStatus::Ended,
@@ -266,6 +267,8 @@ pub fn project(doc: &mut PlanDoc) -> Result<Projection, PlanRejected> {
         share_with_mdt: plan.consent.share_with_mdt,
         share_with_emergency_services: plan.consent.share_with_emergency_services,
         dnacpr,
+        paper_copy: paper.state.key().to_owned(),
+        paper_copy_label: paper.label,
         last_updated: plan.last_updated,
         summary_json,
         plan_version: plan_version(&doc.heads()),

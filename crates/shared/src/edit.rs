@@ -453,6 +453,13 @@ pub enum Edit {
         field: SafetyField,
         keep: String,
     },
+    /// Records that the yellow pages were printed for the home. `fingerprint` is the
+    /// [`crate::SummaryFingerprint::whole`] printed on the pages; the edit is refused if
+    /// the plan no longer prints that content, so a record never vouches for a paper it
+    /// does not describe.
+    RecordPaperCopy {
+        fingerprint: String,
+    },
 }
 
 /// Why an edit was refused. The document is unchanged whenever one of these is returned.
@@ -521,6 +528,8 @@ pub enum EditError {
     NoConflict(SafetyField),
     #[error("{field} has no conflicting value {id:?}")]
     UnknownConflictValue { field: SafetyField, id: String },
+    #[error("the plan changed since these pages were prepared: print them again")]
+    PrintOutOfDate,
 }
 
 fn join(problems: &[CompletionProblem]) -> String {
@@ -1373,6 +1382,19 @@ impl Edit {
                 vec![Field::Enrolment]
             }
             Edit::ResolveConflict { field, keep } => resolve(plan, *field, keep, &by)?,
+            Edit::RecordPaperCopy { fingerprint } => {
+                let now = plan.summary_fingerprint();
+                if !fingerprint.trim().eq_ignore_ascii_case(&now.whole) {
+                    return Err(EditError::PrintOutOfDate);
+                }
+                plan.paper_copy = Some(crate::PaperCopy {
+                    fingerprint: now.whole,
+                    sections: now.sections.concat(),
+                    plan_version: plan.plan_version.clone(),
+                    printed: by.clone(),
+                });
+                vec![Field::PaperCopy]
+            }
         };
         plan.last_updated = Some(by);
         touched.push(Field::LastUpdated);

@@ -97,8 +97,9 @@ pub use plan::{
 pub use review::{DUE_SOON_DAYS, DueState, OVER_75_REVIEW_MONTHS, ReviewDue, days_between};
 pub use schema::{Field, GENESIS_ACTOR, genesis_change};
 pub use summary::{
-    EmergencySummary, SummaryAllergy, SummaryBaseline, SummaryCondition, SummaryContact,
-    SummaryDecision, SummaryEscalation, SummaryMedication, SummaryValue, emergency_summary,
+    EmergencySummary, PAPER_SECTIONS, PaperCodeError, PaperCopy, PaperReading, PaperState,
+    SummaryAllergy, SummaryBaseline, SummaryCondition, SummaryContact, SummaryDecision,
+    SummaryEscalation, SummaryFingerprint, SummaryMedication, SummaryValue, emergency_summary,
     render_html, render_text,
 };
 pub use sync::{ClientEngine, ClientEvent, Received, RefusedChange, Session, StoredDoc, SyncError};

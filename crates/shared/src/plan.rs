@@ -67,6 +67,8 @@ pub struct CarePlan {
     pub consent: Consent,
     /// Who last changed the plan and when.
     pub last_updated: Option<Attribution>,
+    /// The last print of the yellow pages recorded for the home.
+    pub paper_copy: Option<crate::PaperCopy>,
     /// Safety-critical fields that replicas set differently at the same time, each with
     /// every value and its author. Derived when the plan is read; never stored.
     pub conflicts: Vec<Conflict>,

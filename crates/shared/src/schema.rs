@@ -121,6 +121,24 @@ fn latest_update(doc: &Cached<'_>) -> Result<Option<Attribution>, HydrateError> 
     Ok(latest)
 }
 
+/// Concurrent prints leave several values in the `paper_copy` register; the latest print
+/// by its printer's clock is the paper most likely to be in the home's folder.
+fn latest_paper_copy(doc: &Cached<'_>) -> Result<Option<crate::PaperCopy>, HydrateError> {
+    let mut latest: Option<crate::PaperCopy> = None;
+    for (value, id) in doc.doc().get_all(ROOT, "paper_copy")? {
+        if !matches!(value, automerge::Value::Object(ObjType::Map)) {
+            continue;
+        }
+        let c = crate::PaperCopy::hydrate_map(doc, &id)?;
+        if latest.as_ref().is_none_or(|l| {
+            (c.printed.at_ms, &c.printed.user_id) > (l.printed.at_ms, &l.printed.user_id)
+        }) {
+            latest = Some(c);
+        }
+    }
+    Ok(latest)
+}
+
 /// Reads the plan. `require_patient` is false only while creating one.
 pub(crate) fn read_plan(doc: &AutoCommit, require_patient: bool) -> Result<CarePlan, DocError> {
     if require_patient && !has_plan(doc) {
@@ -182,6 +200,7 @@ pub(crate) fn read_plan(doc: &AutoCommit, require_patient: bool) -> Result<CareP
             advice: prop_or_default(doc, "advice")?,
             consent: decisions.consent,
             last_updated: latest_update(doc)?,
+            paper_copy: latest_paper_copy(doc)?,
             conflicts: decisions.conflicts,
             plan_version: heads.join(","),
         })
@@ -222,11 +241,12 @@ pub enum Field {
     Advice,
     Consent,
     LastUpdated,
+    PaperCopy,
 }
 
 impl Field {
     /// Every field, in document order.
-    pub const ALL: [Field; 27] = [
+    pub const ALL: [Field; 28] = [
         Field::SchemaVersion,
         Field::Patient,
         Field::Enrolment,
@@ -254,6 +274,7 @@ impl Field {
         Field::Advice,
         Field::Consent,
         Field::LastUpdated,
+        Field::PaperCopy,
     ];
 
     /// The key the field is stored under at the document's root.
@@ -286,6 +307,7 @@ impl Field {
             Field::Advice => "advice",
             Field::Consent => "consent",
             Field::LastUpdated => "last_updated",
+            Field::PaperCopy => "paper_copy",
         }
     }
 
@@ -324,6 +346,7 @@ impl Field {
             Field::Advice => "advice",
             Field::Consent => "consent",
             Field::LastUpdated => "the last-updated stamp",
+            Field::PaperCopy => "the paper copy in the home",
         }
     }
 }
@@ -405,7 +428,38 @@ pub(crate) fn write_field(
     match field {
         Field::SchemaVersion => reconcile_prop(doc, ROOT, "schema_version", plan.schema_version),
         Field::Patient => reconcile_prop(doc, ROOT, "patient", &plan.patient),
-        Field::Enrolment => reconcile_prop(doc, ROOT, "enrolment", &plan.enrolment),
+        Field::Enrolment => {
+            // The case manager and the completed, review-started and ended stamps are each
+            // one record with its own attribution: written whole, as a new object, so two
+            // tablets setting one concurrently keep one coherent record each rather than
+            // merging key by key into a name from one and an author from the other.
+            let (b, a) = (&before.enrolment, &plan.enrolment);
+            let records = [
+                (
+                    "case_manager",
+                    b.case_manager != a.case_manager && a.case_manager.is_some(),
+                ),
+                (
+                    "completed",
+                    b.completed != a.completed && a.completed.is_some(),
+                ),
+                (
+                    "review_started",
+                    b.review_started != a.review_started && a.review_started.is_some(),
+                ),
+                ("ended", b.ended != a.ended && a.ended.is_some()),
+            ];
+            if let Some((automerge::Value::Object(ObjType::Map), enrolment)) =
+                doc.get(ROOT, "enrolment")?
+            {
+                for (key, changed) in records {
+                    if changed {
+                        doc.put_object(&enrolment, key, ObjType::Map)?;
+                    }
+                }
+            }
+            reconcile_prop(doc, ROOT, "enrolment", &plan.enrolment)
+        }
         Field::CareTeam => list!("care_team", care_team),
         Field::KeyContacts => list!("key_contacts", key_contacts),
         Field::Conditions => list!("conditions", conditions),
@@ -456,6 +510,7 @@ pub(crate) fn write_field(
         Field::Advice => list!("advice", advice),
         Field::Consent => fresh(doc, "consent", Some(&plan.consent)),
         Field::LastUpdated => reconcile_prop(doc, ROOT, "last_updated", &plan.last_updated),
+        Field::PaperCopy => fresh(doc, "paper_copy", plan.paper_copy.as_ref()),
     }
 }
 

@@ -37,6 +37,7 @@ pub(crate) fn router() -> Router<AppState> {
             delete(patients::remove_from_care_team),
         )
         .route("/patients/{id}/access-log", get(patients::access_log))
+        .route("/patients/{id}/paper-copy", get(patients::paper_copy))
         .route("/patients/{id}/fhir", get(fhir::export))
         .route("/patients/{id}/fhir/summary", get(fhir::summary))
         .route("/patients/import", post(fhir::import))

@@ -23,7 +23,7 @@ use crate::store::{CareTeamMember, PatientListing};
 #[utoipa::path(get, path = "/api/v1/patients", tag = "patients",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Caseload rows: id, nhs_number, name, date_of_birth, consents, dnacpr (not_recorded, for_attempted_cpr, do_not_attempt_cpr, or conflicting while resuscitation decisions conflict: never one side of a conflict), last_updated, access"),
+        (status = 200, description = "Caseload rows: id, nhs_number, name, date_of_birth, consents, dnacpr (not_recorded, for_attempted_cpr, do_not_attempt_cpr, or conflicting while resuscitation decisions conflict: never one side of a conflict), last_updated, paper_copy (not_printed, current or out_of_date: whether the printed yellow pages in the home still say what the plan says) with paper_copy_label, access"),
         (status = 401, description = "Not signed in"),
         (status = 403, description = "Only case managers and MDT members have a caseload"),
     ))]
@@ -120,6 +120,62 @@ pub(crate) async fn care_team(
         .patient(patient_id.clone());
     state.store().record_audit(&[event]).await?;
     Ok(Json(state.store().care_team(&patient_id).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub(crate) struct PaperCodeQuery {
+    /// The print code under the QR code on the yellow pages (`RF1-…`); left out, the
+    /// answer is about the paper copy recorded for the home.
+    code: Option<String>,
+}
+
+/// Whether a paper copy of the yellow pages still says what the plan says: the copy
+/// recorded for the home, or the one carrying `code`. The same rule as the tablet's
+/// (`CarePlan::paper_copy_reading` / `check_paper_code`), on the server's copy.
+#[utoipa::path(get, path = "/api/v1/patients/{id}/paper-copy", tag = "patients",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Patient (plan document) id"), PaperCodeQuery),
+    responses(
+        (status = 200, description = "state (not_printed, current, out_of_date), printed {user_id, user_name, at_ms}, changed_sections, label"),
+        (status = 400, description = "Not a print code"),
+        (status = 403, description = "Role without plan access"),
+        (status = 404, description = "No such patient in your care"),
+    ))]
+pub(crate) async fn paper_copy(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(patient_id): Path<String>,
+    Query(query): Query<PaperCodeQuery>,
+) -> Result<Json<redfolder_shared::PaperReading>, ApiError> {
+    let access = reach(
+        &state,
+        &principal,
+        &patient_id,
+        action::PAPER_COPY_CHECK,
+        false,
+    )
+    .await?;
+    let store = state.store();
+    let Some(mut doc) = state.docs().lock(store, &patient_id).await? else {
+        return Err(ApiError::not_found("no such patient in your care"));
+    };
+    crate::sync::DocCache::refresh(store, &mut doc).await?;
+    let plan = doc
+        .doc
+        .plan()
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("a stored plan does not read: {e}")))?;
+    drop(doc);
+    let reading = match &query.code {
+        None => plan.paper_copy_reading(),
+        Some(code) => plan
+            .check_paper_code(code)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?,
+    };
+    let event = AuditEvent::new(now_ms(), action::PAPER_COPY_CHECK, access.purpose(), "ok")
+        .by(&principal, access.role())
+        .patient(patient_id);
+    state.store().record_audit(&[event]).await?;
+    Ok(Json(reading))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

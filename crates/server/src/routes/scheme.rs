@@ -375,6 +375,10 @@ struct DueRow {
     case_manager: Option<String>,
     due: String,
     state: DueState,
+    /// `not_printed`, `current` or `out_of_date`: a review is when the paper copy in the
+    /// home is most often replaced, so the list says which need a reprint.
+    paper_copy: &'static str,
+    paper_copy_label: String,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -432,6 +436,8 @@ pub(crate) async fn reviews_due(
                 case_manager: p.case_manager.clone(),
                 due: due.to_string(),
                 state: s,
+                paper_copy: p.paper_copy.state.key(),
+                paper_copy_label: p.paper_copy.label.clone(),
             });
         }
     }

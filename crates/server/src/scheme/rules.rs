@@ -259,6 +259,8 @@ pub struct PlanFacts {
     pub review_interval_months: Option<u32>,
     pub next_review_due: Option<Date>,
     pub case_manager: Option<String>,
+    /// Whether the paper copy in the home is current, for the reviews-due list.
+    pub paper_copy: redfolder_shared::PaperReading,
 }
 
 impl PlanFacts {
@@ -317,6 +319,7 @@ impl PlanFacts {
             review_interval_months: e.review_interval_months,
             next_review_due: e.next_review_due.as_deref().and_then(Date::parse),
             case_manager: e.case_manager.as_ref().map(|c| c.name.clone()),
+            paper_copy: plan.paper_copy_reading(),
         }
     }
 

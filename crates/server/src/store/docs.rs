@@ -253,7 +253,8 @@ impl Store {
             let updated = sqlx::query(
                 "UPDATE patients SET nhs_number = $2, name = $3, date_of_birth = $4, share_with_mdt = $5,
                     share_with_emergency_services = $6, dnacpr = $7, last_updated_at_ms = $8,
-                    last_updated_by_id = $9, last_updated_by_name = $10, updated_at_ms = $11, live = $12
+                    last_updated_by_id = $9, last_updated_by_name = $10, updated_at_ms = $11, live = $12,
+                    paper_copy = $13, paper_copy_label = $14
                  WHERE id = $1",
             )
             .bind(req.doc_id)
@@ -268,6 +269,8 @@ impl Store {
             .bind(projection.last_updated.as_ref().map(|a| a.user_name.as_str()))
             .bind(req.now_ms)
             .bind(projection.live)
+            .bind(&projection.paper_copy)
+            .bind(&projection.paper_copy_label)
             .execute(&mut *tx)
             .await;
             // Two instances giving two plans one number at the same moment both pass the

@@ -305,6 +305,10 @@ pub struct Projection {
     /// The DNACPR status as its snake_case name.
     pub dnacpr: String,
     pub last_updated: Option<redfolder_shared::Attribution>,
+    /// Whether the paper copy in the home is current: [`redfolder_shared::PaperState`]'s
+    /// key, and the line the caseload and reviews-due list show.
+    pub paper_copy: String,
+    pub paper_copy_label: String,
     /// The [`redfolder_shared::EmergencySummary`] as JSON.
     pub summary_json: String,
     /// The document's heads, hex, sorted and comma-separated.

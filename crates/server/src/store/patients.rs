@@ -19,6 +19,12 @@ pub struct PatientListing {
     pub share_with_emergency_services: bool,
     pub dnacpr: String,
     pub last_updated: Option<redfolder_shared::Attribution>,
+    /// Whether the paper copy in the home is current: `not_printed`, `current` or
+    /// `out_of_date` ([`redfolder_shared::PaperState`]).
+    pub paper_copy: String,
+    /// What the caseload says about it, e.g. "Paper copy in the home is out of date
+    /// (printed 2026-11-29 by Sam Carter): reprint. Changed since: allergies".
+    pub paper_copy_label: String,
     /// The capacity in which the caller reaches this plan: `case_manager` or `mdt_member`.
     pub access: &'static str,
 }
@@ -59,7 +65,7 @@ pub struct OrganisationReport {
 
 const LISTING_COLUMNS: &str = "p.id, p.nhs_number, p.name, p.date_of_birth, p.share_with_mdt,
     p.share_with_emergency_services, p.dnacpr, p.last_updated_at_ms, p.last_updated_by_id,
-    p.last_updated_by_name";
+    p.last_updated_by_name, p.paper_copy, p.paper_copy_label";
 
 impl Store {
     /// The plans a user may sync and in which capacity: as case manager, those of patients
@@ -136,6 +142,8 @@ impl Store {
                         share_with_mdt: row.try_get("share_with_mdt")?,
                         share_with_emergency_services: row.try_get("share_with_emergency_services")?,
                         dnacpr: row.try_get("dnacpr")?,
+                        paper_copy: row.try_get("paper_copy")?,
+                        paper_copy_label: row.try_get("paper_copy_label")?,
                         last_updated: match (at, by_id, by_name) {
                             (Some(at_ms), Some(user_id), Some(user_name)) => {
                                 Some(redfolder_shared::Attribution { user_id, user_name, at_ms })
@@ -222,8 +230,8 @@ impl Store {
                 let inserted = sqlx::query(
                     "INSERT INTO patients (id, organisation_id, nhs_number, name, date_of_birth, share_with_mdt,
                         share_with_emergency_services, dnacpr, last_updated_at_ms, last_updated_by_id,
-                        last_updated_by_name, created_at_ms, updated_at_ms, live)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13)",
+                        last_updated_by_name, created_at_ms, updated_at_ms, live, paper_copy, paper_copy_label)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15)",
                 )
                 .bind(&patient.id)
                 .bind(&patient.organisation_id)
@@ -238,6 +246,8 @@ impl Store {
                 .bind(projection.last_updated.as_ref().map(|a| a.user_name.as_str()))
                 .bind(now_ms)
                 .bind(projection.live)
+                .bind(&projection.paper_copy)
+                .bind(&projection.paper_copy_label)
                 .execute(&mut *tx)
                 .await;
                 if let Err(e) = &inserted

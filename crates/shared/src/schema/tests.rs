@@ -208,3 +208,51 @@ fn the_genesis_change_is_the_same_everywhere() {
             .is_some()
     );
 }
+
+/// Two tablets naming a case manager at the same time (found by the sync property test
+/// once printing joined its random edits): written key by key, the merge could show one
+/// tablet's manager attributed to the other tablet's user, which the server refuses as a
+/// forged attribution. Each record is now written whole, so it stays one user's.
+#[test]
+fn concurrent_case_managers_each_stay_with_their_author() {
+    let set = |name: &str, phone: &str| Edit::SetCaseManager {
+        name: name.into(),
+        role: String::new(),
+        phone: phone.into(),
+    };
+    // Either tablet may win the merge (actor order), so both ways round.
+    for (first, second) in [("Ann", "Bob"), ("Bob", "Ann")] {
+        let mut one = load("tablet-1");
+        one.apply(&set("Earlier", ""), &editor(first), NOW).unwrap();
+        let mut two = PlanDoc {
+            doc: one
+                .doc
+                .fork()
+                .with_actor(ActorId::from(b"tablet-2".as_slice())),
+        };
+        one.apply(&set(&format!("By {first}"), ""), &editor(first), NOW + 2)
+            .unwrap();
+        two.apply(
+            &set(&format!("By {second}"), "0100"),
+            &editor(second),
+            NOW + 1,
+        )
+        .unwrap();
+        one.doc.merge(&mut two.doc).unwrap();
+        let cm = one.plan().unwrap().enrolment.case_manager.unwrap();
+        let expected = if cm.name == format!("By {first}") {
+            (format!("u-{first}"), NOW + 2, "")
+        } else {
+            (format!("u-{second}"), NOW + 1, "0100")
+        };
+        assert_eq!(
+            (
+                cm.recorded.user_id.clone(),
+                cm.recorded.at_ms,
+                cm.phone.as_str()
+            ),
+            expected,
+            "{cm:?}"
+        );
+    }
+}

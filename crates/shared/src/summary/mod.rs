@@ -7,6 +7,7 @@
 //! next review and consent. A safety-critical item that replicas set differently shows
 //! every value, marked as conflicting. [`render_text`] and [`render_html`] print it.
 
+mod paper;
 mod render;
 
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,10 @@ use crate::decision::{Conflict, ConsentRecipient, DnacprReading, SafetyField};
 use crate::nhs::NhsNumber;
 use crate::plan::{AllergySeverity, Attribution, CarePlan, Relationship, Sex, TeamContactKind};
 
+pub use paper::{
+    PaperCodeError, PaperCopy, PaperReading, PaperState, SECTIONS as PAPER_SECTIONS,
+    SummaryFingerprint,
+};
 pub use render::{render_html, render_text};
 
 /// The "yellow pages" of the red folder, as a pure projection of a [`CarePlan`].

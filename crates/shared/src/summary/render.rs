@@ -312,6 +312,9 @@ fn sections(s: &EmergencySummary) -> Vec<Section> {
     ));
     lines.push(decision("Consent", &s.consent, false));
     lines.push(field("Plan version", short_version(&s.plan_version)));
+    // The code the app checks a paper copy with (typed, or scanned from the QR code the
+    // app prints beside it): it fingerprints what these pages say.
+    lines.push(field("Print code", super::SummaryFingerprint::of(s).code()));
     out.push(Section {
         title: "About this plan",
         lines,

@@ -704,7 +704,7 @@ fn random_edit(
     let choice = if !plan.conflicts.is_empty() && rng.chance(25) {
         19
     } else {
-        rng.below(24)
+        rng.below(25)
     };
     let edit = match choice {
         0 => {
@@ -949,6 +949,10 @@ fn random_edit(
                 keep: v.id.clone(),
             }
         }
+        // Printing the yellow pages for the home, from this replica's own copy.
+        24 => Edit::RecordPaperCopy {
+            fingerprint: plan.summary_fingerprint().whole,
+        },
         _ => Edit::SetCaseManager {
             name: format!("Manager {id}"),
             role: String::new(),

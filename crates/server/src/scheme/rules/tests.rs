@@ -22,6 +22,12 @@ fn plan(id: &str, category: ReturnCategory, complete: &str, reviews: &[&str]) ->
         review_interval_months: None,
         next_review_due: None,
         case_manager: Some("Sam".into()),
+        paper_copy: redfolder_shared::PaperReading {
+            state: redfolder_shared::PaperState::NotPrinted,
+            printed: None,
+            changed_sections: Vec::new(),
+            label: String::new(),
+        },
     }
 }
 

@@ -111,7 +111,7 @@ pub(crate) async fn commit(
             state,
             &mut doc,
             *candidate,
-            projection,
+            *projection,
             (&changes, &hashes),
             sub,
         )
@@ -128,7 +128,7 @@ pub(crate) async fn commit(
 enum Verdict {
     Accepted {
         candidate: Box<PlanDoc>,
-        projection: Projection,
+        projection: Box<Projection>,
         /// The new changes, as an incremental save.
         changes: Vec<u8>,
         hashes: Vec<String>,
@@ -171,7 +171,7 @@ fn judge(
             let changes = candidate.automerge().save_after(before);
             Ok(Verdict::Accepted {
                 candidate: Box::new(candidate),
-                projection,
+                projection: Box::new(projection),
                 changes,
                 hashes,
             })

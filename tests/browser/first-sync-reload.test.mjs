@@ -69,13 +69,13 @@ describe('a first sync of 200 plans', () => {
         assert.ok(after >= before, `${before} plans were received before the reload, ${after} after it`);
         assert.equal(await t.page.locator('[data-testid="caseload-item"]').count(), after,
           'every plan counted as received is listed (and readable) after the reload');
-        if (stage.offline) await setOffline(t, false);
         limit = stage.next;
         state.allow = (info) => {
           if (!info.docId || admitted.has(info.docId)) return true;
           if (admitted.size < limit) { admitted.add(info.docId); return true; }
           return false;
         };
+        if (stage.offline) await setOffline(t, false);
       }
       await waitForCaseload(t, PLANS, 300_000);
       await t.page.waitForFunction(() => document.querySelector('[data-testid="caseload-progress"]')?.hidden === true,

@@ -16,6 +16,7 @@ mod emergency;
 mod feed;
 mod fhir;
 mod helpers;
+mod kill_loop;
 mod http;
 mod ops;
 mod postgres;

@@ -264,7 +264,7 @@ impl Device {
         };
         let n: usize = self.made.values().map(Vec::len).sum();
         let doc = self.targets[(self.index + n) % self.targets.len()].clone();
-        if !self.engine.doc(&doc).is_some_and(|d| d.plan().is_ok()) {
+        if self.engine.doc(&doc).is_none_or(|d| d.plan().is_err()) {
             return;
         }
         self.next_edit = Instant::now() + EDIT_EVERY;

@@ -18,6 +18,7 @@ mod fhir;
 mod helpers;
 mod hostile;
 mod http;
+mod kill_loop;
 mod ops;
 mod paper_copy;
 mod postgres;

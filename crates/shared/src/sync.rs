@@ -746,6 +746,10 @@ impl ClientEngine {
     /// The transport closed. Sync state of that connection is dropped; documents are kept.
     pub fn disconnected(&mut self) {
         self.conn = None;
+        // Frames queued for the dead connection must not lead the next one: a sync
+        // message ahead of the new `Hello` is refused as unauthenticated. What they carried
+        // is re-derived from the documents once the next connection is welcomed.
+        self.outbox.clear();
     }
 
     /// Feeds one received frame. A malformed frame is an error and changes nothing. The

@@ -1926,3 +1926,27 @@ fn lost_snapshots_are_synced_the_ordinary_way() {
         assert_eq!(device.automerge().get_heads(), doc.get_heads(), "{id}");
     }
 }
+
+/// Found by the kill-loop test: frames queued for a connection that then dropped were sent
+/// first on the next one, ahead of its `Hello`, and the server answered "send Hello with
+/// an access token first". A new connection starts with `Features` and `Hello` only.
+#[test]
+fn frames_queued_for_a_dropped_connection_do_not_lead_the_next_one() {
+    let mut engine = ClientEngine::new(ActorId::from(b"reconnecting".as_slice()));
+    engine.connected("old-token");
+    // The transport dies before anything queued went out.
+    engine.disconnected();
+    engine.connected("new-token");
+    let frames: Vec<Frame> = engine
+        .take_outgoing()
+        .iter()
+        .flat_map(|bytes| frames_of(bytes))
+        .collect();
+    assert!(
+        matches!(
+            frames.as_slice(),
+            [Frame::Features { .. }, Frame::Hello { token }] if token == "new-token"
+        ),
+        "{frames:?}"
+    );
+}

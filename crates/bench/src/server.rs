@@ -116,7 +116,17 @@ impl ServerProcess {
             .args(["serve", "--bind", "127.0.0.1:0", "--database"])
             .arg(format!("sqlite://{}", database.display()))
             .arg("--web-dir")
-            .arg(&web);
+            .arg(&web)
+            // Every simulated device connects from this one address, and S6 holds several
+            // connections per sign-in: the limits meant for real tablets are lifted.
+            .args([
+                "--max-connections-per-address",
+                "1000000",
+                "--max-connections-per-user",
+                "1000000",
+                "--max-connections-per-device",
+                "1000000",
+            ]);
         ServerProcess::start(command, "listening on http://", &dir.join("server.log"))
     }
 

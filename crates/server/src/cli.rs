@@ -60,6 +60,17 @@ struct ServeArgs {
     /// Directory of the static web app.
     #[arg(long, env = "REDFOLDER_WEB_DIR", default_value = "target/web")]
     web_dir: PathBuf,
+    /// Sync connections open at once from one remote address (default 256; raise it
+    /// where many tablets share one address behind NAT).
+    #[arg(long, env = "REDFOLDER_MAX_CONNECTIONS_PER_ADDRESS")]
+    max_connections_per_address: Option<usize>,
+    /// Sync connections open at once for one user, across their devices (default 16).
+    #[arg(long, env = "REDFOLDER_MAX_CONNECTIONS_PER_USER")]
+    max_connections_per_user: Option<usize>,
+    /// Sync connections open at once for one device (default 4; past it the device's
+    /// oldest connection is closed).
+    #[arg(long, env = "REDFOLDER_MAX_CONNECTIONS_PER_DEVICE")]
+    max_connections_per_device: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -211,6 +222,15 @@ fn config_from(args: &ServeArgs) -> Result<Config, crate::config::ConfigError> {
     );
     config.demo = args.demo;
     config.web_dir = args.web_dir.clone();
+    if let Some(n) = args.max_connections_per_address {
+        config.max_connections_per_address = n;
+    }
+    if let Some(n) = args.max_connections_per_user {
+        config.max_connections_per_user = n;
+    }
+    if let Some(n) = args.max_connections_per_device {
+        config.max_connections_per_device = n;
+    }
     config.validate()?;
     Ok(config)
 }

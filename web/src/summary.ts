@@ -273,13 +273,17 @@ function cssString(text: string): string {
 }
 
 // The footer on every printed page (the two yellow ones included): who the paper is
-// about, when it was printed, the plan version and the print code in words, and the
-// print code's QR code in the middle; the page number is style.css's.
+// about and when it was printed, the plan version, and the print code, a line each, with
+// the print code's QR code in the bottom-left corner (the margin's corner box is 12 mm
+// wide); the page number is style.css's.
 export function pageFooterStyle(s: Summary, stamp: PrintStamp): string {
-  const first = `Red Folder · ${s.name} · NHS ${s.nhs_number_display} · printed ${fmtDateTime(stamp.printedAtMs)}`;
-  const second = `Plan version ${shortVersion(stamp.planVersion)} · print code ${stamp.code}`;
-  return `@page { @bottom-left { content: ${cssString(first)} "\\a " ${cssString(second)}; white-space: pre-wrap; }`
-    + ` @bottom-center { content: url("${qrDataUrl(stamp.qrSvg, '14mm')}"); } }`;
+  const lines = [
+    `Red Folder · ${s.name} · NHS ${s.nhs_number_display} · printed ${fmtDateTime(stamp.printedAtMs)}`,
+    `Plan version ${shortVersion(stamp.planVersion)}`,
+    `Print code ${stamp.code}`,
+  ];
+  return `@page { @bottom-left { content: ${lines.map(cssString).join(' "\\a " ')}; white-space: pre; font-size: 7pt; }`
+    + ` @bottom-left-corner { content: url("${qrDataUrl(stamp.qrSvg, '11mm')}"); } }`;
 }
 
 // Tightens the summary's type until it fits two A4 pages; returns whether it does.

@@ -82,17 +82,32 @@ describe('the paper copy in the home', () => {
     const listing = await env.api('GET', '/api/v1/patients', { token });
     assert.equal(listing.status, 200, listing.text);
     caseload = listing.json;
-    // A patient on the reviews-due list, so the list's paper column can be checked too.
-    const due = await env.api('GET', '/api/v1/scheme/reviews-due?within_days=28', { token });
-    assert.equal(due.status, 200, due.text);
-    const dueIds = new Set(due.json.plans.map((p) => p.patient_id));
-    patient = caseload.find((p) => dueIds.has(p.id));
-    assert.ok(patient, `no demo patient is due review: ${due.text}`);
+    patient = caseload[1];
     assert.equal(patient.paper_copy, 'not_printed');
     tablet = await env.openTablet('printer', PORTRAIT);
     await signIn(tablet, 'cm1.demo');
     await waitForCaseload(tablet, caseload.length);
     await waitStored(tablet, caseload.length);
+    // The plan is completed and its last review recorded long ago, so it is overdue and
+    // on the reviews-due list, whose paper column is checked too.
+    const { page } = tablet;
+    await goto(tablet, `#/plan/${encodeURIComponent(patient.id)}`);
+    await byTestId(page, 'section-lifecycle').waitFor();
+    await fill(page, 'enrolment', { cohort: 'risk_tool', tier: 'mild', start_date: '2023-09-01', review_interval_months: '4' });
+    await waitSaved(tablet, 'enrolment');
+    await fill(page, 'case-manager', { name: 'Sam Carter', role: 'Community matron', phone: '01632 960001' });
+    await waitSaved(tablet, 'case-manager');
+    await fill(page, 'consent-full', { 'recipients-mdt': true, given_by: 'patient', consent_date: '2023-09-01' });
+    await waitSaved(tablet, 'consent-full');
+    await byTestId(page, 'mark-complete').click();
+    await page.locator('[data-testid="plan-status"][data-status="complete"]').waitFor();
+    await byTestId(page, 'start-review').click();
+    await page.locator('[data-testid="plan-status"][data-status="under_review"]').waitFor();
+    await fill(page, 'review', { date: '2024-01-15', face_to_face: true, reviewer: 'Sam Carter', notes: 'Stable.', outcome: 'continue' });
+    await waitSaved(tablet, 'review');
+    await page.locator('[data-testid="plan-status"][data-status="complete"]').waitFor();
+    await goto(tablet, '#/');
+    await waitForCaseload(tablet, caseload.length);
   });
   after(async () => { await env?.close(); });
 

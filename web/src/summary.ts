@@ -233,7 +233,7 @@ export function qrDataUrl(svg: string, size: string): string {
 function signatureLine(stamp: PrintStamp): HTMLElement {
   if (!stamp.signature) return h('p', { class: 'print-signature', testid: 'print-signature', 'data-signed': 'false' }, stamp.unsigned);
   return h('p', { class: 'print-signature', testid: 'print-signature', 'data-signed': 'true' },
-    `Signed by the Red Folder server (${stamp.signature.algorithm}, key ${stamp.signature.key_id}): ${stamp.signature.value}`);
+    `Signed by the Red Folder server (${stamp.signature.algorithm}, key ${stamp.signature.key_id}) over this print code and plan version ${stamp.planVersion}: ${stamp.signature.value}`);
 }
 
 // The print's identity on page 1: the QR code a tablet scans to check this paper, with the

@@ -164,7 +164,10 @@ async fn a_print_is_signed_only_at_the_servers_version(app: &TestApp) {
     // the signature checks against the published key (a code typed in capitals is the
     // same code).
     let signed = app
-        .get(&signed_url(&id, &code.to_ascii_uppercase(), &version), Some(&token))
+        .get(
+            &signed_url(&id, &code.to_ascii_uppercase(), &version),
+            Some(&token),
+        )
         .await;
     assert_eq!(signed.status, 200, "{signed:?}");
     let signed = signed.json();
@@ -203,9 +206,7 @@ async fn a_print_is_signed_only_at_the_servers_version(app: &TestApp) {
     b.wait_acked(&id).await;
     let new_version = b.engine.doc(&id).unwrap().plan().unwrap().plan_version;
     for (code, version) in [(&code, &version), (&code, &new_version)] {
-        let refused = app
-            .get(&signed_url(&id, code, version), Some(&token))
-            .await;
+        let refused = app.get(&signed_url(&id, code, version), Some(&token)).await;
         assert_eq!(refused.status, 409, "{refused:?}");
     }
 

@@ -1315,7 +1315,10 @@ function renderPrint(id: string, { printed = false }: { printed?: boolean } = {}
     const current = core().printCode(id);
     if (!current) return;
     const at = Date.now();
+    const hash = location.hash;
     const signed = await printSignature(apiRequest, id, current.code, current.plan_version);
+    // The clinician left the print view while the server was asked: print nothing.
+    if (location.hash !== hash) return;
     const printing: PrintStamp = { printedAtMs: at, planVersion: current.plan_version, code: current.code, qrSvg: current.qr_svg, ...signed };
     try {
       await core().apply(id, JSON.stringify({ op: 'record_paper_copy', fingerprint: current.fingerprint }), at);

@@ -25,7 +25,7 @@ export function paperLine(id: string, reading: PaperReading | undefined): HTMLEl
 // The caseload's badge for a plan whose paper in the home needs printing.
 export function paperBadge(state: string, label: string): HTMLElement | null {
   if (state === 'current') return null;
-  return h('span', { class: `badge paper ${state}`, testid: 'caseload-paper', 'data-state': state, title: label },
+  return h('span', { class: `badge paper-copy ${state}`, testid: 'caseload-paper', 'data-state': state, title: label },
     state === 'out_of_date' ? 'Paper copy out of date: reprint' : 'No paper copy printed');
 }
 
@@ -53,13 +53,17 @@ export type PrintSignature =
 
 export const UNSIGNED_OFFLINE = 'Printed offline: not signed by the server.';
 
+// How long Print waits for the server's signature before printing unsigned.
+const SIGNATURE_WAIT_MS = 8_000;
+
 export async function printSignature(
-  request: (path: string) => Promise<Response>, id: string, code: string, version: string,
+  request: (path: string, init?: RequestInit) => Promise<Response>, id: string, code: string, version: string,
 ): Promise<PrintSignature> {
   if (!navigator.onLine) return { signature: null, unsigned: UNSIGNED_OFFLINE };
   try {
     const query = new URLSearchParams({ code, version });
-    const response = await request(`/patients/${encodeURIComponent(id)}/paper-copy/signed?${query}`);
+    const response = await request(`/patients/${encodeURIComponent(id)}/paper-copy/signed?${query}`,
+      { signal: AbortSignal.timeout(SIGNATURE_WAIT_MS) });
     const body = await response.json().catch(() => null);
     if (response.ok && body?.signature?.value) return { signature: body.signature, unsigned: '' };
     if (response.status === 409) {
@@ -67,7 +71,7 @@ export async function printSignature(
     }
     return { signature: null, unsigned: `Not signed by the server (it answered ${response.status}).` };
   } catch {
-    return { signature: null, unsigned: UNSIGNED_OFFLINE };
+    return { signature: null, unsigned: navigator.onLine ? 'The server could not be reached: not signed by the server.' : UNSIGNED_OFFLINE };
   }
 }
 

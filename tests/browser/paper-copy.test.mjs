@@ -221,7 +221,7 @@ describe('the paper copy in the home', () => {
       await byTestId(page, 'paper-code-check').click();
       const error = byTestId(page, 'paper-check-error');
       await page.waitForFunction(() => document.querySelector('[data-testid="paper-check-error"]')?.dataset.kind === 'invalid');
-      assert.match(await error.textContent(), /^Not a Red Folder code: .*RF1-/);
+      assert.match(await error.textContent(), /^This is not a Red Folder print code \(expected RF1-/);
       assert.equal(await answer.count(), 0, 'a garbage code still shows an answer');
       await setOffline(tablet, false);
     } catch (e) {

@@ -800,7 +800,7 @@ function renderCaseload() {
       isCaseManager() ? cohortLine() : null,
       field('Search patients', search, 'By name or NHS number'),
       h('div', { class: 'caseload-filters', role: 'group', 'aria-label': 'Filter the caseload' },
-        field('Review', dueFilter), field('Cohort', cohortFilter), field('Tier', tierFilter), field('DNACPR', dnacprFilter), field('Paper copy in the home', paperFilterSelect))),
+        field('Review', dueFilter), field('Cohort', cohortFilter), field('Tier', tierFilter), field('DNACPR', dnacprFilter), field('Paper copy', paperFilterSelect))),
     progress,
     note,
     list);
@@ -1362,7 +1362,7 @@ function renderCheck(id: string): void {
     return;
   }
   const screen = checkScreen(core, id);
-  show(planHeader(id, plan, 'check'), paperLine(id, plan.paper_reading), screen.node);
+  show(planHeader(id, plan, 'check'), paperLine(id, plan.paper_reading, { checkLink: false }), screen.node);
   view = { name: 'check', id, dispose: screen.dispose };
 }
 

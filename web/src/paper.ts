@@ -11,7 +11,7 @@ import type { Core, PaperReading } from './core.js';
 import { errorMessage, field, fmtDateTime, h, sentence } from './dom.js';
 
 // The plan screen's line about the paper in the home, with what to do about it.
-export function paperLine(id: string, reading: PaperReading | undefined): HTMLElement {
+export function paperLine(id: string, reading: PaperReading | undefined, { checkLink = true }: { checkLink?: boolean } = {}): HTMLElement {
   const state = reading?.state ?? 'not_printed';
   const plan = `#/plan/${encodeURIComponent(id)}`;
   return h('div', { class: `paper-line ${state}`, testid: 'plan-paper', 'data-state': state, role: state === 'current' ? null : 'status' },
@@ -19,7 +19,7 @@ export function paperLine(id: string, reading: PaperReading | undefined): HTMLEl
     ' ',
     state === 'current' ? null : h('a', { href: `${plan}/print`, class: 'button small', testid: 'plan-paper-print' }, state === 'out_of_date' ? 'Reprint' : 'Print'),
     ' ',
-    h('a', { href: `${plan}/check`, class: 'button secondary small', testid: 'plan-paper-check' }, 'Check a paper copy'));
+    checkLink ? h('a', { href: `${plan}/check`, class: 'button secondary small', testid: 'plan-paper-check' }, 'Check a paper copy') : null);
 }
 
 // The caseload's badge for a plan whose paper in the home needs printing.
@@ -105,7 +105,8 @@ export function checkScreen(core: () => Core, id: string): { node: HTMLElement; 
     try {
       reading = core().checkPaperCode(id, code);
     } catch (e) {
-      error.textContent = `Not a Red Folder code: ${sentence(errorMessage(e))}`;
+      // The core's reason says it is not a Red Folder print code, and what one looks like.
+      error.textContent = sentence(errorMessage(e));
       error.dataset.kind = 'invalid';
       return;
     }

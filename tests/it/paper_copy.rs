@@ -210,6 +210,25 @@ async fn a_print_is_signed_only_at_the_servers_version(app: &TestApp) {
         assert_eq!(refused.status, 409, "{refused:?}");
     }
 
+    // Every signing request is in the patient's access log, with its outcome.
+    let log = app
+        .get(&format!("/api/v1/patients/{id}/access-log"), Some(&token))
+        .await;
+    assert_eq!(log.status, 200, "{log:?}");
+    let log = log.json();
+    let signings: Vec<&Value> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "patient.paper_copy_sign")
+        .collect();
+    let outcomes = |o: &str| signings.iter().filter(|e| e["outcome"] == o).count();
+    assert_eq!(
+        (outcomes("ok"), outcomes("refused")),
+        (1, 2),
+        "{signings:?}"
+    );
+
     // Not a print code: 400. Not signed in: 401. A role without plan access: 403. A
     // patient not in the caller's care: 404.
     let bad = app

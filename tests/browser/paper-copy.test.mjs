@@ -3,8 +3,9 @@
 // words and as a QR code. A goal edit leaves the paper current; an allergy makes it out of
 // date on the plan, the caseload (badge and filter) and the reviews-due list, naming
 // "allergies". The old code, typed, says out of date (offline too); a garbage code is a
-// clear error; and a second tablet whose camera films the printed QR code reads the code
-// and gives the same answer.
+// clear error; a reprint made offline is recorded and says it is not signed; and a
+// second tablet whose camera films the printed QR code reads the code and gives the same
+// answer.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -223,7 +224,22 @@ describe('the paper copy in the home', () => {
       await page.waitForFunction(() => document.querySelector('[data-testid="paper-check-error"]')?.dataset.kind === 'invalid');
       assert.match(await error.textContent(), /^This is not a Red Folder print code \(expected RF1-/);
       assert.equal(await answer.count(), 0, 'a garbage code still shows an answer');
+
+      // Reprinted offline: recorded on the tablet, and the pages say plainly that the
+      // server did not sign them. Back online, the server hears of the reprint.
+      await goto(tablet, `${plan}/print`);
+      await byTestId(page, 'print-view').waitFor();
+      await page.evaluate(() => { window.print = () => { window.printCalls = (window.printCalls ?? 0) + 1; }; });
+      await byTestId(page, 'print-button').click();
+      await byTestId(page, 'print-recorded').waitFor();
+      assert.equal(await page.evaluate(() => window.printCalls), 2);
+      assert.equal(await byTestId(page, 'print-signature').getAttribute('data-signed'), 'false');
+      assert.equal(await byTestId(page, 'print-signature').textContent(), 'Printed offline: not signed by the server.');
+      assert.notEqual(await byTestId(page, 'print-stamp').getAttribute('data-code'), code);
+      await goto(tablet, plan);
+      await waitPaperState(page, 'current');
       await setOffline(tablet, false);
+      await serverRow((r) => r.paper_copy === 'current', 'the offline reprint');
     } catch (e) {
       await env.screenshotAll('failure-paper-copy');
       throw new Error(`${e.message}${await describeTablet(tablet)}${env.serverLogs()}`, { cause: e });

@@ -281,6 +281,7 @@ async function eraseRevokedDevice() {
 
 function endSessionView() {
   session = null;
+  lastPrint = null;
   byTestId('account').hidden = true;
   delete document.body.dataset.role;
 }

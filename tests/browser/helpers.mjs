@@ -81,6 +81,7 @@ export async function setup() {
   const base = await server.listening;
   const browser = await chromium.launch({ executablePath: chromiumPath, args: CHROMIUM_ARGS });
   const tablets = [];
+  const browsers = [browser];
   const env = {
     server,
     base,
@@ -89,8 +90,15 @@ export async function setup() {
     serverLogs: () => `--- server stderr (tail) ---\n${server.logs.stderr.slice(-4000)}`,
     api: (method, route, opts) => api(base, method, route, opts),
     apiLogin: (username) => apiLogin(base, username),
-    async openTablet(label, viewport = PORTRAIT, { query = '' } = {}) {
-      const context = await browser.newContext({ viewport, serviceWorkers: 'allow', locale: 'en-GB', timezoneId: 'Europe/London' });
+    // Another Chromium with `args` added to the usual flags (a fake camera, say), closed
+    // with the rest; open tablets in it with `openTablet(…, { browser })`.
+    async launchBrowser(args) {
+      const extra = await chromium.launch({ executablePath: chromiumPath, args: [...CHROMIUM_ARGS, ...args] });
+      browsers.push(extra);
+      return extra;
+    },
+    async openTablet(label, viewport = PORTRAIT, { query = '', browser: into = browser } = {}) {
+      const context = await into.newContext({ viewport, serviceWorkers: 'allow', locale: 'en-GB', timezoneId: 'Europe/London' });
       const page = await context.newPage();
       const seen = [];
       page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') seen.push(`[${m.type()}] ${m.text()}`); });
@@ -106,7 +114,7 @@ export async function setup() {
       }
     },
     async close() {
-      await browser.close().catch(() => {});
+      for (const b of browsers) await b.close().catch(() => {});
       await stopServer(server);
     },
   };

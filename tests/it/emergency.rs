@@ -315,7 +315,7 @@ fn canonical(value: &Value) -> Vec<u8> {
     serde_json::to_vec(&v).unwrap()
 }
 
-fn verifies(public_hex: &str, content: &Value, signature_b64: &str) -> bool {
+pub(crate) fn verifies(public_hex: &str, content: &Value, signature_b64: &str) -> bool {
     use base64::Engine;
     use ed25519_dalek::{Signature, Verifier, VerifyingKey};
     let public: [u8; 32] = hex::decode(public_hex).unwrap().try_into().unwrap();

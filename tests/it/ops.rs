@@ -85,6 +85,7 @@ async fn the_openapi_document_describes_every_route() {
         ),
         ("/api/v1/patients/{id}/access-log", &["get"]),
         ("/api/v1/patients/{id}/paper-copy", &["get"]),
+        ("/api/v1/patients/{id}/paper-copy/signed", &["get"]),
         ("/api/v1/patients/{id}/fhir", &["get"]),
         ("/api/v1/patients/{id}/fhir/summary", &["get"]),
         ("/api/v1/patients/import", &["post"]),

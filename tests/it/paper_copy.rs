@@ -142,3 +142,124 @@ async fn a_print_is_tracked_until_the_yellow_pages_change_on_postgres() {
     drop(app);
     crate::helpers::drop_database(&database).await;
 }
+
+fn signed_url(id: &str, code: &str, version: &str) -> String {
+    format!(
+        "/api/v1/patients/{id}/paper-copy/signed?code={code}&version={}",
+        version.replace(',', "%2C")
+    )
+}
+
+async fn a_print_is_signed_only_at_the_servers_version(app: &TestApp) {
+    let token = app.login("cm1.demo").await;
+    let caseload = app.caseload().await;
+    let id = caseload[0]["id"].as_str().unwrap().to_owned();
+    let mut a = SyncClient::connect(&app.ws_url(), &token, "signing-tablet-a").await;
+    a.sync_caseload().await;
+    let plan = a.engine.doc(&id).unwrap().plan().unwrap();
+    let code = plan.summary_fingerprint().code();
+    let version = plan.plan_version.clone();
+
+    // The tablet's copy is the server's: the server signs the code and the version, and
+    // the signature checks against the published key (a code typed in capitals is the
+    // same code).
+    let signed = app
+        .get(
+            &signed_url(&id, &code.to_ascii_uppercase(), &version),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(signed.status, 200, "{signed:?}");
+    let signed = signed.json();
+    assert_eq!(signed["kind"], "red_folder_print");
+    assert_eq!(signed["code"], code.as_str());
+    assert_eq!(signed["plan_version"], version.as_str());
+    let keys = app.get("/api/v1/emergency/signing-key", None).await.json();
+    let active = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["active"] == true)
+        .unwrap()
+        .clone();
+    assert_eq!(signed["signature"]["key_id"], active["key_id"]);
+    let public = active["public_key_hex"].as_str().unwrap();
+    let value = signed["signature"]["value"].as_str().unwrap();
+    assert!(crate::emergency::verifies(public, &signed, value));
+    let mut forged = signed.clone();
+    forged["plan_version"] = "0000".into();
+    assert!(!crate::emergency::verifies(public, &forged, value));
+
+    // A colleague adds an allergy: the old print's version is no longer the server's, and
+    // the old code does not say what the new version's pages say. Neither is signed.
+    let mut b = SyncClient::connect(&app.ws_url(), &token, "signing-tablet-b").await;
+    b.sync_caseload().await;
+    b.apply(
+        &id,
+        &Edit::AddAllergy {
+            id: "signed-allergy".into(),
+            substance: "Latex".into(),
+            reaction: "Hives".into(),
+            severity: AllergySeverity::Moderate,
+        },
+    );
+    b.wait_acked(&id).await;
+    let new_version = b.engine.doc(&id).unwrap().plan().unwrap().plan_version;
+    for (code, version) in [(&code, &version), (&code, &new_version)] {
+        let refused = app.get(&signed_url(&id, code, version), Some(&token)).await;
+        assert_eq!(refused.status, 409, "{refused:?}");
+    }
+
+    // Every signing request is in the patient's access log, with its outcome.
+    let log = app
+        .get(&format!("/api/v1/patients/{id}/access-log"), Some(&token))
+        .await;
+    assert_eq!(log.status, 200, "{log:?}");
+    let log = log.json();
+    let signings: Vec<&Value> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "patient.paper_copy_sign")
+        .collect();
+    let outcomes = |o: &str| signings.iter().filter(|e| e["outcome"] == o).count();
+    assert_eq!(
+        (outcomes("ok"), outcomes("refused")),
+        (1, 2),
+        "{signings:?}"
+    );
+
+    // Not a print code: 400. Not signed in: 401. A role without plan access: 403. A
+    // patient not in the caller's care: 404.
+    let bad = app
+        .get(&signed_url(&id, "RF1-nonsense", &new_version), Some(&token))
+        .await;
+    assert_eq!(bad.status, 400, "{bad:?}");
+    let anonymous = app.get(&signed_url(&id, &code, &version), None).await;
+    assert_eq!(anonymous.status, 401, "{anonymous:?}");
+    let crew = app.login("ambulance.demo").await;
+    let forbidden = app
+        .get(&signed_url(&id, &code, &version), Some(&crew))
+        .await;
+    assert_eq!(forbidden.status, 403, "{forbidden:?}");
+    let missing = app
+        .get(&signed_url("no-such-plan", &code, &version), Some(&token))
+        .await;
+    assert_eq!(missing.status, 404, "{missing:?}");
+}
+
+#[tokio::test]
+async fn a_print_is_signed_only_at_the_servers_version_on_sqlite() {
+    let app = spawn_app().await;
+    a_print_is_signed_only_at_the_servers_version(&app).await;
+}
+
+#[tokio::test]
+async fn a_print_is_signed_only_at_the_servers_version_on_postgres() {
+    let Some((app, database)) = crate::helpers::spawn_postgres_app().await else {
+        return;
+    };
+    a_print_is_signed_only_at_the_servers_version(&app).await;
+    drop(app);
+    crate::helpers::drop_database(&database).await;
+}

@@ -14,6 +14,8 @@ import type {
 } from './core.js';
 import { by, errorMessage, field, fmtDate, fmtTime, h, section, sentence } from './dom.js';
 import { fitSummary, pageFooterStyle, printDocument, summaryArticle } from './summary.js';
+import type { PrintStamp } from './summary.js';
+import { checkScreen, PAPER_FILTER, paperBadge, paperFilter, paperLine, printSignature, UNSIGNED_OFFLINE } from './paper.js';
 import { conflictNote, correctedNote, corrections, LABELS, planSections } from './sections.js';
 import { renderScheme } from './scheme.js';
 import { refusedPanel } from './refused.js';
@@ -279,6 +281,7 @@ async function eraseRevokedDevice() {
 
 function endSessionView() {
   session = null;
+  lastPrint = null;
   byTestId('account').hidden = true;
   delete document.body.dataset.role;
 }
@@ -436,7 +439,7 @@ function renderRefusedLink(count: number): void {
 
 // ---------------------------------------------------------------------------
 // Routing: #/ (caseload, or the emergency lookup), #/plan/<id>, #/plan/<id>/summary,
-// #/plan/<id>/print
+// #/plan/<id>/print, #/plan/<id>/check (check a paper copy)
 
 function route() {
   if (!rf) return;
@@ -455,6 +458,7 @@ function route() {
   } else if (parts[0] === 'plan' && parts[1]) {
     if (parts[2] === 'summary') renderSummary(parts[1]);
     else if (parts[2] === 'print') renderPrint(parts[1]);
+    else if (parts[2] === 'check') renderCheck(parts[1]);
     else renderPlan(parts[1]);
   } else {
     renderCaseload();
@@ -679,6 +683,7 @@ function caseloadRow(p: CaseloadEntry): HTMLLIElement {
       h('span', { class: 'muted' }, `NHS ${p.nhs_number_display} · born ${p.dob}`),
       h('span', { class: 'badges' },
         dnacprBadge(p),
+        paperBadge(p.paper_copy, p.paper_copy_label),
         p.share_with_emergency_services ? h('span', { class: 'badge' }, 'Shares with emergency services') : h('span', { class: 'badge' }, 'No emergency sharing'),
         p.conflicts ? h('span', { class: 'badge conflict', testid: 'caseload-conflicts' }, p.conflicts === 1 ? '1 conflict to resolve' : `${p.conflicts} conflicts to resolve`) : null,
         p.review ? h('span', { class: `badge${p.review.state === 'overdue' ? ' overdue' : ''}`, testid: 'caseload-review', 'data-state': p.review.state, 'data-due': p.review.due }, reviewText(p.review)) : null,
@@ -731,6 +736,7 @@ function renderCaseload() {
   const cohortFilter = filterSelect('filter-cohort', 'Any cohort', LABELS.cohort);
   const tierFilter = filterSelect('filter-tier', 'Any tier', LABELS.tier);
   const dnacprFilter = filterSelect('filter-dnacpr', 'Any DNACPR status', DNACPR_FILTER);
+  const paperFilterSelect = filterSelect('filter-paper', 'Any paper copy', PAPER_FILTER);
   const list = h('ul', { class: 'caseload', testid: 'caseload-list', 'aria-label': 'Patients' });
   const note = h('p', { class: 'muted', testid: 'caseload-note', 'aria-live': 'polite' });
   const bar = h('progress', { id: 'caseload-progress-bar', testid: 'caseload-progress-bar', max: 1, value: 0 });
@@ -742,18 +748,19 @@ function renderCaseload() {
     const digits = query.replace(/[\s-]/g, '');
     const byNumber = digits.length > 0 && /^\d+$/.test(digits);
     const due = dueFilter.value;
-    const filtered = !!(query || due || cohortFilter.value || tierFilter.value || dnacprFilter.value);
+    const filtered = !!(query || due || cohortFilter.value || tierFilter.value || dnacprFilter.value || paperFilterSelect.value);
     const entries = core().caseload()
       .filter((p) => !query || p.name.toLowerCase().includes(query) || (byNumber && p.nhs_number.includes(digits)))
       .filter((p) => reviewFilter(p, due))
       .filter((p) => !cohortFilter.value || p.cohort === cohortFilter.value)
       .filter((p) => !tierFilter.value || p.tier === tierFilter.value)
       .filter((p) => !dnacprFilter.value || p.dnacpr === dnacprFilter.value)
+      .filter((p) => paperFilter(p.paper_copy, paperFilterSelect.value))
       .sort((a, b) => a.name.localeCompare(b.name));
     // Rows are kept and reused while their patient's line is unchanged, so a tap is never
     // lost to a redraw while the caseload syncs.
     const rows = entries.map((p) => {
-      const signature = JSON.stringify([p.name, p.nhs_number_display, p.dob, p.dnacpr, p.share_with_emergency_services, p.pending, p.conflicts, p.review, p.refused]);
+      const signature = JSON.stringify([p.name, p.nhs_number_display, p.dob, p.dnacpr, p.share_with_emergency_services, p.pending, p.conflicts, p.review, p.refused, p.paper_copy_label]);
       let row = drawn.get(p.id);
       if (!row || row.signature !== signature) {
         row = { signature, li: caseloadRow(p) };
@@ -780,7 +787,7 @@ function renderCaseload() {
     }
   };
   search.addEventListener('input', draw);
-  for (const f of [dueFilter, cohortFilter, tierFilter, dnacprFilter]) f.addEventListener('change', draw);
+  for (const f of [dueFilter, cohortFilter, tierFilter, dnacprFilter, paperFilterSelect]) f.addEventListener('change', draw);
   let scheduled = false;
   const schedule = () => {
     if (scheduled) return;
@@ -794,7 +801,7 @@ function renderCaseload() {
       isCaseManager() ? cohortLine() : null,
       field('Search patients', search, 'By name or NHS number'),
       h('div', { class: 'caseload-filters', role: 'group', 'aria-label': 'Filter the caseload' },
-        field('Review', dueFilter), field('Cohort', cohortFilter), field('Tier', tierFilter), field('DNACPR', dnacprFilter))),
+        field('Review', dueFilter), field('Cohort', cohortFilter), field('Tier', tierFilter), field('DNACPR', dnacprFilter), field('Paper copy', paperFilterSelect))),
     progress,
     note,
     list);
@@ -811,7 +818,7 @@ function renderCaseload() {
 // ---------------------------------------------------------------------------
 // Plan
 
-function planHeader(id: string, plan: Plan | null, current: 'plan' | 'summary' | 'print'): HTMLElement {
+function planHeader(id: string, plan: Plan | null, current: 'plan' | 'summary' | 'print' | 'check'): HTMLElement {
   return h('div', { class: 'plan-head' },
     h('div', {},
       h('a', { href: '#/', class: 'button secondary small', testid: 'back-to-caseload' }, '← Caseload'),
@@ -820,7 +827,8 @@ function planHeader(id: string, plan: Plan | null, current: 'plan' | 'summary' |
     h('nav', { class: 'tabs', 'aria-label': 'Plan views' },
       h('a', { class: 'button secondary', href: `#/plan/${encodeURIComponent(id)}`, 'aria-current': current === 'plan' ? 'page' : null, testid: 'tab-plan' }, 'Care plan'),
       h('a', { class: 'button secondary', href: `#/plan/${encodeURIComponent(id)}/summary`, 'aria-current': current === 'summary' ? 'page' : null, testid: 'tab-summary' }, 'Emergency summary'),
-      h('a', { class: 'button secondary', href: `#/plan/${encodeURIComponent(id)}/print`, 'aria-current': current === 'print' ? 'page' : null, testid: 'tab-print' }, 'Print')));
+      h('a', { class: 'button secondary', href: `#/plan/${encodeURIComponent(id)}/print`, 'aria-current': current === 'print' ? 'page' : null, testid: 'tab-print' }, 'Print'),
+      h('a', { class: 'button secondary', href: `#/plan/${encodeURIComponent(id)}/check`, 'aria-current': current === 'check' ? 'page' : null, testid: 'tab-check' }, 'Check a paper copy')));
 }
 
 function waitingForPlan(id: string, rerender: (id: string) => void): void {
@@ -1117,6 +1125,7 @@ function renderPlan(id: string): void {
 
   const lastUpdated = h('p', { class: 'last-updated', testid: 'last-updated' });
   const title = h('div');
+  const paper = h('div');
   const refused = refusedPanel(core, id, saveState('refused'), () => refresh());
   const more = planSections({
     id,
@@ -1129,6 +1138,7 @@ function renderPlan(id: string): void {
 
   show(
     title,
+    paper,
     h('div', { class: 'plan-top' }, refused.node, ...more.top),
     h('div', { class: 'sections', testid: 'plan' },
       section('Patient', 'section-patient', identityForm),
@@ -1150,6 +1160,7 @@ function renderPlan(id: string): void {
     const p = core().plan(id);
     if (!p) return;
     title.replaceChildren(planHeader(id, p, 'plan'));
+    paper.replaceChildren(paperLine(id, p.paper_reading));
     const focused = document.activeElement;
     if (!identityDirty) {
       nhs.value = p.nhs_number_display;
@@ -1266,26 +1277,71 @@ function renderSummary(id: string): void {
 // ---------------------------------------------------------------------------
 // Print: the red folder for the patient's home
 
-function renderPrint(id: string): void {
+// The stamp of the last print made on this tablet, kept while the plan's yellow pages
+// still say what was printed: redrawing the view (the print's own record arriving, a
+// colleague's goal edit) then shows the paper as it went out.
+let lastPrint: { id: string; stamp: PrintStamp } | null = null;
+
+function renderPrint(id: string, { printed = false }: { printed?: boolean } = {}): void {
   const s = core().summary(id);
   const plan = core().plan(id);
-  if (!s || !plan) {
+  const now = core().printCode(id);
+  if (!s || !plan || !now) {
     waitingForPlan(id, renderPrint);
     return;
   }
-  const printedAt = Date.now();
-  const paper = printDocument(s, core().summaryHtml(id), plan, printedAt);
+  const stamp: PrintStamp = lastPrint?.id === id && lastPrint.stamp.code === now.code
+    ? lastPrint.stamp
+    : {
+      printedAtMs: Date.now(),
+      planVersion: now.plan_version,
+      code: now.code,
+      qrSvg: now.qr_svg,
+      signature: null,
+      unsigned: navigator.onLine ? 'Preview: the server signs these pages when you press Print.' : UNSIGNED_OFFLINE,
+    };
+  const paper = printDocument(s, core().summaryHtml(id), plan, stamp);
   const fitNote = h('p', { class: 'notice', role: 'status', testid: 'print-fit' });
-  const footer = h('style', { testid: 'print-footer-style' }, pageFooterStyle(s, printedAt));
+  const footer = h('style', { testid: 'print-footer-style' }, pageFooterStyle(s, stamp));
+  const error = h('p', { class: 'error', role: 'alert', testid: 'print-error' });
+  const recorded = h('p', { class: 'saved', testid: 'print-recorded', 'aria-live': 'polite', hidden: !printed },
+    printed ? `Recorded as the paper copy in the home (saved on this tablet at ${fmtTime(stamp.printedAtMs)}).` : '');
+  const button = h('button', { type: 'button', class: 'button', testid: 'print-button' }, 'Print');
+  // Printing records the copy for the home first (who, when, which version, what the
+  // pages say), through the ordinary edit path, so the plan, the caseload and the
+  // reviews-due list can say when this paper goes out of date.
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    error.textContent = '';
+    const current = core().printCode(id);
+    if (!current) return;
+    const at = Date.now();
+    const hash = location.hash;
+    const signed = await printSignature(apiRequest, id, current.code, current.plan_version);
+    // The clinician left the print view while the server was asked: print nothing.
+    if (location.hash !== hash) return;
+    const printing: PrintStamp = { printedAtMs: at, planVersion: current.plan_version, code: current.code, qrSvg: current.qr_svg, ...signed };
+    try {
+      await core().apply(id, JSON.stringify({ op: 'record_paper_copy', fingerprint: current.fingerprint }), at);
+    } catch (e) {
+      error.textContent = `The print was not recorded, so nothing was printed: ${errorMessage(e)}`;
+      button.disabled = false;
+      return;
+    }
+    lastPrint = { id, stamp: printing };
+    renderPrint(id, { printed: true });
+    window.print();
+  });
   show(
     h('div', { class: 'no-print' },
       planHeader(id, plan, 'print'),
+      paperLine(id, plan.paper_reading),
       h('div', { class: 'print-toolbar' },
         h('div', {},
           h('h2', {}, 'Print the red folder'),
-          h('p', { class: 'muted' }, 'Pages 1 and 2 are the emergency summary: load yellow paper for them. The full care plan follows from page 3. Print on A4.'),
-          fitNote),
-        h('button', { type: 'button', class: 'button', testid: 'print-button', onclick: () => window.print() }, 'Print'))),
+          h('p', { class: 'muted' }, 'Pages 1 and 2 are the emergency summary: load yellow paper for them. The full care plan follows from page 3. Print on A4. Printing records these pages as the paper copy in the home.'),
+          fitNote, error, recorded),
+        button)),
     footer,
     paper);
   const fits = fitSummary(paper.querySelector<HTMLElement>('.print-summary') ?? paper);
@@ -1294,7 +1350,21 @@ function renderPrint(id: string): void {
     ? ''
     : 'The emergency summary is longer than two pages even in small type. Shorten the exacerbation plan or mark old entries entered in error before printing.';
   fitNote.hidden = fits;
-  view = { name: 'print', update: (e) => { if (e.type === 'doc_changed' && e.id === id) renderPrint(id); } };
+  view = { name: 'print', update: (e) => { if (e.type === 'doc_changed' && e.id === id) renderPrint(id, { printed: recorded.hidden === false }); } };
+}
+
+// ---------------------------------------------------------------------------
+// Check a paper copy: a print code typed, pasted or scanned, against this tablet's copy
+
+function renderCheck(id: string): void {
+  const plan = core().plan(id);
+  if (!plan) {
+    waitingForPlan(id, renderCheck);
+    return;
+  }
+  const screen = checkScreen(core, id);
+  show(planHeader(id, plan, 'check'), paperLine(id, plan.paper_reading, { checkLink: false }), screen.node);
+  view = { name: 'check', id, dispose: screen.dispose };
 }
 
 // ---------------------------------------------------------------------------

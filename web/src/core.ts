@@ -70,6 +70,33 @@ export interface CaseloadEntry {
   tier: string | null;
   /** The document's heads (sorted, comma-separated): equal versions hold the same plan. */
   plan_version: string;
+  /** Whether the paper copy in the home says what the plan says (the core's reading). */
+  paper_copy: PaperState;
+  paper_copy_label: string;
+}
+
+export type PaperState = 'not_printed' | 'current' | 'out_of_date';
+
+/** The core's `PaperReading` (crates/shared/src/summary/paper.rs): whether a paper copy
+ * of the yellow pages says what the plan says now. */
+export interface PaperReading {
+  state: PaperState;
+  /** Who printed the copy and when, when the answer is about the copy recorded for the home. */
+  printed: Attribution | null;
+  /** The printed sections that changed since (empty unless out of date). */
+  changed_sections: string[];
+  label: string;
+}
+
+/** The yellow pages as they would print now (`printCode(id)`). */
+export interface PrintCode {
+  /** `RF1-…`: what the pages print under the QR code, and what a check takes. */
+  code: string;
+  /** What `{op: "record_paper_copy", fingerprint}` takes to record this print. */
+  fingerprint: string;
+  plan_version: string;
+  /** The QR code holding `code`, as an SVG document. */
+  qr_svg: string;
 }
 
 /** The core's `reviewDue(id, today?)` (crates/shared/src/review.rs `ReviewDue`). */
@@ -159,6 +186,8 @@ export interface Plan {
    * `consent`): what to show in place of the plan's own value, which is Automerge's
    * arbitrary winner while values conflict. */
   readings?: Record<string, Reading>;
+  /** Whether the paper copy recorded for the home is current. */
+  paper_reading?: PaperReading;
   // Every other section of the plan, read by sections.ts and printed generically.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   [field: string]: any;
@@ -222,6 +251,12 @@ export interface Core {
   dismissRefused(id: string, hash: string): Promise<unknown>;
   summary(id: string): Summary | null;
   summaryHtml(id: string): string | null;
+  /** The yellow pages as they would print now, or `null` while the plan is not here. */
+  printCode(id: string): PrintCode | null;
+  paperCopyReading(id: string): PaperReading | null;
+  /** Checks a typed or scanned print code against this tablet's copy; throws with the
+   * core's reason for something that is not a Red Folder print code. */
+  checkPaperCode(id: string, code: string): PaperReading | null;
   /** Validates and applies an `Edit` (JSON); resolves once IndexedDB has committed it. */
   apply(id: string, editJson: string, nowMs: number): Promise<unknown>;
   wipe(): Promise<unknown>;

@@ -68,6 +68,9 @@ interface DueRow {
   case_manager: string | null;
   due: string;
   state: 'overdue' | 'due_soon' | 'not_yet_due';
+  /** Whether the paper copy in the home still says what the plan says (the core's reading). */
+  paper_copy?: 'not_printed' | 'current' | 'out_of_date';
+  paper_copy_label?: string;
 }
 
 interface DueCounts {
@@ -244,6 +247,13 @@ function table(testid: string, head: string[], rows: (string | number | Node)[][
   return h('table', { class: 'grid', testid },
     h('thead', {}, h('tr', {}, head.map((c) => h('th', { scope: 'col' }, c)))),
     h('tbody', {}, rows.map((r) => h('tr', {}, r.map((c) => h('td', {}, c))))));
+}
+
+// The server's paper-copy reading for a plan due review: a review is when the paper in the
+// home gets reprinted, so an out-of-date or missing copy is flagged beside it.
+function paperCell(p: DueRow): Node | string {
+  if (!p.paper_copy) return '';
+  return h('span', { class: `paper-state ${p.paper_copy}`, testid: 'scheme-reviews-paper', 'data-state': p.paper_copy }, p.paper_copy_label ?? '');
 }
 
 function patientLink(ctx: SchemeContext, id: string | null, name: string | null, nhs: string): Node {
@@ -592,8 +602,8 @@ function practiceScreen(ctx: SchemeContext): HTMLElement[] {
       h('p', { testid: 'scheme-reviews-counts' }, `${due.practice.overdue} overdue, ${due.practice.due_soon} due in the next ${due.within_days} days.`),
       table('scheme-reviews-managers', ['Case manager', 'Overdue', 'Due soon'],
         due.by_case_manager.map((m) => [m.case_manager ?? 'No case manager named', m.counts.overdue, m.counts.due_soon]), ''),
-      table('scheme-reviews-table', ['Patient', 'Case manager', 'Review due', 'State'],
-        due.plans.map((p) => [patientLink(ctx, p.patient_id, p.name, p.nhs_number), p.case_manager ?? '', fmtDate(p.due), p.state.replace(/_/g, ' ')]),
+      table('scheme-reviews-table', ['Patient', 'Case manager', 'Review due', 'State', 'Paper copy in the home'],
+        due.plans.map((p) => [patientLink(ctx, p.patient_id, p.name, p.nhs_number), p.case_manager ?? '', fmtDate(p.due), p.state.replace(/_/g, ' '), paperCell(p)]),
         'No review is due in the next four weeks.'));
   });
   const advice = loading('Advice from virtual clinics', 'scheme-advice', async (body) => {

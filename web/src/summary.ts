@@ -155,7 +155,7 @@ const PLAN_SECTIONS: [string, string[]][] = [
   ['Completeness', ['completion_problems']],
 ];
 // Shown elsewhere or only for the app's own use.
-const NOT_PRINTED = new Set(['schema_version', 'pending', 'nhs_number_display', 'dnacpr', 'last_updated', 'plan_version', 'readings']);
+const NOT_PRINTED = new Set(['schema_version', 'pending', 'nhs_number_display', 'dnacpr', 'last_updated', 'plan_version', 'readings', 'paper_copy', 'paper_reading']);
 
 // The plan's keys that hold a safety-critical register, and the core's name for it. While
 // a register's values conflict the key holds Automerge's arbitrary winner, so the paper
@@ -199,17 +199,61 @@ function fullPlanSections(plan: Plan): HTMLElement[] {
   return [
     ...sections,
     ...rest,
-    h('p', { class: 'last-updated' },
-      plan.last_updated ? `Plan last updated by ${by(plan.last_updated)}` : '',
-      plan.plan_version ? ` · version ${plan.plan_version.split(',').map((v: string) => v.slice(0, 8)).join(' ')}` : ''),
+    // The plan version printed is the footer's, on every page: the version whose yellow
+    // pages these are (recording the print makes a newer one).
+    h('p', { class: 'last-updated' }, plan.last_updated ? `Plan last updated by ${by(plan.last_updated)}` : ''),
   ];
 }
 
-export function printDocument(s: Summary, summaryHtml: string | null, plan: Plan, printedAtMs: number): HTMLElement {
+// What identifies one print: when it was made, the plan version whose yellow pages it
+// carries, and the core's print code (and its QR code) a tablet checks the paper by.
+export interface PrintStamp {
+  printedAtMs: number;
+  planVersion: string;
+  code: string;
+  qrSvg: string;
+  // The server's signature over the code and the version, fetched when this tablet's copy
+  // is at the server's version; otherwise null and `unsigned` says why.
+  signature: { algorithm: string; key_id: string; value: string } | null;
+  unsigned: string;
+}
+
+// A plan version (the document's heads) as printed: each head's first 8 hex digits.
+export function shortVersion(version: string): string {
+  return version.split(',').map((v) => v.slice(0, 8)).join(' ');
+}
+
+// The QR code as an image at `size` (a CSS length): the core's SVG, resized through its
+// root element's width and height (its viewBox keeps the modules square).
+export function qrDataUrl(svg: string, size: string): string {
+  const sized = svg.replace(/<svg\b[^>]*>/, (tag) => tag.replace(/\swidth="[^"]*"/, ` width="${size}"`).replace(/\sheight="[^"]*"/, ` height="${size}"`));
+  return `data:image/svg+xml;base64,${btoa(sized)}`;
+}
+
+function signatureLine(stamp: PrintStamp): HTMLElement {
+  if (!stamp.signature) return h('p', { class: 'print-signature', testid: 'print-signature', 'data-signed': 'false' }, stamp.unsigned);
+  return h('p', { class: 'print-signature', testid: 'print-signature', 'data-signed': 'true' },
+    `Signed by the Red Folder server (${stamp.signature.algorithm}, key ${stamp.signature.key_id}) over this print code and plan version ${stamp.planVersion}: ${stamp.signature.value}`);
+}
+
+// The print's identity on page 1: the QR code a tablet scans to check this paper, with the
+// same code, the plan version and the print time in words beside it.
+function printStampBlock(stamp: PrintStamp): HTMLElement {
+  return h('div', { class: 'print-stamp', testid: 'print-stamp', 'data-code': stamp.code, 'data-version': stamp.planVersion },
+    h('img', { class: 'print-qr', testid: 'print-qr', src: qrDataUrl(stamp.qrSvg, '30mm'), alt: `QR code of the print code ${stamp.code}` }),
+    h('div', {},
+      h('p', {}, `Plan version ${shortVersion(stamp.planVersion)} · printed ${fmtDateTime(stamp.printedAtMs)}`),
+      h('p', { class: 'print-code', testid: 'print-code' }, `Print code ${stamp.code}`),
+      h('p', { class: 'muted' }, 'Scan the QR code (or type the print code) under \u201cCheck a paper copy\u201d on a Red Folder tablet to see whether these pages are still current.'),
+      signatureLine(stamp)));
+}
+
+export function printDocument(s: Summary, summaryHtml: string | null, plan: Plan, stamp: PrintStamp): HTMLElement {
   const summary = h('section', { class: 'print-summary', testid: 'print-summary', 'aria-labelledby': 'print-summary-title' },
     h('header', { class: 'print-band' },
       h('h2', { id: 'print-summary-title' }, 'Emergency summary'),
-      h('p', {}, `Red Folder · pages 1–2, for yellow paper · printed ${fmtDateTime(printedAtMs)}`)),
+      h('p', {}, `Red Folder · pages 1–2, for yellow paper · printed ${fmtDateTime(stamp.printedAtMs)}`)),
+    printStampBlock(stamp),
     dnacprBanner(s),
     consentNote(s),
     h('div', { class: 'core-summary' }, ...(summaryHtml ? coreSummaryNodes(summaryHtml) : [fallbackSummary(s)])),
@@ -228,10 +272,18 @@ function cssString(text: string): string {
   return `"${Array.from(text, (ch) => (/[A-Za-z0-9 .,()-]/.test(ch) ? ch : `\\${(ch.codePointAt(0) ?? 0).toString(16)} `)).join('')}"`;
 }
 
-// The footer on every printed page: who the paper is about, and the page number.
-export function pageFooterStyle(s: Summary, printedAtMs: number): string {
-  const label = `Red Folder · ${s.name} · NHS ${s.nhs_number_display} · printed ${fmtDateTime(printedAtMs)}`;
-  return `@page { @bottom-left { content: ${cssString(label)}; } }`;
+// The footer on every printed page (the two yellow ones included): who the paper is
+// about and when it was printed, the plan version, and the print code, a line each, with
+// the print code's QR code in the bottom-left corner (the margin's corner box is 12 mm
+// wide); the page number is style.css's.
+export function pageFooterStyle(s: Summary, stamp: PrintStamp): string {
+  const lines = [
+    `Red Folder · ${s.name} · NHS ${s.nhs_number_display} · printed ${fmtDateTime(stamp.printedAtMs)}`,
+    `Plan version ${shortVersion(stamp.planVersion)}`,
+    `Print code ${stamp.code}`,
+  ];
+  return `@page { @bottom-left { content: ${lines.map(cssString).join(' "\\a " ')}; white-space: pre; font-size: 7pt; }`
+    + ` @bottom-left-corner { content: url("${qrDataUrl(stamp.qrSvg, '11mm')}"); } }`;
 }
 
 // Tightens the summary's type until it fits two A4 pages; returns whether it does.

@@ -30,6 +30,8 @@ pub mod action {
     pub const CARE_TEAM_READ: &str = "care_team.read";
     /// A printed paper copy's code was checked against the plan.
     pub const PAPER_COPY_CHECK: &str = "patient.paper_copy_check";
+    /// The server signed a print of the yellow pages.
+    pub const PAPER_COPY_SIGN: &str = "patient.paper_copy_sign";
     pub const CARE_TEAM_CHANGE: &str = "care_team.change";
     pub const REPORT: &str = "report.read";
     pub const LOGIN: &str = "auth.login";

@@ -20,6 +20,7 @@ use crate::routes::{admin, emergency, fhir, health, login, patients, reports};
         patients::caseload,
         patients::care_team,
         patients::paper_copy,
+        patients::signed_paper_copy,
         patients::add_to_care_team,
         patients::remove_from_care_team,
         patients::access_log,

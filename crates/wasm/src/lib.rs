@@ -463,6 +463,51 @@ impl RedFolder {
         }
     }
 
+    /// Plan `id`'s yellow pages as they would print now: `{code, fingerprint, plan_version,
+    /// qr_svg}`, or `null` if the plan is not here yet. `code` is the `RF1-…` print code
+    /// printed on the pages, `qr_svg` an SVG image of the QR code holding it (in capitals,
+    /// which QR codes store more compactly; a check ignores case), `fingerprint` what
+    /// `{op: "record_paper_copy"}` takes to record this print for the home.
+    #[wasm_bindgen(js_name = printCode)]
+    pub fn print_code(&self, id: &str) -> Result<JsValue, JsValue> {
+        self.with_plan(id, |plan| {
+            let fingerprint = plan.summary_fingerprint();
+            let code = fingerprint.code();
+            Ok(json!({
+                "qr_svg": view::qr_svg(&code.to_ascii_uppercase())
+                    .map_err(|e| js_error(&format!("the print code does not fit a QR code: {e}")))?,
+                "code": code,
+                "fingerprint": fingerprint.whole,
+                "plan_version": plan.plan_version,
+            }))
+        })
+    }
+
+    /// Whether the paper copy recorded for plan `id`'s home says what the plan says now:
+    /// `{state: "not_printed" | "current" | "out_of_date", printed: {user_id, user_name,
+    /// at_ms} | null, changed_sections: [..], label}`, or `null` if the plan is not here
+    /// yet. Answered from this device's copy, so it works offline.
+    #[wasm_bindgen(js_name = paperCopyReading)]
+    pub fn paper_copy_reading(&self, id: &str) -> Result<JsValue, JsValue> {
+        self.with_plan(id, |plan| {
+            serde_json::to_value(plan.paper_copy_reading()).map_err(json_error)
+        })
+    }
+
+    /// Whether a paper copy carrying `code` (scanned from its QR code or typed) says what
+    /// plan `id` says now, in the shape of [`RedFolder::paper_copy_reading`]; `null` if the
+    /// plan is not here yet. Throws with the core's reason when `code` is not a Red Folder
+    /// print code.
+    #[wasm_bindgen(js_name = checkPaperCode)]
+    pub fn check_paper_code(&self, id: &str, code: &str) -> Result<JsValue, JsValue> {
+        self.with_plan(id, |plan| {
+            let reading = plan
+                .check_paper_code(code)
+                .map_err(|e| js_error(&e.to_string()))?;
+            serde_json::to_value(reading).map_err(json_error)
+        })
+    }
+
     /// The core's printable HTML for a summary received as JSON (from
     /// `GET /api/v1/emergency/summary/{nhs}`). Throws if the JSON is not a summary this
     /// build understands.
@@ -545,6 +590,22 @@ impl RedFolder {
             inner.erase().await?;
             Ok(JsValue::UNDEFINED)
         })
+    }
+}
+
+impl RedFolder {
+    /// Runs `f` on plan `id` as this device holds it: `null` while it is not here yet.
+    fn with_plan(
+        &self,
+        id: &str,
+        f: impl FnOnce(&redfolder_shared::CarePlan) -> Result<Value, JsValue>,
+    ) -> Result<JsValue, JsValue> {
+        let engine = self.inner.engine.borrow();
+        match engine.doc(id).map(|d| d.plan()) {
+            None | Some(Err(DocError::Empty)) => Ok(JsValue::NULL),
+            Some(Err(e)) => Err(js_error(&e.to_string())),
+            Some(Ok(plan)) => to_js(&f(&plan)?),
+        }
     }
 }
 

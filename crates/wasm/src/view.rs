@@ -2,6 +2,8 @@
 //! strings, conflicts and lifecycle included) plus a few display conveniences the app
 //! draws; nothing is computed that the core does not already provide.
 
+use qrcode::render::svg;
+use qrcode::{EcLevel, QrCode};
 use redfolder_shared::{CarePlan, DUE_SOON_DAYS, Date, NhsNumber};
 use serde_json::{Value, json};
 
@@ -48,12 +50,19 @@ pub(crate) fn plan(plan: &CarePlan, pending: usize) -> Value {
                 json["field_label"] = conflict.field.label().into();
             }
         }
+        // Whether the paper copy in the home still says what the plan says: the core's
+        // reading, beside the `paper_copy` register it judges.
+        map.insert(
+            "paper_reading".into(),
+            serde_json::to_value(plan.paper_copy_reading()).unwrap_or(Value::Null),
+        );
         map.insert("pending".into(), pending.into());
     }
     json
 }
 
 pub(crate) fn caseload_entry(id: &str, plan: &CarePlan, pending: usize) -> Value {
+    let paper = plan.paper_copy_reading();
     json!({
         "id": id,
         "nhs_number": plan.patient.nhs_number,
@@ -73,6 +82,9 @@ pub(crate) fn caseload_entry(id: &str, plan: &CarePlan, pending: usize) -> Value
         "tier": plan.enrolment.tier,
         // The document's heads: two copies with the same version hold the same plan.
         "plan_version": plan.plan_version,
+        // As the server's caseload rows name them.
+        "paper_copy": paper.state.key(),
+        "paper_copy_label": paper.label,
     })
 }
 
@@ -81,6 +93,17 @@ pub(crate) fn review_due(plan: &CarePlan, today: Date) -> Value {
     plan.review_due(today, DUE_SOON_DAYS)
         .and_then(|r| serde_json::to_value(r).ok())
         .unwrap_or(Value::Null)
+}
+
+/// `text` as a QR code drawn in SVG (medium error correction, which survives a crease or
+/// a smudge on paper kept in a folder), with the standard quiet zone around it.
+pub(crate) fn qr_svg(text: &str) -> Result<String, qrcode::types::QrError> {
+    let code = QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M)?;
+    Ok(code
+        .render::<svg::Color<'_>>()
+        .module_dimensions(4, 4)
+        .quiet_zone(true)
+        .build())
 }
 
 /// The 3-3-4 display form, or the stored text as it is if it does not parse.
@@ -198,5 +221,61 @@ mod tests {
         let entry = caseload_entry("p1", &plan, 0);
         assert_eq!(entry["dnacpr"], "conflicting");
         assert_eq!(entry["dnacpr_label"], label);
+    }
+
+    #[test]
+    fn the_paper_copy_reaches_the_caseload_and_the_plan_as_the_core_reads_it() {
+        let editor = Editor {
+            user_id: "u1".into(),
+            user_name: "Nurse One".into(),
+        };
+        let new = NewPlan {
+            nhs_number: "9434765919".into(),
+            name: "Ada Example".into(),
+            date_of_birth: "1938-02-28".into(),
+            address: "1 High Street".into(),
+        };
+        let now = 1_795_960_800_000;
+        let mut doc =
+            PlanDoc::create(ActorId::from(b"device-a".as_slice()), &new, &editor, now).unwrap();
+        let entry = caseload_entry("p1", &doc.plan().unwrap(), 0);
+        assert_eq!(entry["paper_copy"], "not_printed");
+        assert!(
+            entry["paper_copy_label"]
+                .as_str()
+                .unwrap()
+                .contains("print one")
+        );
+
+        let fingerprint = doc.plan().unwrap().summary_fingerprint().whole;
+        doc.apply(&Edit::RecordPaperCopy { fingerprint }, &editor, now)
+            .unwrap();
+        let plan = doc.plan().unwrap();
+        assert_eq!(caseload_entry("p1", &plan, 0)["paper_copy"], "current");
+        assert_eq!(super::plan(&plan, 0)["paper_reading"]["state"], "current");
+
+        doc.apply(
+            &Edit::SetExacerbationPlan {
+                text: "Call the GP".into(),
+            },
+            &editor,
+            now,
+        )
+        .unwrap();
+        let plan = doc.plan().unwrap();
+        let json = super::plan(&plan, 0);
+        assert_eq!(json["paper_reading"]["state"], "out_of_date");
+        assert_eq!(
+            json["paper_reading"]["changed_sections"],
+            json!(["treatment escalation"])
+        );
+        assert_eq!(caseload_entry("p1", &plan, 0)["paper_copy"], "out_of_date");
+    }
+
+    #[test]
+    fn a_print_code_draws_as_an_svg_qr_code() {
+        let code = "RF1-0123456789ABCDEF-".to_owned() + &"0A1B".repeat(11);
+        let svg = qr_svg(&code).unwrap();
+        assert!(svg.contains("<svg") && svg.contains("<path"), "{svg}");
     }
 }

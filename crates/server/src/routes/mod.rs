@@ -38,6 +38,10 @@ pub(crate) fn router() -> Router<AppState> {
         )
         .route("/patients/{id}/access-log", get(patients::access_log))
         .route("/patients/{id}/paper-copy", get(patients::paper_copy))
+        .route(
+            "/patients/{id}/paper-copy/signed",
+            get(patients::signed_paper_copy),
+        )
         .route("/patients/{id}/fhir", get(fhir::export))
         .route("/patients/{id}/fhir/summary", get(fhir::summary))
         .route("/patients/import", post(fhir::import))

@@ -155,16 +155,7 @@ pub(crate) async fn paper_copy(
         false,
     )
     .await?;
-    let store = state.store();
-    let Some(mut doc) = state.docs().lock(store, &patient_id).await? else {
-        return Err(ApiError::not_found("no such patient in your care"));
-    };
-    crate::sync::DocCache::refresh(store, &mut doc).await?;
-    let plan = doc
-        .doc
-        .plan()
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("a stored plan does not read: {e}")))?;
-    drop(doc);
+    let plan = server_plan(&state, &patient_id).await?;
     let reading = match &query.code {
         None => plan.paper_copy_reading(),
         Some(code) => plan
@@ -176,6 +167,93 @@ pub(crate) async fn paper_copy(
         .patient(patient_id);
     state.store().record_audit(&[event]).await?;
     Ok(Json(reading))
+}
+
+/// The plan as the server holds it now (its cache brought up to the store's version).
+async fn server_plan(
+    state: &AppState,
+    patient_id: &str,
+) -> Result<redfolder_shared::CarePlan, ApiError> {
+    let store = state.store();
+    let Some(mut doc) = state.docs().lock(store, patient_id).await? else {
+        return Err(ApiError::not_found("no such patient in your care"));
+    };
+    crate::sync::DocCache::refresh(store, &mut doc).await?;
+    doc.doc
+        .plan()
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("a stored plan does not read: {e}")))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub(crate) struct SignPrintQuery {
+    /// The print code the pages carry (`RF1-…`), as the tablet computed it.
+    code: String,
+    /// The plan version the pages carry: the document's heads, comma-separated, as the
+    /// tablet holds them.
+    version: String,
+}
+
+/// What a signed print's signature covers, besides the code and the version: it names
+/// what was signed, so no print signature can pass for a summary's or the other way round.
+pub(crate) const PRINT_SIGNATURE_KIND: &str = "red_folder_print";
+
+/// The server's signature for printed yellow pages: given only when the server's copy of
+/// the plan is at the version the tablet is printing and its pages say what the code
+/// says, so a signed paper is one the server vouches for. A tablet offline, or whose copy
+/// differs, prints unsigned and says so.
+#[utoipa::path(get, path = "/api/v1/patients/{id}/paper-copy/signed", tag = "patients",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Patient (plan document) id"), SignPrintQuery),
+    responses(
+        (status = 200, description = "`{kind: \"red_folder_print\", code, plan_version, signature: {algorithm: Ed25519, key_id, value}}`: `code` in lowercase; `value` is base64 of the signature over the JSON object without `signature`, keys sorted, no whitespace (RFC 8785), checked with the keys at /api/v1/emergency/signing-key"),
+        (status = 400, description = "Not a print code"),
+        (status = 401, description = "Not signed in"),
+        (status = 403, description = "Role without plan access"),
+        (status = 404, description = "No such patient in your care"),
+        (status = 409, description = "The server's copy of the plan is at another version, or its yellow pages say something other than the code: not signed"),
+    ))]
+pub(crate) async fn signed_paper_copy(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    Path(patient_id): Path<String>,
+    Query(query): Query<SignPrintQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let access = reach(
+        &state,
+        &principal,
+        &patient_id,
+        action::PAPER_COPY_SIGN,
+        false,
+    )
+    .await?;
+    let printed = redfolder_shared::SummaryFingerprint::parse_code(&query.code)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let plan = server_plan(&state, &patient_id).await?;
+    let now = plan.summary_fingerprint();
+    let outcome = if plan.plan_version != query.version.trim() {
+        Err("the server holds another version of this plan: sync, then print again")
+    } else if printed != now {
+        Err("the print code does not match the plan's yellow pages at this version")
+    } else {
+        Ok(())
+    };
+    let event = AuditEvent::new(
+        now_ms(),
+        action::PAPER_COPY_SIGN,
+        access.purpose(),
+        if outcome.is_ok() { "ok" } else { "refused" },
+    )
+    .by(&principal, access.role())
+    .patient(patient_id);
+    state.store().record_audit(&[event]).await?;
+    outcome.map_err(|why| ApiError::Conflict(why.to_owned()))?;
+    let mut signed = json!({
+        "kind": PRINT_SIGNATURE_KIND,
+        "code": now.code(),
+        "plan_version": plan.plan_version,
+    });
+    state.signer().sign_summary(&mut signed);
+    Ok(Json(signed))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

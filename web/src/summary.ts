@@ -7,7 +7,7 @@
 // parsed inertly (DOMParser) and only its body's elements are adopted.
 //
 // The full plan printed after the summary is drawn here from `rf.plan(id)`, section by
-// section in the order of DOMAIN.md; fields this build does not know by name are still
+// section in the order of docs/domain.md; fields this build does not know by name are still
 // printed, after the known ones, so a newer core adding to the plan never leaves
 // something off the paper.
 
@@ -131,7 +131,7 @@ const PAGE_CONTENT_MM = 297 - 12 - 16;
 // Density steps tried in order until the summary fits two pages.
 const DENSITY = ['', 'dense', 'denser'];
 
-// The plan's sections in the order of DOMAIN.md "What a plan holds": [title, keys].
+// The plan's sections in the order of docs/domain.md "What a plan holds": [title, keys].
 const PLAN_SECTIONS: [string, string[]][] = [
   ['Unresolved conflicts', ['conflicts']],
   ['Patient', ['patient']],

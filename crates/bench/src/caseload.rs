@@ -6,6 +6,10 @@
 //! Modulus 11 check digit. The numbers are not the Python script's (it uses Python's own
 //! Mersenne Twister); what both systems in one run share is the file this writes.
 
+use redfolder_shared::testkit::{
+    self, CONDITIONS, EXACERBATIONS, FIRST, GOALS, LAST, MEDS, PARTIES, Rng, SENTENCES, STREETS,
+    nhs_number, person,
+};
 use serde::{Deserialize, Serialize};
 
 /// The default seed of the workload (`gen_caseload.py --seed`).
@@ -129,149 +133,6 @@ pub(crate) struct HomeVisit {
     pub(crate) review: Review,
 }
 
-const FIRST: &[&str] = &[
-    "Ada", "Bernard", "Cyril", "Doreen", "Edith", "Frank", "Gladys", "Harold", "Irene", "Jack",
-    "Kathleen", "Leonard", "Margaret", "Norman", "Olive", "Percy", "Queenie", "Ronald", "Sylvia",
-    "Thomas", "Una", "Vera", "Walter",
-];
-const LAST: &[&str] = &[
-    "Ainsworth",
-    "Bramley",
-    "Cawthorne",
-    "Dyson",
-    "Eastwood",
-    "Firth",
-    "Gledhill",
-    "Haigh",
-    "Ibbotson",
-    "Jagger",
-    "Kershaw",
-    "Lockwood",
-    "Marsden",
-    "Naylor",
-    "Oldroyd",
-    "Pickles",
-    "Quarmby",
-    "Ramsden",
-    "Sykes",
-    "Thackray",
-    "Utley",
-    "Varley",
-    "Whiteley",
-    "Yates",
-];
-const STREETS: &[&str] = &[
-    "Moorgate",
-    "Wickersley Road",
-    "Herringthorpe Valley Road",
-    "Doncaster Road",
-    "Broom Lane",
-    "Fitzwilliam Road",
-    "Brinsworth Lane",
-];
-const CONDITIONS: &[(&str, &str)] = &[
-    (
-        "COPD",
-        "Salbutamol PRN, tiotropium daily; pulmonary rehab completed",
-    ),
-    ("Type 2 diabetes", "Metformin 1g BD; HbA1c 58 last quarter"),
-    (
-        "Heart failure (HFrEF)",
-        "Bisoprolol, ramipril, furosemide 40mg OD",
-    ),
-    ("Atrial fibrillation", "Apixaban 5mg BD; rate controlled"),
-    ("Chronic kidney disease stage 3b", "Monitor eGFR 4-monthly"),
-    (
-        "Osteoarthritis of knee",
-        "Paracetamol regular; physiotherapy referral",
-    ),
-    (
-        "Dementia (Alzheimer's)",
-        "Donepezil 10mg; memory service follow-up",
-    ),
-    ("Hypertension", "Amlodipine 10mg OD"),
-    (
-        "Recurrent falls",
-        "Falls clinic assessment; pendant alarm fitted",
-    ),
-    (
-        "Depression",
-        "Sertraline 50mg; social prescribing link worker",
-    ),
-    ("Asthma", "Clenil modulite 100 BD"),
-    (
-        "Parkinson's disease",
-        "Co-careldopa; neurology review yearly",
-    ),
-];
-const MEDS: &[&str] = &[
-    "Metformin 1g BD",
-    "Apixaban 5mg BD",
-    "Furosemide 40mg OD",
-    "Bisoprolol 2.5mg OD",
-    "Ramipril 5mg OD",
-    "Atorvastatin 40mg ON",
-    "Paracetamol 1g QDS",
-    "Salbutamol 100mcg PRN",
-    "Tiotropium 18mcg OD",
-    "Sertraline 50mg OD",
-    "Donepezil 10mg ON",
-    "Amlodipine 10mg OD",
-    "Omeprazole 20mg OD",
-    "Alendronic acid 70mg weekly",
-    "Adcal-D3 BD",
-    "Co-careldopa 25/100 TDS",
-    "Lansoprazole 15mg OD",
-];
-const PARTIES: &[&str] = &[
-    "District nursing team",
-    "Community matron",
-    "Social worker",
-    "Voluntary sector co-ordinator",
-    "Heart failure nurse",
-    "Respiratory nurse",
-    "Community physiotherapy",
-    "Memory service",
-    "Occupational therapy",
-    "Mental health liaison",
-];
-const EXACERBATIONS: &[(&str, &str)] = &[
-    (
-        "COPD",
-        "If increased breathlessness or sputum colour change: start rescue pack (amoxicillin \
-         500mg TDS 5 days, prednisolone 30mg OD 5 days), inform practice same day. SpO2 below \
-         88% on air: call 999.",
-    ),
-    (
-        "falls",
-        "After a fall check for head injury and new pain; if on anticoagulant and head strike, \
-         attend A&E. Pendant alarm linked to Rothercare.",
-    ),
-    (
-        "diabetes",
-        "If blood glucose above 15 twice or below 4: follow sick day rules, contact practice \
-         nurse; hypo box in kitchen drawer.",
-    ),
-    (
-        "heart failure",
-        "Weight gain over 2kg in 3 days: increase furosemide to 80mg for 3 days and call heart \
-         failure nurse.",
-    ),
-    (
-        "asthma",
-        "Peak flow below 250: follow personal asthma action plan, prednisolone 40mg OD 5 days, \
-         review within 48h.",
-    ),
-];
-const GOALS: &[&str] = &[
-    "Stop smoking",
-    "More social contact: lunch club twice weekly",
-    "Lose 5kg over six months",
-    "Stay at home rather than hospital",
-    "Walk to the post office independently",
-    "Understand inhaler technique",
-    "Reduce falls at night",
-];
 const HOMES: &[&str] = &[
     "own home",
     "own home",
@@ -290,93 +151,27 @@ const PLACES: &[&str] = &["home", "home", "hospice", "care home", "hospital"];
 const LIVES: &[&str] = &["alone", "with spouse", "with daughter", "in care home"];
 const RELATIONS: &[&str] = &["daughter", "son", "spouse", "neighbour"];
 const DNACPR: &[&str] = &["not for CPR", "for CPR", "not discussed"];
-const SENTENCES: &[&str] = &[
-    "Seen at home with daughter present.",
-    "Breathlessness stable, no admissions since last review.",
-    "Medication reconciled with pharmacist.",
-    "Discussed at MDT; district nurse to visit weekly.",
-    "Patient wishes to remain at home; carer coping.",
-    "One fall in the garden, no injury; OT referral made.",
-    "BP slightly raised, recheck in two weeks.",
-    "Still in top 5% on risk tool; continue case management.",
-];
-
-/// SplitMix64: small, fast and the same on every platform, so a seed always gives the
-/// same caseload.
-#[derive(Debug, Clone)]
-pub(crate) struct Rng(u64);
-
-impl Rng {
-    pub(crate) fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `lo..hi` (like Python's `randrange(lo, hi)`).
-    pub(crate) fn range(&mut self, lo: u32, hi: u32) -> u32 {
-        let span = u64::from(hi - lo);
-        lo + ((u128::from(self.next_u64()) * u128::from(span)) >> 64) as u32
-    }
-
-    /// Uniform in `[0, 1)`.
-    pub(crate) fn float(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    pub(crate) fn choice<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.range(0, items.len() as u32) as usize]
-    }
-
-    /// Between `lo` and `hi - 1` distinct items, like `random.sample(items, randrange(lo, hi))`.
-    fn sample_n<T: Copy>(&mut self, items: &[T], lo: u32, hi: u32) -> Vec<T> {
-        let k = self.range(lo, hi);
-        let mut pool: Vec<T> = items.to_vec();
-        let mut out = Vec::with_capacity(k as usize);
-        for _ in 0..k {
-            let i = self.range(0, pool.len() as u32) as usize;
-            out.push(pool.swap_remove(i));
-        }
-        out
-    }
+/// A draw in `lo..hi`, as the workload's `randrange(lo, hi)`.
+fn range(rng: &mut Rng, lo: u32, hi: u32) -> u32 {
+    u32::try_from(rng.range(u64::from(lo), u64::from(hi))).expect("a u32 range draws a u32")
 }
 
-fn nhs_number(rng: &mut Rng) -> String {
-    loop {
-        let mut digits = vec![9, 9, 9];
-        digits.extend((0..6).map(|_| rng.range(0, 10)));
-        let total: u32 = digits.iter().zip((2..=10).rev()).map(|(d, w)| d * w).sum();
-        let check = match 11 - total % 11 {
-            11 => 0,
-            10 => continue,
-            c => c,
-        };
-        digits.push(check);
-        return digits.iter().map(u32::to_string).collect();
-    }
+fn choice<'a>(rng: &mut Rng, items: &[&'a str]) -> &'a str {
+    *rng.pick(items)
+}
+
+/// Between `lo` and `hi - 1` distinct items, like `random.sample(items, randrange(lo, hi))`.
+fn sample_n<T: Clone>(rng: &mut Rng, items: &[T], lo: u32, hi: u32) -> Vec<T> {
+    let k = range(rng, lo, hi) as usize;
+    rng.sample(items, k)
 }
 
 fn date(rng: &mut Rng, year_lo: u32, year_hi: u32) -> String {
-    format!(
-        "{}-{:02}-{:02}",
-        rng.range(year_lo, year_hi + 1),
-        rng.range(1, 13),
-        rng.range(1, 29)
-    )
+    testkit::date(rng, u64::from(year_lo), u64::from(year_hi))
 }
 
 fn bp(rng: &mut Rng) -> String {
-    format!("{}/{}", rng.range(110, 165), rng.range(60, 95))
-}
-
-fn person(rng: &mut Rng) -> String {
-    format!("{} {}", rng.choice(FIRST), rng.choice(LAST))
+    format!("{}/{}", range(rng, 110, 165), range(rng, 60, 95))
 }
 
 fn review(rng: &mut Rng, r: u32, min_notes: usize) -> Review {
@@ -384,14 +179,14 @@ fn review(rng: &mut Rng, r: u32, min_notes: usize) -> Review {
         "{}-{:02}-{:02}",
         2024 + r / 3,
         (r % 3) * 4 + 1,
-        rng.range(1, 28)
+        range(rng, 1, 28)
     );
     let reviewer = person(rng);
-    let mut sentences: Vec<&str> = (0..rng.range(3, 7))
-        .map(|_| rng.choice(SENTENCES))
+    let mut sentences: Vec<&str> = (0..range(rng, 3, 7))
+        .map(|_| choice(rng, SENTENCES))
         .collect();
     while sentences.join(" ").len() < min_notes {
-        sentences.push(rng.choice(SENTENCES));
+        sentences.push(choice(rng, SENTENCES));
     }
     Review {
         date,
@@ -400,9 +195,9 @@ fn review(rng: &mut Rng, r: u32, min_notes: usize) -> Review {
         notes: sentences.join(" "),
         updates: ReviewUpdates {
             baseline: BaselineUpdate {
-                pulse: rng.range(58, 96),
+                pulse: range(rng, 58, 96),
                 bp: bp(rng),
-                spo2: rng.range(88, 99),
+                spo2: range(rng, 88, 99),
             },
         },
     }
@@ -410,7 +205,7 @@ fn review(rng: &mut Rng, r: u32, min_notes: usize) -> Review {
 
 /// One plan, drawn exactly as `gen_caseload.py` draws it.
 fn plan(rng: &mut Rng, i: usize) -> Plan {
-    let conds = rng.sample_n(CONDITIONS, 3, 9);
+    let conds = sample_n(rng, CONDITIONS, 3, 9);
     let mut ex_keys: Vec<(&str, &str)> = EXACERBATIONS
         .iter()
         .filter(|(k, _)| {
@@ -423,28 +218,27 @@ fn plan(rng: &mut Rng, i: usize) -> Plan {
     if ex_keys.is_empty() {
         ex_keys.push(EXACERBATIONS[1]);
     }
-    let (first, last) = (rng.choice(FIRST), rng.choice(LAST));
-    let practice = format!("C87{:03}", rng.range(0, 40));
-    let reviews = (0..rng.range(2, 7)).map(|r| review(rng, r, 0)).collect();
+    let (first, last) = (choice(rng, FIRST), choice(rng, LAST));
+    let practice = format!("C87{:03}", range(rng, 0, 40));
+    let reviews = (0..range(rng, 2, 7)).map(|r| review(rng, r, 0)).collect();
     let patient = Patient {
         nhs_number: nhs_number(rng),
         name: format!("{first} {last}"),
         date_of_birth: date(rng, 1925, 1955),
         address: format!(
             "{} {}, Rotherham S6{} {}AB",
-            rng.range(1, 200),
-            rng.choice(STREETS),
-            rng.range(0, 6),
-            rng.range(1, 9)
+            range(rng, 1, 200),
+            choice(rng, STREETS),
+            range(rng, 0, 6),
+            range(rng, 1, 9)
         ),
-        residence: rng.choice(HOMES).to_owned(),
+        residence: choice(rng, HOMES).to_owned(),
         practice_code: practice,
-        named_gp: format!("Dr {}", rng.choice(LAST)),
+        named_gp: format!("Dr {}", choice(rng, LAST)),
     };
-    let cohort_category = rng.choice(CATEGORIES).to_owned();
+    let cohort_category = choice(rng, CATEGORIES).to_owned();
     let case_manager = person(rng);
-    let care_team = rng
-        .sample_n(PARTIES, 2, 6)
+    let care_team = sample_n(rng, PARTIES, 2, 6)
         .into_iter()
         .map(str::to_owned)
         .collect();
@@ -453,45 +247,43 @@ fn plan(rng: &mut Rng, i: usize) -> Plan {
         share_with_emergency_services: rng.float() < 0.85,
         recorded_on: date(rng, 2023, 2024),
     };
-    let medications = rng
-        .sample_n(MEDS, 4, 14)
+    let medications = sample_n(rng, MEDS, 4, 14)
         .into_iter()
-        .map(str::to_owned)
+        .map(|(name, dose)| format!("{name} {dose}"))
         .collect();
     let social = Social {
-        lives: rng.choice(LIVES).to_owned(),
+        lives: choice(rng, LIVES).to_owned(),
         carer: format!(
             "{} {last} ({}), 07700 9{}",
-            rng.choice(FIRST),
-            rng.choice(RELATIONS),
-            rng.range(10_000, 99_999)
+            choice(rng, FIRST),
+            choice(rng, RELATIONS),
+            range(rng, 10_000, 99_999)
         ),
-        key_safe: (rng.float() < 0.5).then(|| rng.range(1000, 9999).to_string()),
+        key_safe: (rng.float() < 0.5).then(|| range(rng, 1000, 9999).to_string()),
     };
     let preferences = Preferences {
-        dnacpr: rng.choice(DNACPR).to_owned(),
-        preferred_place_of_care: rng.choice(PLACES).to_owned(),
+        dnacpr: choice(rng, DNACPR).to_owned(),
+        preferred_place_of_care: choice(rng, PLACES).to_owned(),
         notes: if rng.float() < 0.4 {
             "ReSPECT form in red folder".to_owned()
         } else {
             String::new()
         },
     };
-    let goals = rng
-        .sample_n(GOALS, 1, 4)
+    let goals = sample_n(rng, GOALS, 1, 4)
         .into_iter()
         .map(|need| Goal {
             need: need.to_owned(),
             action: "Agreed with patient".to_owned(),
-            owner: rng.choice(PARTIES).to_owned(),
+            owner: choice(rng, PARTIES).to_owned(),
         })
         .collect();
     let baseline = Baseline {
-        pulse: rng.range(58, 96),
+        pulse: range(rng, 58, 96),
         bp: bp(rng),
-        resp_rate: rng.range(12, 22),
-        spo2: rng.range(88, 99),
-        peak_flow: rng.range(150, 450),
+        resp_rate: range(rng, 12, 22),
+        spo2: range(rng, 88, 99),
+        peak_flow: range(rng, 150, 450),
         known_af: rng.float() < 0.3,
     };
     Plan {

@@ -734,7 +734,7 @@ async fn read_summaries(
             let url = format!("{base}/api/v1/emergency/summary/");
             let auth = format!("Bearer {token}");
             tokio::spawn(async move {
-                let mut rng = caseload::Rng::new(r as u64 + 1);
+                let mut rng = redfolder_shared::testkit::Rng::new(r as u64 + 1);
                 let mut load = Load::default();
                 let mut path = String::with_capacity(url.len() + 10);
                 for slot in 0u64.. {
@@ -752,7 +752,7 @@ async fn read_summaries(
                         tokio::time::sleep_until(intended.into()).await;
                     }
                     let sent = Instant::now();
-                    let number = &nhs[rng.range(0, nhs.len() as u32) as usize];
+                    let number = &nhs[rng.below(nhs.len())];
                     path.clear();
                     path.push_str(&url);
                     path.push_str(number);

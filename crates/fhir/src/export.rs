@@ -1148,16 +1148,8 @@ mod tests {
 
     #[test]
     fn people_and_the_practice_are_resources_of_the_bundle() {
-        let nurse = Editor {
-            user_id: "u1".into(),
-            user_name: "Nurse One".into(),
-        };
-        let new = NewPlan {
-            nhs_number: "9434765919".into(),
-            name: "Ada Example".into(),
-            date_of_birth: "1938-02-28".into(),
-            address: "1 High Street".into(),
-        };
+        let nurse = redfolder_shared::testkit::editor("u1", "Nurse One");
+        let new = redfolder_shared::testkit::example_patient();
         let t = 1_790_000_000_000;
         let mut doc = PlanDoc::create(ActorId::from(b"a".as_slice()), &new, &nurse, t).unwrap();
         doc.apply_all(

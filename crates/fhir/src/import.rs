@@ -1112,17 +1112,9 @@ mod tests {
     }
 
     fn plan_with(edit: Option<Edit>) -> CarePlan {
-        use redfolder_shared::{ActorId, Editor, NewPlan, PlanDoc};
-        let editor = Editor {
-            user_id: "u1".into(),
-            user_name: "Nurse One".into(),
-        };
-        let new = NewPlan {
-            nhs_number: "9434765919".into(),
-            name: "Ada Example".into(),
-            date_of_birth: "1938-02-28".into(),
-            address: "1 High Street".into(),
-        };
+        use redfolder_shared::{ActorId, PlanDoc};
+        let editor = redfolder_shared::testkit::editor("u1", "Nurse One");
+        let new = redfolder_shared::testkit::example_patient();
         let mut doc = PlanDoc::create(
             ActorId::from(b"a".as_slice()),
             &new,

@@ -1,46 +1,142 @@
-//! [`Metrics`]: counters and histograms rendered as Prometheus text at `GET /metrics`.
+//! [`Metrics`]: counters, a gauge and a histogram, exposed at `GET /metrics` in the
+//! OpenMetrics text format by the `prometheus-client` crate.
 //!
 //! Labels are route templates, methods, statuses and reasons: never ids, paths or anything
-//! a patient could be recognised by.
+//! a patient could be recognised by. Every label value comes from a bounded set (route
+//! templates, standard methods or `other`, status codes, fixed reason names), so a client
+//! cannot grow the exposition.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// The `Content-Type` of [`Metrics::render`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Upper bounds (seconds) of the request latency histogram's buckets.
 const BUCKETS: [f64; 11] = [
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
-#[derive(Debug, Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
 }
 
-/// The server's metrics; shared through `AppState`.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    method: &'static str,
+    status: u16,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabel {
+    route: String,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(BUCKETS)
+}
+
+/// The server's metrics; shared through `AppState`. The metric handles are cheap clones
+/// of what the registry holds, so recording never touches the registry.
+#[derive(Debug)]
 pub struct Metrics {
-    connections_open: AtomicI64,
-    connections_total: AtomicU64,
-    frames_received: AtomicU64,
-    frames_sent: AtomicU64,
-    commits: AtomicU64,
-    feed_items: AtomicU64,
-    refusals: Mutex<BTreeMap<&'static str, u64>>,
-    logins: Mutex<BTreeMap<&'static str, u64>>,
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
-    latency: Mutex<BTreeMap<String, Histogram>>,
+    registry: Registry,
+    connections_open: Gauge,
+    connections_total: Counter,
+    frames_received: Counter,
+    frames_sent: Counter,
+    commits: Counter,
+    feed_items: Counter,
+    refusals: Family<ReasonLabel, Counter>,
+    logins: Family<OutcomeLabel, Counter>,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabel, Histogram, fn() -> Histogram>,
 }
 
-fn bump<K: Ord>(map: &Mutex<BTreeMap<K, u64>>, key: K) {
-    let mut map = map
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    *map.entry(key).or_default() += 1;
+impl Default for Metrics {
+    fn default() -> Metrics {
+        let mut registry = Registry::with_prefix("redfolder");
+        let connections_open = Gauge::default();
+        let connections_total = Counter::default();
+        let frames_received = Counter::default();
+        let frames_sent = Counter::default();
+        let commits = Counter::default();
+        let feed_items = Counter::default();
+        let refusals = Family::<ReasonLabel, Counter>::default();
+        let logins = Family::<OutcomeLabel, Counter>::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency: Family<RouteLabel, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "sync_connections",
+            "Open sync WebSocket connections",
+            connections_open.clone(),
+        );
+        // A counter's exposition name gains `_total`.
+        registry.register(
+            "sync_connections",
+            "Sync WebSocket connections accepted",
+            connections_total.clone(),
+        );
+        registry.register(
+            "sync_frames_received",
+            "Sync frames received from devices",
+            frames_received.clone(),
+        );
+        registry.register(
+            "sync_frames_sent",
+            "Sync frames sent to devices",
+            frames_sent.clone(),
+        );
+        registry.register("commits", "Plan changes committed", commits.clone());
+        registry.register(
+            "feed_items_served",
+            "Emergency feed items delivered",
+            feed_items.clone(),
+        );
+        registry.register(
+            "refusals",
+            "Changes refused, by the rule that refused them",
+            refusals.clone(),
+        );
+        registry.register("logins", "Sign-in attempts, by outcome", logins.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests, by route template, method and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency, by route template",
+            latency.clone(),
+        );
+        Metrics {
+            registry,
+            connections_open,
+            connections_total,
+            frames_received,
+            frames_sent,
+            commits,
+            feed_items,
+            refusals,
+            logins,
+            requests,
+            latency,
+        }
+    }
 }
 
 /// The label for an HTTP method: the standard ones by name, anything else as `other`.
@@ -57,163 +153,63 @@ fn method_label(method: &str) -> &'static str {
 
 impl Metrics {
     pub fn connection_opened(&self) {
-        self.connections_open.fetch_add(1, Ordering::Relaxed);
-        self.connections_total.fetch_add(1, Ordering::Relaxed);
+        self.connections_open.inc();
+        self.connections_total.inc();
     }
 
     pub fn connection_closed(&self) {
-        self.connections_open.fetch_sub(1, Ordering::Relaxed);
+        self.connections_open.dec();
     }
 
     pub fn frame_received(&self) {
-        self.frames_received.fetch_add(1, Ordering::Relaxed);
+        self.frames_received.inc();
     }
 
     pub fn frames_sent(&self, n: usize) {
-        self.frames_sent.fetch_add(n as u64, Ordering::Relaxed);
+        self.frames_sent.inc_by(n as u64);
     }
 
     pub fn commit(&self) {
-        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.commits.inc();
     }
 
     pub fn feed_items(&self, n: usize) {
-        self.feed_items.fetch_add(n as u64, Ordering::Relaxed);
+        self.feed_items.inc_by(n as u64);
     }
 
-    /// A change refused over sync: `write_rule`, `schema`, `actor` or `author`.
+    /// A change refused: the name of the rule that refused it (a fixed set).
     pub fn refusal(&self, reason: &'static str) {
-        bump(&self.refusals, reason);
+        self.refusals.get_or_create(&ReasonLabel { reason }).inc();
     }
 
     /// A sign-in attempt's outcome: `ok`, `failed` or `throttled`.
     pub fn login(&self, outcome: &'static str) {
-        bump(&self.logins, outcome);
+        self.logins.get_or_create(&OutcomeLabel { outcome }).inc();
     }
 
     /// One HTTP request. `route` is a route template or `static`, so it is bounded;
     /// a method outside the standard ones is counted as `other`, so a client inventing
     /// methods cannot grow the label set without bound.
     pub fn request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
-        bump(
-            &self.requests,
-            (route.to_owned(), method_label(method).to_owned(), status),
-        );
-        let mut latency = self
-            .latency
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let h = latency.entry(route.to_owned()).or_default();
-        let secs = elapsed.as_secs_f64();
-        for (bound, count) in BUCKETS.iter().zip(h.counts.iter_mut()) {
-            if secs <= *bound {
-                *count += 1;
-            }
-        }
-        h.count += 1;
-        h.sum += secs;
+        self.requests
+            .get_or_create(&RequestLabels {
+                route: route.to_owned(),
+                method: method_label(method),
+                status,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&RouteLabel {
+                route: route.to_owned(),
+            })
+            .observe(elapsed.as_secs_f64());
     }
 
-    /// The Prometheus text exposition of everything.
+    /// The OpenMetrics text exposition of everything ([`CONTENT_TYPE`]).
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let mut scalar = |name: &str, kind: &str, help: &str, value: String| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-            );
-        };
-        scalar(
-            "redfolder_sync_connections",
-            "gauge",
-            "Open sync WebSocket connections.",
-            self.connections_open.load(Ordering::Relaxed).to_string(),
-        );
-        scalar(
-            "redfolder_sync_connections_total",
-            "counter",
-            "Sync WebSocket connections accepted.",
-            self.connections_total.load(Ordering::Relaxed).to_string(),
-        );
-        scalar(
-            "redfolder_sync_frames_received_total",
-            "counter",
-            "Sync frames received from devices.",
-            self.frames_received.load(Ordering::Relaxed).to_string(),
-        );
-        scalar(
-            "redfolder_sync_frames_sent_total",
-            "counter",
-            "Sync frames sent to devices.",
-            self.frames_sent.load(Ordering::Relaxed).to_string(),
-        );
-        scalar(
-            "redfolder_commits_total",
-            "counter",
-            "Plan changes committed.",
-            self.commits.load(Ordering::Relaxed).to_string(),
-        );
-        scalar(
-            "redfolder_feed_items_served_total",
-            "counter",
-            "Emergency feed items delivered.",
-            self.feed_items.load(Ordering::Relaxed).to_string(),
-        );
-        let lock = |m: &Mutex<BTreeMap<&'static str, u64>>| {
-            m.lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone()
-        };
-        let _ = writeln!(
-            out,
-            "# HELP redfolder_refusals_total Changes refused over sync, by reason.\n# TYPE redfolder_refusals_total counter"
-        );
-        for (reason, n) in lock(&self.refusals) {
-            let _ = writeln!(out, "redfolder_refusals_total{{reason=\"{reason}\"}} {n}");
-        }
-        let _ = writeln!(
-            out,
-            "# HELP redfolder_logins_total Sign-in attempts, by outcome.\n# TYPE redfolder_logins_total counter"
-        );
-        for (outcome, n) in lock(&self.logins) {
-            let _ = writeln!(out, "redfolder_logins_total{{outcome=\"{outcome}\"}} {n}");
-        }
-        let _ = writeln!(
-            out,
-            "# HELP redfolder_http_requests_total HTTP requests, by route template, method and status.\n# TYPE redfolder_http_requests_total counter"
-        );
-        let requests = self
-            .requests
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        for ((route, method, status), n) in requests {
-            let _ = writeln!(
-                out,
-                "redfolder_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}"
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP redfolder_http_request_duration_seconds HTTP request latency, by route template.\n# TYPE redfolder_http_request_duration_seconds histogram"
-        );
-        let latency = self
-            .latency
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (route, h) in latency.iter() {
-            for (bound, count) in BUCKETS.iter().zip(h.counts.iter()) {
-                let _ = writeln!(
-                    out,
-                    "redfolder_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {count}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "redfolder_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}\nredfolder_http_request_duration_seconds_sum{{route=\"{route}\"}} {}\nredfolder_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
-                h.count, h.sum, h.count
-            );
-        }
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
         out
     }
 }
@@ -223,7 +219,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn renders_prometheus_text() {
+    fn renders_openmetrics_text() {
         let m = Metrics::default();
         m.connection_opened();
         m.commit();
@@ -231,17 +227,38 @@ mod tests {
         m.request("/healthz", "GET", 200, Duration::from_millis(3));
         let text = m.render();
         assert!(text.contains("redfolder_sync_connections 1\n"), "{text}");
+        assert!(
+            text.contains("redfolder_sync_connections_total 1\n"),
+            "{text}"
+        );
         assert!(text.contains("redfolder_commits_total 1\n"), "{text}");
-        assert!(text.contains("redfolder_refusals_total{reason=\"write_rule\"} 1\n"));
-        assert!(text.contains(
-            "redfolder_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"} 1\n"
-        ));
-        assert!(text.contains(
-            "redfolder_http_request_duration_seconds_bucket{route=\"/healthz\",le=\"0.005\"} 1\n"
-        ));
-        assert!(text.contains(
-            "redfolder_http_request_duration_seconds_bucket{route=\"/healthz\",le=\"0.001\"} 0\n"
-        ));
+        assert!(
+            text.contains("redfolder_refusals_total{reason=\"write_rule\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "redfolder_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"} 1\n"
+            ),
+            "{text}"
+        );
+        let bucket = |le: &str| {
+            text.lines()
+                .find(|l| {
+                    l.starts_with("redfolder_http_request_duration_seconds_bucket{")
+                        && l.contains("route=\"/healthz\"")
+                        && l.contains(&format!("le=\"{le}\""))
+                })
+                .unwrap_or_else(|| panic!("no bucket le={le} in:\n{text}"))
+                .rsplit(' ')
+                .next()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(bucket("0.001"), "0");
+        assert_eq!(bucket("0.005"), "1");
+        assert_eq!(bucket("+Inf"), "1");
+        assert!(text.ends_with("# EOF\n"), "{text}");
     }
 
     #[test]
@@ -252,10 +269,11 @@ mod tests {
         }
         m.request("static", "DELETE", 405, Duration::ZERO);
         let text = m.render();
-        let lines: Vec<&str> = text
+        let mut lines: Vec<&str> = text
             .lines()
             .filter(|l| l.starts_with("redfolder_http_requests_total{"))
             .collect();
+        lines.sort_unstable();
         assert_eq!(
             lines,
             [

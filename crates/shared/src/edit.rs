@@ -1472,6 +1472,11 @@ fn resolve(
         }
         DecisionValue::Consent(mut c) => {
             c.recorded = Some(by.clone());
+            // A kept withdrawal is the resolver's decision too: the consent register is
+            // written whole, and a change may carry no other clinician's name.
+            if let Some(w) = &mut c.withdrawn {
+                w.recorded = by.clone();
+            }
             plan.consent = c;
             Field::Consent
         }

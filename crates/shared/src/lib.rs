@@ -5,7 +5,7 @@
 //! the sync engine turns bytes into bytes. The same code runs in the server (natively)
 //! and in the tablet app (compiled to `wasm32-unknown-unknown`).
 //!
-//! A [`CarePlan`] holds every group of `DOMAIN.md` "What a plan holds"; it changes only
+//! A [`CarePlan`] holds every group of `docs/domain.md` "What a plan holds"; it changes only
 //! through validated [`Edit`]s. Lists merge as lists and long text character by character;
 //! nothing is deleted, only marked entered-in-error. Safety-critical decisions (DNACPR,
 //! allergies, ceiling of treatment, admission, preferred place of death, consent) never
@@ -94,7 +94,10 @@ pub use plan::{
     FocusOfCare, Goal, GoalAction, GoalStatus, MdtDiscussion, Medication, Patient, Relationship,
     Residence, Review, SCHEMA_VERSION, Sex, TeamContactKind,
 };
-pub use review::{DUE_SOON_DAYS, DueState, OVER_75_REVIEW_MONTHS, ReviewDue, days_between};
+pub use review::{
+    DUE_SOON_DAYS, DueState, NextReview, OVER_75_REVIEW_MONTHS, ReviewBasis, ReviewDue,
+    days_between,
+};
 pub use schema::{Field, GENESIS_ACTOR, genesis_change};
 pub use summary::{
     EmergencySummary, PAPER_SECTIONS, PaperCodeError, PaperCopy, PaperReading, PaperState,

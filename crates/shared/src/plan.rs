@@ -2,7 +2,7 @@
 //!
 //! Callers never touch Automerge paths: they read a [`CarePlan`] (hydrated from the
 //! document by [`crate::PlanDoc::plan`]) and change it through [`crate::Edit`]s. The groups
-//! follow "What a plan holds" in `DOMAIN.md`; the emergency decisions whose concurrent
+//! follow "What a plan holds" in `docs/domain.md`; the emergency decisions whose concurrent
 //! divergence must never resolve silently live in [`crate::decision`].
 
 use autosurgeon::{Hydrate, Reconcile, Text};
@@ -82,12 +82,50 @@ pub(crate) fn text_as_str<S: Serializer>(text: &Text, s: S) -> Result<S::Ok, S::
 }
 
 /// A user and a moment: who did something and when.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Reconcile, Hydrate, Serialize, Deserialize)]
+///
+/// Written as a whole: a new attribution is a new map object in the document, never the
+/// old one's fields overwritten (see the `Reconcile` impl), so two clinicians' concurrent
+/// attributions conflict as wholes and the plan never shows one's name with the other's time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Hydrate, Serialize, Deserialize)]
 pub struct Attribution {
     pub user_id: String,
     pub user_name: String,
     /// Milliseconds since the Unix epoch.
     pub at_ms: i64,
+}
+
+impl autosurgeon::Reconcile for Attribution {
+    /// Who and when: an attribution with another key is another attribution, written as a
+    /// new object (autosurgeon replaces an object whose key differs).
+    type Key<'a> = (String, i64);
+
+    fn reconcile<R: autosurgeon::Reconciler>(&self, mut reconciler: R) -> Result<(), R::Error> {
+        use autosurgeon::reconcile::MapReconciler;
+        let mut map = reconciler.map()?;
+        map.put("user_id", &self.user_id)?;
+        map.put("user_name", &self.user_name)?;
+        map.put("at_ms", self.at_ms)?;
+        Ok(())
+    }
+
+    fn hydrate_key<'a, D: autosurgeon::ReadDoc>(
+        doc: &D,
+        obj: &automerge::ObjId,
+        prop: autosurgeon::Prop<'_>,
+    ) -> Result<autosurgeon::reconcile::LoadKey<Self::Key<'a>>, autosurgeon::ReconcileError> {
+        use autosurgeon::reconcile::LoadKey;
+        let user: LoadKey<String> =
+            autosurgeon::hydrate_key(doc, obj, prop.clone(), "user_id".into())?;
+        let at: LoadKey<i64> = autosurgeon::hydrate_key(doc, obj, prop, "at_ms".into())?;
+        Ok(match (user, at) {
+            (LoadKey::Found(user), LoadKey::Found(at)) => LoadKey::Found((user, at)),
+            _ => LoadKey::KeyNotFound,
+        })
+    }
+
+    fn key(&self) -> autosurgeon::reconcile::LoadKey<Self::Key<'_>> {
+        autosurgeon::reconcile::LoadKey::Found((self.user_id.clone(), self.at_ms))
+    }
 }
 
 /// Marks an entry as entered in error; entries are never deleted.

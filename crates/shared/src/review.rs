@@ -45,6 +45,72 @@ pub struct ReviewDue {
     pub set_earlier: bool,
 }
 
+/// What a next review is reckoned from: the one rule, used by [`CarePlan::review_due`] on
+/// the tablet and by the server's scheme reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReviewBasis {
+    /// In the annual over-75 case review (enrolled for it, or moved to it at a review).
+    pub annual: bool,
+    /// The interval the plan sets, if any.
+    pub interval_months: Option<u32>,
+    /// The last live review.
+    pub last_review: Option<Date>,
+    /// When the plan was (first) completed.
+    pub completed: Option<Date>,
+    /// The date the case manager set.
+    pub set: Option<Date>,
+}
+
+/// A next review as [`ReviewBasis::next`] reckons it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NextReview {
+    pub due: Date,
+    pub interval_months: u32,
+    /// The case manager's date is earlier than the interval gives.
+    pub set_earlier: bool,
+}
+
+impl ReviewBasis {
+    /// The interval (four months unless the plan says otherwise; twelve for the annual
+    /// case review) after the last review, or after completion if there has been none; the
+    /// case manager's date instead when it is earlier. `None` with nothing to count from.
+    pub fn next(&self) -> Option<NextReview> {
+        let interval_months = self.interval_months.unwrap_or(if self.annual {
+            OVER_75_REVIEW_MONTHS
+        } else {
+            DEFAULT_REVIEW_INTERVAL_MONTHS
+        });
+        let computed = self
+            .last_review
+            .or(self.completed)
+            .map(|b| b.add_months(interval_months));
+        let (due, set_earlier) = match (computed, self.set) {
+            (Some(c), Some(s)) if s < c => (s, true),
+            (Some(c), _) => (c, false),
+            (None, Some(s)) => (s, true),
+            (None, None) => return None,
+        };
+        Some(NextReview {
+            due,
+            interval_months,
+            set_earlier,
+        })
+    }
+}
+
+impl DueState {
+    /// Where `due` falls against `today`, with `window_days` counting as due soon.
+    pub fn of(due: Date, today: Date, window_days: i64) -> DueState {
+        if due < today {
+            DueState::Overdue
+        } else if days_between(today, due) <= window_days {
+            DueState::DueSoon
+        } else {
+            DueState::NotYetDue
+        }
+    }
+}
+
 impl CarePlan {
     /// The next review of a plan in the scheme (complete or under review): the review
     /// interval after the last review, or after the plan was completed if it has not been
@@ -69,31 +135,20 @@ impl CarePlan {
             || reviews
                 .iter()
                 .any(|(_, o)| *o == ReviewOutcome::MoveToAnnualReview);
-        let interval = e.review_interval_months.unwrap_or(if annual {
-            OVER_75_REVIEW_MONTHS
-        } else {
-            DEFAULT_REVIEW_INTERVAL_MONTHS
-        });
-        let base = reviews
-            .last()
-            .map(|(d, _)| *d)
-            .or_else(|| e.completed.as_ref().map(|a| Date::from_unix_ms(a.at_ms)));
-        let computed = base.map(|b| b.add_months(interval));
-        let set = e.next_review_due.as_deref().and_then(Date::parse);
-        let (due, set_earlier) = match (computed, set) {
-            (Some(c), Some(s)) if s < c => (s, true),
-            (Some(c), _) => (c, false),
-            (None, Some(s)) => (s, true),
-            (None, None) => return None,
+        let basis = ReviewBasis {
+            annual,
+            interval_months: e.review_interval_months,
+            last_review: reviews.last().map(|(d, _)| *d),
+            completed: e.completed.as_ref().map(|a| Date::from_unix_ms(a.at_ms)),
+            set: e.next_review_due.as_deref().and_then(Date::parse),
         };
+        let NextReview {
+            due,
+            interval_months: interval,
+            set_earlier,
+        } = basis.next()?;
         let days_left = days_between(today, due);
-        let state = if due < today {
-            DueState::Overdue
-        } else if days_left <= due_soon_days {
-            DueState::DueSoon
-        } else {
-            DueState::NotYetDue
-        };
+        let state = DueState::of(due, today, due_soon_days);
         Some(ReviewDue {
             due: due.to_string(),
             state,
@@ -108,24 +163,13 @@ impl CarePlan {
 
 /// Days from `a` to `b` (negative when `b` is earlier).
 pub fn days_between(a: Date, b: Date) -> i64 {
-    day_number(b) - day_number(a)
-}
-
-fn day_number(d: Date) -> i64 {
-    // Howard Hinnant's days_from_civil.
-    let y = i64::from(d.year) - i64::from(d.month <= 2);
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(d.month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d.day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    b.day_number() - a.day_number()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ActorId, Edit, Editor, NewPlan, PlanDoc};
+    use crate::{ActorId, Edit, PlanDoc};
 
     fn day(s: &str) -> Date {
         Date::parse(s).unwrap()
@@ -145,16 +189,8 @@ mod tests {
 
     /// A plan given `before`, then completed on 2026-01-10, then given `after`.
     fn enrolled_and_completed(before: &[Edit], after: &[Edit]) -> CarePlan {
-        let editor = Editor {
-            user_id: "u1".into(),
-            user_name: "Nurse One".into(),
-        };
-        let new = NewPlan {
-            nhs_number: "9434765919".into(),
-            name: "Ada Example".into(),
-            date_of_birth: "1938-02-28".into(),
-            address: "1 High Street".into(),
-        };
+        let editor = crate::testkit::editor("u1", "Nurse One");
+        let new = crate::testkit::example_patient();
         let now = 1_768_046_400_000; // 2026-01-10 12:00 UTC
         let mut doc = PlanDoc::create(ActorId::from(b"a".as_slice()), &new, &editor, now).unwrap();
         let setup: Vec<Edit> = serde_json::from_value(serde_json::json!([
@@ -235,16 +271,8 @@ mod tests {
 
     #[test]
     fn draft_and_ended_plans_have_no_review_due() {
-        let editor = Editor {
-            user_id: "u1".into(),
-            user_name: "Nurse One".into(),
-        };
-        let new = NewPlan {
-            nhs_number: "9434765919".into(),
-            name: "Ada Example".into(),
-            date_of_birth: "1938-02-28".into(),
-            address: String::new(),
-        };
+        let editor = crate::testkit::editor("u1", "Nurse One");
+        let new = crate::testkit::example_patient_without_address();
         let draft = PlanDoc::create(ActorId::from(b"a".as_slice()), &new, &editor, 0)
             .unwrap()
             .plan()

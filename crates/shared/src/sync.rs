@@ -55,9 +55,9 @@ pub enum Received {
 
 /// How many consecutive quiet ticks a channel waits for the peer's answer to its last
 /// frame before [`Session::tick`] gives the frame up for lost and restarts the channel.
-/// The tick runs every few seconds (2 s on the device), so an answer has 4 to 6 s: long
-/// enough for a peer that is working through a window of other documents, short enough
-/// that a lost frame costs seconds, not minutes.
+/// The tick runs every few seconds (3 s on the device, `TICK_MS` in the wasm crate), so an
+/// answer has 6 to 9 s: long enough for a peer that is working through a window of other
+/// documents, short enough that a lost frame costs seconds, not minutes.
 pub const ANSWER_TIMEOUT_TICKS: u32 = 2;
 
 #[derive(Debug, Default)]

@@ -42,6 +42,11 @@ impl Rng {
         lo + self.next_u64() % (hi - lo)
     }
 
+    /// Uniform in `[0, 1)`.
+    pub fn float(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
     pub fn below(&mut self, n: usize) -> usize {
         (self.next_u64() % n as u64) as usize
     }
@@ -84,12 +89,14 @@ pub fn nhs_number(rng: &mut Rng) -> String {
     }
 }
 
-const FIRST: &[&str] = &[
+// The vocabulary every generated caseload draws from: this module's plans and the
+// benchmark harness's workload JSON (`crates/bench`), so the two describe the same people.
+pub const FIRST: &[&str] = &[
     "Ada", "Bernard", "Cyril", "Doreen", "Edith", "Frank", "Gladys", "Harold", "Irene", "Jack",
     "Kathleen", "Leonard", "Margaret", "Norman", "Olive", "Percy", "Queenie", "Ronald", "Sylvia",
     "Thomas", "Una", "Vera", "Walter",
 ];
-const LAST: &[&str] = &[
+pub const LAST: &[&str] = &[
     "Ainsworth",
     "Bramley",
     "Cawthorne",
@@ -115,7 +122,7 @@ const LAST: &[&str] = &[
     "Whiteley",
     "Yates",
 ];
-const STREETS: &[&str] = &[
+pub const STREETS: &[&str] = &[
     "Moorgate",
     "Wickersley Road",
     "Herringthorpe Valley Road",
@@ -124,7 +131,7 @@ const STREETS: &[&str] = &[
     "Fitzwilliam Road",
     "Brinsworth Lane",
 ];
-const CONDITIONS: &[(&str, &str)] = &[
+pub const CONDITIONS: &[(&str, &str)] = &[
     (
         "COPD",
         "Salbutamol PRN, tiotropium daily; pulmonary rehab completed",
@@ -159,7 +166,7 @@ const CONDITIONS: &[(&str, &str)] = &[
         "Co-careldopa; neurology review yearly",
     ),
 ];
-const MEDS: &[(&str, &str)] = &[
+pub const MEDS: &[(&str, &str)] = &[
     ("Metformin", "1g BD"),
     ("Apixaban", "5mg BD"),
     ("Furosemide", "40mg OD"),
@@ -178,7 +185,7 @@ const MEDS: &[(&str, &str)] = &[
     ("Co-careldopa", "25/100 TDS"),
     ("Lansoprazole", "15mg OD"),
 ];
-const PARTIES: &[&str] = &[
+pub const PARTIES: &[&str] = &[
     "District nursing team",
     "Community matron",
     "Social worker",
@@ -190,7 +197,7 @@ const PARTIES: &[&str] = &[
     "Occupational therapy",
     "Mental health liaison",
 ];
-const EXACERBATIONS: &[(&str, &str)] = &[
+pub const EXACERBATIONS: &[(&str, &str)] = &[
     (
         "COPD",
         "If increased breathlessness or sputum colour change: start rescue pack (amoxicillin 500mg TDS 5 days, prednisolone 30mg OD 5 days), inform practice same day. SpO2 below 88% on air: call 999.",
@@ -212,7 +219,7 @@ const EXACERBATIONS: &[(&str, &str)] = &[
         "Peak flow below 250: follow personal asthma action plan, prednisolone 40mg OD 5 days, review within 48h.",
     ),
 ];
-const GOALS: &[&str] = &[
+pub const GOALS: &[&str] = &[
     "Stop smoking",
     "More social contact: lunch club twice weekly",
     "Lose 5kg over six months",
@@ -221,7 +228,7 @@ const GOALS: &[&str] = &[
     "Understand inhaler technique",
     "Reduce falls at night",
 ];
-const SENTENCES: &[&str] = &[
+pub const SENTENCES: &[&str] = &[
     "Seen at home with daughter present.",
     "Breathlessness stable, no admissions since last review.",
     "Medication reconciled with pharmacist.",
@@ -246,7 +253,8 @@ pub struct GeneratedPlan {
     pub reviews: Vec<(i64, Vec<Edit>)>,
 }
 
-fn date(rng: &mut Rng, lo: u64, hi: u64) -> String {
+/// A day between 1 January of year `lo` and 28 December of year `hi`, `YYYY-MM-DD`.
+pub fn date(rng: &mut Rng, lo: u64, hi: u64) -> String {
     format!(
         "{}-{:02}-{:02}",
         rng.range(lo, hi + 1),
@@ -255,7 +263,8 @@ fn date(rng: &mut Rng, lo: u64, hi: u64) -> String {
     )
 }
 
-fn person(rng: &mut Rng) -> String {
+/// An invented full name.
+pub fn person(rng: &mut Rng) -> String {
     format!("{} {}", rng.pick(FIRST), rng.pick(LAST))
 }
 
@@ -641,5 +650,32 @@ mod tests {
             assert!(plan.conflicts.is_empty());
             assert_eq!(doc.history().len(), 3 + p.reviews.len());
         }
+    }
+}
+
+/// A clinician signed in as `user_id`, named `user_name`.
+pub fn editor(user_id: &str, user_name: &str) -> Editor {
+    Editor {
+        user_id: user_id.to_owned(),
+        user_name: user_name.to_owned(),
+    }
+}
+
+/// The example patient the unit tests create plans for (a test NHS number with a valid
+/// check digit).
+pub fn example_patient() -> NewPlan {
+    NewPlan {
+        address: "1 High Street".to_owned(),
+        ..example_patient_without_address()
+    }
+}
+
+/// [`example_patient`] with no address recorded.
+pub fn example_patient_without_address() -> NewPlan {
+    NewPlan {
+        nhs_number: "9434765919".to_owned(),
+        name: "Ada Example".to_owned(),
+        date_of_birth: "1938-02-28".to_owned(),
+        address: String::new(),
     }
 }

@@ -121,16 +121,8 @@ mod tests {
 
     #[test]
     fn plan_json_carries_the_fields_the_app_draws() {
-        let editor = Editor {
-            user_id: "u1".into(),
-            user_name: "Nurse One".into(),
-        };
-        let new = NewPlan {
-            nhs_number: "9434765919".into(),
-            name: "Ada Example".into(),
-            date_of_birth: "1938-02-28".into(),
-            address: "1 High Street".into(),
-        };
+        let editor = redfolder_shared::testkit::editor("u1", "Nurse One");
+        let new = redfolder_shared::testkit::example_patient();
         let now = 1_795_960_800_000;
         let mut doc =
             PlanDoc::create(ActorId::from(b"device-a".as_slice()), &new, &editor, now).unwrap();

@@ -15,13 +15,10 @@ pub(crate) async fn healthz() -> Json<Value> {
 /// Prometheus text: connections, sync frames, commits, refusals, sign-ins, request counts
 /// and latencies. No identifiers in any label.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
+    responses((status = 200, description = "OpenMetrics text exposition (Prometheus scrapes it)", content_type = "application/openmetrics-text")))]
 pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         state.metrics().render(),
     )
 }

@@ -18,8 +18,6 @@ pub const CLAIM_WINDOW_MONTHS: u32 = 3;
 /// Full case management: the first 3 % and up to 5 % of the list (section 1).
 pub const FIRST_TIER_PERCENT: u64 = 3;
 pub const COHORT_PERCENT: u64 = 5;
-/// Over-75 case reviews are annual.
-pub const OVER_75_REVIEW_MONTHS: u32 = 12;
 /// MDT meetings a practice must hold per year, notice in days, patient list notice in days.
 pub const MDT_MEETINGS_PER_YEAR: usize = 10;
 pub const MDT_NOTICE_DAYS: i64 = 28;
@@ -134,26 +132,65 @@ pub fn movement(previous: &[RiskRow], latest: &[RiskRow]) -> Movement {
     }
 }
 
+/// The line (from 1) of the record starting at byte `at` of `text`. A record's position
+/// in the csv crate can point at the end of the previous line (the `\n` of a `\r\n`, or a
+/// blank line it skipped), so line ends there are passed over first.
+fn line_at(text: &str, at: u64) -> usize {
+    let at = usize::try_from(at).unwrap_or(usize::MAX).min(text.len());
+    let start = text[at..]
+        .find(|c| c != '\r' && c != '\n')
+        .map_or(text.len(), |skip| at + skip);
+    text.as_bytes()[..start]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
 /// Parses the risk tool's CSV: a header naming `nhs_number`, `risk_score`, `risk_level`
 /// and `as_of` (any order, any case), then one patient a line. Either every row is good
 /// and all are returned, or every problem is returned line by line and nothing is kept.
 pub fn parse_risk_csv(text: &str, today: Date) -> Result<Vec<RiskRow>, Vec<RowProblem>> {
     let mut problems = Vec::new();
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .map(|(i, l)| (i + 1, l.trim_end_matches('\r')))
-        .filter(|(_, l)| !l.trim().is_empty());
-    let Some((header_line, header)) = lines.next() else {
-        return Err(vec![RowProblem {
-            line: 1,
-            message: "the file is empty".into(),
-        }]);
+    // The csv crate reads quoting and line endings; lines of nothing but blanks are
+    // skipped, as spreadsheets leave them at the end.
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let mut lines = reader.records().filter_map(|record| match record {
+        Ok(r) if r.iter().all(str::is_empty) => None,
+        Ok(r) => {
+            let line = r.position().map_or(0, |p| line_at(text, p.byte()));
+            Some(Ok((line, r)))
+        }
+        Err(e) => {
+            let line = e.position().map_or(0, |p| line_at(text, p.byte()));
+            Some(Err(RowProblem {
+                line,
+                message: format!("this line could not be read as CSV: {e}"),
+            }))
+        }
+    });
+    let (header_line, header) = match lines.next() {
+        None => {
+            return Err(vec![RowProblem {
+                line: 1,
+                message: "the file is empty".into(),
+            }]);
+        }
+        Some(Err(problem)) => return Err(vec![problem]),
+        Some(Ok(first)) => first,
     };
     let names: Vec<String> = header
-        .trim_start_matches('\u{feff}')
-        .split(',')
-        .map(|h| h.trim().to_ascii_lowercase().replace([' ', '-'], "_"))
+        .iter()
+        .map(|h| {
+            h.trim_start_matches('\u{feff}')
+                .trim()
+                .to_ascii_lowercase()
+                .replace([' ', '-'], "_")
+        })
         .collect();
     let column = |want: &str| names.iter().position(|n| n == want);
     let (Some(c_nhs), Some(c_score), Some(c_level), Some(c_as_of)) = (
@@ -169,11 +206,15 @@ pub fn parse_risk_csv(text: &str, today: Date) -> Result<Vec<RiskRow>, Vec<RowPr
     };
     let mut rows = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
-    for (line, text) in lines {
-        let cells: Vec<&str> = text
-            .split(',')
-            .map(|c| c.trim().trim_matches('"'))
-            .collect();
+    for record in lines {
+        let (line, record) = match record {
+            Ok(r) => r,
+            Err(problem) => {
+                problems.push(problem);
+                continue;
+            }
+        };
+        let cells: Vec<&str> = record.iter().collect();
         if cells.len() != names.len() {
             problems.push(RowProblem {
                 line,
@@ -344,61 +385,25 @@ pub fn review_due(facts: &PlanFacts) -> Option<Date> {
     if !facts.is_active() {
         return None;
     }
-    let interval = if facts.category == Some(ReturnCategory::Over75) {
-        facts
-            .review_interval_months
-            .unwrap_or(OVER_75_REVIEW_MONTHS)
-    } else {
-        facts
-            .review_interval_months
-            .unwrap_or(redfolder_shared::DEFAULT_REVIEW_INTERVAL_MONTHS)
+    let basis = redfolder_shared::ReviewBasis {
+        annual: facts.category == Some(ReturnCategory::Over75),
+        interval_months: facts.review_interval_months,
+        last_review: facts.reviews.last().map(|(d, _)| *d),
+        completed: facts.first_complete,
+        set: facts.next_review_due,
     };
-    let base = facts
-        .reviews
-        .last()
-        .map(|(d, _)| *d)
-        .or(facts.first_complete)?;
-    let computed = base.add_months(interval);
-    Some(match facts.next_review_due {
-        Some(set) if set < computed => set,
-        _ => computed,
-    })
+    basis.next().map(|n| n.due)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DueState {
-    Overdue,
-    DueSoon,
-    NotYetDue,
-}
+/// Where a due date falls: the core's rule, as the tablet shows it.
+pub use redfolder_shared::DueState;
 
-/// Overdue once the due day has passed; due soon within `window_days` of today.
 pub fn due_state(due: Date, today: Date, window_days: i64) -> DueState {
-    if due < today {
-        DueState::Overdue
-    } else if days_between(today, due) <= window_days {
-        DueState::DueSoon
-    } else {
-        DueState::NotYetDue
-    }
+    DueState::of(due, today, window_days)
 }
 
-/// Days from `a` to `b` (negative when `b` is earlier).
-pub fn days_between(a: Date, b: Date) -> i64 {
-    day_number(b) - day_number(a)
-}
-
-fn day_number(d: Date) -> i64 {
-    // Howard Hinnant's days_from_civil.
-    let y = i64::from(d.year) - i64::from(d.month <= 2);
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(d.month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d.day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+/// Days from `a` to `b`: the core's, so the server and the tablet count alike.
+pub use redfolder_shared::days_between;
 
 // ---------------------------------------------------------------- review outcome
 
@@ -646,12 +651,12 @@ impl Month {
 
     pub fn last_day(self) -> Date {
         let next = self.first_day().add_months(1);
-        Date::from_unix_ms((day_number(next) - 1) * 86_400_000)
+        next.plus_days(-1)
     }
 
     pub fn previous(self) -> Month {
         let d = self.first_day();
-        let prev = Date::from_unix_ms((day_number(d) - 1) * 86_400_000);
+        let prev = d.plus_days(-1);
         Month::of(prev)
     }
 
@@ -884,10 +889,14 @@ pub fn monthly_return(
 
 /// The return as CSV: one `measure,category,value` line per figure, in a fixed order.
 pub fn monthly_return_csv(r: &MonthlyReturn) -> String {
-    let mut out = String::from("measure,category,value\n");
+    let mut out = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
     let mut push = |measure: &str, category: &str, value: String| {
-        out.push_str(&format!("{measure},{category},{value}\n"));
+        out.write_record([measure, category, value.as_str()])
+            .expect("writing CSV to memory cannot fail");
     };
+    push("measure", "category", "value".to_owned());
     push("month", "", r.month.to_string());
     push("claimed_on", "", r.claimed_on.clone());
     push(
@@ -939,7 +948,10 @@ pub fn monthly_return_csv(r: &MonthlyReturn) -> String {
         );
     }
     push("claim_total", "", r.claim_total.to_string());
-    out
+    let bytes = out
+        .into_inner()
+        .expect("flushing CSV to memory cannot fail");
+    String::from_utf8(bytes).expect("the CSV writer was given only UTF-8")
 }
 
 pub fn activity_name(a: Activity) -> &'static str {

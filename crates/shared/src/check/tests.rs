@@ -395,3 +395,156 @@ fn attributions_are_found_wherever_they_are() {
     let v = serde_json::to_value(&a).unwrap();
     assert!(is_attribution(v.as_object().unwrap()));
 }
+
+#[test]
+fn keeping_a_colleagues_withdrawal_in_a_consent_conflict_passes() {
+    // Found by the sync property test: resolving a consent conflict by keeping a
+    // colleague's withdrawal wrote the withdrawal back under the colleague's name.
+    let mut server = committed();
+    server
+        .apply(
+            &Edit::SetConsent {
+                share_with_mdt: true,
+                share_with_emergency_services: true,
+            },
+            &nurse(),
+            NOW + 2,
+        )
+        .unwrap();
+    let mut tablet = PlanDoc::load(&server.save(), ActorId::from(b"tablet".as_slice())).unwrap();
+    let colleague = Editor {
+        user_id: "u-colleague".into(),
+        user_name: "Nurse Sam".into(),
+    };
+    let withdraw = Edit::WithdrawConsent {
+        date: "2026-11-28".into(),
+    };
+    server.apply(&withdraw, &colleague, NOW + 3).unwrap();
+    let narrow = Edit::SetConsent {
+        share_with_mdt: true,
+        share_with_emergency_services: false,
+    };
+    tablet.apply(&narrow, &nurse(), NOW + 4).unwrap();
+    tablet
+        .automerge()
+        .merge(&mut server.automerge().clone())
+        .unwrap();
+    let plan = tablet.plan().unwrap();
+    let conflict = plan
+        .conflict(crate::SafetyField::Consent)
+        .expect("the two consent writes conflict");
+    let kept = conflict
+        .values
+        .iter()
+        .find(|v| {
+            matches!(&v.value, crate::decision::DecisionValue::Consent(c) if c.withdrawn.is_some())
+        })
+        .expect("the withdrawal is one side")
+        .id
+        .clone();
+    let resolve = Edit::ResolveConflict {
+        field: crate::SafetyField::Consent,
+        keep: kept,
+    };
+    tablet.apply(&resolve, &nurse(), NOW + DAY).unwrap();
+
+    let committed_heads = server.heads();
+    let committed_plan = server.plan().unwrap();
+    let changes = tablet.automerge().get_changes(&committed_heads);
+    let mut candidate = PlanDoc::load(&server.save(), ActorId::from(b"server".as_slice())).unwrap();
+    candidate
+        .automerge()
+        .apply_changes(changes.clone())
+        .unwrap();
+    check_submission(
+        &mut candidate,
+        &committed_heads,
+        &committed_plan,
+        &changes,
+        &who(Writer::CaseManager),
+    )
+    .unwrap();
+    let after = candidate.plan().unwrap();
+    let withdrawal = after.consent.withdrawn.expect("the withdrawal was kept");
+    assert_eq!(withdrawal.recorded.user_id, "u-nurse");
+}
+
+#[test]
+fn concurrent_updates_of_one_entry_keep_each_attribution_whole() {
+    // Found by the sync property test: two clinicians updating the same medication at
+    // once merged their attributions field by field (one's name, the other's time), and
+    // the server then refused the next honest change as naming someone else.
+    let mut server = committed();
+    let colleague = Editor {
+        user_id: "u-colleague".into(),
+        user_name: "Nurse Sam".into(),
+    };
+    let update = |dose: &str| Edit::UpdateMedication {
+        id: "m1".into(),
+        name: None,
+        dose: Some(dose.into()),
+        notes: None,
+        location: None,
+    };
+    // The nurse had updated it before; the colleague then updates it on the server while
+    // the nurse, offline, adds medications (which moves her counter ahead) and updates
+    // it again. Field by field, her second write touched only the time.
+    server.apply(&update("40 mg"), &nurse(), NOW + 5).unwrap();
+    let mut tablet = PlanDoc::load(&server.save(), ActorId::from(b"tablet".as_slice())).unwrap();
+    server
+        .apply(&update("80 mg"), &colleague, NOW + 10)
+        .unwrap();
+    for id in ["m3", "m4", "m5"] {
+        let add = Edit::AddMedication {
+            id: id.into(),
+            name: "Paracetamol".into(),
+            dose: "1 g".into(),
+            notes: String::new(),
+        };
+        tablet.apply(&add, &nurse(), NOW + 15).unwrap();
+    }
+    tablet.apply(&update("20 mg"), &nurse(), NOW + 20).unwrap();
+    let mut merged = PlanDoc::load(&tablet.save(), ActorId::from(b"merged".as_slice())).unwrap();
+    merged
+        .automerge()
+        .merge(&mut server.automerge().clone())
+        .unwrap();
+    let updated = merged.plan().unwrap().medications[0]
+        .updated
+        .clone()
+        .expect("updated");
+    let whole = [("u-colleague", NOW + 10), ("u-nurse", NOW + 20)];
+    assert!(
+        whole.contains(&(updated.user_id.as_str(), updated.at_ms)),
+        "a mixed attribution: {updated:?}"
+    );
+
+    // The tablet, having merged, writes on: judged on its own view, it passes.
+    let committed_heads = server.heads();
+    let committed_plan = server.plan().unwrap();
+    tablet
+        .automerge()
+        .merge(&mut server.automerge().clone())
+        .unwrap();
+    let next = Edit::AddMedication {
+        id: "m2".into(),
+        name: "Bisoprolol".into(),
+        dose: "2.5 mg".into(),
+        notes: String::new(),
+    };
+    tablet.apply(&next, &nurse(), NOW + DAY).unwrap();
+    let changes = tablet.automerge().get_changes(&committed_heads);
+    let mut candidate = PlanDoc::load(&server.save(), ActorId::from(b"server".as_slice())).unwrap();
+    candidate
+        .automerge()
+        .apply_changes(changes.clone())
+        .unwrap();
+    check_submission(
+        &mut candidate,
+        &committed_heads,
+        &committed_plan,
+        &changes,
+        &who(Writer::CaseManager),
+    )
+    .unwrap();
+}

@@ -1,6 +1,6 @@
 //! The emergency summary: what an ambulance crew or A&E reads, projected from a plan.
 //!
-//! The fields follow `DOMAIN.md` "The emergency summary", in its order: identity;
+//! The fields follow `docs/domain.md` "The emergency summary", in its order: identity;
 //! resuscitation and legal decisions; focus and ceiling of treatment, admission and
 //! escalation plans; preferred places; key contacts; problems and prognosis; medications;
 //! allergies; baseline; communication needs; and the plan's own date, author, version,

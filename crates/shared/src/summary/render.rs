@@ -350,7 +350,7 @@ fn headline(s: &EmergencySummary) -> Option<String> {
     ))
 }
 
-/// The summary as plain text, in the order of `DOMAIN.md`.
+/// The summary as plain text, in the order of `docs/domain.md`.
 pub fn render_text(s: &EmergencySummary) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "RED FOLDER EMERGENCY SUMMARY");

@@ -62,6 +62,25 @@ fn risk_csv_accepts_a_clean_file_in_any_column_order() {
 }
 
 #[test]
+fn risk_csv_reads_quoted_fields() {
+    // Spreadsheets quote a header with spaces and any cell holding a comma.
+    let csv = "\"NHS Number\",\"risk_score\",risk_level,as_of\r\n\"943 476 5919\",\"87.5\",3,2026-11-01\r\n";
+    let rows = parse_risk_csv(csv, d("2026-11-29")).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].nhs_number, "9434765919");
+    assert_eq!(rows[0].line, 2);
+    let problems = parse_risk_csv(
+        "nhs_number,risk_score,risk_level,as_of\n9434765919,\"87,5\",3,2026-11-01\n",
+        d("2026-11-29"),
+    )
+    .unwrap_err();
+    assert_eq!(
+        (problems[0].line, problems[0].message.as_str()),
+        (2, "the risk score is not a number")
+    );
+}
+
+#[test]
 fn risk_csv_reports_every_bad_line_and_keeps_nothing() {
     let csv = "nhs_number,risk_score,risk_level,as_of
 9434765919,87.5,3,2026-11-01

@@ -26,6 +26,13 @@ pub struct Config {
     pub throttle: crate::auth::Throttle,
     /// The longest a feed long-poll (`wait=`) may hold a request.
     pub feed_max_wait: Duration,
+    /// How often an emergency feed reader that is waiting (a long-poll or an idle stream)
+    /// looks its session up again even when nothing said it changed. On PostgreSQL every
+    /// instance hears of a sign-out or revocation at once (NOTIFY); on SQLite the
+    /// `redfolder admin` command line is another process and cannot tell the server, so
+    /// this is the longest a reader outlives a revocation made that way. (Sync connections
+    /// look theirs up at every `sync_tick`.)
+    pub session_recheck: Duration,
     /// How long shutdown waits for sync connections to finish what they are doing.
     pub shutdown_grace: Duration,
     /// The largest HTTP request body accepted.
@@ -73,6 +80,7 @@ impl Config {
             refresh_ttl: Duration::from_secs(30 * 24 * 60 * 60),
             throttle: crate::auth::Throttle::default(),
             feed_max_wait: Duration::from_secs(60),
+            session_recheck: Duration::from_secs(15),
             shutdown_grace: Duration::from_secs(30),
             body_limit: 1024 * 1024,
             sync_tick: Duration::from_secs(5),

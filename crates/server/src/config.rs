@@ -57,6 +57,11 @@ pub struct Config {
     /// closed, never the new one, so a device is never locked out by its own dead
     /// connections.
     pub max_connections_per_device: usize,
+    /// Documents outside a connection's remembered access that it may name per minute
+    /// (in `Subscribe`, `Fetch` or `Sync`): each costs a database lookup, and a refusal
+    /// an audit entry, so a connection naming thousands of unknown ids is refused whole
+    /// rather than served one lookup at a time.
+    pub max_unknown_docs_per_minute: usize,
 }
 
 /// Why a configuration cannot be used.
@@ -95,6 +100,7 @@ impl Config {
             max_connections_per_address: 256,
             max_connections_per_user: 16,
             max_connections_per_device: 4,
+            max_unknown_docs_per_minute: 256,
         }
     }
 

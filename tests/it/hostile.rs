@@ -309,7 +309,9 @@ async fn naming_many_unknown_documents_is_refused_whole() {
     let (mut raw, caseload) = Raw::hello(&app.ws_url(), &token).await;
     let audited = app.audit_of("plan.sync").await.len();
     let unknown = |from: usize, n: usize| -> Vec<String> {
-        (from..from + n).map(|i| format!("no-such-plan-{i}")).collect()
+        (from..from + n)
+            .map(|i| format!("no-such-plan-{i}"))
+            .collect()
     };
 
     // Within the budget each unknown id is looked up and refused on its own.
@@ -330,7 +332,10 @@ async fn naming_many_unknown_documents_is_refused_whole() {
     let (code, doc_id, message) = raw.error().await;
     assert_eq!(code, ErrorCode::BadFrame);
     assert_eq!(doc_id, None);
-    assert!(message.contains("1000 documents outside your caseload"), "{message}");
+    assert!(
+        message.contains("1000 documents outside your caseload"),
+        "{message}"
+    );
     // A Sync for unknown ids spends the same budget: 15 left, then refused one by one.
     for (seq, doc_id) in unknown(2000, 16).into_iter().enumerate() {
         raw.send(&Frame::Sync {

@@ -112,6 +112,8 @@ async fn a_memory_capped_server_survives_every_hostile_frame() {
         server,
         steps: Vec::new(),
     };
+    // The cap is really applied to the server (prlimit execs it: same pid).
+    assert_eq!(capped.server.address_space_limit(), Some(ADDRESS_SPACE));
     capped.survived("start").await;
 
     // Sync messages that once reached Automerge unchecked.
@@ -160,7 +162,9 @@ async fn a_memory_capped_server_survives_every_hostile_frame() {
         assert!(message.contains("dependencies"), "{message}");
     }
     drop((first, second));
-    capped.survived("10,500 changes with missing dependencies, twice").await;
+    capped
+        .survived("10,500 changes with missing dependencies, twice")
+        .await;
 
     // Before Hello: a batch bomb, and a 64 KiB Hello.
     let mut raw = Raw::connect(&capped.server.ws_url()).await;
@@ -195,7 +199,9 @@ async fn a_memory_capped_server_survives_every_hostile_frame() {
     assert_eq!(code, ErrorCode::BadFrame);
     assert!(message.contains("outside your caseload"), "{message}");
     drop(raw);
-    capped.survived("a batch bomb and 262,144 unknown ids after Hello").await;
+    capped
+        .survived("a batch bomb and 262,144 unknown ids after Hello")
+        .await;
 
     // A second Hello with another user's token.
     let (mut raw, _) = capped.hello("cm1.demo").await;
@@ -245,7 +251,10 @@ async fn a_memory_capped_server_survives_every_hostile_frame() {
             Err(tokio_tungstenite::tungstenite::Error::Http(r)) => break r.status(),
             Err(e) => panic!("connecting: {e}"),
         }
-        assert!(held.len() <= PER_ADDRESS, "more than {PER_ADDRESS} accepted");
+        assert!(
+            held.len() <= PER_ADDRESS,
+            "more than {PER_ADDRESS} accepted"
+        );
     };
     assert_eq!(refused, 429);
     drop(held);
@@ -270,8 +279,9 @@ async fn a_memory_capped_server_survives_every_hostile_frame() {
     capped.survived("an honest device's sync").await;
 
     eprintln!(
-        "memory-capped run: address space capped at {} MiB; peak resident set {} MiB",
+        "memory-capped run: address space capped at {} MiB; peak address space {} MiB, peak resident set {} MiB",
         ADDRESS_SPACE >> 20,
-        capped.server.peak_rss_kib() / 1024
+        capped.server.status_kib("VmPeak") / 1024,
+        capped.server.status_kib("VmHWM") / 1024
     );
 }

@@ -50,7 +50,10 @@ impl Server {
         let mut command = match launch.address_space {
             Some(bytes) => {
                 let mut command = Command::new("prlimit");
-                command.arg(format!("--as={bytes}")).arg("--").arg(server_binary());
+                command
+                    .arg(format!("--as={bytes}"))
+                    .arg("--")
+                    .arg(server_binary());
                 // glibc gives each thread that allocates its own 64 MiB arena reservation,
                 // which counts against an address-space cap without being used.
                 command.env("MALLOC_ARENA_MAX", "2");
@@ -102,18 +105,38 @@ impl Server {
 
     /// Whether the process is still running (not exited, not killed by a signal).
     pub(crate) fn is_running(&mut self) -> bool {
-        self.child.try_wait().expect("looking at the server").is_none()
+        self.child
+            .try_wait()
+            .expect("looking at the server")
+            .is_none()
     }
 
-    /// The process's peak resident set so far (`VmHWM`), in KiB.
-    pub(crate) fn peak_rss_kib(&self) -> u64 {
+    /// A line of `/proc/<pid>/status` (`VmHWM`, `VmPeak`, …), in KiB.
+    pub(crate) fn status_kib(&self, field: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .expect("reading the server's /proc status");
         status
             .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("a VmHWM line")
+            .unwrap_or_else(|| panic!("no {field} line in {status}"))
+    }
+
+    /// The process's soft address-space limit in bytes (`None`: unlimited), as the kernel
+    /// applies it (`/proc/<pid>/limits`).
+    pub(crate) fn address_space_limit(&self) -> Option<u64> {
+        let limits = std::fs::read_to_string(format!("/proc/{}/limits", self.child.id()))
+            .expect("reading the server's /proc limits");
+        let line = limits
+            .lines()
+            .find(|line| line.starts_with("Max address space"))
+            .expect("a Max address space line");
+        let soft = line
+            .trim_start_matches("Max address space")
+            .split_whitespace()
+            .next()
+            .expect("a soft limit");
+        soft.parse().ok()
     }
 
     /// The base URL, `http://127.0.0.1:PORT`.

@@ -876,7 +876,10 @@ async fn a_revocation_by_the_command_line_on_sqlite_ends_feed_readers_and_sync_c
     };
     admin(&["revoke-device", "--device", &device]);
     let (ended, _) = stream_ends(stream).await;
-    assert!(ended, "the stream outlived a revocation by the command line");
+    assert!(
+        ended,
+        "the stream outlived a revocation by the command line"
+    );
     // PATIENCE (30 s) is less than the long-poll's 60 s wait: an answer within it was
     // woken by the recheck, not by the wait running out.
     let (status, body) = tokio::time::timeout(PATIENCE, poll)
@@ -894,7 +897,10 @@ async fn a_revocation_by_the_command_line_on_sqlite_ends_feed_readers_and_sync_c
     tablet.hello().await.unwrap();
     admin(&["disable-user", "--username", "ambulance.demo"]);
     let (ended, _) = stream_ends(stream).await;
-    assert!(ended, "the stream outlived its user's disabling by the command line");
+    assert!(
+        ended,
+        "the stream outlived its user's disabling by the command line"
+    );
     admin(&["disable-user", "--username", "cm1.demo"]);
     tablet
         .pump(|d| {

@@ -531,7 +531,9 @@ impl Connection {
             let doc = match self.lock(&doc_id).await {
                 Ok(Some(mut doc)) => {
                     self.session.open(&doc_id);
-                    self.flush(&mut doc, &doc_id, false).await.map(|in_sync| (doc, in_sync))
+                    self.flush(&mut doc, &doc_id, false)
+                        .await
+                        .map(|in_sync| (doc, in_sync))
                 }
                 Ok(None) => continue,
                 Err(e) => Err(e),

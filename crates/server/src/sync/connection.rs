@@ -825,13 +825,14 @@ impl Connection {
         doc_id: &str,
         message: String,
     ) -> anyhow::Result<()> {
+        self.restart_channel(doc, doc_id).await?;
         self.refused.insert(doc_id.to_owned());
         self.send_error(
             ErrorCode::Refused,
             Some(doc_id),
             format!("{message}; nothing of it was stored"),
         );
-        self.restart_channel(doc, doc_id).await
+        Ok(())
     }
 
     /// Another connection (or instance) committed changes to a document, or changed who

@@ -10,6 +10,7 @@ mod adversarial;
 mod audit;
 mod client;
 mod cluster;
+mod compaction;
 mod crash;
 mod device;
 mod emergency;

@@ -57,10 +57,10 @@ pub struct Config {
     /// closed, never the new one, so a device is never locked out by its own dead
     /// connections.
     pub max_connections_per_device: usize,
-    /// Documents outside a connection's remembered access that it may name per minute
-    /// (in `Subscribe`, `Fetch` or `Sync`): each costs a database lookup, and a refusal
-    /// an audit entry, so a connection naming thousands of unknown ids is refused whole
-    /// rather than served one lookup at a time.
+    /// Documents outside a connection's remembered access that it may have looked up per
+    /// minute (named in `Subscribe`, `Fetch` or `Sync`): each costs a database lookup,
+    /// and a refusal an audit entry, so past this the rest get one error between them
+    /// instead of a lookup and an answer each.
     pub max_unknown_docs_per_minute: usize,
 }
 

@@ -398,22 +398,38 @@ impl Connection {
     /// taken on trust.
     async fn on_subscribe(&mut self, doc_ids: Vec<DocId>, whole: bool) -> anyhow::Result<()> {
         // Ids outside the caseload each cost a lookup (and a refusal an audit entry):
-        // counted before any is looked at, and past the budget none of them is.
-        let unknown = doc_ids
-            .iter()
-            .filter(|id| !self.access.contains_key(*id))
-            .count();
-        if !self.take_unknown(unknown) {
+        // only so many a minute are looked up; the rest are dropped with one error, never
+        // one answer each. Ids of the caseload are always handled.
+        let mut left = self.unknown_left();
+        let mut over = 0usize;
+        let mut kept = Vec::with_capacity(doc_ids.len());
+        for doc_id in doc_ids {
+            if !self.access.contains_key(&doc_id) {
+                if left == 0 {
+                    over += 1;
+                    continue;
+                }
+                left -= 1;
+                self.unknown_used += 1;
+            }
+            kept.push(doc_id);
+        }
+        let doc_ids = kept;
+        if over > 0 {
             let frame = if whole { "Fetch" } else { "Subscribe" };
             let limit = self.state.config().max_unknown_docs_per_minute;
+            tracing::warn!(
+                over,
+                limit,
+                "too many unknown documents named on one connection"
+            );
             self.send_error(
                 ErrorCode::BadFrame,
                 None,
                 format!(
-                    "this {frame} names {unknown} documents outside your caseload, more than the {limit} a connection may ask after in a minute; none of it was handled"
+                    "{over} of the documents this {frame} names are outside your caseload, past the {limit} a connection may ask after in a minute: they were not looked up"
                 ),
             );
-            return Ok(());
         }
         if doc_ids
             .iter()
@@ -440,28 +456,16 @@ impl Connection {
         Ok(())
     }
 
-    /// Takes `n` lookups of documents outside `access` from this window's budget
-    /// (`Config::max_unknown_docs_per_minute`); `false`, taking nothing, if fewer remain.
-    fn take_unknown(&mut self, n: usize) -> bool {
-        if n == 0 {
-            return true;
-        }
+    /// How many more documents outside `access` this connection may have looked up in the
+    /// current [`UNKNOWN_WINDOW`] (`Config::max_unknown_docs_per_minute`); the caller adds
+    /// what it looks up to `unknown_used`.
+    fn unknown_left(&mut self) -> usize {
         if self.unknown_since.elapsed() >= UNKNOWN_WINDOW {
             self.unknown_since = Instant::now();
             self.unknown_used = 0;
         }
         let limit = self.state.config().max_unknown_docs_per_minute;
-        if self.unknown_used.saturating_add(n) > limit {
-            tracing::warn!(
-                asked = n,
-                used = self.unknown_used,
-                limit,
-                "too many unknown documents named on one connection"
-            );
-            return false;
-        }
-        self.unknown_used += n;
-        true
+        limit.saturating_sub(self.unknown_used)
     }
 
     /// Whether subscribed documents wait to be started and there is room to start some.
@@ -566,16 +570,19 @@ impl Connection {
         if self.refused.contains(doc_id) {
             return Ok(());
         }
-        if !self.access.contains_key(doc_id) && !self.take_unknown(1) {
-            let limit = self.state.config().max_unknown_docs_per_minute;
-            self.send_error(
-                ErrorCode::BadFrame,
-                Some(doc_id),
-                format!(
-                    "this connection has asked after more than {limit} documents outside your caseload in a minute; this Sync was not handled"
-                ),
-            );
-            return Ok(());
+        if !self.access.contains_key(doc_id) {
+            if self.unknown_left() == 0 {
+                let limit = self.state.config().max_unknown_docs_per_minute;
+                self.send_error(
+                    ErrorCode::BadFrame,
+                    Some(doc_id),
+                    format!(
+                        "this connection has asked after {limit} documents outside your caseload this minute, the most it may: this Sync was not looked at"
+                    ),
+                );
+                return Ok(());
+            }
+            self.unknown_used += 1;
         }
         let Some(access) = self.permit(doc_id, false).await? else {
             return Ok(());

@@ -4,141 +4,22 @@
 
 use std::time::Instant;
 
-use automerge::sync;
-use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ROOT};
-use futures_util::{SinkExt, StreamExt};
 use redfolder_shared::protocol::{ErrorCode, Frame};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::client::{PATIENCE, SyncClient};
+use crate::client::SyncClient;
 use crate::helpers::{TestApp, spawn_app, spawn_app_with};
-
-/// A WebSocket that speaks raw frames, with no engine to correct what it sends.
-struct Raw {
-    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
-}
-
-impl Raw {
-    async fn connect(app: &TestApp) -> Raw {
-        let (socket, _) = tokio_tungstenite::connect_async(app.ws_url())
-            .await
-            .expect("connecting the WebSocket");
-        Raw { socket }
-    }
-
-    /// Connects and authenticates as `token`, returning the caseload.
-    async fn hello(app: &TestApp, token: &str) -> (Raw, Vec<String>) {
-        let mut raw = Raw::connect(app).await;
-        raw.send(&Frame::Hello {
-            token: token.to_owned(),
-        })
-        .await;
-        assert!(matches!(raw.next().await, Some(Frame::Welcome { .. })));
-        let Some(Frame::Caseload { doc_ids }) = raw.next().await else {
-            panic!("no caseload");
-        };
-        (raw, doc_ids)
-    }
-
-    async fn send(&mut self, frame: &Frame) {
-        self.send_bytes(frame.encode()).await;
-    }
-
-    async fn send_bytes(&mut self, bytes: Vec<u8>) {
-        self.socket
-            .send(Message::Binary(bytes.into()))
-            .await
-            .expect("sending a frame");
-    }
-
-    /// The next frame, or `None` once the server closes the connection.
-    async fn next(&mut self) -> Option<Frame> {
-        loop {
-            let message = tokio::time::timeout(PATIENCE, self.socket.next())
-                .await
-                .expect("timed out waiting for the server");
-            match message {
-                Some(Ok(Message::Binary(bytes))) => {
-                    let mut frames = Frame::decode_all(&bytes).expect("a well-formed frame");
-                    assert_eq!(frames.len(), 1, "one frame at a time here: {frames:?}");
-                    return frames.pop();
-                }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
-                Some(Ok(_)) => {}
-            }
-        }
-    }
-
-    /// Reads until an `Error` frame arrives, skipping sync traffic.
-    async fn error(&mut self) -> (ErrorCode, Option<String>, String) {
-        loop {
-            match self.next().await {
-                Some(Frame::Error {
-                    code,
-                    doc_id,
-                    message,
-                }) => return (code, doc_id, message),
-                Some(_) => {}
-                None => panic!("the connection closed without an error frame"),
-            }
-        }
-    }
-
-    /// Whether the server closes the connection (reading past whatever it still sends).
-    async fn closed(&mut self) -> bool {
-        let deadline = Instant::now() + PATIENCE;
-        while Instant::now() < deadline {
-            if self.next().await.is_none() {
-                return true;
-            }
-        }
-        false
-    }
-}
+use crate::raw::{Raw, batch_bomb, message_with_bloom, millions_of_haves, orphan_changes};
 
 async fn assert_healthy(app: &TestApp) {
     let reply = app.get("/healthz", None).await;
     assert_eq!(reply.status, 200, "the server stopped answering: {reply:?}");
 }
 
-fn leb(out: &mut Vec<u8>, mut n: u64) {
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-/// An Automerge V1 sync message that has no heads or needs, no changes, and one `have`
-/// whose bloom filter has the given header (and the bytes that header asks for).
-fn message_with_bloom(entries: u64, bits_per_entry: u64, probes: u64) -> Vec<u8> {
-    let mut bloom = Vec::new();
-    leb(&mut bloom, entries);
-    leb(&mut bloom, bits_per_entry);
-    leb(&mut bloom, probes);
-    bloom.resize(
-        bloom.len() + (entries * bits_per_entry).div_ceil(8) as usize,
-        0xff,
-    );
-    let mut m = vec![0x42, 0, 0, 1, 0];
-    leb(&mut m, bloom.len() as u64);
-    m.extend_from_slice(&bloom);
-    m.push(0);
-    m
-}
-
 /// Sends a `Sync` frame carrying `message` for a plan in the caseload and returns the
 /// error the server answers with.
 async fn sync_error(app: &TestApp, message: Vec<u8>) -> (ErrorCode, Option<String>, String) {
     let token = app.login("cm1.demo").await;
-    let (mut raw, caseload) = Raw::hello(app, &token).await;
+    let (mut raw, caseload) = Raw::hello(&app.ws_url(), &token).await;
     raw.send(&Frame::Sync {
         doc_id: caseload[0].clone(),
         epoch: 0,
@@ -175,10 +56,7 @@ async fn a_bloom_filter_with_zero_bits_per_entry_is_refused_before_automerge() {
 async fn a_sync_message_claiming_millions_of_entries_is_refused() {
     let app = spawn_app().await;
     // 50 million empty `have`s in a few bytes: Automerge would decode them one by one.
-    let mut m = vec![0x42, 0, 0];
-    leb(&mut m, 50_000_000);
-    m.extend(std::iter::repeat_n(0, 4096));
-    let (code, _, message) = sync_error(&app, m).await;
+    let (code, _, message) = sync_error(&app, millions_of_haves()).await;
     assert_eq!(code, ErrorCode::BadFrame);
     assert!(message.contains("haves"), "{message}");
     assert_healthy(&app).await;
@@ -188,32 +66,15 @@ async fn a_sync_message_claiming_millions_of_entries_is_refused() {
 async fn changes_waiting_for_missing_dependencies_are_bounded() {
     let app = spawn_app_with(|config| config.sync_limits.max_pending_changes = 3).await;
     let token = app.login("cm1.demo").await;
-    let (mut raw, caseload) = Raw::hello(&app, &token).await;
-    // A history the server has never seen: every change but the first depends on one it
-    // will never get, so Automerge queues each of them in the document.
-    let mut doc = AutoCommit::new();
-    let mut changes = Vec::new();
-    for i in 0..8 {
-        doc.put(ROOT, "junk", i).unwrap();
-        doc.commit();
-    }
-    for change in doc.get_changes(&[]).into_iter().skip(1) {
-        changes.push(change.raw_bytes().to_vec());
-    }
-    for (seq, change) in changes.chunks(2).enumerate() {
-        let message = sync::Message {
-            heads: Vec::new(),
-            need: Vec::new(),
-            have: Vec::new(),
-            changes: change.to_vec().into(),
-            flags: None,
-            version: sync::MessageVersion::V1,
-        };
+    let (mut raw, caseload) = Raw::hello(&app.ws_url(), &token).await;
+    // A history the server has never seen: every change depends on one it will never
+    // get, so Automerge queues each of them in the document.
+    for (seq, message) in orphan_changes(7, 2).into_iter().enumerate() {
         raw.send(&Frame::Sync {
             doc_id: caseload[0].clone(),
             epoch: 0,
             seq: seq as u64,
-            message: message.encode(),
+            message,
         })
         .await;
     }
@@ -227,13 +88,9 @@ async fn changes_waiting_for_missing_dependencies_are_bounded() {
 #[tokio::test]
 async fn before_hello_a_batch_is_not_even_inflated() {
     let app = spawn_app().await;
-    let mut raw = Raw::connect(&app).await;
+    let mut raw = Raw::connect(&app.ws_url()).await;
     // A few KiB that would inflate into hundreds of thousands of empty ids.
-    let subscribe = Frame::Subscribe {
-        doc_ids: vec![String::new(); 10_000],
-    }
-    .encode();
-    raw.send(&Frame::deflate_batch(&vec![subscribe; 40])).await;
+    raw.send_bytes(batch_bomb()).await;
     let (code, _, message) = raw.error().await;
     assert_eq!(code, ErrorCode::Unauthorized);
     assert!(message.contains("before Hello"), "{message}");
@@ -244,7 +101,7 @@ async fn before_hello_a_batch_is_not_even_inflated() {
 #[tokio::test]
 async fn before_hello_a_large_hello_is_refused() {
     let app = spawn_app().await;
-    let mut raw = Raw::connect(&app).await;
+    let mut raw = Raw::connect(&app.ws_url()).await;
     raw.send(&Frame::Hello {
         token: "x".repeat(64 * 1024),
     })
@@ -261,7 +118,7 @@ async fn a_second_hello_with_another_token_is_an_error() {
     let app = spawn_app().await;
     let manager = app.login("cm1.demo").await;
     let other = app.login("cm2.demo").await;
-    let (mut raw, caseload) = Raw::hello(&app, &manager).await;
+    let (mut raw, caseload) = Raw::hello(&app.ws_url(), &manager).await;
     // The same token again is a device re-sending a Hello it took for lost: answered again.
     raw.send(&Frame::Hello {
         token: manager.clone(),
@@ -288,10 +145,10 @@ async fn a_second_hello_with_another_token_is_an_error() {
 async fn a_device_over_its_connection_limit_loses_its_oldest_connection() {
     let app = spawn_app_with(|config| config.max_connections_per_device = 2).await;
     let token = app.login("cm1.demo").await;
-    let (mut first, _) = Raw::hello(&app, &token).await;
-    let (mut second, _) = Raw::hello(&app, &token).await;
+    let (mut first, _) = Raw::hello(&app.ws_url(), &token).await;
+    let (mut second, _) = Raw::hello(&app.ws_url(), &token).await;
     // The third is the one the device is using: it is welcomed, the oldest goes.
-    let (mut third, _) = Raw::hello(&app, &token).await;
+    let (mut third, _) = Raw::hello(&app.ws_url(), &token).await;
     let (code, _, message) = first.error().await;
     assert_eq!(code, ErrorCode::TooManyConnections);
     assert!(message.contains("newer sync connection"), "{message}");
@@ -313,25 +170,25 @@ async fn connections_per_user_are_bounded() {
     let mut open = Vec::new();
     for _ in 0..2 {
         let token = app.login("cm1.demo").await;
-        open.push(Raw::hello(&app, &token).await);
+        open.push(Raw::hello(&app.ws_url(), &token).await);
     }
     let token = app.login("cm1.demo").await;
-    let mut third = Raw::connect(&app).await;
+    let mut third = Raw::connect(&app.ws_url()).await;
     third.send(&Frame::Hello { token }).await;
     let (code, _, message) = third.error().await;
     assert_eq!(code, ErrorCode::TooManyConnections);
     assert!(message.contains("this user"), "{message}");
     // Another user is not affected.
     let other = app.login("cm2.demo").await;
-    Raw::hello(&app, &other).await;
+    Raw::hello(&app.ws_url(), &other).await;
     assert_healthy(&app).await;
 }
 
 #[tokio::test]
 async fn connections_per_address_are_bounded_before_the_upgrade() {
     let app = spawn_app_with(|config| config.max_connections_per_address = 2).await;
-    let _a = Raw::connect(&app).await;
-    let _b = Raw::connect(&app).await;
+    let _a = Raw::connect(&app.ws_url()).await;
+    let _b = Raw::connect(&app.ws_url()).await;
     match tokio_tungstenite::connect_async(app.ws_url()).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             assert_eq!(response.status().as_u16(), 429);
@@ -442,5 +299,65 @@ async fn emergency_reads_answer_during_a_sync_storm() {
         latencies[READS / 2],
         latencies[READS - 1]
     );
+    assert_healthy(&app).await;
+}
+
+#[tokio::test]
+async fn naming_many_unknown_documents_is_bounded() {
+    let app = spawn_app_with(|config| config.max_unknown_docs_per_minute = 20).await;
+    let token = app.login("cm1.demo").await;
+    let (mut raw, caseload) = Raw::hello(&app.ws_url(), &token).await;
+    let denials = async || {
+        let events = app.audit_of("plan.sync").await;
+        events.iter().filter(|e| e.outcome == "denied").count()
+    };
+    let denied = denials().await;
+    let unknown = |from: usize, n: usize| -> Vec<String> {
+        (from..from + n)
+            .map(|i| format!("no-such-plan-{i}"))
+            .collect()
+    };
+
+    // Within the budget each unknown id is looked up and refused on its own.
+    raw.send(&Frame::Subscribe {
+        doc_ids: unknown(0, 5),
+    })
+    .await;
+    for _ in 0..5 {
+        let (code, doc_id, _) = raw.error().await;
+        assert_eq!(code, ErrorCode::Forbidden);
+        assert!(doc_id.unwrap().starts_with("no-such-plan-"));
+    }
+    // Past it the rest are dropped with one error, not looked up one by one; a plan of
+    // the caseload named alongside them is still served.
+    let mut many = unknown(5, 1000);
+    many.push(caseload[0].clone());
+    raw.send(&Frame::Fetch { doc_ids: many }).await;
+    let (code, doc_id, message) = raw.error().await;
+    assert_eq!(code, ErrorCode::BadFrame);
+    assert_eq!(doc_id, None);
+    assert!(message.contains("985 of the documents"), "{message}");
+    for _ in 0..15 {
+        let (code, _, _) = raw.error().await;
+        assert_eq!(code, ErrorCode::Forbidden);
+    }
+    let Some(Frame::Sync { doc_id, .. }) = raw.next().await else {
+        panic!("the plan of the caseload was not served");
+    };
+    assert_eq!(doc_id, caseload[0]);
+    // A Sync for an unknown id spends the same budget, now spent: not looked at.
+    raw.send(&Frame::Sync {
+        doc_id: "no-such-plan-5000".into(),
+        epoch: 0,
+        seq: 0,
+        message: millions_of_haves(),
+    })
+    .await;
+    let (code, doc_id, message) = raw.error().await;
+    assert_eq!(code, ErrorCode::BadFrame);
+    assert_eq!(doc_id.as_deref(), Some("no-such-plan-5000"));
+    assert!(message.contains("outside your caseload"), "{message}");
+    // 20 refusals audited, not a thousand more.
+    assert_eq!(denials().await, denied + 20);
     assert_healthy(&app).await;
 }

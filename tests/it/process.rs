@@ -30,9 +30,38 @@ pub(crate) struct Server {
     pub(crate) port: u16,
 }
 
+/// How to start a server beyond the defaults.
+#[derive(Debug, Default)]
+pub(crate) struct Launch<'a> {
+    /// Further `serve` arguments.
+    pub(crate) args: &'a [&'a str],
+    /// Run the server with its address space capped at this many bytes (`prlimit --as`,
+    /// from util-linux: the workspace forbids the `unsafe` a `setrlimit` before `exec`
+    /// would need). `prlimit` execs the server, so the child's pid is the server's.
+    pub(crate) address_space: Option<u64>,
+}
+
 impl Server {
     pub(crate) fn start(database_url: &str, dir: &Path) -> Server {
-        let mut child = Command::new(server_binary())
+        Server::start_with(database_url, dir, &Launch::default())
+    }
+
+    pub(crate) fn start_with(database_url: &str, dir: &Path, launch: &Launch<'_>) -> Server {
+        let mut command = match launch.address_space {
+            Some(bytes) => {
+                let mut command = Command::new("prlimit");
+                command
+                    .arg(format!("--as={bytes}"))
+                    .arg("--")
+                    .arg(server_binary());
+                // glibc gives each thread that allocates its own 64 MiB arena reservation,
+                // which counts against an address-space cap without being used.
+                command.env("MALLOC_ARENA_MAX", "2");
+                command
+            }
+            None => Command::new(server_binary()),
+        };
+        let mut child = command
             .args([
                 "serve",
                 "--demo",
@@ -43,6 +72,7 @@ impl Server {
                 "--web-dir",
             ])
             .arg(dir)
+            .args(launch.args)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -71,6 +101,59 @@ impl Server {
                 return server;
             }
         }
+    }
+
+    /// Whether the process is still running (not exited, not killed by a signal).
+    pub(crate) fn is_running(&mut self) -> bool {
+        self.child
+            .try_wait()
+            .expect("looking at the server")
+            .is_none()
+    }
+
+    /// A line of `/proc/<pid>/status` (`VmHWM`, `VmPeak`, …), in KiB.
+    pub(crate) fn status_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("reading the server's /proc status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {field} line in {status}"))
+    }
+
+    /// The process's soft address-space limit in bytes (`None`: unlimited), as the kernel
+    /// applies it (`/proc/<pid>/limits`).
+    pub(crate) fn address_space_limit(&self) -> Option<u64> {
+        let limits = std::fs::read_to_string(format!("/proc/{}/limits", self.child.id()))
+            .expect("reading the server's /proc limits");
+        let line = limits
+            .lines()
+            .find(|line| line.starts_with("Max address space"))
+            .expect("a Max address space line");
+        let soft = line
+            .trim_start_matches("Max address space")
+            .split_whitespace()
+            .next()
+            .expect("a soft limit");
+        soft.parse().ok()
+    }
+
+    /// The base URL, `http://127.0.0.1:PORT`.
+    pub(crate) fn address(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Signs in with the demo password; the whole reply (`token`, `device_id`, …).
+    pub(crate) async fn login_with_device(&self, username: &str) -> serde_json::Value {
+        let reply = reqwest::Client::new()
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({ "username": username, "password": "demo" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 200, "signing in as {username}");
+        reply.json().await.unwrap()
     }
 
     pub(crate) fn url(&self, path: &str) -> String {

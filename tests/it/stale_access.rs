@@ -814,3 +814,99 @@ async fn open_sync_connections_lose_access_at_once_not_at_their_next_tick() {
     })
     .await;
 }
+
+/// `redfolder admin` on SQLite is another process: it changes the database but cannot
+/// tell the running server, which has no NOTIFY to hear. Feed readers and sync
+/// connections look their sessions up on a timer (`--session-recheck-secs`,
+/// `--sync-tick-secs`), so a revocation made that way still ends them, within the timer.
+#[tokio::test]
+async fn a_revocation_by_the_command_line_on_sqlite_ends_feed_readers_and_sync_connections() {
+    use crate::process::{Launch, Server, run_cli};
+
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("cli.db").display());
+    let server = Server::start_with(
+        &database,
+        dir.path(),
+        &Launch {
+            args: &["--session-recheck-secs", "1", "--sync-tick-secs", "1"],
+            ..Launch::default()
+        },
+    );
+    let admin = |args: &[&str]| {
+        let mut all = vec!["admin"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--database", &database]);
+        let out = run_cli(&all, "");
+        assert!(
+            out.status.success(),
+            "redfolder {all:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+
+    // A feed stream and a waiting long-poll of one device, which is then revoked.
+    let crew = server.login_with_device("ambulance.demo").await;
+    let token = crew["token"].as_str().unwrap().to_owned();
+    let device = crew["device_id"].as_str().unwrap().to_owned();
+    let page: serde_json::Value = reqwest::Client::new()
+        .get(server.url("/api/v1/emergency/feed?since=0&limit=1000"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let next = page["next"].as_i64().unwrap();
+    let stream = open_stream(&server.address(), &token).await;
+    let poll = {
+        let url = server.url(&format!("/api/v1/emergency/feed?since={next}&wait=60"));
+        let token = token.clone();
+        tokio::spawn(async move {
+            let reply = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            let status = reply.status().as_u16();
+            (status, reply.text().await.unwrap())
+        })
+    };
+    admin(&["revoke-device", "--device", &device]);
+    let (ended, _) = stream_ends(stream).await;
+    assert!(
+        ended,
+        "the stream outlived a revocation by the command line"
+    );
+    // PATIENCE (30 s) is less than the long-poll's 60 s wait: an answer within it was
+    // woken by the recheck, not by the wait running out.
+    let (status, body) = tokio::time::timeout(PATIENCE, poll)
+        .await
+        .expect("the long-poll outlived a revocation by the command line")
+        .unwrap();
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("device_revoked"), "{body}");
+
+    // A stream of another sign-in, and an idle sync connection, whose user is disabled.
+    let crew = server.login("ambulance.demo").await;
+    let stream = open_stream(&server.address(), &crew).await;
+    let cm = server.login("cm1.demo").await;
+    let mut tablet = Device::connect(&server.ws_url(), &cm, "cli-tablet").await;
+    tablet.hello().await.unwrap();
+    admin(&["disable-user", "--username", "ambulance.demo"]);
+    let (ended, _) = stream_ends(stream).await;
+    assert!(
+        ended,
+        "the stream outlived its user's disabling by the command line"
+    );
+    admin(&["disable-user", "--username", "cm1.demo"]);
+    tablet
+        .pump(|d| {
+            d.errors
+                .iter()
+                .any(|(code, _, _)| *code == ErrorCode::DeviceRevoked)
+        })
+        .await;
+}

@@ -71,6 +71,15 @@ struct ServeArgs {
     /// oldest connection is closed).
     #[arg(long, env = "REDFOLDER_MAX_CONNECTIONS_PER_DEVICE")]
     max_connections_per_device: Option<usize>,
+    /// Seconds between an idle emergency feed reader's looks at its session (default 15):
+    /// the longest a device revoked or user disabled with `redfolder admin` on SQLite
+    /// keeps a feed stream or long-poll open.
+    #[arg(long, env = "REDFOLDER_SESSION_RECHECK_SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    session_recheck_secs: Option<u64>,
+    /// Seconds between a sync connection's ticks (default 5): each looks the connection's
+    /// session up again and re-sends what a lossy link lost.
+    #[arg(long, env = "REDFOLDER_SYNC_TICK_SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    sync_tick_secs: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -230,6 +239,12 @@ fn config_from(args: &ServeArgs) -> Result<Config, crate::config::ConfigError> {
     }
     if let Some(n) = args.max_connections_per_device {
         config.max_connections_per_device = n;
+    }
+    if let Some(secs) = args.session_recheck_secs {
+        config.session_recheck = std::time::Duration::from_secs(secs);
+    }
+    if let Some(secs) = args.sync_tick_secs {
+        config.sync_tick = std::time::Duration::from_secs(secs);
     }
     config.validate()?;
     Ok(config)

@@ -26,6 +26,13 @@ pub struct Config {
     pub throttle: crate::auth::Throttle,
     /// The longest a feed long-poll (`wait=`) may hold a request.
     pub feed_max_wait: Duration,
+    /// How often an emergency feed reader that is waiting (a long-poll or an idle stream)
+    /// looks its session up again even when nothing said it changed. On PostgreSQL every
+    /// instance hears of a sign-out or revocation at once (NOTIFY); on SQLite the
+    /// `redfolder admin` command line is another process and cannot tell the server, so
+    /// this is the longest a reader outlives a revocation made that way. (Sync connections
+    /// look theirs up at every `sync_tick`.)
+    pub session_recheck: Duration,
     /// How long shutdown waits for sync connections to finish what they are doing.
     pub shutdown_grace: Duration,
     /// The largest HTTP request body accepted.
@@ -50,6 +57,11 @@ pub struct Config {
     /// closed, never the new one, so a device is never locked out by its own dead
     /// connections.
     pub max_connections_per_device: usize,
+    /// Documents outside a connection's remembered access that it may have looked up per
+    /// minute (named in `Subscribe`, `Fetch` or `Sync`): each costs a database lookup,
+    /// and a refusal an audit entry, so past this the rest get one error between them
+    /// instead of a lookup and an answer each.
+    pub max_unknown_docs_per_minute: usize,
 }
 
 /// Why a configuration cannot be used.
@@ -73,6 +85,7 @@ impl Config {
             refresh_ttl: Duration::from_secs(30 * 24 * 60 * 60),
             throttle: crate::auth::Throttle::default(),
             feed_max_wait: Duration::from_secs(60),
+            session_recheck: Duration::from_secs(15),
             shutdown_grace: Duration::from_secs(30),
             body_limit: 1024 * 1024,
             sync_tick: Duration::from_secs(5),
@@ -87,6 +100,7 @@ impl Config {
             max_connections_per_address: 256,
             max_connections_per_user: 16,
             max_connections_per_device: 4,
+            max_unknown_docs_per_minute: 256,
         }
     }
 

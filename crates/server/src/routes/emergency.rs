@@ -369,6 +369,8 @@ pub(crate) async fn feed(
             _ = sessions.changed() => {}
             _ = tokio::time::sleep_until(deadline) => {}
             _ = shutdown.changed() => {}
+            // A revocation another process made (the CLI on SQLite) sends no notice.
+            _ = tokio::time::sleep(state.config().session_recheck) => {}
         }
     }
 }
@@ -500,6 +502,8 @@ impl FeedStream {
                     _ = self.changes.changed() => {}
                     _ = self.sessions.changed() => {}
                     _ = self.shutdown.changed() => {}
+                    // A revocation another process made (the CLI on SQLite) sends no notice.
+                    _ = tokio::time::sleep(self.state.config().session_recheck) => {}
                 }
                 self.waited = true;
             }

@@ -358,21 +358,22 @@ impl Store {
         })
     }
 
-    /// Replaces a document's chunks with one snapshot. `snapshot` receives the chunks other
-    /// instances committed since the caller's copy was loaded, must merge them and return
-    /// the compacted save. Returns the snapshot's chunk id (`None` if the plan is gone).
-    pub async fn compact<F>(
+    /// Replaces a document's chunks, up to and including `seen_chunk_id`, with
+    /// `snapshot`, a save of the document as of that chunk. The caller saves it off the
+    /// async workers, before this transaction, so if another instance committed a chunk
+    /// since (which the snapshot lacks) nothing is replaced: the next commit tries again.
+    /// Returns the snapshot's chunk id, or `None` if nothing was replaced (the plan is
+    /// gone, or has newer chunks).
+    pub async fn compact(
         &self,
         doc_id: &str,
         seen_chunk_id: i64,
+        snapshot: &[u8],
         now_ms: i64,
-        snapshot: F,
-    ) -> anyhow::Result<Option<i64>>
-    where
-        F: FnOnce(&[Chunk]) -> anyhow::Result<Vec<u8>>,
-    {
+    ) -> anyhow::Result<Option<i64>> {
         with_pool!(self, pool => {
             let mut tx = pool.begin().await.context("starting a transaction")?;
+            // Commits lock the same row: no chunk can be added while this runs.
             let locked = sqlx::query("UPDATE patients SET updated_at_ms = updated_at_ms WHERE id = $1")
                 .bind(doc_id)
                 .execute(&mut *tx)
@@ -381,21 +382,18 @@ impl Store {
             if locked.rows_affected() == 0 {
                 return Ok(None);
             }
-            let rows = sqlx::query("SELECT id, data FROM doc_chunks WHERE doc_id = $1 AND id > $2 ORDER BY id")
+            let newer = sqlx::query("SELECT 1 AS one FROM doc_chunks WHERE doc_id = $1 AND id > $2 LIMIT 1")
                 .bind(doc_id)
                 .bind(seen_chunk_id)
-                .fetch_all(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await
-                .context("reading newer chunks")?;
-            let foreign = rows
-                .iter()
-                .map(|r| Ok(Chunk { id: r.try_get("id")?, data: r.try_get("data")? }))
-                .collect::<anyhow::Result<Vec<Chunk>>>()?;
-            let through = foreign.last().map_or(seen_chunk_id, |c| c.id);
-            let bytes = snapshot(&foreign)?;
+                .context("looking for newer chunks")?;
+            if newer.is_some() {
+                return Ok(None);
+            }
             sqlx::query("DELETE FROM doc_chunks WHERE doc_id = $1 AND id <= $2")
                 .bind(doc_id)
-                .bind(through)
+                .bind(seen_chunk_id)
                 .execute(&mut *tx)
                 .await
                 .context("deleting compacted chunks")?;
@@ -403,7 +401,7 @@ impl Store {
                 "INSERT INTO doc_chunks (doc_id, kind, data, created_at_ms) VALUES ($1, 'snapshot', $2, $3) RETURNING id",
             )
             .bind(doc_id)
-            .bind(&bytes)
+            .bind(snapshot)
             .bind(now_ms)
             .fetch_one(&mut *tx)
             .await

@@ -137,6 +137,34 @@ impl DocGuard {
     }
 }
 
+impl DocGuard {
+    /// Runs `work` on the document on the blocking pool ([`super::offload`]): Automerge
+    /// work on a plan with a long history (generating a sync message, merging chunks,
+    /// saving) takes milliseconds of CPU that the async workers, which also answer
+    /// emergency reads, should not spend. The document is moved there and back; the lock
+    /// stays held meanwhile.
+    ///
+    /// If `work` panics, the document is gone from the cache (the next
+    /// [`DocCache::lock`] loads it again from the store, which holds everything the cache
+    /// did) and this guard must not be read again: callers return the error at once.
+    pub async fn offload<T: Send + 'static>(
+        &mut self,
+        work: impl FnOnce(&mut CachedDoc) -> T + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let mut cached = self
+            .0
+            .take()
+            .expect("a DocGuard always holds a loaded document");
+        let (cached, out) = super::offload(move || {
+            let out = work(&mut cached);
+            (cached, out)
+        })
+        .await?;
+        *self.0 = Some(cached);
+        Ok(out)
+    }
+}
+
 impl std::ops::Deref for DocGuard {
     type Target = CachedDoc;
     fn deref(&self) -> &CachedDoc {
@@ -218,16 +246,24 @@ impl DocCache {
         if chunks.is_empty() {
             return Ok(false);
         }
-        let before = doc.doc.heads();
-        for chunk in &chunks {
-            doc.doc
-                .automerge()
-                .load_incremental(&chunk.data)
-                .context("merging a chunk committed elsewhere")?;
-        }
-        doc.last_chunk_id = chunks.last().map_or(doc.last_chunk_id, |c| c.id);
-        doc.chunks += chunks.len() as u64;
-        Ok(doc.doc.heads() != before)
+        let last_chunk_id = chunks.last().map_or(doc.last_chunk_id, |c| c.id);
+        let count = chunks.len() as u64;
+        let gained = doc
+            .offload(move |cached| -> anyhow::Result<bool> {
+                let before = cached.doc.heads();
+                for chunk in &chunks {
+                    cached
+                        .doc
+                        .automerge()
+                        .load_incremental(&chunk.data)
+                        .context("merging a chunk committed elsewhere")?;
+                }
+                Ok(cached.doc.heads() != before)
+            })
+            .await??;
+        doc.last_chunk_id = last_chunk_id;
+        doc.chunks += count;
+        Ok(gained)
     }
 
     /// Refreshes a document if it is loaded here (see [`DocCache::refresh`]); a document

@@ -41,6 +41,8 @@ const WINDOW: usize = 64;
 /// How many fetched documents are read from the store and sent at once: one query, and
 /// one compressed batch of snapshots large enough for Brotli to find what they share.
 const FETCH_CHUNK: usize = 64;
+/// The window over which `Config::max_unknown_docs_per_minute` is counted.
+const UNKNOWN_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// One WebSocket's sync state: who is connected, which documents are open, and the
 /// `Session` that numbers and resynchronises their frames.
@@ -84,6 +86,10 @@ pub struct Connection {
     count_permits: Vec<CountPermit>,
     /// Notified when a newer connection of the same device pushed this one out.
     superseded: Arc<tokio::sync::Notify>,
+    /// When the current [`UNKNOWN_WINDOW`] began, and how many documents outside
+    /// `access` were looked up in it.
+    unknown_since: Instant,
+    unknown_used: usize,
 }
 
 /// Why a change is refused, for the metrics label and the audit entry.
@@ -127,6 +133,8 @@ impl Connection {
             closing: false,
             count_permits: Vec::new(),
             superseded: Arc::default(),
+            unknown_since: Instant::now(),
+            unknown_used: 0,
         }
     }
 
@@ -389,6 +397,40 @@ impl Connection {
     /// again here, in one query, before anything is queued: what `Hello` allowed is not
     /// taken on trust.
     async fn on_subscribe(&mut self, doc_ids: Vec<DocId>, whole: bool) -> anyhow::Result<()> {
+        // Ids outside the caseload each cost a lookup (and a refusal an audit entry):
+        // only so many a minute are looked up; the rest are dropped with one error, never
+        // one answer each. Ids of the caseload are always handled.
+        let mut left = self.unknown_left();
+        let mut over = 0usize;
+        let mut kept = Vec::with_capacity(doc_ids.len());
+        for doc_id in doc_ids {
+            if !self.access.contains_key(&doc_id) {
+                if left == 0 {
+                    over += 1;
+                    continue;
+                }
+                left -= 1;
+                self.unknown_used += 1;
+            }
+            kept.push(doc_id);
+        }
+        let doc_ids = kept;
+        if over > 0 {
+            let frame = if whole { "Fetch" } else { "Subscribe" };
+            let limit = self.state.config().max_unknown_docs_per_minute;
+            tracing::warn!(
+                over,
+                limit,
+                "too many unknown documents named on one connection"
+            );
+            self.send_error(
+                ErrorCode::BadFrame,
+                None,
+                format!(
+                    "{over} of the documents this {frame} names are outside your caseload, past the {limit} a connection may ask after in a minute: they were not looked up"
+                ),
+            );
+        }
         if doc_ids
             .iter()
             .any(|id| self.access.get(id) == Some(&PlanAccess::Mdt))
@@ -412,6 +454,18 @@ impl Connection {
             self.queued.extend(ids);
         }
         Ok(())
+    }
+
+    /// How many more documents outside `access` this connection may have looked up in the
+    /// current [`UNKNOWN_WINDOW`] (`Config::max_unknown_docs_per_minute`); the caller adds
+    /// what it looks up to `unknown_used`.
+    fn unknown_left(&mut self) -> usize {
+        if self.unknown_since.elapsed() >= UNKNOWN_WINDOW {
+            self.unknown_since = Instant::now();
+            self.unknown_used = 0;
+        }
+        let limit = self.state.config().max_unknown_docs_per_minute;
+        limit.saturating_sub(self.unknown_used)
     }
 
     /// Whether subscribed documents wait to be started and there is room to start some.
@@ -478,17 +532,22 @@ impl Connection {
                 // Access ended while it waited.
                 continue;
             }
-            match self.lock(&doc_id).await {
+            let doc = match self.lock(&doc_id).await {
                 Ok(Some(mut doc)) => {
                     self.session.open(&doc_id);
-                    self.flush(&mut doc, &doc_id);
-                    if !self.session.in_sync(doc.doc.automerge(), &doc_id)
-                        && !self.active.contains_key(&doc_id)
-                    {
+                    self.flush(&mut doc, &doc_id, false)
+                        .await
+                        .map(|in_sync| (doc, in_sync))
+                }
+                Ok(None) => continue,
+                Err(e) => Err(e),
+            };
+            match doc {
+                Ok((doc, in_sync)) => {
+                    if !in_sync && !self.active.contains_key(&doc_id) {
                         self.active.insert(doc_id, doc.pin());
                     }
                 }
-                Ok(None) => {}
                 Err(e) => {
                     tracing::error!(error = format!("{e:#}"), "could not load a document");
                     self.send_error(
@@ -511,6 +570,20 @@ impl Connection {
         if self.refused.contains(doc_id) {
             return Ok(());
         }
+        if !self.access.contains_key(doc_id) {
+            if self.unknown_left() == 0 {
+                let limit = self.state.config().max_unknown_docs_per_minute;
+                self.send_error(
+                    ErrorCode::BadFrame,
+                    Some(doc_id),
+                    format!(
+                        "this connection has asked after {limit} documents outside your caseload this minute, the most it may: this Sync was not looked at"
+                    ),
+                );
+                return Ok(());
+            }
+            self.unknown_used += 1;
+        }
         let Some(access) = self.permit(doc_id, false).await? else {
             return Ok(());
         };
@@ -524,15 +597,18 @@ impl Connection {
         let has_changes = sync_message::check(message, &self.state.config().sync_limits)
             .is_ok_and(|summary| summary.changes > 0);
         if !has_changes {
-            // Without changes the document cannot change: apply it in place.
-            match self
-                .session
-                .receive(doc.doc.automerge(), doc_id, epoch, seq, message)
-            {
-                Ok(_) => {}
-                Err(e) => self.send_error(ErrorCode::BadFrame, Some(doc_id), e.to_string()),
+            // Without changes the document cannot change: apply it in place (still off the
+            // async workers: Automerge tests the peer's bloom filter against its history).
+            let (id, message) = (doc_id.to_owned(), message.to_vec());
+            let received = self
+                .with_session(&mut doc, move |session, cached| {
+                    session.receive(cached.doc.automerge(), &id, epoch, seq, &message)
+                })
+                .await?;
+            if let Err(e) = received {
+                self.send_error(ErrorCode::BadFrame, Some(doc_id), e.to_string());
             }
-            self.ack_and_flush(&mut doc, doc_id);
+            self.flush(&mut doc, doc_id, true).await?;
             return Ok(());
         }
 
@@ -566,7 +642,7 @@ impl Connection {
         let received = match received {
             Ok(received) => received,
             Err(e) => {
-                self.restart_channel(&mut doc, doc_id);
+                self.restart_channel(&mut doc, doc_id).await?;
                 self.send_error(ErrorCode::BadFrame, Some(doc_id), e.to_string());
                 return Ok(());
             }
@@ -582,7 +658,7 @@ impl Connection {
                 return self.commit(doc, doc_id, access, candidate, before).await;
             }
         }
-        self.ack_and_flush(&mut doc, doc_id);
+        self.flush(&mut doc, doc_id, true).await?;
         Ok(())
     }
 
@@ -691,14 +767,11 @@ impl Connection {
         match outcome {
             Outcome::Committed => {
                 self.own_actors.extend(to_bind);
-                self.ack_and_flush(&mut doc, doc_id);
+                self.flush(&mut doc, doc_id, true).await?;
                 self.compact_if_needed(&mut doc, doc_id).await;
                 Ok(())
             }
-            Outcome::Refused { message } => {
-                self.reject(&mut doc, doc_id, message);
-                Ok(())
-            }
+            Outcome::Refused { message } => self.reject(&mut doc, doc_id, message).await,
             Outcome::ActorTaken(actor) => {
                 let message = format!(
                     "changes by actor {actor} were made by another device; a device may only submit its own changes"
@@ -712,7 +785,7 @@ impl Connection {
             }
             Outcome::Failed(e) => {
                 tracing::error!(doc_id, error = format!("{e:#}"), "commit failed");
-                self.restart_channel(&mut doc, doc_id);
+                self.restart_channel(&mut doc, doc_id).await?;
                 self.state.docs().evict(doc_id);
                 self.send_error(
                     ErrorCode::Internal,
@@ -747,21 +820,26 @@ impl Connection {
             )
             .await;
         }
-        self.reject(doc, doc_id, message);
-        Ok(())
+        self.reject(doc, doc_id, message).await
     }
 
     /// Tells the device its changes were refused: nothing of them is stored, its channel
     /// for the document restarts from what the server holds, and its frames for the
     /// document are ignored until it subscribes again.
-    fn reject(&mut self, doc: &mut DocGuard, doc_id: &str, message: String) {
-        self.restart_channel(doc, doc_id);
+    async fn reject(
+        &mut self,
+        doc: &mut DocGuard,
+        doc_id: &str,
+        message: String,
+    ) -> anyhow::Result<()> {
+        self.restart_channel(doc, doc_id).await?;
         self.refused.insert(doc_id.to_owned());
         self.send_error(
             ErrorCode::Refused,
             Some(doc_id),
             format!("{message}; nothing of it was stored"),
         );
+        Ok(())
     }
 
     /// Another connection (or instance) committed changes to a document, or changed who
@@ -846,14 +924,28 @@ impl Connection {
             else {
                 continue;
             };
-            if self.session.tick(doc.doc.automerge(), &doc_id, false) {
-                // Restarted: it no longer holds a place in the window, so a document the
-                // device never answers for cannot stall the rest of a subscription.
-                self.active.remove(&doc_id);
-                self.flush(&mut doc, &doc_id);
-            } else if self.session.in_sync(doc.doc.automerge(), &doc_id) {
-                self.unsettled.remove(&doc_id);
-                self.active.remove(&doc_id);
+            let id = doc_id.clone();
+            let ticked = self
+                .with_session(&mut doc, move |session, cached| {
+                    let restarted = session.tick(cached.doc.automerge(), &id, false);
+                    (restarted, session.in_sync(cached.doc.automerge(), &id))
+                })
+                .await;
+            match ticked {
+                Ok((true, _)) => {
+                    // Restarted: it no longer holds a place in the window, so a document
+                    // the device never answers for cannot stall the rest of a subscription.
+                    self.active.remove(&doc_id);
+                    if let Err(e) = self.flush(&mut doc, &doc_id, false).await {
+                        tracing::error!(doc_id, error = format!("{e:#}"), "sync work failed");
+                    }
+                }
+                Ok((false, true)) => {
+                    self.unsettled.remove(&doc_id);
+                    self.active.remove(&doc_id);
+                }
+                Ok((false, false)) => {}
+                Err(e) => tracing::error!(doc_id, error = format!("{e:#}"), "sync work failed"),
             }
         }
     }
@@ -952,7 +1044,11 @@ impl Connection {
     async fn regenerate(&mut self, ids: &[DocId]) {
         for doc_id in ids {
             match self.state.docs().lock(self.state.store(), doc_id).await {
-                Ok(Some(mut doc)) => self.flush(&mut doc, doc_id),
+                Ok(Some(mut doc)) => {
+                    if let Err(e) = self.flush(&mut doc, doc_id, false).await {
+                        tracing::error!(doc_id, error = format!("{e:#}"), "sync work failed");
+                    }
+                }
                 Ok(None) => {}
                 Err(e) => tracing::error!(
                     doc_id,
@@ -1059,41 +1155,74 @@ impl Connection {
         Ok(doc)
     }
 
-    fn ack_and_flush(&mut self, doc: &mut DocGuard, doc_id: &str) {
-        // The cached document holds only committed changes, so anything it has is durable.
-        if let Some(ack) = self.session.ack(doc.doc.automerge(), doc_id) {
-            self.outgoing.push(ack);
+    /// Runs `work` with this connection's session on a locked document, on the blocking
+    /// pool ([`DocGuard::offload`]): generating a sync message, testing a peer's bloom
+    /// filter or walking heads is Automerge work proportional to the plan's history. If it
+    /// panics the channel states went with it: every channel starts over (the device's
+    /// next frames find a gap and resynchronise), and the caller returns the error.
+    async fn with_session<T: Send + 'static>(
+        &mut self,
+        doc: &mut DocGuard,
+        work: impl FnOnce(&mut Session, &mut super::cache::CachedDoc) -> T + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let mut session = std::mem::take(&mut self.session);
+        let done = doc
+            .offload(move |cached| {
+                let out = work(&mut session, cached);
+                (session, out)
+            })
+            .await;
+        match done {
+            Ok((session, out)) => {
+                self.session = session;
+                Ok(out)
+            }
+            Err(e) => {
+                self.session = Session::with_limits(self.state.config().sync_limits);
+                Err(e)
+            }
         }
-        self.flush(doc, doc_id);
     }
 
-    fn flush(&mut self, doc: &mut DocGuard, doc_id: &str) {
-        let mut sent = false;
-        while let Some(frame) = self.session.generate(doc.doc.automerge(), doc_id) {
-            self.outgoing.push(frame);
-            sent = true;
-        }
-        if sent && !self.sent_since_tick.contains(doc_id) {
+    /// Queues what the channel has to say about `doc_id` (with `ack`, first the
+    /// acknowledgement of what the device sent: the cached document holds only committed
+    /// changes, so anything it has is durable). Returns whether the device is in sync.
+    async fn flush(&mut self, doc: &mut DocGuard, doc_id: &str, ack: bool) -> anyhow::Result<bool> {
+        let id = doc_id.to_owned();
+        let (frames, generated, in_sync) = self
+            .with_session(doc, move |session, cached| {
+                let doc = cached.doc.automerge();
+                let mut frames = Vec::new();
+                if ack && let Some(frame) = session.ack(doc, &id) {
+                    frames.push(frame);
+                }
+                let acks = frames.len();
+                while let Some(frame) = session.generate(doc, &id) {
+                    frames.push(frame);
+                }
+                let generated = frames.len() > acks;
+                (frames, generated, session.in_sync(doc, &id))
+            })
+            .await?;
+        self.outgoing.extend(frames);
+        if generated && !self.sent_since_tick.contains(doc_id) {
             self.sent_since_tick.insert(doc_id.to_owned());
         }
-        if self.session.in_sync(doc.doc.automerge(), doc_id) {
+        if in_sync {
             self.unsettled.remove(doc_id);
             self.active.remove(doc_id);
         } else if self.session.is_open(doc_id) && !self.unsettled.contains(doc_id) {
             self.unsettled.insert(doc_id.to_owned());
         }
+        Ok(in_sync)
     }
 
     /// Forgets what this channel's sync state assumed (after a message that was not
-    /// adopted) by starting a new epoch, then offers the document afresh. `Session` has
-    /// no direct reset; `tick(force)` resets once nothing was heard since the last tick,
-    /// so the first call clears that flag and the second resets.
-    fn restart_channel(&mut self, doc: &mut DocGuard, doc_id: &str) {
-        self.session.open(doc_id);
-        if !self.session.tick(doc.doc.automerge(), doc_id, true) {
-            self.session.tick(doc.doc.automerge(), doc_id, true);
-        }
-        self.flush(doc, doc_id);
+    /// adopted) by starting a new epoch, then offers the document afresh.
+    async fn restart_channel(&mut self, doc: &mut DocGuard, doc_id: &str) -> anyhow::Result<()> {
+        self.session.restart(doc_id);
+        self.flush(doc, doc_id, false).await?;
+        Ok(())
     }
 
     /// Replaces a document's chunks with one snapshot once there are many. A failure here
@@ -1103,15 +1232,15 @@ impl Connection {
             return;
         }
         let store = self.state.store().clone();
-        let seen = doc.last_chunk_id;
-        let result = store
-            .compact(doc_id, seen, now_ms(), |foreign| {
-                for chunk in foreign {
-                    doc.doc.automerge().load_incremental(&chunk.data)?;
-                }
-                Ok(doc.doc.save_uncompressed())
-            })
-            .await;
+        let result = async {
+            // What other instances committed first, so the snapshot holds every chunk it
+            // replaces; then the save, off the async workers, before the transaction.
+            DocCache::refresh(&store, doc).await?;
+            let seen = doc.last_chunk_id;
+            let snapshot = doc.offload(|cached| cached.doc.save_uncompressed()).await?;
+            store.compact(doc_id, seen, &snapshot, now_ms()).await
+        }
+        .await;
         match result {
             Ok(Some(id)) => {
                 doc.chunks = 1;
@@ -1119,7 +1248,12 @@ impl Connection {
                 tracing::debug!(doc_id, "compacted");
             }
             Ok(None) => {}
-            Err(e) => tracing::warn!(doc_id, error = format!("{e:#}"), "compaction failed"),
+            Err(e) => {
+                tracing::warn!(doc_id, error = format!("{e:#}"), "compaction failed");
+                // A failed merge or save may have left the copy behind the store, or gone
+                // with a panic: loaded afresh next time.
+                self.state.docs().evict(doc_id);
+            }
         }
     }
 }

@@ -39,8 +39,9 @@ const DEVICES: usize = 8;
 const TARGET_DOCS: usize = 4;
 /// Time between one device's edits.
 const EDIT_EVERY: Duration = Duration::from_millis(1500);
-/// Any one wait in this test; a wait that runs out fails the test, saying what it awaited.
-const DEADLINE: Duration = Duration::from_secs(60);
+/// Any one wait in this test: a hang detector, not a timing target (CI machines can be
+/// loaded); a wait that runs out fails the test, saying what it awaited.
+const DEADLINE: Duration = Duration::from_secs(180);
 
 fn enabled() -> bool {
     if std::env::var("REDFOLDER_TEST_FAULTS").is_ok_and(|v| v == "1") {

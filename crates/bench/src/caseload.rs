@@ -157,7 +157,7 @@ fn range(rng: &mut Rng, lo: u32, hi: u32) -> u32 {
 }
 
 fn choice<'a>(rng: &mut Rng, items: &[&'a str]) -> &'a str {
-    *rng.pick(items)
+    rng.pick::<&str>(items)
 }
 
 /// Between `lo` and `hi - 1` distinct items, like `random.sample(items, randrange(lo, hi))`.

@@ -624,6 +624,33 @@ impl GeneratedPlan {
     }
 }
 
+/// A clinician signed in as `user_id`, named `user_name`.
+pub fn editor(user_id: &str, user_name: &str) -> Editor {
+    Editor {
+        user_id: user_id.to_owned(),
+        user_name: user_name.to_owned(),
+    }
+}
+
+/// The example patient the unit tests create plans for (a test NHS number with a valid
+/// check digit).
+pub fn example_patient() -> NewPlan {
+    NewPlan {
+        address: "1 High Street".to_owned(),
+        ..example_patient_without_address()
+    }
+}
+
+/// [`example_patient`] with no address recorded.
+pub fn example_patient_without_address() -> NewPlan {
+    NewPlan {
+        nhs_number: "9434765919".to_owned(),
+        name: "Ada Example".to_owned(),
+        date_of_birth: "1938-02-28".to_owned(),
+        address: String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -650,32 +677,5 @@ mod tests {
             assert!(plan.conflicts.is_empty());
             assert_eq!(doc.history().len(), 3 + p.reviews.len());
         }
-    }
-}
-
-/// A clinician signed in as `user_id`, named `user_name`.
-pub fn editor(user_id: &str, user_name: &str) -> Editor {
-    Editor {
-        user_id: user_id.to_owned(),
-        user_name: user_name.to_owned(),
-    }
-}
-
-/// The example patient the unit tests create plans for (a test NHS number with a valid
-/// check digit).
-pub fn example_patient() -> NewPlan {
-    NewPlan {
-        address: "1 High Street".to_owned(),
-        ..example_patient_without_address()
-    }
-}
-
-/// [`example_patient`] with no address recorded.
-pub fn example_patient_without_address() -> NewPlan {
-    NewPlan {
-        nhs_number: "9434765919".to_owned(),
-        name: "Ada Example".to_owned(),
-        date_of_birth: "1938-02-28".to_owned(),
-        address: String::new(),
     }
 }

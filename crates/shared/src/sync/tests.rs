@@ -19,6 +19,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use automerge::{ActorId, AutoCommit, ROOT, ReadDoc};
 use proptest::prelude::*;
 
+use super::client::*;
+use crate::doc::PlanDoc;
+use crate::edit::{Edit, Editor};
+use crate::protocol::{ErrorCode, Frame, features};
+
 use super::*;
 use crate::protocol::Codec;
 use crate::{

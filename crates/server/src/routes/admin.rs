@@ -3,12 +3,12 @@
 //! deployment administrator manages every organisation (see `crate::admin`).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::ApiJson;
+use super::{ApiJson, ApiPath};
 use crate::admin::{self, Operator};
 use crate::auth::AdminUser;
 use crate::domain::{Role, User};
@@ -152,7 +152,7 @@ pub(crate) struct PasswordRequest {
 pub(crate) async fn reset_password(
     State(state): State<AppState>,
     AdminUser(principal): AdminUser,
-    Path(username): Path<String>,
+    ApiPath(username): ApiPath<String>,
     ApiJson(body): ApiJson<PasswordRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let generated = admin::reset_password(
@@ -176,7 +176,7 @@ pub(crate) async fn reset_password(
 pub(crate) async fn disable_user(
     State(state): State<AppState>,
     AdminUser(principal): AdminUser,
-    Path(username): Path<String>,
+    ApiPath(username): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     admin::disable_user(state.store(), Operator::Api(&principal), &username).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -193,7 +193,7 @@ pub(crate) async fn disable_user(
 pub(crate) async fn devices(
     State(state): State<AppState>,
     AdminUser(principal): AdminUser,
-    Path(username): Path<String>,
+    ApiPath(username): ApiPath<String>,
 ) -> Result<Json<Vec<Device>>, ApiError> {
     Ok(Json(
         admin::devices(state.store(), Operator::Api(&principal), &username).await?,
@@ -211,7 +211,7 @@ pub(crate) async fn devices(
 pub(crate) async fn revoke_device(
     State(state): State<AppState>,
     AdminUser(principal): AdminUser,
-    Path(device_id): Path<String>,
+    ApiPath(device_id): ApiPath<String>,
 ) -> Result<Json<Device>, ApiError> {
     Ok(Json(
         admin::revoke_device(state.store(), Operator::Api(&principal), &device_id).await?,

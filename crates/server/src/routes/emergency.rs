@@ -27,6 +27,7 @@ use crate::store::{FeedItem, SessionLookup, StoredSummary};
 const NOT_AVAILABLE: &str = "no emergency summary is available for this NHS number";
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct SummaryParams {
     /// The patient's date of birth (YYYY-MM-DD) as a second check: if it does not match,
     /// the answer is the same 404 as for an unknown NHS number.
@@ -221,6 +222,7 @@ fn outcome_of(error: &ApiError) -> &'static str {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct FeedParams {
     /// Return items after this cursor; absent or 0 starts from the beginning.
     since: Option<i64>,
@@ -374,6 +376,7 @@ pub(crate) async fn feed(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct StreamParams {
     /// Start after this cursor (the `Last-Event-ID` header, when present, wins).
     since: Option<i64>,

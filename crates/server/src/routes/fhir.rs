@@ -3,7 +3,7 @@
 //! access rules, consent checks and audit as every other read and write.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use redfolder_shared::{
@@ -11,8 +11,8 @@ use redfolder_shared::{
 };
 use serde_json::{Value, json};
 
-use super::ApiJson;
 use super::patients::reach;
+use super::{ApiJson, ApiPath};
 use crate::access::{PlanAccess, plan_access};
 use crate::audit::{AuditEvent, purpose};
 use crate::auth::Authenticated;
@@ -71,7 +71,7 @@ async fn read_plan(
 pub(crate) async fn export(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(patient_id): Path<String>,
+    ApiPath(patient_id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let plan = read_plan(&state, &principal, &patient_id, FHIR_EXPORT).await?;
     Ok(fhir_json(
@@ -93,7 +93,7 @@ pub(crate) async fn export(
 pub(crate) async fn summary(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(patient_id): Path<String>,
+    ApiPath(patient_id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let plan = read_plan(&state, &principal, &patient_id, FHIR_SUMMARY).await?;
     let summary = emergency_summary(&plan);

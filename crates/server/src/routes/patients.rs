@@ -3,12 +3,12 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::ApiJson;
+use super::{ApiJson, ApiPath, ApiQuery};
 use crate::access::{PlanAccess, plan_access};
 use crate::audit::{AuditEvent, action, purpose};
 use crate::auth::Authenticated;
@@ -105,7 +105,7 @@ pub(super) async fn reach(
 pub(crate) async fn care_team(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(patient_id): Path<String>,
+    ApiPath(patient_id): ApiPath<String>,
 ) -> Result<Json<Vec<CareTeamMember>>, ApiError> {
     let access = reach(
         &state,
@@ -123,6 +123,7 @@ pub(crate) async fn care_team(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct PaperCodeQuery {
     /// The print code under the QR code on the yellow pages (`RF1-…`); left out, the
     /// answer is about the paper copy recorded for the home.
@@ -144,8 +145,8 @@ pub(crate) struct PaperCodeQuery {
 pub(crate) async fn paper_copy(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(patient_id): Path<String>,
-    Query(query): Query<PaperCodeQuery>,
+    ApiPath(patient_id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<PaperCodeQuery>,
 ) -> Result<Json<redfolder_shared::PaperReading>, ApiError> {
     let access = reach(
         &state,
@@ -198,7 +199,7 @@ pub(crate) struct CareTeamAddition {
 pub(crate) async fn add_to_care_team(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(patient_id): Path<String>,
+    ApiPath(patient_id): ApiPath<String>,
     ApiJson(body): ApiJson<CareTeamAddition>,
 ) -> Result<(StatusCode, Json<Vec<CareTeamMember>>), ApiError> {
     reach(
@@ -252,7 +253,7 @@ pub(crate) async fn add_to_care_team(
 pub(crate) async fn remove_from_care_team(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path((patient_id, organisation_id)): Path<(String, String)>,
+    ApiPath((patient_id, organisation_id)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     reach(
         &state,
@@ -294,6 +295,7 @@ pub(crate) async fn remove_from_care_team(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct AccessLogParams {
     /// At most this many entries, newest first (default 200, at most 1000).
     limit: Option<i64>,
@@ -312,8 +314,8 @@ pub(crate) struct AccessLogParams {
 pub(crate) async fn access_log(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(patient_id): Path<String>,
-    Query(params): Query<AccessLogParams>,
+    ApiPath(patient_id): ApiPath<String>,
+    ApiQuery(params): ApiQuery<AccessLogParams>,
 ) -> Result<Json<Value>, ApiError> {
     reach(&state, &principal, &patient_id, action::ACCESS_LOG, true).await?;
     let store = state.store();

@@ -1,7 +1,7 @@
 //! The candidates worklist and the exclusions from it.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use redfolder_shared::NhsNumber;
@@ -13,7 +13,7 @@ use crate::audit::{AuditEvent, purpose};
 use crate::auth::Authenticated;
 use crate::domain::{Role, now_ms};
 use crate::error::ApiError;
-use crate::routes::ApiJson;
+use crate::routes::{ApiJson, ApiPath};
 use crate::scheme::practice_plans;
 use crate::scheme::rules::{self, CohortPosition};
 use crate::startup::AppState;
@@ -67,7 +67,7 @@ pub(crate) async fn add_exclusion(
 pub(crate) async fn lift_exclusion(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let org = practice(&state, &principal, act::EXCLUSION).await?;
     let ev = event(&principal, act::EXCLUSION, purpose::DIRECT_CARE).detail(format!("lift {id}"));

@@ -2,7 +2,7 @@
 //! adds advice; the case managers' advice worklist.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use redfolder_shared::Date;
 use serde::Deserialize;
@@ -14,7 +14,7 @@ use crate::auth::Authenticated;
 use crate::domain::{Principal, Role, now_ms};
 use crate::error::ApiError;
 use crate::plan_edit::Applied;
-use crate::routes::ApiJson;
+use crate::routes::{ApiJson, ApiPath, ApiQuery};
 use crate::scheme::rules;
 use crate::startup::AppState;
 
@@ -128,7 +128,7 @@ pub(crate) async fn create_clinic(
 pub(crate) async fn close_clinic(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let org = practice(&state, &principal, act::VIRTUAL_CLINIC).await?;
     let now = now_ms();
@@ -195,7 +195,7 @@ fn clinic_audit(principal: &Principal, now: i64, clinic_id: &str, outcome: &str)
 pub(crate) async fn clinic_plan(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path((id, patient_id)): Path<(String, String)>,
+    ApiPath((id, patient_id)): ApiPath<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let store = state.store();
     let now = now_ms();
@@ -238,7 +238,7 @@ pub(crate) struct AdviceBody {
 pub(crate) async fn add_clinic_advice(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path((id, patient_id)): Path<(String, String)>,
+    ApiPath((id, patient_id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<AdviceBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let now = now_ms();
@@ -278,6 +278,7 @@ pub(crate) async fn add_clinic_advice(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct AdviceParams {
     /// How many days back to look (default 30, at most 366).
     days: Option<u32>,
@@ -291,7 +292,7 @@ pub(crate) struct AdviceParams {
 pub(crate) async fn advice_worklist(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Query(params): Query<AdviceParams>,
+    ApiQuery(params): ApiQuery<AdviceParams>,
 ) -> Result<Json<Value>, ApiError> {
     let org = practice(&state, &principal, act::VIRTUAL_CLINIC).await?;
     let days = i64::from(params.days.unwrap_or(30).min(366));

@@ -2,7 +2,7 @@
 //! attendance.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use redfolder_shared::Date;
 use serde::Deserialize;
@@ -14,7 +14,7 @@ use crate::auth::Authenticated;
 use crate::domain::{Principal, Role, now_ms};
 use crate::error::ApiError;
 use crate::plan_edit::Applied;
-use crate::routes::ApiJson;
+use crate::routes::{ApiJson, ApiPath, ApiQuery};
 use crate::scheme::rules::{self, CoreRole};
 use crate::startup::AppState;
 use crate::store::scheme::MdtAttendee;
@@ -84,6 +84,7 @@ pub(crate) async fn create_meeting(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct YearParams {
     /// Calendar year (default this year).
     year: Option<i32>,
@@ -97,7 +98,7 @@ pub(crate) struct YearParams {
 pub(crate) async fn meetings(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Query(params): Query<YearParams>,
+    ApiQuery(params): ApiQuery<YearParams>,
 ) -> Result<Json<Value>, ApiError> {
     let org = practice(&state, &principal, act::MDT).await?;
     let year = params.year.unwrap_or(today().year);
@@ -146,7 +147,7 @@ async fn own_meeting(
 pub(crate) async fn meeting(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let (_, m) = own_meeting(&state, &principal, &id).await?;
     let view = meeting_view(&state, &m).await?;
@@ -179,7 +180,7 @@ pub(crate) struct ListPatientBody {
 pub(crate) async fn list_patient(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ListPatientBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let (org, m) = own_meeting(&state, &principal, &id).await?;
@@ -212,7 +213,7 @@ pub(crate) struct OutcomeBody {
 pub(crate) async fn record_outcome(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path((id, patient_id)): Path<(String, String)>,
+    ApiPath((id, patient_id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<OutcomeBody>,
 ) -> Result<Json<Value>, ApiError> {
     let (_, m) = own_meeting(&state, &principal, &id).await?;
@@ -350,7 +351,7 @@ pub(crate) struct AttendanceBody {
 pub(crate) async fn record_attendance(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<AttendanceBody>,
 ) -> Result<Json<Value>, ApiError> {
     let (org, m) = own_meeting(&state, &principal, &id).await?;

@@ -1,7 +1,7 @@
 //! The monthly data return (JSON or CSV) and its commissioner aggregate.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use redfolder_shared::Date;
@@ -13,11 +13,13 @@ use crate::audit::{AuditEvent, purpose};
 use crate::auth::Authenticated;
 use crate::domain::{Role, now_ms};
 use crate::error::ApiError;
+use crate::routes::{ApiPath, ApiQuery};
 use crate::scheme::practice_plans;
 use crate::scheme::rules::{self, Month, MonthlyReturn, PlanFacts};
 use crate::startup::AppState;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ReturnParams {
     /// The day the return is submitted (`YYYY-MM-DD`, default today): activity done more
     /// than three months earlier is shown as not payable.
@@ -54,8 +56,8 @@ async fn practice_return(
 pub(crate) async fn monthly_return(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(month): Path<String>,
-    Query(params): Query<ReturnParams>,
+    ApiPath(month): ApiPath<String>,
+    ApiQuery(params): ApiQuery<ReturnParams>,
 ) -> Result<Response, ApiError> {
     let org = practice(&state, &principal, act::RETURN).await?;
     let month = month_param(&month)?;
@@ -94,8 +96,8 @@ pub(crate) async fn monthly_return(
 pub(crate) async fn aggregate_return(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(month): Path<String>,
-    Query(params): Query<ReturnParams>,
+    ApiPath(month): ApiPath<String>,
+    ApiQuery(params): ApiQuery<ReturnParams>,
 ) -> Result<Json<Value>, ApiError> {
     if !principal.user.has(Role::Commissioner) {
         let event = AuditEvent::new(now_ms(), act::RETURN, purpose::COMMISSIONING, "denied")

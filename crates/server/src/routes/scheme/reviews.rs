@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -12,12 +12,13 @@ use crate::audit::{AuditEvent, purpose};
 use crate::auth::Authenticated;
 use crate::domain::{Role, now_ms};
 use crate::error::ApiError;
-use crate::routes::ApiJson;
+use crate::routes::{ApiJson, ApiQuery};
 use crate::scheme::practice_plans;
 use crate::scheme::rules::{self, DueState};
 use crate::startup::AppState;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct DueParams {
     /// Days ahead that count as due soon (default 28).
     within_days: Option<i64>,
@@ -64,7 +65,7 @@ impl DueCounts {
 pub(crate) async fn reviews_due(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Query(params): Query<DueParams>,
+    ApiQuery(params): ApiQuery<DueParams>,
 ) -> Result<Json<Value>, ApiError> {
     let org = practice(&state, &principal, act::REVIEWS_DUE).await?;
     let today = today();

@@ -31,8 +31,10 @@ const NOT_AVAILABLE: &str = "no emergency summary is available for this NHS numb
 pub(crate) struct SummaryParams {
     /// The patient's date of birth (YYYY-MM-DD) as a second check: if it does not match,
     /// the answer is the same 404 as for an unknown NHS number.
+    #[param(format = Date, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     dob: Option<String>,
     /// `fhir` for a FHIR R4 document Bundle (application/fhir+json) instead of the JSON summary.
+    #[param(pattern = "^(fhir|json)$")]
     format: Option<String>,
 }
 
@@ -40,7 +42,7 @@ pub(crate) struct SummaryParams {
 /// outcome; if the audit entry cannot be written the request fails.
 #[utoipa::path(get, path = "/api/v1/emergency/summary/{nhs_number}", tag = "emergency",
     security(("bearer" = [])),
-    params(("nhs_number" = String, Path, description = "NHS number, digits or 3-3-4"), SummaryParams),
+    params(("nhs_number" = String, Path, description = "NHS number: ten digits, optionally grouped 3-3-4 by spaces or hyphens, the last the Modulus 11 check digit", pattern = r"^[0-9]{3}[ -]?[0-9]{3}[ -]?[0-9]{4}$"), SummaryParams),
     responses(
         (status = 200, description = "The emergency summary with patient_id, plan_version, last_updated_at_ms and last_updated_by. `dnacpr` is not_recorded, for_attempted_cpr, do_not_attempt_cpr or conflicting; while it is conflicting, `dnacpr_label` reads \"Conflicting: A / B — confirm with the care team\" and `resuscitation.values` holds every value with who recorded it (never one of them as the decision). Each decision item (`resuscitation`, `allergies`, `ceiling_of_treatment`, `admission_wanted`, `preferred_place_of_death`, `consent`) has `conflicting`, `label` (the settled value or the same conflicting line), `recorded` (null while conflicting) and `values`"),
         (status = 400, description = "Malformed NHS number or date of birth"),
@@ -388,7 +390,8 @@ pub(crate) struct StreamParams {
 /// emergency clinician), on this instance or another.
 #[utoipa::path(get, path = "/api/v1/emergency/feed/stream", tag = "emergency",
     security(("bearer" = [])),
-    params(StreamParams),
+    params(StreamParams,
+        ("Last-Event-ID" = Option<String>, Header, description = "The cursor of the last event the client received, when it reconnects; wins over `since`")),
     responses(
         (status = 200, description = "text/event-stream of feed items", content_type = "text/event-stream"),
         (status = 401, description = "Not signed in"),

@@ -20,8 +20,12 @@ use crate::startup::AppState;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct ExclusionBody {
+    /// Ten digits, optionally grouped 3-3-4 by spaces or hyphens, whose last is the Modulus 11 check digit.
+    #[schema(pattern = r"^[0-9]{3}[ -]?[0-9]{3}[ -]?[0-9]{4}$")]
     nhs_number: String,
-    /// Why case management would be inappropriate, e.g. "renal unit follows up".
+    /// Why case management would be inappropriate, e.g. "renal unit follows up"; not
+    /// blank.
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     reason: String,
 }
 

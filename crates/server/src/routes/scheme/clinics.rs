@@ -28,8 +28,10 @@ pub(crate) struct ClinicBody {
     /// The specialist's username (an MDT member of another organisation).
     specialist: String,
     /// `YYYY-MM-DD`, today or up to 90 days ahead: access lasts this day only (UTC).
+    #[schema(format = Date, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     date: String,
     /// Patients of the practice who consent to sharing with the MDT.
+    #[schema(min_items = 1, max_items = 100)]
     patient_ids: Vec<String>,
 }
 

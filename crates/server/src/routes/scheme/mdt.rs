@@ -21,7 +21,8 @@ use crate::store::scheme::MdtAttendee;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct MeetingBody {
-    /// `YYYY-MM-DD`
+    /// `YYYY-MM-DD`, today or later.
+    #[schema(format = Date, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     date: String,
 }
 
@@ -169,6 +170,7 @@ pub(crate) async fn meeting(
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct ListPatientBody {
+    #[schema(max_length = 128)]
     patient_id: String,
 }
 
@@ -199,8 +201,11 @@ pub(crate) async fn list_patient(
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct OutcomeBody {
+    /// What the meeting decided; not blank.
+    #[schema(min_length = 1, max_length = 4000, pattern = r"\S")]
     outcome: String,
     #[serde(default)]
+    #[schema(max_length = 4000)]
     referrals: String,
 }
 
@@ -334,10 +339,13 @@ async fn record_in_plan(
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct AttendanceBody {
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     name: String,
-    /// `gp`, `community_nurse`, `social_work`, `voluntary_sector` or `other`.
+    #[schema(pattern = "^(gp|community_nurse|social_work|voluntary_sector|other)$")]
     core_role: String,
     #[serde(default)]
+    #[schema(max_length = 200)]
     organisation: String,
     /// Signed the attendance sheet.
     signed: bool,

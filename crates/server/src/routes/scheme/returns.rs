@@ -23,8 +23,10 @@ use crate::startup::AppState;
 pub(crate) struct ReturnParams {
     /// The day the return is submitted (`YYYY-MM-DD`, default today): activity done more
     /// than three months earlier is shown as not payable.
+    #[param(format = Date, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     claimed_on: Option<String>,
-    /// `csv` for CSV; JSON otherwise.
+    /// `csv` for CSV; `json` (the default) for JSON.
+    #[param(pattern = "^(csv|json)$")]
     format: Option<String>,
 }
 
@@ -50,7 +52,7 @@ async fn practice_return(
 /// The practice's monthly data return (section 4.3) and claim (section 7) for a month.
 #[utoipa::path(get, path = "/api/v1/scheme/returns/{month}", tag = "scheme",
     security(("bearer" = [])),
-    params(("month" = String, Path, description = "YYYY-MM"), ReturnParams),
+    params(("month" = String, Path, description = "YYYY-MM", pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$"), ReturnParams),
     responses((status = 200, description = "The return as JSON, or CSV (measure,category,value) with format=csv"),
         (status = 400, description = "Bad month or date"), (status = 403, description = "Only case managers")))]
 pub(crate) async fn monthly_return(
@@ -90,7 +92,7 @@ pub(crate) async fn monthly_return(
 /// and in total, never a patient.
 #[utoipa::path(get, path = "/api/v1/scheme/returns/{month}/aggregate", tag = "scheme",
     security(("bearer" = [])),
-    params(("month" = String, Path, description = "YYYY-MM"), ReturnParams),
+    params(("month" = String, Path, description = "YYYY-MM", pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$"), ReturnParams),
     responses((status = 200, description = "practices [{code, name, return}], totals"),
         (status = 403, description = "Only commissioners")))]
 pub(crate) async fn aggregate_return(

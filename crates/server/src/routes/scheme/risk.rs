@@ -20,8 +20,10 @@ use crate::startup::AppState;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct ListSizeBody {
+    #[schema(minimum = 1, maximum = 10_000_000)]
     list_size: i64,
     /// `YYYY-MM-DD`; today when absent.
+    #[schema(format = Date, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     as_of: Option<String>,
 }
 

@@ -73,6 +73,32 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Who last changed a plan and when (`redfolder_shared::Attribution`, which the pure core
+/// keeps free of the OpenAPI crate), as the caseload serves it.
+#[derive(Debug, ToSchema)]
+#[schema(as = Attribution)]
+#[allow(dead_code)]
+pub(crate) struct AttributionSchema {
+    user_id: String,
+    user_name: String,
+    /// Milliseconds since the Unix epoch.
+    at_ms: i64,
+}
+
+/// Whether a paper copy says what the plan says (`redfolder_shared::PaperReading`).
+#[derive(Debug, ToSchema)]
+#[schema(as = PaperReading)]
+#[allow(dead_code)]
+pub(crate) struct PaperReadingSchema {
+    #[schema(pattern = "^(not_printed|current|out_of_date)$")]
+    state: String,
+    /// Who recorded the print, and when.
+    printed: Option<AttributionSchema>,
+    /// The sections of the summary that changed since the print.
+    changed_sections: Vec<String>,
+    label: String,
+}
+
 /// The answers every route of a kind can give because of its extractors, added to each
 /// operation that does not describe them itself, so no route leaves them out:
 /// `Authenticated` answers 401 without a valid token and 403 for a revoked device or a

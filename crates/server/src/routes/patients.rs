@@ -5,8 +5,7 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use super::{ApiJson, ApiPath, ApiQuery};
 use crate::access::{PlanAccess, plan_access};
@@ -23,7 +22,7 @@ use crate::store::{CareTeamMember, PatientListing};
 #[utoipa::path(get, path = "/api/v1/patients", tag = "patients",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Caseload rows: id, nhs_number, name, date_of_birth, consents, dnacpr (not_recorded, for_attempted_cpr, do_not_attempt_cpr, or conflicting while resuscitation decisions conflict: never one side of a conflict), last_updated, paper_copy (not_printed, current or out_of_date: whether the printed yellow pages in the home still say what the plan says) with paper_copy_label, access"),
+        (status = 200, body = Vec<PatientListing>, description = "Caseload rows: id, nhs_number, name, date_of_birth, consents, dnacpr (not_recorded, for_attempted_cpr, do_not_attempt_cpr, or conflicting while resuscitation decisions conflict: never one side of a conflict), last_updated, paper_copy (not_printed, current or out_of_date: whether the printed yellow pages in the home still say what the plan says) with paper_copy_label, access"),
         (status = 401, description = "Not signed in"),
         (status = 403, description = "Only case managers and MDT members have a caseload"),
     ))]
@@ -98,7 +97,7 @@ pub(super) async fn reach(
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Patient (plan document) id")),
     responses(
-        (status = 200, description = "Care team organisations"),
+        (status = 200, body = Vec<CareTeamMember>, description = "Care team organisations"),
         (status = 403, description = "Role without plan access"),
         (status = 404, description = "No such patient in your care"),
     ))]
@@ -137,7 +136,7 @@ pub(crate) struct PaperCodeQuery {
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Patient (plan document) id"), PaperCodeQuery),
     responses(
-        (status = 200, description = "state (not_printed, current, out_of_date), printed {user_id, user_name, at_ms}, changed_sections, label"),
+        (status = 200, body = crate::openapi::PaperReadingSchema, description = "Whether the paper copy is current, who printed it, and the sections changed since"),
         (status = 400, description = "Not a print code"),
         (status = 403, description = "Role without plan access"),
         (status = 404, description = "No such patient in your care"),
@@ -191,7 +190,7 @@ pub(crate) struct CareTeamAddition {
     params(("id" = String, Path, description = "Patient (plan document) id")),
     request_body = CareTeamAddition,
     responses(
-        (status = 201, description = "Added; the care team as it now stands"),
+        (status = 201, body = Vec<CareTeamMember>, description = "Added; the care team as it now stands"),
         (status = 400, description = "No such organisation"),
         (status = 403, description = "Not a case manager"),
         (status = 404, description = "No such patient at your practice"),
@@ -307,7 +306,7 @@ pub(crate) struct AccessLogParams {
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Patient (plan document) id"), AccessLogParams),
     responses(
-        (status = 200, description = "Entries, newest first: at_ms, action, purpose, outcome, user, role, organisation, device_id"),
+        (status = 200, body = AccessLog, description = "Entries, newest first"),
         (status = 403, description = "Not a case manager"),
         (status = 404, description = "No such patient at your practice"),
     ))]
@@ -316,7 +315,7 @@ pub(crate) async fn access_log(
     Authenticated(principal): Authenticated,
     ApiPath(patient_id): ApiPath<String>,
     ApiQuery(params): ApiQuery<AccessLogParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AccessLog>, ApiError> {
     reach(&state, &principal, &patient_id, action::ACCESS_LOG, true).await?;
     let store = state.store();
     let event = AuditEvent::new(now_ms(), action::ACCESS_LOG, purpose::ACCESS_REQUEST, "ok")
@@ -352,19 +351,64 @@ pub(crate) async fn access_log(
             },
             None => None,
         };
-        entries.push(json!({
-            "seq": r.seq,
-            "at_ms": e.at_ms,
-            "action": e.action,
-            "purpose": e.purpose,
-            "outcome": e.outcome,
-            "user": { "id": e.user_id, "username": e.username, "name": user_name },
-            "role": e.role,
-            "organisation": { "id": e.organisation_id, "name": org_name },
-            "device_id": e.device_id,
-        }));
+        entries.push(AccessEntry {
+            seq: r.seq,
+            at_ms: e.at_ms,
+            action: e.action,
+            purpose: e.purpose,
+            outcome: e.outcome,
+            user: AccessUser {
+                id: e.user_id,
+                username: e.username,
+                name: user_name,
+            },
+            role: e.role,
+            organisation: AccessOrganisation {
+                id: e.organisation_id,
+                name: org_name,
+            },
+            device_id: e.device_id,
+        });
     }
-    Ok(Json(
-        json!({ "patient_id": patient_id, "entries": entries }),
-    ))
+    Ok(Json(AccessLog {
+        patient_id,
+        entries,
+    }))
+}
+
+/// A patient's access log.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct AccessLog {
+    patient_id: String,
+    /// Newest first.
+    entries: Vec<AccessEntry>,
+}
+
+/// One audited read or change of the patient's record.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct AccessEntry {
+    /// The entry's place in the audit log.
+    seq: i64,
+    at_ms: i64,
+    action: String,
+    purpose: String,
+    outcome: String,
+    user: AccessUser,
+    role: Option<String>,
+    organisation: AccessOrganisation,
+    device_id: Option<String>,
+}
+
+/// Who acted (all null for a request that was nobody's).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct AccessUser {
+    id: Option<String>,
+    username: Option<String>,
+    name: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct AccessOrganisation {
+    id: Option<String>,
+    name: Option<String>,
 }

@@ -6,7 +6,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use redfolder_shared::NhsNumber;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use super::{act, event, practice, today};
 use crate::audit::{AuditEvent, purpose};
@@ -32,13 +31,13 @@ pub(crate) struct ExclusionBody {
 /// Excludes a high-risk patient from the worklist, with the reason (section 2.2.2).
 #[utoipa::path(post, path = "/api/v1/scheme/exclusions", tag = "scheme",
     security(("bearer" = [])), request_body = ExclusionBody,
-    responses((status = 201, description = "Recorded: id"), (status = 400, description = "Bad NHS number or no reason"),
+    responses((status = 201, body = super::Created, description = "Recorded"), (status = 400, description = "Bad NHS number or no reason"),
         (status = 403, description = "Only case managers")))]
 pub(crate) async fn add_exclusion(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     ApiJson(body): ApiJson<ExclusionBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<super::Created>), ApiError> {
     let org = practice(&state, &principal, act::EXCLUSION).await?;
     let nhs = NhsNumber::parse(&body.nhs_number)
         .map_err(|_| ApiError::BadRequest("not a valid NHS number".into()))?;
@@ -60,7 +59,7 @@ pub(crate) async fn add_exclusion(
             &[ev],
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
+    Ok((StatusCode::CREATED, Json(super::Created { id })))
 }
 
 /// Lifts an exclusion (it stays on record).
@@ -86,8 +85,9 @@ pub(crate) async fn lift_exclusion(
     }
 }
 
-#[derive(Debug, Serialize)]
-struct CandidatesView {
+/// The candidates worklist.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct CandidatesView {
     cohort: Option<CohortPosition>,
     risk_upload: Option<crate::store::scheme::RiskUpload>,
     candidates: Vec<rules::Candidate>,
@@ -100,7 +100,7 @@ struct CandidatesView {
 /// score, leaving out the enrolled and listing the excluded with their reasons.
 #[utoipa::path(get, path = "/api/v1/scheme/candidates", tag = "scheme",
     security(("bearer" = [])),
-    responses((status = 200, description = "cohort, risk_upload, candidates, excluded, exclusions"),
+    responses((status = 200, body = CandidatesView, description = "The worklist"),
         (status = 403, description = "Only case managers")))]
 pub(crate) async fn candidates(
     State(state): State<AppState>,

@@ -5,8 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use redfolder_shared::Date;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use super::{act, date_param, event, practice, today};
 use crate::audit::{AuditEvent, purpose};
@@ -41,14 +40,14 @@ pub(crate) struct ClinicBody {
 /// (seed 004).
 #[utoipa::path(post, path = "/api/v1/scheme/virtual-clinics", tag = "scheme",
     security(("bearer" = [])), request_body = ClinicBody,
-    responses((status = 201, description = "id, opens_at_ms, closes_at_ms"),
+    responses((status = 201, body = ClinicScheduled, description = "Scheduled: when the specialist's access opens and closes"),
         (status = 400, description = "Unknown specialist or patient, a patient without consent to MDT sharing, or a date in the past or more than 90 days ahead"),
         (status = 403, description = "Not a case manager")))]
 pub(crate) async fn create_clinic(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     ApiJson(body): ApiJson<ClinicBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ClinicScheduled>), ApiError> {
     let org = practice(&state, &principal, act::VIRTUAL_CLINIC).await?;
     let date = date_param("date", &body.date)?;
     if date < today() {
@@ -115,7 +114,11 @@ pub(crate) async fn create_clinic(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "id": id, "opens_at_ms": opens, "closes_at_ms": closes })),
+        Json(ClinicScheduled {
+            id,
+            opens_at_ms: opens,
+            closes_at_ms: closes,
+        }),
     ))
 }
 
@@ -124,14 +127,14 @@ pub(crate) async fn create_clinic(
 #[utoipa::path(post, path = "/api/v1/scheme/virtual-clinics/{id}/close", tag = "scheme",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Clinic id")),
-    responses((status = 200, description = "id, closes_at_ms (when access ended or ends)"),
+    responses((status = 200, body = ClinicClosed, description = "When access ended or ends"),
         (status = 403, description = "Not a case manager"),
         (status = 404, description = "No such clinic of your practice")))]
 pub(crate) async fn close_clinic(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ClinicClosed>, ApiError> {
     let org = practice(&state, &principal, act::VIRTUAL_CLINIC).await?;
     let now = now_ms();
     let audit = [event(&principal, act::VIRTUAL_CLINIC, purpose::DIRECT_CARE)
@@ -146,7 +149,10 @@ pub(crate) async fn close_clinic(
         None
     };
     match closes {
-        Some(closes) => Ok(Json(json!({ "id": id, "closes_at_ms": closes }))),
+        Some(closes) => Ok(Json(ClinicClosed {
+            id,
+            closes_at_ms: closes,
+        })),
         None => Err(ApiError::not_found("no such clinic of your practice")),
     }
 }
@@ -193,12 +199,12 @@ fn clinic_audit(principal: &Principal, now: i64, clinic_id: &str, outcome: &str)
 #[utoipa::path(get, path = "/api/v1/scheme/virtual-clinics/{id}/plans/{patient_id}", tag = "scheme",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Clinic id"), ("patient_id" = String, Path, description = "Patient id")),
-    responses((status = 200, description = "The care plan"), (status = 404, description = "Not yours to read")))]
+    responses((status = 200, body = Object, description = "The care plan (`CarePlan`, schema version 2, as `docs/protocol.md` and the tablet read it)"), (status = 404, description = "Not yours to read")))]
 pub(crate) async fn clinic_plan(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     ApiPath((id, patient_id)): ApiPath<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<redfolder_shared::CarePlan>, ApiError> {
     let store = state.store();
     let now = now_ms();
     if !in_open_clinic(&state, &principal, &id, &patient_id, now).await? {
@@ -219,7 +225,7 @@ pub(crate) async fn clinic_plan(
     store
         .record_audit(&[clinic_audit(&principal, now, &id, "ok").patient(patient_id)])
         .await?;
-    Ok(Json(json!(plan)))
+    Ok(Json(plan))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -235,14 +241,14 @@ pub(crate) struct AdviceBody {
 #[utoipa::path(post, path = "/api/v1/scheme/virtual-clinics/{id}/plans/{patient_id}/advice", tag = "scheme",
     security(("bearer" = [])), request_body = AdviceBody,
     params(("id" = String, Path, description = "Clinic id"), ("patient_id" = String, Path, description = "Patient id")),
-    responses((status = 201, description = "advice_id"), (status = 400, description = "Empty or over-long advice"),
+    responses((status = 201, body = AdviceAdded, description = "Added to the plan"), (status = 400, description = "Empty or over-long advice"),
         (status = 404, description = "Not a plan in an open clinic of yours")))]
 pub(crate) async fn add_clinic_advice(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     ApiPath((id, patient_id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<AdviceBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<AdviceAdded>), ApiError> {
     let now = now_ms();
     if !in_open_clinic(&state, &principal, &id, &patient_id, now).await? {
         state
@@ -273,7 +279,7 @@ pub(crate) async fn add_clinic_advice(
     )
     .await?
     {
-        Applied::Committed => Ok((StatusCode::CREATED, Json(json!({ "advice_id": advice_id })))),
+        Applied::Committed => Ok((StatusCode::CREATED, Json(AdviceAdded { advice_id }))),
         Applied::Refused(reason) => Err(ApiError::BadRequest(reason)),
         Applied::NoSuchPlan => Err(ApiError::not_found("no such plan in a clinic of yours")),
     }
@@ -290,12 +296,13 @@ pub(crate) struct AdviceParams {
 /// practice's plans, newest first.
 #[utoipa::path(get, path = "/api/v1/scheme/advice", tag = "scheme",
     security(("bearer" = [])), params(AdviceParams),
-    responses((status = 200, description = "advice: [{patient_id, patient_name, nhs_number, clinic_id, advice_id, specialist, at_ms}]")))]
+    responses((status = 200, body = AdviceWorklist, description = "Newest first, at most 500"),
+        (status = 403, description = "Only case managers")))]
 pub(crate) async fn advice_worklist(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     ApiQuery(params): ApiQuery<AdviceParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AdviceWorklist>, ApiError> {
     let org = practice(&state, &principal, act::VIRTUAL_CLINIC).await?;
     let days = i64::from(params.days.unwrap_or(30).min(366));
     let since = now_ms() - days * 86_400_000;
@@ -312,5 +319,34 @@ pub(crate) async fn advice_worklist(
         })
         .collect();
     state.store().record_audit(&events).await?;
-    Ok(Json(json!({ "advice": advice })))
+    Ok(Json(AdviceWorklist { advice }))
+}
+
+/// A scheduled virtual clinic.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ClinicScheduled {
+    id: String,
+    /// The clinic day's start, UTC, in milliseconds since the Unix epoch.
+    opens_at_ms: i64,
+    /// The clinic day's end.
+    closes_at_ms: i64,
+}
+
+/// A closed virtual clinic.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ClinicClosed {
+    id: String,
+    /// When the specialist's access ended (or ends, for a clinic closed before its day).
+    closes_at_ms: i64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct AdviceAdded {
+    advice_id: String,
+}
+
+/// Advice specialists added in virtual clinics to the practice's plans.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct AdviceWorklist {
+    advice: Vec<crate::store::scheme::ClinicAdvice>,
 }

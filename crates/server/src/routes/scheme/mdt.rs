@@ -5,8 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use redfolder_shared::Date;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use super::{act, date_param, event, practice, today};
 use crate::audit::{AuditEvent, purpose};
@@ -29,7 +28,7 @@ pub(crate) struct MeetingBody {
 async fn meeting_view(
     state: &AppState,
     m: &crate::store::scheme::MdtMeeting,
-) -> Result<Value, ApiError> {
+) -> Result<MeetingView, ApiError> {
     let store = state.store();
     let attendance = store.mdt_attendance(&m.id).await?;
     let patients = store.mdt_patients(&m.id).await?;
@@ -45,26 +44,86 @@ async fn meeting_view(
         .filter_map(|a| CoreRole::parse(&a.core_role))
         .collect();
     let warnings = rules::mdt_warnings(date, scheduled, &listed, &signed, m.held);
-    Ok(json!({
-        "id": m.id,
-        "date": m.meeting_date,
-        "scheduled_at_ms": m.scheduled_at_ms,
-        "held": m.held,
-        "attendance": attendance,
-        "patients": patients,
-        "warnings": warnings,
-    }))
+    Ok(MeetingView {
+        id: m.id.clone(),
+        date: m.meeting_date.clone(),
+        scheduled_at_ms: m.scheduled_at_ms,
+        held: m.held,
+        attendance,
+        patients,
+        warnings,
+        recorded_in_plan: None,
+    })
+}
+
+/// An MDT meeting with its attendance, listed patients and warnings.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct MeetingView {
+    id: String,
+    /// `YYYY-MM-DD`
+    date: String,
+    scheduled_at_ms: i64,
+    /// Whether anyone signed the attendance sheet.
+    held: bool,
+    attendance: Vec<crate::store::scheme::MdtAttendee>,
+    patients: Vec<crate::store::scheme::MdtPatient>,
+    /// What falls short of the scheme's rules (notice, listing, core roles).
+    warnings: Vec<String>,
+    /// Only after recording an outcome: whether it was written into the patient's plan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recorded_in_plan: Option<RecordedInPlan>,
+}
+
+/// Whether a meeting's outcome for a patient is in their plan.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct RecordedInPlan {
+    recorded: bool,
+    /// Whether this request changed the plan (present when recorded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changed: Option<bool>,
+    /// Why it is not in the plan (present when not recorded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+impl RecordedInPlan {
+    fn recorded(changed: bool) -> RecordedInPlan {
+        RecordedInPlan {
+            recorded: true,
+            changed: Some(changed),
+            reason: None,
+        }
+    }
+
+    fn not_recorded(reason: impl Into<String>) -> RecordedInPlan {
+        RecordedInPlan {
+            recorded: false,
+            changed: None,
+            reason: Some(reason.into()),
+        }
+    }
+}
+
+/// A year's MDT meetings.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct YearMeetings {
+    year: i32,
+    meetings: Vec<MeetingView>,
+    held: usize,
+    scheduled: usize,
+    required: usize,
+    short_of_required: usize,
 }
 
 /// Schedules an MDT meeting; warns when it is less than four weeks ahead.
 #[utoipa::path(post, path = "/api/v1/scheme/mdt-meetings", tag = "scheme",
     security(("bearer" = [])), request_body = MeetingBody,
-    responses((status = 201, description = "The meeting with its warnings"), (status = 403, description = "Only case managers")))]
+    responses((status = 201, body = MeetingView, description = "The meeting with its warnings"), (status = 403, description = "Only case managers")))]
 pub(crate) async fn create_meeting(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     ApiJson(body): ApiJson<MeetingBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<MeetingView>), ApiError> {
     let org = practice(&state, &principal, act::MDT).await?;
     let date = date_param("date", &body.date)?;
     if date < today() {
@@ -95,12 +154,12 @@ pub(crate) struct YearParams {
 /// the ten required.
 #[utoipa::path(get, path = "/api/v1/scheme/mdt-meetings", tag = "scheme",
     security(("bearer" = [])), params(YearParams),
-    responses((status = 200, description = "meetings, held, required"), (status = 403, description = "Only case managers")))]
+    responses((status = 200, body = YearMeetings, description = "The year's meetings, and how many are held against the ten required"), (status = 403, description = "Only case managers")))]
 pub(crate) async fn meetings(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     ApiQuery(params): ApiQuery<YearParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<YearMeetings>, ApiError> {
     let org = practice(&state, &principal, act::MDT).await?;
     let year = params.year.unwrap_or(today().year);
     let list = state
@@ -117,14 +176,14 @@ pub(crate) async fn meetings(
     }
     let held = list.iter().filter(|m| m.held).count();
     let scheduled = list.len();
-    Ok(Json(json!({
-        "year": year,
-        "meetings": views,
-        "held": held,
-        "scheduled": scheduled,
-        "required": rules::MDT_MEETINGS_PER_YEAR,
-        "short_of_required": rules::MDT_MEETINGS_PER_YEAR.saturating_sub(scheduled),
-    })))
+    Ok(Json(YearMeetings {
+        year,
+        meetings: views,
+        held,
+        scheduled,
+        required: rules::MDT_MEETINGS_PER_YEAR,
+        short_of_required: rules::MDT_MEETINGS_PER_YEAR.saturating_sub(scheduled),
+    }))
 }
 
 async fn own_meeting(
@@ -144,20 +203,19 @@ async fn own_meeting(
 /// One meeting with attendance, patients and warnings.
 #[utoipa::path(get, path = "/api/v1/scheme/mdt-meetings/{id}", tag = "scheme",
     security(("bearer" = [])), params(("id" = String, Path, description = "Meeting id")),
-    responses((status = 200, description = "The meeting"), (status = 404, description = "No such meeting")))]
+    responses((status = 200, body = MeetingView, description = "The meeting"), (status = 404, description = "No such meeting")))]
 pub(crate) async fn meeting(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<MeetingView>, ApiError> {
     let (_, m) = own_meeting(&state, &principal, &id).await?;
     let view = meeting_view(&state, &m).await?;
     let now = now_ms();
-    let events: Vec<AuditEvent> = view["patients"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| p["patient_id"].as_str())
+    let events: Vec<AuditEvent> = view
+        .patients
+        .iter()
+        .map(|p| p.patient_id.as_str())
         .map(|pid| {
             AuditEvent::new(now, act::MDT, purpose::MDT_CARE, "ok")
                 .by(&principal, Role::CaseManager)
@@ -178,13 +236,13 @@ pub(crate) struct ListPatientBody {
 #[utoipa::path(post, path = "/api/v1/scheme/mdt-meetings/{id}/patients", tag = "scheme",
     security(("bearer" = [])), params(("id" = String, Path, description = "Meeting id")),
     request_body = ListPatientBody,
-    responses((status = 201, description = "The meeting"), (status = 404, description = "No such meeting or patient")))]
+    responses((status = 201, body = MeetingView, description = "The meeting"), (status = 404, description = "No such meeting or patient")))]
 pub(crate) async fn list_patient(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ListPatientBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<MeetingView>), ApiError> {
     let (org, m) = own_meeting(&state, &principal, &id).await?;
     let store = state.store();
     if body.patient_id.len() > 128 || !store.has_patient_id(&org, &body.patient_id).await? {
@@ -214,13 +272,13 @@ pub(crate) struct OutcomeBody {
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Meeting id"), ("patient_id" = String, Path, description = "Patient id")),
     request_body = OutcomeBody,
-    responses((status = 200, description = "The meeting"), (status = 404, description = "Not listed")))]
+    responses((status = 200, body = MeetingView, description = "The meeting, with whether the outcome is now in the plan"), (status = 400, description = "No outcome, or one too long"), (status = 404, description = "Not listed")))]
 pub(crate) async fn record_outcome(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     ApiPath((id, patient_id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<OutcomeBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<MeetingView>, ApiError> {
     let (_, m) = own_meeting(&state, &principal, &id).await?;
     if body.outcome.trim().is_empty() || body.outcome.len() > 4000 || body.referrals.len() > 4000 {
         return Err(ApiError::BadRequest(
@@ -248,7 +306,7 @@ pub(crate) async fn record_outcome(
     }
     let in_plan = record_in_plan(&state, &principal, &m, &patient_id, &body).await?;
     let mut view = meeting_view(&state, &m).await?;
-    view["recorded_in_plan"] = in_plan;
+    view.recorded_in_plan = Some(in_plan);
     Ok(Json(view))
 }
 
@@ -264,12 +322,12 @@ async fn record_in_plan(
     meeting: &crate::store::scheme::MdtMeeting,
     patient_id: &str,
     body: &OutcomeBody,
-) -> Result<Value, ApiError> {
+) -> Result<RecordedInPlan, ApiError> {
     use redfolder_shared::{Edit, EntryList};
     let prefix = format!("mdt-{}", meeting.id);
     let plan = {
         let Some(mut doc) = state.docs().lock(state.store(), patient_id).await? else {
-            return Ok(json!({ "recorded": false, "reason": "no plan" }));
+            return Ok(RecordedInPlan::not_recorded("no plan"));
         };
         crate::sync::DocCache::refresh(state.store(), &mut doc).await?;
         doc.doc
@@ -286,7 +344,7 @@ async fn record_in_plan(
         .iter()
         .any(|d| d.entered_in_error.is_none() && d.outcome == outcome && d.referrals == referrals)
     {
-        return Ok(json!({ "recorded": true, "changed": false }));
+        return Ok(RecordedInPlan::recorded(false));
     }
     let attendees: Vec<String> = state
         .store()
@@ -330,9 +388,9 @@ async fn record_in_plan(
         )
         .await?
         {
-            Applied::Committed => json!({ "recorded": true, "changed": true }),
-            Applied::Refused(reason) => json!({ "recorded": false, "reason": reason }),
-            Applied::NoSuchPlan => json!({ "recorded": false, "reason": "no plan" }),
+            Applied::Committed => RecordedInPlan::recorded(true),
+            Applied::Refused(reason) => RecordedInPlan::not_recorded(reason),
+            Applied::NoSuchPlan => RecordedInPlan::not_recorded("no plan"),
         },
     )
 }
@@ -355,13 +413,13 @@ pub(crate) struct AttendanceBody {
 #[utoipa::path(post, path = "/api/v1/scheme/mdt-meetings/{id}/attendance", tag = "scheme",
     security(("bearer" = [])), params(("id" = String, Path, description = "Meeting id")),
     request_body = AttendanceBody,
-    responses((status = 200, description = "The meeting"), (status = 400, description = "Unknown role")))]
+    responses((status = 200, body = MeetingView, description = "The meeting"), (status = 400, description = "Unknown role, no name, or a meeting still to come")))]
 pub(crate) async fn record_attendance(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<AttendanceBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<MeetingView>, ApiError> {
     let (org, m) = own_meeting(&state, &principal, &id).await?;
     let role = CoreRole::parse(&body.core_role).ok_or_else(|| {
         ApiError::BadRequest(

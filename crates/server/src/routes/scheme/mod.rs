@@ -59,6 +59,12 @@ fn date_param(name: &str, value: &str) -> Result<Date, ApiError> {
     Date::parse(value).ok_or_else(|| ApiError::BadRequest(format!("{name} must be YYYY-MM-DD")))
 }
 
+/// The id of something a route created.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Created {
+    id: String,
+}
+
 /// The scheme's routes, merged under `/api/v1`.
 pub(crate) fn router() -> axum::Router<AppState> {
     use axum::routing::{delete, get, post, put};

@@ -5,8 +5,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use redfolder_shared::Date;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use super::{act, date_param, event, practice, today};
 use crate::audit::{AuditEvent, purpose};
@@ -53,7 +52,11 @@ async fn practice_return(
 #[utoipa::path(get, path = "/api/v1/scheme/returns/{month}", tag = "scheme",
     security(("bearer" = [])),
     params(("month" = String, Path, description = "YYYY-MM", pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$"), ReturnParams),
-    responses((status = 200, description = "The return as JSON, or CSV (measure,category,value) with format=csv"),
+    responses((status = 200, description = "The return as JSON, or CSV (measure,category,value) with format=csv",
+            content(
+                (rules::MonthlyReturn = "application/json"),
+                (String = "text/csv"),
+            )),
         (status = 400, description = "Bad month or date"), (status = 403, description = "Only case managers")))]
 pub(crate) async fn monthly_return(
     State(state): State<AppState>,
@@ -93,14 +96,14 @@ pub(crate) async fn monthly_return(
 #[utoipa::path(get, path = "/api/v1/scheme/returns/{month}/aggregate", tag = "scheme",
     security(("bearer" = [])),
     params(("month" = String, Path, description = "YYYY-MM", pattern = r"^[0-9]{4}-(0[1-9]|1[0-2])$"), ReturnParams),
-    responses((status = 200, description = "practices [{code, name, return}], totals"),
+    responses((status = 200, body = AggregateReturn, description = "Every practice's return and the totals"),
         (status = 403, description = "Only commissioners")))]
 pub(crate) async fn aggregate_return(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     ApiPath(month): ApiPath<String>,
     ApiQuery(params): ApiQuery<ReturnParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AggregateReturn>, ApiError> {
     if !principal.user.has(Role::Commissioner) {
         let event = AuditEvent::new(now_ms(), act::RETURN, purpose::COMMISSIONING, "denied")
             .by(&principal, principal.user.primary_role());
@@ -124,22 +127,54 @@ pub(crate) async fn aggregate_return(
         over_75 += r.over_75_case_reviews;
         in_place += r.plans_in_place.values().sum::<u64>();
         total += r.claim_total;
-        practices.push(json!({ "code": org.code, "name": org.name, "return": r }));
+        practices.push(PracticeReturn {
+            code: org.code,
+            name: org.name,
+            r#return: r,
+        });
     }
     let ev = AuditEvent::new(now_ms(), act::RETURN, purpose::COMMISSIONING, "ok")
         .by(&principal, Role::Commissioner)
         .detail(format!("aggregate return {month} (aggregates only)"));
     state.store().record_audit(&[ev]).await?;
-    Ok(Json(json!({
-        "month": month,
-        "claimed_on": claimed_on.to_string(),
-        "practices": practices,
-        "totals": {
-            "new_plans": new_plans,
-            "reviews_done": reviews,
-            "over_75_case_reviews": over_75,
-            "plans_in_place": in_place,
-            "claim_total": total,
+    Ok(Json(AggregateReturn {
+        month,
+        claimed_on: claimed_on.to_string(),
+        practices,
+        totals: ReturnTotals {
+            new_plans,
+            reviews_done: reviews,
+            over_75_case_reviews: over_75,
+            plans_in_place: in_place,
+            claim_total: total,
         },
-    })))
+    }))
+}
+
+/// Every practice's return for a month, and the totals.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct AggregateReturn {
+    /// `YYYY-MM`
+    #[schema(value_type = String)]
+    month: Month,
+    /// `YYYY-MM-DD`
+    claimed_on: String,
+    practices: Vec<PracticeReturn>,
+    totals: ReturnTotals,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct PracticeReturn {
+    code: String,
+    name: String,
+    r#return: MonthlyReturn,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ReturnTotals {
+    new_plans: u64,
+    reviews_done: u64,
+    over_75_case_reviews: u64,
+    plans_in_place: u64,
+    claim_total: i64,
 }

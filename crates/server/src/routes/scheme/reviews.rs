@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use super::{act, practice, today};
 use crate::audit::{AuditEvent, purpose};
@@ -24,8 +23,8 @@ pub(crate) struct DueParams {
     within_days: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
-struct DueRow {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct DueRow {
     patient_id: String,
     nhs_number: String,
     name: String,
@@ -38,8 +37,8 @@ struct DueRow {
     paper_copy_label: String,
 }
 
-#[derive(Debug, Default, Serialize)]
-struct DueCounts {
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+pub(crate) struct DueCounts {
     overdue: u64,
     due_soon: u64,
     not_yet_due: u64,
@@ -60,13 +59,13 @@ impl DueCounts {
 /// sooner if the case manager set an earlier date.
 #[utoipa::path(get, path = "/api/v1/scheme/reviews-due", tag = "scheme",
     security(("bearer" = [])), params(DueParams),
-    responses((status = 200, description = "practice counts, by_case_manager counts, plans due or overdue"),
+    responses((status = 200, body = ReviewsDue, description = "Counts for the practice and per case manager, and the plans due soon or overdue"),
         (status = 403, description = "Only case managers")))]
 pub(crate) async fn reviews_due(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     ApiQuery(params): ApiQuery<DueParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ReviewsDue>, ApiError> {
     let org = practice(&state, &principal, act::REVIEWS_DUE).await?;
     let today = today();
     let window = params.within_days.unwrap_or(28).clamp(0, 366);
@@ -109,17 +108,39 @@ pub(crate) async fn reviews_due(
         })
         .collect();
     state.store().record_audit(&events).await?;
-    let by_case_manager: Vec<Value> = by_manager
+    let by_case_manager = by_manager
         .into_iter()
-        .map(|(name, c)| json!({ "case_manager": name, "counts": c }))
+        .map(|(case_manager, counts)| ManagerCounts {
+            case_manager,
+            counts,
+        })
         .collect();
-    Ok(Json(json!({
-        "today": today.to_string(),
-        "within_days": window,
-        "practice": total,
-        "by_case_manager": by_case_manager,
-        "plans": rows,
-    })))
+    Ok(Json(ReviewsDue {
+        today: today.to_string(),
+        within_days: window,
+        practice: total,
+        by_case_manager,
+        plans: rows,
+    }))
+}
+
+/// Reviews due at the practice.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ReviewsDue {
+    /// `YYYY-MM-DD`
+    today: String,
+    within_days: i64,
+    practice: DueCounts,
+    by_case_manager: Vec<ManagerCounts>,
+    /// Due soon or overdue, soonest first.
+    plans: Vec<DueRow>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ManagerCounts {
+    /// `(none named)` for plans without one.
+    case_manager: String,
+    counts: DueCounts,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -133,11 +154,11 @@ pub(crate) struct OutcomeQuestion {
 /// What a review should decide (Appendix 1, step 17), for the app to propose.
 #[utoipa::path(post, path = "/api/v1/scheme/review-outcome", tag = "scheme",
     security(("bearer" = [])), request_body = OutcomeQuestion,
-    responses((status = 200, description = "outcome"), (status = 403, description = "Only case managers")))]
+    responses((status = 200, body = OutcomeAnswer, description = "What the review should decide"), (status = 403, description = "Only case managers")))]
 pub(crate) async fn review_outcome(
     Authenticated(principal): Authenticated,
     ApiJson(q): ApiJson<OutcomeQuestion>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OutcomeAnswer>, ApiError> {
     if !principal.user.has(Role::CaseManager) {
         return Err(ApiError::Forbidden);
     }
@@ -146,5 +167,11 @@ pub(crate) async fn review_outcome(
         q.exceptional_circumstances,
         q.over_75,
     );
-    Ok(Json(json!({ "outcome": outcome })))
+    Ok(Json(OutcomeAnswer { outcome }))
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct OutcomeAnswer {
+    #[schema(value_type = String, pattern = "^(continue|practice_discretion|end_case_management|move_to_annual_review)$")]
+    outcome: redfolder_shared::ReviewOutcome,
 }

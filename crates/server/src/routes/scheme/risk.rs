@@ -5,8 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use super::{act, date_param, event, practice, today};
 use crate::audit::{AuditEvent, purpose};
@@ -30,13 +29,13 @@ pub(crate) struct ListSizeBody {
 /// Records the practice's list size (earlier figures are kept).
 #[utoipa::path(post, path = "/api/v1/scheme/list-size", tag = "scheme",
     security(("bearer" = [])), request_body = ListSizeBody,
-    responses((status = 201, description = "Recorded"), (status = 400, description = "Not a positive number or a date"),
+    responses((status = 201, body = ListSizeSet, description = "Recorded"), (status = 400, description = "Not a positive number or a date"),
         (status = 403, description = "Only case managers")))]
 pub(crate) async fn set_list_size(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
     ApiJson(body): ApiJson<ListSizeBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ListSizeSet>), ApiError> {
     let org = practice(&state, &principal, act::LIST_SIZE).await?;
     if !(1..=10_000_000).contains(&body.list_size) {
         return Err(ApiError::BadRequest(
@@ -63,26 +62,29 @@ pub(crate) async fn set_list_size(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "list_size": body.list_size, "as_of": as_of.to_string() })),
+        Json(ListSizeSet {
+            list_size: body.list_size,
+            as_of: as_of.to_string(),
+        }),
     ))
 }
 
 /// The practice's current list size.
 #[utoipa::path(get, path = "/api/v1/scheme/list-size", tag = "scheme",
     security(("bearer" = [])),
-    responses((status = 200, description = "list_size, as_of"), (status = 404, description = "None recorded"),
+    responses((status = 200, body = crate::store::scheme::ListSize, description = "The latest figure as of today"), (status = 404, description = "None recorded"),
         (status = 403, description = "Only case managers")))]
 pub(crate) async fn list_size(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<crate::store::scheme::ListSize>, ApiError> {
     let org = practice(&state, &principal, act::LIST_SIZE).await?;
     let size = state
         .store()
         .list_size(&org, &today().to_string())
         .await?
         .ok_or_else(|| ApiError::not_found("no list size recorded"))?;
-    Ok(Json(json!(size)))
+    Ok(Json(size))
 }
 
 /// Uploads the risk tool's output as CSV (`nhs_number,risk_score,risk_level,as_of`).
@@ -90,8 +92,8 @@ pub(crate) async fn list_size(
 /// becomes the practice's current list, earlier uploads are kept.
 #[utoipa::path(post, path = "/api/v1/scheme/risk-uploads", tag = "scheme",
     security(("bearer" = [])), request_body(content = String, content_type = "text/csv"),
-    responses((status = 201, description = "Accepted: upload_id, rows, top_5_percent, movement {compared_with, entered_top_5_percent, left_top_5_percent} against the previous upload"),
-        (status = 422, description = "Refused: problems [{line, message}]; nothing kept"),
+    responses((status = 201, body = RiskUploadAccepted, description = "Accepted, with the movement against the previous upload"),
+        (status = 422, body = RiskUploadRefused, description = "Refused, every problem by line; nothing kept"),
         (status = 403, description = "Only case managers")))]
 pub(crate) async fn upload_risk(
     State(state): State<AppState>,
@@ -106,11 +108,11 @@ pub(crate) async fn upload_risk(
                 .by(&principal, Role::CaseManager)
                 .detail(format!("{} bad rows", problems.len()));
             store.record_audit(&[ev]).await?;
-            let body = json!({
-                "error": "invalid_rows",
-                "message": "the file was not accepted: nothing of it was kept",
-                "problems": problems,
-            });
+            let body = RiskUploadRefused {
+                error: "invalid_rows",
+                message: "the file was not accepted: nothing of it was kept",
+                problems,
+            };
             Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response())
         }
         Ok(rows) => {
@@ -130,16 +132,16 @@ pub(crate) async fn upload_risk(
             let id = store
                 .save_risk_upload(&org, &principal.user.id, &rows, now_ms(), &[ev])
                 .await?;
-            let body = json!({
-                "upload_id": id,
-                "rows": rows.len(),
-                "top_5_percent": top,
-                "movement": {
-                    "compared_with": previous.map(|(id, _)| id),
-                    "entered_top_5_percent": moved.entered,
-                    "left_top_5_percent": moved.left,
+            let body = RiskUploadAccepted {
+                upload_id: id,
+                rows: rows.len(),
+                top_5_percent: top,
+                movement: MovementView {
+                    compared_with: previous.map(|(id, _)| id),
+                    entered_top_5_percent: moved.entered,
+                    left_top_5_percent: moved.left,
                 },
-            });
+            };
             Ok((StatusCode::CREATED, Json(body)).into_response())
         }
     }
@@ -148,14 +150,14 @@ pub(crate) async fn upload_risk(
 /// Every accepted upload, newest first (the history of the risk list).
 #[utoipa::path(get, path = "/api/v1/scheme/risk-uploads", tag = "scheme",
     security(("bearer" = [])),
-    responses((status = 200, description = "Uploads: id, uploaded_at_ms, uploaded_by, row_count"),
+    responses((status = 200, body = Vec<crate::store::scheme::RiskUpload>, description = "Uploads, newest first"),
         (status = 403, description = "Only case managers")))]
 pub(crate) async fn risk_uploads(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<crate::store::scheme::RiskUpload>>, ApiError> {
     let org = practice(&state, &principal, act::RISK_UPLOAD).await?;
-    Ok(Json(json!(state.store().risk_uploads(&org).await?)))
+    Ok(Json(state.store().risk_uploads(&org).await?))
 }
 
 /// The practice's position against 3 % and 5 % of its list, by category, and nothing
@@ -163,12 +165,12 @@ pub(crate) async fn risk_uploads(
 /// named, so one audit entry covers it.
 #[utoipa::path(get, path = "/api/v1/scheme/cohort", tag = "scheme",
     security(("bearer" = [])),
-    responses((status = 200, description = "cohort: {list_size, enrolled, percent_of_list, percent_by_category, phase, ...} or null without a list size"),
+    responses((status = 200, body = CohortAnswer, description = "The position, or null without a list size"),
         (status = 403, description = "Only case managers")))]
 pub(crate) async fn cohort(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CohortAnswer>, ApiError> {
     let org = practice(&state, &principal, act::CANDIDATES).await?;
     let today = today();
     let plans = practice_plans(&state, &org, today).await?;
@@ -179,5 +181,48 @@ pub(crate) async fn cohort(
         .map(|s| rules::cohort_position(u64::try_from(s.list_size).unwrap_or(0), &plans));
     let ev = event(&principal, act::CANDIDATES, purpose::DIRECT_CARE).detail("cohort position");
     state.store().record_audit(&[ev]).await?;
-    Ok(Json(json!({ "cohort": cohort })))
+    Ok(Json(CohortAnswer { cohort }))
+}
+
+/// A list size as recorded.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ListSizeSet {
+    list_size: i64,
+    /// `YYYY-MM-DD`
+    as_of: String,
+}
+
+/// An accepted risk-tool upload.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct RiskUploadAccepted {
+    upload_id: String,
+    rows: usize,
+    /// Rows at risk level 2 or 3.
+    top_5_percent: usize,
+    movement: MovementView,
+}
+
+/// Who entered and left the top 5 % since the previous upload (by NHS number).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct MovementView {
+    /// The previous upload's id; null for the first.
+    compared_with: Option<String>,
+    entered_top_5_percent: Vec<String>,
+    left_top_5_percent: Vec<String>,
+}
+
+/// A refused risk-tool upload: every problem by line.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct RiskUploadRefused {
+    /// `invalid_rows`
+    error: &'static str,
+    message: &'static str,
+    problems: Vec<rules::RowProblem>,
+}
+
+/// The practice's position against 3 % and 5 % of its list.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct CohortAnswer {
+    /// Null until a list size is recorded.
+    cohort: Option<rules::CohortPosition>,
 }

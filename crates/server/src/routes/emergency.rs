@@ -44,7 +44,7 @@ pub(crate) struct SummaryParams {
     security(("bearer" = [])),
     params(("nhs_number" = String, Path, description = "NHS number: ten digits, optionally grouped 3-3-4 by spaces or hyphens, the last the Modulus 11 check digit", pattern = r"^[0-9]{3}[ -]?[0-9]{3}[ -]?[0-9]{4}$"), SummaryParams),
     responses(
-        (status = 200, description = "The emergency summary with patient_id, plan_version, last_updated_at_ms and last_updated_by. `dnacpr` is not_recorded, for_attempted_cpr, do_not_attempt_cpr or conflicting; while it is conflicting, `dnacpr_label` reads \"Conflicting: A / B — confirm with the care team\" and `resuscitation.values` holds every value with who recorded it (never one of them as the decision). Each decision item (`resuscitation`, `allergies`, `ceiling_of_treatment`, `admission_wanted`, `preferred_place_of_death`, `consent`) has `conflicting`, `label` (the settled value or the same conflicting line), `recorded` (null while conflicting) and `values`"),
+        (status = 200, content((Object = "application/json"), (Object = "application/fhir+json")), description = "The emergency summary (JSON, or with format=fhir a FHIR R4 document Bundle) with patient_id, plan_version, last_updated_at_ms and last_updated_by. `dnacpr` is not_recorded, for_attempted_cpr, do_not_attempt_cpr or conflicting; while it is conflicting, `dnacpr_label` reads \"Conflicting: A / B — confirm with the care team\" and `resuscitation.values` holds every value with who recorded it (never one of them as the decision). Each decision item (`resuscitation`, `allergies`, `ceiling_of_treatment`, `admission_wanted`, `preferred_place_of_death`, `consent`) has `conflicting`, `label` (the settled value or the same conflicting line), `recorded` (null while conflicting) and `values`"),
         (status = 400, description = "Malformed NHS number or date of birth"),
         (status = 401, description = "Not signed in"),
         (status = 403, description = "Only emergency clinicians read summaries"),
@@ -140,7 +140,7 @@ fn fhir_document(signer: &Signer, published: &Value) -> anyhow::Result<Value> {
 /// the active one first. Public: a verifier needs them offline, and they are not secret.
 #[utoipa::path(get, path = "/api/v1/emergency/signing-key", tag = "emergency",
     responses(
-        (status = 200, description = "`{algorithm: Ed25519, canonical_form, keys: [{key_id, public_key_hex, active, created_at_ms, retired_at_ms}]}`. A summary's `signature` is `{algorithm, key_id, value}` (value: base64 of the 64-byte signature) over the summary's JSON without `signature`, keys sorted, no whitespace (RFC 8785); a FHIR document's `Bundle.signature.data` is the same over the Bundle without `signature`"),
+        (status = 200, body = Object, description = "`{algorithm: Ed25519, canonical_form, keys: [{key_id, public_key_hex, active, created_at_ms, retired_at_ms}]}`. A summary's `signature` is `{algorithm, key_id, value}` (value: base64 of the 64-byte signature) over the summary's JSON without `signature`, keys sorted, no whitespace (RFC 8785); a FHIR document's `Bundle.signature.data` is the same over the Bundle without `signature`"),
     ))]
 pub(crate) async fn signing_key(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let keys = state.store().signing_keys().await?;
@@ -325,7 +325,7 @@ async fn deliver(
     security(("bearer" = [])),
     params(FeedParams),
     responses(
-        (status = 200, description = "`{items: [{seq, kind: summary|withdrawal, patient_id, nhs_number, at_ms, summary}], next}`"),
+        (status = 200, body = Object, description = "`{items: [{seq, kind: summary|withdrawal, patient_id, nhs_number, at_ms, summary}], next}`"),
         (status = 401, description = "Not signed in"),
         (status = 403, description = "Only emergency clinicians (or their systems) read the feed"),
     ))]

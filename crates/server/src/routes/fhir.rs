@@ -64,7 +64,7 @@ async fn read_plan(
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Patient (plan document) id")),
     responses(
-        (status = 200, description = "FHIR R4 Bundle (collection): Patient, EpisodeOfCare, CarePlan, CareTeam, RelatedPerson, Condition, MedicationStatement, AllergyIntolerance, Observation, Goal, Consent, Provenance", content_type = "application/fhir+json"),
+        (status = 200, body = Object, description = "FHIR R4 Bundle (collection): Patient, EpisodeOfCare, CarePlan, CareTeam, RelatedPerson, Condition, MedicationStatement, AllergyIntolerance, Observation, Goal, Consent, Provenance", content_type = "application/fhir+json"),
         (status = 403, description = "Role without plan access"),
         (status = 404, description = "No such patient in your care"),
     ))]
@@ -86,7 +86,7 @@ pub(crate) async fn export(
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Patient (plan document) id")),
     responses(
-        (status = 200, description = "FHIR R4 Bundle (document) whose first entry is a Composition", content_type = "application/fhir+json"),
+        (status = 200, body = Object, description = "FHIR R4 Bundle (document) whose first entry is a Composition", content_type = "application/fhir+json"),
         (status = 403, description = "Role without plan access"),
         (status = 404, description = "No such patient in your care"),
     ))]
@@ -128,11 +128,11 @@ fn outcome(status: StatusCode, issues: Vec<(String, String)>) -> Response {
     security(("bearer" = [])),
     request_body(content = Object, description = "FHIR R4 Bundle", content_type = "application/fhir+json"),
     responses(
-        (status = 201, description = "A new draft plan: `{patient_id, created: true, changes, skipped}`"),
-        (status = 200, description = "Merged into the existing plan: `{patient_id, created: false, changes, skipped}`"),
+        (status = 201, body = Imported, description = "A new draft plan"),
+        (status = 200, body = Imported, description = "Merged into the existing plan"),
         (status = 403, description = "Not a case manager"),
         (status = 409, description = "The NHS number has a plan at another practice"),
-        (status = 422, description = "Refused whole: an OperationOutcome listing every problem", content_type = "application/fhir+json"),
+        (status = 422, body = Object, description = "Refused whole: an OperationOutcome listing every problem", content_type = "application/fhir+json"),
     ))]
 pub(crate) async fn import(
     State(state): State<AppState>,
@@ -245,7 +245,12 @@ pub(crate) async fn import(
         state.store().record_audit(&[event]).await?;
         return Ok((
             StatusCode::CREATED,
-            Json(json!({ "patient_id": patient_id, "created": true, "changes": edits.len() + 1, "skipped": skipped })),
+            Json(Imported {
+                patient_id,
+                created: true,
+                changes: edits.len() + 1,
+                skipped,
+            }),
         )
             .into_response());
     };
@@ -275,9 +280,12 @@ pub(crate) async fn import(
             .by(&principal, Role::CaseManager)
             .patient(patient_id.clone());
         state.store().record_audit(&[event]).await?;
-        return Ok(Json(
-            json!({ "patient_id": patient_id, "created": false, "changes": 0, "skipped": skipped }),
-        )
+        return Ok(Json(Imported {
+            patient_id,
+            created: false,
+            changes: 0,
+            skipped,
+        })
         .into_response());
     }
     let before = doc.doc.heads();
@@ -312,12 +320,12 @@ pub(crate) async fn import(
     let (_doc, committed) = crate::commit::commit(&state, doc, candidate, &submission).await?;
     match committed {
         Outcome::Failed(e) => Err(ApiError::Internal(e)),
-        Outcome::Committed => Ok(Json(json!({
-            "patient_id": patient_id,
-            "created": false,
-            "changes": edits.len(),
-            "skipped": skipped,
-        }))
+        Outcome::Committed => Ok(Json(Imported {
+            patient_id,
+            created: false,
+            changes: edits.len(),
+            skipped,
+        })
         .into_response()),
         // The refusal is audited by the commit path.
         Outcome::Refused { message } => Ok(outcome(
@@ -363,4 +371,16 @@ async fn refuse_edit(
         StatusCode::UNPROCESSABLE_ENTITY,
         vec![("Bundle".to_owned(), problem)],
     ))
+}
+
+/// What an import did.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Imported {
+    patient_id: String,
+    /// Whether the import created the plan (a draft) rather than merging into it.
+    created: bool,
+    /// Changes made to the plan.
+    changes: usize,
+    /// What the Bundle held that the plan has no place for, said for people.
+    skipped: Vec<String>,
 }

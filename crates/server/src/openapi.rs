@@ -197,7 +197,7 @@ fn sync_socket() {}
 
 /// This document.
 #[utoipa::path(get, path = "/api/openapi.json", tag = "operations",
-    responses((status = 200, description = "OpenAPI 3.1 document")))]
+    responses((status = 200, body = Object, description = "OpenAPI 3.1 document")))]
 #[allow(dead_code)]
 fn openapi_json() {}
 

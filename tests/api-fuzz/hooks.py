@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import urllib.parse
+import zlib
 
 import schemathesis
 
@@ -54,6 +55,68 @@ def _sign_in():
     return answer["token"]
 
 
+def _get(path, token):
+    conn = http.client.HTTPConnection(URL.hostname, URL.port, timeout=60, source_address=(SOURCE, 0))
+    try:
+        conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+        response = conn.getresponse()
+        data = response.read()
+    finally:
+        conn.close()
+    return json.loads(data) if response.status == 200 else None
+
+
+# Names of things that exist in the demo data, so that half of the generated requests to
+# a route with that path parameter reach the route's work instead of its 404. Read once,
+# on first use, with the fuzzer's own sign-in.
+_known = None
+
+
+def _known_names():
+    global _known
+    if _known is None:
+        token = _sign_in()
+        caseload = _get("/api/v1/patients", token) or []
+        feed = _get("/api/v1/emergency/feed?limit=20", token) or {}
+        _known = {
+            "patient_id": sorted(row["id"] for row in caseload),
+            "nhs_number": sorted({item["nhs_number"] for item in feed.get("items", [])}),
+            # Not a user any run signs in as: the administrator's run may disable it or
+            # reset its password.
+            "username": ["mdt.demo"],
+        }
+    return _known
+
+
+# (path template prefix, path parameter) -> the kind of name it takes.
+_PARAMETERS = {
+    ("/api/v1/patients/{id}", "id"): "patient_id",
+    ("/api/v1/emergency/summary/", "nhs_number"): "nhs_number",
+    ("/api/v1/admin/users/", "username"): "username",
+}
+
+
+def _known_path_parameters(path, path_parameters):
+    if not isinstance(path_parameters, dict):
+        return
+    for (prefix, name), kind in _PARAMETERS.items():
+        value = path_parameters.get(name)
+        if not path.startswith(prefix) or not isinstance(value, str):
+            continue
+        names = _known_names()[kind]
+        if kind == "username" and value.strip().lower() == USER:
+            # The fuzzer learns usernames from the administrator's own answers and would
+            # disable the account it signs in with, or change its password, and every
+            # request after that would be refused. (An administrator may do that to
+            # themselves; the CLI can still manage the account.)
+            path_parameters[name] = names[0]
+            continue
+        # A checksum of the generated value, not random, so the run stays reproducible.
+        pick = zlib.crc32(value.encode("utf-8", "surrogatepass"))
+        if names and pick % 2 == 0:
+            path_parameters[name] = names[(pick // 2) % len(names)]
+
+
 @schemathesis.auth(refresh_interval=3600, retry_on=[401])
 class DemoUser:
     def get(self, case, context):
@@ -66,6 +129,8 @@ class DemoUser:
 
 @schemathesis.hook
 def before_call(context, case, **kwargs):
+    # Here rather than in `map_path_parameters`, which not every phase calls.
+    _known_path_parameters(case.operation.path, case.path_parameters)
     query = case.query
     if isinstance(query, dict) and isinstance(query.get("wait"), int) and not isinstance(query.get("wait"), bool):
         # Only shortened: a negative or otherwise invalid wait still goes as generated.

@@ -32,7 +32,7 @@ commands:
   api-fuzz
           schemathesis against the demo server from its OpenAPI document, once per
           demo role, fixed seed; any server error or answer the document does not
-          describe fails it (`--max-examples N` per operation, default 25)
+          describe fails it (`--max-examples N` per operation, default 50)
   fuzz    build the libFuzzer targets in fuzz/ and run each for a bounded time
           (`--seconds N`, default 60; optionally target names), then print
           executions and crashes

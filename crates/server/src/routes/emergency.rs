@@ -79,7 +79,17 @@ pub(crate) async fn summary(
                 }
                 Err(e) => ("error", ApiError::Internal(e).into_response()),
             },
-            Err((outcome, error)) => (outcome, error.into_response()),
+            Err((outcome, error)) => {
+                let mut response = error.into_response();
+                if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+                    // RFC 9110: a 405 says which methods the route answers.
+                    response.headers_mut().insert(
+                        axum::http::header::ALLOW,
+                        axum::http::HeaderValue::from_static("GET, HEAD"),
+                    );
+                }
+                (outcome, response)
+            }
         };
     audit.outcome = outcome.to_owned();
     audit.detail = format!("status {}", response.status().as_u16());

@@ -126,7 +126,7 @@ fn outcome(status: StatusCode, issues: Vec<(String, String)>) -> Response {
 /// stored.
 #[utoipa::path(post, path = "/api/v1/patients/import", tag = "fhir",
     security(("bearer" = [])),
-    request_body(content = Object, description = "FHIR R4 Bundle", content_type = "application/fhir+json"),
+    request_body(content = ImportBundle, description = "FHIR R4 Bundle", content_type = "application/fhir+json"),
     responses(
         (status = 201, body = Imported, description = "A new draft plan"),
         (status = 200, body = Imported, description = "Merged into the existing plan"),
@@ -383,4 +383,16 @@ pub(crate) struct Imported {
     changes: usize,
     /// What the Bundle held that the plan has no place for, said for people.
     skipped: Vec<String>,
+}
+
+/// The shape of a Bundle the import reads (its entries are checked resource by resource,
+/// and every problem is answered as an OperationOutcome).
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ImportBundle {
+    #[schema(rename = "resourceType", pattern = "^Bundle$")]
+    resource_type: String,
+    /// Resources, each as `{resource: {...}}`; one of them the Patient.
+    #[schema(min_items = 1)]
+    entry: Vec<serde_json::Map<String, serde_json::Value>>,
 }

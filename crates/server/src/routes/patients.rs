@@ -125,7 +125,9 @@ pub(crate) async fn care_team(
 #[into_params(parameter_in = Query)]
 pub(crate) struct PaperCodeQuery {
     /// The print code under the QR code on the yellow pages (`RF1-…`); left out, the
-    /// answer is about the paper copy recorded for the home.
+    /// answer is about the paper copy recorded for the home. Case and surrounding spaces
+    /// are ignored.
+    #[param(pattern = r"^\s*[Rr][Ff]1-[0-9A-Fa-f]{16}-[0-9A-Fa-f]{44}\s*$")]
     code: Option<String>,
 }
 
@@ -181,6 +183,7 @@ pub(crate) async fn paper_copy(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct CareTeamAddition {
     /// The organisation's code or id.
+    #[schema(min_length = 1)]
     organisation: String,
 }
 

@@ -91,7 +91,8 @@ pub(crate) async fn list_size(
 /// A file with any bad row is refused whole with every problem by line; an accepted file
 /// becomes the practice's current list, earlier uploads are kept.
 #[utoipa::path(post, path = "/api/v1/scheme/risk-uploads", tag = "scheme",
-    security(("bearer" = [])), request_body(content = String, content_type = "text/csv"),
+    security(("bearer" = [])), request_body(content = String, content_type = "text/csv",
+        description = "A header line naming nhs_number, risk_score, risk_level and as_of (any order, any case), then one patient a line"),
     responses((status = 201, body = RiskUploadAccepted, description = "Accepted, with the movement against the previous upload"),
         (status = 422, body = RiskUploadRefused, description = "Refused, every problem by line; nothing kept"),
         (status = 403, description = "Only case managers")))]

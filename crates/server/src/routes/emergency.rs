@@ -150,7 +150,7 @@ fn fhir_document(signer: &Signer, published: &Value) -> anyhow::Result<Value> {
 /// the active one first. Public: a verifier needs them offline, and they are not secret.
 #[utoipa::path(get, path = "/api/v1/emergency/signing-key", tag = "emergency",
     responses(
-        (status = 200, body = Object, description = "`{algorithm: Ed25519, canonical_form, keys: [{key_id, public_key_hex, active, created_at_ms, retired_at_ms}]}`. A summary's `signature` is `{algorithm, key_id, value}` (value: base64 of the 64-byte signature) over the summary's JSON without `signature`, keys sorted, no whitespace (RFC 8785); a FHIR document's `Bundle.signature.data` is the same over the Bundle without `signature`"),
+        (status = 200, body = SigningKeys, description = "`{algorithm: Ed25519, canonical_form, keys: [{key_id, public_key_hex, active, created_at_ms, retired_at_ms}]}`. A summary's `signature` is `{algorithm, key_id, value}` (value: base64 of the 64-byte signature) over the summary's JSON without `signature`, keys sorted, no whitespace (RFC 8785); a FHIR document's `Bundle.signature.data` is the same over the Bundle without `signature`"),
     ))]
 pub(crate) async fn signing_key(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let keys = state.store().signing_keys().await?;
@@ -335,7 +335,7 @@ async fn deliver(
     security(("bearer" = [])),
     params(FeedParams),
     responses(
-        (status = 200, body = Object, description = "`{items: [{seq, kind: summary|withdrawal, patient_id, nhs_number, at_ms, summary}], next}`"),
+        (status = 200, body = Feed, description = "`{items: [{seq, kind: summary|withdrawal, patient_id, nhs_number, at_ms, summary}], next}`"),
         (status = 401, description = "Not signed in"),
         (status = 403, description = "Only emergency clinicians (or their systems) read the feed"),
     ))]
@@ -521,4 +521,58 @@ impl FeedStream {
             }
         }
     }
+}
+
+// The schemas of answers built as JSON elsewhere (`crate::signing::published_keys`, and
+// `deliver` above, whose summaries are the stored JSON as served). `cargo xtask api-fuzz`
+// checks the served JSON against them.
+
+/// The public keys that check summary signatures, the active one first.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct SigningKeys {
+    #[schema(pattern = "^Ed25519$")]
+    algorithm: String,
+    /// What is signed, in words.
+    canonical_form: String,
+    keys: Vec<PublishedKey>,
+}
+
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct PublishedKey {
+    key_id: String,
+    /// The 32-byte Ed25519 public key.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    public_key_hex: String,
+    active: bool,
+    created_at_ms: i64,
+    /// Null while the key is active.
+    retired_at_ms: Option<i64>,
+}
+
+/// A page of the feed.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct Feed {
+    /// In commit order.
+    items: Vec<FeedEntry>,
+    /// The cursor to resume from (`since`).
+    next: i64,
+}
+
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct FeedEntry {
+    seq: i64,
+    /// `withdrawal` means: purge this patient.
+    #[schema(pattern = "^(summary|withdrawal)$")]
+    kind: String,
+    patient_id: String,
+    nhs_number: String,
+    at_ms: i64,
+    /// The signed summary (or, with format=fhir, the signed FHIR document Bundle); null
+    /// for a withdrawal.
+    #[schema(value_type = Option<Object>)]
+    summary: Option<Value>,
 }

@@ -44,7 +44,7 @@ pub(crate) struct SummaryParams {
     security(("bearer" = [])),
     params(("nhs_number" = String, Path, description = "NHS number: ten digits, optionally grouped 3-3-4 by spaces or hyphens, the last the Modulus 11 check digit", pattern = r"^[0-9]{3}[ -]?[0-9]{3}[ -]?[0-9]{4}$"), SummaryParams),
     responses(
-        (status = 200, content((Object = "application/json"), (Object = "application/fhir+json")), description = "The emergency summary (JSON, or with format=fhir a FHIR R4 document Bundle) with patient_id, plan_version, last_updated_at_ms and last_updated_by. `dnacpr` is not_recorded, for_attempted_cpr, do_not_attempt_cpr or conflicting; while it is conflicting, `dnacpr_label` reads \"Conflicting: A / B — confirm with the care team\" and `resuscitation.values` holds every value with who recorded it (never one of them as the decision). Each decision item (`resuscitation`, `allergies`, `ceiling_of_treatment`, `admission_wanted`, `preferred_place_of_death`, `consent`) has `conflicting`, `label` (the settled value or the same conflicting line), `recorded` (null while conflicting) and `values`"),
+        (status = 200, content((ServedSummary = "application/json"), (Object = "application/fhir+json")), description = "The emergency summary (JSON, or with format=fhir a FHIR R4 document Bundle) with patient_id, plan_version, last_updated_at_ms and last_updated_by. `dnacpr` is not_recorded, for_attempted_cpr, do_not_attempt_cpr or conflicting; while it is conflicting, `dnacpr_label` reads \"Conflicting: A / B — confirm with the care team\" and `resuscitation.values` holds every value with who recorded it (never one of them as the decision). Each decision item (`resuscitation`, `allergies`, `ceiling_of_treatment`, `admission_wanted`, `preferred_place_of_death`, `consent`) has `conflicting`, `label` (the settled value or the same conflicting line), `recorded` (null while conflicting) and `values`"),
         (status = 400, description = "Malformed NHS number or date of birth"),
         (status = 401, description = "Not signed in"),
         (status = 403, description = "Only emergency clinicians read summaries"),
@@ -575,4 +575,60 @@ pub(crate) struct FeedEntry {
     /// for a withdrawal.
     #[schema(value_type = Option<Object>)]
     summary: Option<Value>,
+}
+
+/// The emergency summary as served (`redfolder_shared::EmergencySummary` with what the
+/// server adds): the fields a reader must be able to rely on; the rest of the summary's
+/// sections (contacts, conditions, medications, escalation plans, …) follow them.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ServedSummary {
+    patient_id: String,
+    /// Ten digits.
+    #[schema(pattern = "^[0-9]{10}$")]
+    nhs_number: String,
+    name: String,
+    date_of_birth: String,
+    /// The plan's heads, hashed: which version of the plan this summary says.
+    plan_version: String,
+    last_updated_at_ms: i64,
+    #[schema(value_type = Object)]
+    last_updated_by: Value,
+    #[schema(pattern = "^(not_recorded|for_attempted_cpr|do_not_attempt_cpr|conflicting)$")]
+    dnacpr: String,
+    dnacpr_label: String,
+    resuscitation: Decision,
+    allergies: Decision,
+    ceiling_of_treatment: Decision,
+    admission_wanted: Decision,
+    preferred_place_of_death: Decision,
+    consent: Decision,
+    signature: SummarySignature,
+}
+
+/// A safety-critical decision as every surface shows it: settled, not recorded, or
+/// conflicting (never one side of a conflict as the decision).
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct Decision {
+    conflicting: bool,
+    /// The settled value, or "Conflicting: A / B — confirm with the care team".
+    label: String,
+    /// Null while conflicting or not recorded.
+    #[schema(value_type = Option<Object>)]
+    recorded: Option<Value>,
+    /// Every value with who recorded it.
+    #[schema(value_type = Vec<Object>)]
+    values: Vec<Value>,
+}
+
+/// The server's signature over the summary without this member.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct SummarySignature {
+    #[schema(pattern = "^Ed25519$")]
+    algorithm: String,
+    key_id: String,
+    /// Base64 of the 64-byte signature.
+    value: String,
 }

@@ -1,5 +1,8 @@
 //! Operations: metrics, the OpenAPI description, and graceful shutdown on SIGTERM.
 
+use std::collections::BTreeSet;
+use std::path::Path;
+
 use redfolder_shared::Edit;
 
 use crate::client::SyncClient;
@@ -62,93 +65,234 @@ async fn metrics_count_connections_frames_commits_refusals_and_requests() {
     drop(client);
 }
 
+/// The methods the router answers on each path, read from the `.route(…)` calls in
+/// `crates/server/src/routes/` (the router cannot list its routes). A path not under
+/// `/api/`, `/healthz` or `/metrics` is one of the API's, nested under `/api/v1`; `any(…)`
+/// is the emergency summary's, which answers GET and refuses every other method itself.
+fn router_routes() -> BTreeSet<(String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/server/src/routes");
+    let mut files = vec![dir];
+    let mut sources = Vec::new();
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            sources.push(std::fs::read_to_string(&path).unwrap());
+        }
+    }
+    let mut routes = BTreeSet::new();
+    for source in &sources {
+        for (at, _) in source.match_indices(".route(") {
+            // The call's text up to its closing parenthesis.
+            let rest = &source[at + ".route(".len()..];
+            let mut depth = 1;
+            let end = rest
+                .char_indices()
+                .find(|&(_, c)| {
+                    depth += match c {
+                        '(' => 1,
+                        ')' => -1,
+                        _ => 0,
+                    };
+                    depth == 0
+                })
+                .map(|(i, _)| i)
+                .expect("a .route( call closes");
+            let call = &rest[..end];
+            let path = call.split('"').nth(1).expect("a route's path is a literal");
+            let path = if ["/api/", "/healthz", "/metrics"]
+                .iter()
+                .any(|p| path.starts_with(p))
+            {
+                path.to_owned()
+            } else {
+                format!("/api/v1{path}")
+            };
+            let handlers = &call[call.find(',').expect("a route has handlers")..];
+            for method in ["get", "post", "put", "delete", "patch", "any"] {
+                let called = handlers.match_indices(&format!("{method}(")).any(|(i, _)| {
+                    i == 0
+                        || !handlers.as_bytes()[i - 1].is_ascii_alphanumeric()
+                            && handlers.as_bytes()[i - 1] != b'_'
+                });
+                if called {
+                    let method = if method == "any" { "get" } else { method };
+                    routes.insert((path.clone(), method.to_owned()));
+                }
+            }
+        }
+    }
+    routes
+}
+
+const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
+
+/// Routes anyone may call; every other route needs a bearer token. The sync socket is
+/// authenticated by its `Hello` frame or `?token=` and documents its own 401.
+const PUBLIC: &[&str] = &[
+    "get /healthz",
+    "get /metrics",
+    "get /api/openapi.json",
+    "post /api/v1/auth/login",
+    "post /api/v1/auth/refresh",
+    "get /api/v1/emergency/signing-key",
+    "get /api/v1/sync",
+];
+
 #[tokio::test]
-async fn the_openapi_document_describes_every_route() {
+async fn the_openapi_document_describes_every_route_exactly() {
     let app = spawn_app().await;
     let reply = app.get("/api/openapi.json", None).await;
     assert_eq!(reply.status, 200);
     let doc = reply.json();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
-    let expected: &[(&str, &[&str])] = &[
-        ("/healthz", &["get"]),
-        ("/metrics", &["get"]),
-        ("/api/openapi.json", &["get"]),
-        ("/api/v1/auth/login", &["post"]),
-        ("/api/v1/auth/refresh", &["post"]),
-        ("/api/v1/auth/logout", &["post"]),
-        ("/api/v1/patients", &["get"]),
-        ("/api/v1/patients/{id}/care-team", &["get", "post"]),
-        (
-            "/api/v1/patients/{id}/care-team/{organisation_id}",
-            &["delete"],
-        ),
-        ("/api/v1/patients/{id}/access-log", &["get"]),
-        ("/api/v1/patients/{id}/paper-copy", &["get"]),
-        ("/api/v1/patients/{id}/paper-copy/signed", &["get"]),
-        ("/api/v1/patients/{id}/fhir", &["get"]),
-        ("/api/v1/patients/{id}/fhir/summary", &["get"]),
-        ("/api/v1/patients/import", &["post"]),
-        ("/api/v1/emergency/summary/{nhs_number}", &["get"]),
-        ("/api/v1/emergency/feed", &["get"]),
-        ("/api/v1/emergency/feed/stream", &["get"]),
-        ("/api/v1/emergency/signing-key", &["get"]),
-        ("/api/v1/reports/caseload", &["get"]),
-        ("/api/v1/scheme/list-size", &["get", "post"]),
-        ("/api/v1/scheme/risk-uploads", &["get", "post"]),
-        ("/api/v1/scheme/exclusions", &["post"]),
-        ("/api/v1/scheme/exclusions/{id}", &["delete"]),
-        ("/api/v1/scheme/candidates", &["get"]),
-        ("/api/v1/scheme/cohort", &["get"]),
-        ("/api/v1/scheme/reviews-due", &["get"]),
-        ("/api/v1/scheme/review-outcome", &["post"]),
-        ("/api/v1/scheme/returns/{month}", &["get"]),
-        ("/api/v1/scheme/returns/{month}/aggregate", &["get"]),
-        ("/api/v1/scheme/mdt-meetings", &["get", "post"]),
-        ("/api/v1/scheme/mdt-meetings/{id}", &["get"]),
-        ("/api/v1/scheme/mdt-meetings/{id}/patients", &["post"]),
-        (
-            "/api/v1/scheme/mdt-meetings/{id}/patients/{patient_id}",
-            &["put"],
-        ),
-        ("/api/v1/scheme/mdt-meetings/{id}/attendance", &["post"]),
-        ("/api/v1/scheme/virtual-clinics", &["post"]),
-        (
-            "/api/v1/scheme/virtual-clinics/{id}/plans/{patient_id}",
-            &["get"],
-        ),
-        (
-            "/api/v1/scheme/virtual-clinics/{id}/plans/{patient_id}/advice",
-            &["post"],
-        ),
-        ("/api/v1/scheme/virtual-clinics/{id}/close", &["post"]),
-        ("/api/v1/scheme/advice", &["get"]),
-        ("/api/v1/admin/organisations", &["get", "post"]),
-        ("/api/v1/admin/users", &["get", "post"]),
-        ("/api/v1/admin/users/{username}/reset-password", &["post"]),
-        ("/api/v1/admin/users/{username}/disable", &["post"]),
-        ("/api/v1/admin/users/{username}/devices", &["get"]),
-        ("/api/v1/admin/devices/{device_id}/revoke", &["post"]),
-        ("/api/v1/sync", &["get"]),
-    ];
-    for (path, methods) in expected {
-        let item = paths
-            .get(*path)
-            .unwrap_or_else(|| panic!("{path} is not described"));
-        for method in *methods {
+
+    // Every route the router answers is described with its methods, and nothing else is.
+    let described: BTreeSet<(String, String)> = paths
+        .iter()
+        .flat_map(|(path, item)| {
+            METHODS
+                .iter()
+                .filter(|m| item.get(**m).is_some())
+                .map(|m| (path.clone(), (*m).to_owned()))
+        })
+        .collect();
+    let routed = router_routes();
+    assert!(
+        routed.len() > 40,
+        "the route scan found too little: {routed:?}"
+    );
+    let undescribed: Vec<_> = routed.difference(&described).collect();
+    let unrouted: Vec<_> = described.difference(&routed).collect();
+    assert!(
+        undescribed.is_empty(),
+        "routes the document leaves out: {undescribed:?}"
+    );
+    assert!(
+        unrouted.is_empty(),
+        "described but not routed: {unrouted:?}"
+    );
+
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    for (path, method) in &described {
+        let op = &paths[path][method];
+        let what = format!("{} {path}", method.to_uppercase());
+        // Path parameters are exactly the template's; the rest are in the query or a header.
+        let template: BTreeSet<&str> = path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+            .collect();
+        let parameters = op["parameters"].as_array().cloned().unwrap_or_default();
+        let in_path: BTreeSet<&str> = parameters
+            .iter()
+            .filter(|p| p["in"] == "path")
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(in_path, template, "{what}: path parameters");
+        for p in &parameters {
             assert!(
-                item.get(*method).is_some(),
-                "{method} {path} is not described"
+                ["path", "query", "header"].contains(&p["in"].as_str().unwrap()),
+                "{what}: {p}"
+            );
+        }
+        // Secured unless public, and a secured route says it answers 401 and 403.
+        let public = PUBLIC.contains(&format!("{method} {path}").as_str());
+        let secured = op["security"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|r| r.get("bearer").is_some()));
+        assert_eq!(secured, !public, "{what}: bearer security");
+        let responses = op["responses"].as_object().unwrap();
+        if secured {
+            for status in ["401", "403"] {
+                assert!(
+                    responses.contains_key(status),
+                    "{what} does not document {status}"
+                );
+            }
+        }
+        if op.get("requestBody").is_some() {
+            for status in ["400", "413"] {
+                assert!(
+                    responses.contains_key(status),
+                    "{what} does not document {status}"
+                );
+            }
+        }
+        if !template.is_empty() {
+            assert!(
+                responses.contains_key("404"),
+                "{what} does not document 404"
+            );
+        }
+        // Every error answer is described as the JSON error body (or, for FHIR, an
+        // OperationOutcome); every success but the socket's and 204 has content.
+        for (status, response) in responses {
+            if status.starts_with('4') {
+                assert!(
+                    response["content"]
+                        .as_object()
+                        .is_some_and(|c| !c.is_empty()),
+                    "{what} {status} has no body schema"
+                );
+            }
+            if status.starts_with('2') && status != "204" {
+                assert!(
+                    response["content"]
+                        .as_object()
+                        .is_some_and(|c| !c.is_empty()),
+                    "{what} {status} has no body schema"
+                );
+            }
+        }
+    }
+
+    // And the live server agrees: a secured route refuses a request without a token
+    // with 401, and each path answers every undescribed method with 405.
+    for (path, method) in &described {
+        let concrete = path
+            .split('/')
+            .map(|s| if s.starts_with('{') { "x" } else { s })
+            .collect::<Vec<_>>()
+            .join("/");
+        let public = PUBLIC.contains(&format!("{method} {path}").as_str());
+        if !public {
+            let reply = app
+                .send(
+                    method.to_uppercase().parse().unwrap(),
+                    &concrete,
+                    None,
+                    None,
+                )
+                .await;
+            assert_eq!(
+                reply.status, 401,
+                "{method} {concrete} without a token: {reply:?}"
             );
         }
     }
-    assert_eq!(
-        paths.len(),
-        expected.len(),
-        "{:?}",
-        paths.keys().collect::<Vec<_>>()
-    );
-    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    for (path, item) in paths {
+        let concrete = path
+            .split('/')
+            .map(|s| if s.starts_with('{') { "x" } else { s })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in METHODS.iter().filter(|m| item.get(**m).is_none()) {
+            let reply = app
+                .send(
+                    method.to_uppercase().parse().unwrap(),
+                    &concrete,
+                    None,
+                    None,
+                )
+                .await;
+            assert_eq!(
+                reply.status, 405,
+                "{method} {concrete} is not described: {reply:?}"
+            );
+        }
+    }
 }
 
 #[tokio::test]

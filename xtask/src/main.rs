@@ -1,9 +1,10 @@
-//! Build and test orchestration: `cargo xtask build | run | test | bench | bench-app`.
+//! Build and test orchestration: `cargo xtask build | run | test | api-fuzz | bench | bench-app`.
 //!
 //! Every command installs what it needs on a fresh machine of this project's kind (the
 //! wasm target, a `wasm-bindgen-cli` matching the pinned `wasm-bindgen`, Debian's Chromium,
 //! the web app's and the browser tests' npm packages) and says what it is doing.
 
+mod api_fuzz;
 mod bench;
 mod fuzz;
 mod web;
@@ -26,8 +27,12 @@ commands:
   run     build everything and start `redfolder serve --demo` on 127.0.0.1:8080
   test    every check: fmt, clippy, Rust tests (SQLite, and PostgreSQL when
           REDFOLDER_TEST_POSTGRES holds a URL; the kill loop when
-          REDFOLDER_TEST_FAULTS=1), wasm build, browser tests, and the benchmark
-          harness in smoke mode
+          REDFOLDER_TEST_FAULTS=1), wasm build, browser tests, the API fuzzer, and
+          the benchmark harness in smoke mode
+  api-fuzz
+          schemathesis against the demo server from its OpenAPI document, once per
+          demo role, fixed seed; any server error or answer the document does not
+          describe fails it (`--max-examples N` per operation, default 50)
   fuzz    build the libFuzzer targets in fuzz/ and run each for a bounded time
           (`--seconds N`, default 60; optionally target names), then print
           executions and crashes
@@ -45,6 +50,7 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("bench") => bench::bench(&args[1..]),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
+        Some("api-fuzz") => api_fuzz::api_fuzz(&args[1..]),
         Some("bench-app") => web::bench_app(&args[1..]),
         _ => {
             eprint!("{USAGE}");
@@ -331,6 +337,8 @@ fn test() -> Result<()> {
             .env("REDFOLDER_BIN", root().join("target/debug/redfolder"))
             .env("REDFOLDER_WEB_DIR", root().join(web::WEB_OUT)),
     )?;
+
+    api_fuzz::api_fuzz(&[])?;
 
     step("fuzzing, smoke mode (a few seconds per target; any crash fails)");
     fuzz::fuzz(&["--seconds".to_owned(), "5".to_owned()])?;

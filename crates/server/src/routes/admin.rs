@@ -3,12 +3,11 @@
 //! deployment administrator manages every organisation (see `crate::admin`).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
-use super::ApiJson;
+use super::{ApiJson, ApiPath};
 use crate::admin::{self, Operator};
 use crate::auth::AdminUser;
 use crate::domain::{Role, User};
@@ -16,20 +15,54 @@ use crate::error::ApiError;
 use crate::startup::AppState;
 use crate::store::{Device, Organisation};
 
-fn user_json(user: &User) -> Value {
-    json!({
-        "id": user.id,
-        "username": user.username,
-        "name": user.name,
-        "roles": user.role_names(),
-        "organisation": { "id": user.organisation_id, "name": user.organisation_name },
-        "disabled": user.disabled,
-    })
+/// A user as administrators see them.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct UserView {
+    id: String,
+    username: String,
+    name: String,
+    roles: Vec<&'static str>,
+    organisation: OrganisationRef,
+    disabled: bool,
+}
+
+/// An organisation named in another answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct OrganisationRef {
+    pub(crate) id: String,
+    pub(crate) name: String,
+}
+
+fn user_json(user: &User) -> UserView {
+    UserView {
+        id: user.id.clone(),
+        username: user.username.clone(),
+        name: user.name.clone(),
+        roles: user.role_names(),
+        organisation: OrganisationRef {
+            id: user.organisation_id.clone(),
+            name: user.organisation_name.clone(),
+        },
+        disabled: user.disabled,
+    }
+}
+
+/// A new user, with their password when the server generated it (shown this once).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct CreatedUser {
+    user: UserView,
+    password: Option<String>,
+}
+
+/// The generated password (shown this once), or null when the administrator chose it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct PasswordReset {
+    password: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/organisations", tag = "admin",
     security(("bearer" = [])),
-    responses((status = 200, description = "Every organisation"), (status = 403, description = "Not an admin")))]
+    responses((status = 200, body = Vec<Organisation>, description = "Every organisation"), (status = 403, description = "Not an admin")))]
 pub(crate) async fn organisations(
     State(state): State<AppState>,
     AdminUser(_): AdminUser,
@@ -50,7 +83,7 @@ pub(crate) struct NewOrganisationRequest {
     security(("bearer" = [])),
     request_body = NewOrganisationRequest,
     responses(
-        (status = 201, description = "Created"),
+        (status = 201, body = Organisation, description = "Created"),
         (status = 400, description = "Invalid"),
         (status = 403, description = "Not a deployment administrator"),
         (status = 409, description = "The code is taken"),
@@ -73,11 +106,11 @@ pub(crate) async fn create_organisation(
 
 #[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin",
     security(("bearer" = [])),
-    responses((status = 200, description = "Every user with roles: of the administrator's own organisation, or of every organisation for a deployment administrator"), (status = 403, description = "Not an admin")))]
+    responses((status = 200, body = Vec<UserView>, description = "Every user with roles: of the administrator's own organisation, or of every organisation for a deployment administrator"), (status = 403, description = "Not an admin")))]
 pub(crate) async fn users(
     State(state): State<AppState>,
     AdminUser(principal): AdminUser,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<Json<Vec<UserView>>, ApiError> {
     let everyone = principal.user.has(Role::DeploymentAdmin);
     Ok(Json(
         state
@@ -107,7 +140,8 @@ pub(crate) struct NewUserRequest {
     security(("bearer" = [])),
     request_body = NewUserRequest,
     responses(
-        (status = 201, description = "Created: `{user, password}` (password only if generated)"),
+        (status = 201, body = CreatedUser, description = "Created (the password only if generated)"),
+        (status = 429, description = "Too many passwords being hashed at once; see Retry-After"),
         (status = 400, description = "Invalid"),
         (status = 403, description = "Not an admin, or another organisation (or the deployment_admin role) without being a deployment administrator"),
         (status = 404, description = "No such organisation"),
@@ -117,7 +151,7 @@ pub(crate) async fn create_user(
     State(state): State<AppState>,
     AdminUser(principal): AdminUser,
     ApiJson(body): ApiJson<NewUserRequest>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<CreatedUser>), ApiError> {
     let (user, generated) = admin::create_user(
         state.store(),
         Operator::Api(&principal),
@@ -130,7 +164,10 @@ pub(crate) async fn create_user(
     .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "user": user_json(&user), "password": generated })),
+        Json(CreatedUser {
+            user: user_json(&user),
+            password: generated,
+        }),
     ))
 }
 
@@ -145,16 +182,17 @@ pub(crate) struct PasswordRequest {
     params(("username" = String, Path, description = "Username")),
     request_body = PasswordRequest,
     responses(
-        (status = 200, description = "Reset; the user is signed out everywhere: `{password}` (only if generated)"),
+        (status = 200, body = PasswordReset, description = "Reset; the user is signed out everywhere (the password only if generated)"),
+        (status = 429, description = "Too many passwords being hashed at once; see Retry-After"),
         (status = 403, description = "Not an admin"),
         (status = 404, description = "No such user in an organisation the administrator manages"),
     ))]
 pub(crate) async fn reset_password(
     State(state): State<AppState>,
     AdminUser(principal): AdminUser,
-    Path(username): Path<String>,
+    ApiPath(username): ApiPath<String>,
     ApiJson(body): ApiJson<PasswordRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PasswordReset>, ApiError> {
     let generated = admin::reset_password(
         state.store(),
         Operator::Api(&principal),
@@ -162,7 +200,9 @@ pub(crate) async fn reset_password(
         body.password,
     )
     .await?;
-    Ok(Json(json!({ "password": generated })))
+    Ok(Json(PasswordReset {
+        password: generated,
+    }))
 }
 
 #[utoipa::path(post, path = "/api/v1/admin/users/{username}/disable", tag = "admin",
@@ -176,7 +216,7 @@ pub(crate) async fn reset_password(
 pub(crate) async fn disable_user(
     State(state): State<AppState>,
     AdminUser(principal): AdminUser,
-    Path(username): Path<String>,
+    ApiPath(username): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     admin::disable_user(state.store(), Operator::Api(&principal), &username).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -186,14 +226,14 @@ pub(crate) async fn disable_user(
     security(("bearer" = [])),
     params(("username" = String, Path, description = "Username")),
     responses(
-        (status = 200, description = "The user's registered devices"),
+        (status = 200, body = Vec<Device>, description = "The user's registered devices"),
         (status = 403, description = "Not an admin"),
         (status = 404, description = "No such user in an organisation the administrator manages"),
     ))]
 pub(crate) async fn devices(
     State(state): State<AppState>,
     AdminUser(principal): AdminUser,
-    Path(username): Path<String>,
+    ApiPath(username): ApiPath<String>,
 ) -> Result<Json<Vec<Device>>, ApiError> {
     Ok(Json(
         admin::devices(state.store(), Operator::Api(&principal), &username).await?,
@@ -204,14 +244,14 @@ pub(crate) async fn devices(
     security(("bearer" = [])),
     params(("device_id" = String, Path, description = "Device id")),
     responses(
-        (status = 200, description = "Revoked: its tokens stop working and its next connection is told to erase local data"),
+        (status = 200, body = Device, description = "Revoked: its tokens stop working and its next connection is told to erase local data"),
         (status = 403, description = "Not an admin"),
         (status = 404, description = "No such device of a user the administrator manages"),
     ))]
 pub(crate) async fn revoke_device(
     State(state): State<AppState>,
     AdminUser(principal): AdminUser,
-    Path(device_id): Path<String>,
+    ApiPath(device_id): ApiPath<String>,
 ) -> Result<Json<Device>, ApiError> {
     Ok(Json(
         admin::revoke_device(state.store(), Operator::Api(&principal), &device_id).await?,

@@ -27,11 +27,14 @@ use crate::store::{FeedItem, SessionLookup, StoredSummary};
 const NOT_AVAILABLE: &str = "no emergency summary is available for this NHS number";
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct SummaryParams {
     /// The patient's date of birth (YYYY-MM-DD) as a second check: if it does not match,
     /// the answer is the same 404 as for an unknown NHS number.
+    #[param(format = Date, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     dob: Option<String>,
     /// `fhir` for a FHIR R4 document Bundle (application/fhir+json) instead of the JSON summary.
+    #[param(pattern = "^(fhir|json)$")]
     format: Option<String>,
 }
 
@@ -39,9 +42,9 @@ pub(crate) struct SummaryParams {
 /// outcome; if the audit entry cannot be written the request fails.
 #[utoipa::path(get, path = "/api/v1/emergency/summary/{nhs_number}", tag = "emergency",
     security(("bearer" = [])),
-    params(("nhs_number" = String, Path, description = "NHS number, digits or 3-3-4"), SummaryParams),
+    params(("nhs_number" = String, Path, description = "NHS number: ten digits, optionally grouped 3-3-4 by spaces or hyphens, the last the Modulus 11 check digit", pattern = r"^[0-9]{3}[ -]?[0-9]{3}[ -]?[0-9]{4}$"), SummaryParams),
     responses(
-        (status = 200, description = "The emergency summary with patient_id, plan_version, last_updated_at_ms and last_updated_by. `dnacpr` is not_recorded, for_attempted_cpr, do_not_attempt_cpr or conflicting; while it is conflicting, `dnacpr_label` reads \"Conflicting: A / B — confirm with the care team\" and `resuscitation.values` holds every value with who recorded it (never one of them as the decision). Each decision item (`resuscitation`, `allergies`, `ceiling_of_treatment`, `admission_wanted`, `preferred_place_of_death`, `consent`) has `conflicting`, `label` (the settled value or the same conflicting line), `recorded` (null while conflicting) and `values`"),
+        (status = 200, content((ServedSummary = "application/json"), (Object = "application/fhir+json")), description = "The emergency summary (JSON, or with format=fhir a FHIR R4 document Bundle) with patient_id, plan_version, last_updated_at_ms and last_updated_by. `dnacpr` is not_recorded, for_attempted_cpr, do_not_attempt_cpr or conflicting; while it is conflicting, `dnacpr_label` reads \"Conflicting: A / B — confirm with the care team\" and `resuscitation.values` holds every value with who recorded it (never one of them as the decision). Each decision item (`resuscitation`, `allergies`, `ceiling_of_treatment`, `admission_wanted`, `preferred_place_of_death`, `consent`) has `conflicting`, `label` (the settled value or the same conflicting line), `recorded` (null while conflicting) and `values`"),
         (status = 400, description = "Malformed NHS number or date of birth"),
         (status = 401, description = "Not signed in"),
         (status = 403, description = "Only emergency clinicians read summaries"),
@@ -76,7 +79,17 @@ pub(crate) async fn summary(
                 }
                 Err(e) => ("error", ApiError::Internal(e).into_response()),
             },
-            Err((outcome, error)) => (outcome, error.into_response()),
+            Err((outcome, error)) => {
+                let mut response = error.into_response();
+                if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+                    // RFC 9110: a 405 says which methods the route answers.
+                    response.headers_mut().insert(
+                        axum::http::header::ALLOW,
+                        axum::http::HeaderValue::from_static("GET, HEAD"),
+                    );
+                }
+                (outcome, response)
+            }
         };
     audit.outcome = outcome.to_owned();
     audit.detail = format!("status {}", response.status().as_u16());
@@ -137,7 +150,7 @@ fn fhir_document(signer: &Signer, published: &Value) -> anyhow::Result<Value> {
 /// the active one first. Public: a verifier needs them offline, and they are not secret.
 #[utoipa::path(get, path = "/api/v1/emergency/signing-key", tag = "emergency",
     responses(
-        (status = 200, description = "`{algorithm: Ed25519, canonical_form, keys: [{key_id, public_key_hex, active, created_at_ms, retired_at_ms}]}`. A summary's `signature` is `{algorithm, key_id, value}` (value: base64 of the 64-byte signature) over the summary's JSON without `signature`, keys sorted, no whitespace (RFC 8785); a FHIR document's `Bundle.signature.data` is the same over the Bundle without `signature`"),
+        (status = 200, body = SigningKeys, description = "`{algorithm: Ed25519, canonical_form, keys: [{key_id, public_key_hex, active, created_at_ms, retired_at_ms}]}`. A summary's `signature` is `{algorithm, key_id, value}` (value: base64 of the 64-byte signature) over the summary's JSON without `signature`, keys sorted, no whitespace (RFC 8785); a FHIR document's `Bundle.signature.data` is the same over the Bundle without `signature`"),
     ))]
 pub(crate) async fn signing_key(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let keys = state.store().signing_keys().await?;
@@ -221,6 +234,7 @@ fn outcome_of(error: &ApiError) -> &'static str {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct FeedParams {
     /// Return items after this cursor; absent or 0 starts from the beginning.
     since: Option<i64>,
@@ -321,7 +335,7 @@ async fn deliver(
     security(("bearer" = [])),
     params(FeedParams),
     responses(
-        (status = 200, description = "`{items: [{seq, kind: summary|withdrawal, patient_id, nhs_number, at_ms, summary}], next}`"),
+        (status = 200, body = Feed, description = "`{items: [{seq, kind: summary|withdrawal, patient_id, nhs_number, at_ms, summary}], next}`"),
         (status = 401, description = "Not signed in"),
         (status = 403, description = "Only emergency clinicians (or their systems) read the feed"),
     ))]
@@ -376,6 +390,7 @@ pub(crate) async fn feed(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct StreamParams {
     /// Start after this cursor (the `Last-Event-ID` header, when present, wins).
     since: Option<i64>,
@@ -387,7 +402,8 @@ pub(crate) struct StreamParams {
 /// emergency clinician), on this instance or another.
 #[utoipa::path(get, path = "/api/v1/emergency/feed/stream", tag = "emergency",
     security(("bearer" = [])),
-    params(StreamParams),
+    params(StreamParams,
+        ("Last-Event-ID" = Option<String>, Header, description = "The cursor of the last event the client received, when it reconnects; wins over `since`")),
     responses(
         (status = 200, description = "text/event-stream of feed items", content_type = "text/event-stream"),
         (status = 401, description = "Not signed in"),
@@ -509,4 +525,114 @@ impl FeedStream {
             }
         }
     }
+}
+
+// The schemas of answers built as JSON elsewhere (`crate::signing::published_keys`, and
+// `deliver` above, whose summaries are the stored JSON as served). `cargo xtask api-fuzz`
+// checks the served JSON against them.
+
+/// The public keys that check summary signatures, the active one first.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct SigningKeys {
+    #[schema(pattern = "^Ed25519$")]
+    algorithm: String,
+    /// What is signed, in words.
+    canonical_form: String,
+    keys: Vec<PublishedKey>,
+}
+
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct PublishedKey {
+    key_id: String,
+    /// The 32-byte Ed25519 public key.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    public_key_hex: String,
+    active: bool,
+    created_at_ms: i64,
+    /// Null while the key is active.
+    retired_at_ms: Option<i64>,
+}
+
+/// A page of the feed.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct Feed {
+    /// In commit order.
+    items: Vec<FeedEntry>,
+    /// The cursor to resume from (`since`).
+    next: i64,
+}
+
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct FeedEntry {
+    seq: i64,
+    /// `withdrawal` means: purge this patient.
+    #[schema(pattern = "^(summary|withdrawal)$")]
+    kind: String,
+    patient_id: String,
+    nhs_number: String,
+    at_ms: i64,
+    /// The signed summary (or, with format=fhir, the signed FHIR document Bundle); null
+    /// for a withdrawal.
+    #[schema(value_type = Option<Object>)]
+    summary: Option<Value>,
+}
+
+/// The emergency summary as served (`redfolder_shared::EmergencySummary` with what the
+/// server adds): the fields a reader must be able to rely on; the rest of the summary's
+/// sections (contacts, conditions, medications, escalation plans, …) follow them.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ServedSummary {
+    patient_id: String,
+    /// Ten digits.
+    #[schema(pattern = "^[0-9]{10}$")]
+    nhs_number: String,
+    name: String,
+    date_of_birth: String,
+    /// The plan's heads, hashed: which version of the plan this summary says.
+    plan_version: String,
+    last_updated_at_ms: i64,
+    #[schema(value_type = Object)]
+    last_updated_by: Value,
+    #[schema(pattern = "^(not_recorded|for_attempted_cpr|do_not_attempt_cpr|conflicting)$")]
+    dnacpr: String,
+    dnacpr_label: String,
+    resuscitation: Decision,
+    allergies: Decision,
+    ceiling_of_treatment: Decision,
+    admission_wanted: Decision,
+    preferred_place_of_death: Decision,
+    consent: Decision,
+    signature: SummarySignature,
+}
+
+/// A safety-critical decision as every surface shows it: settled, not recorded, or
+/// conflicting (never one side of a conflict as the decision).
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct Decision {
+    conflicting: bool,
+    /// The settled value, or "Conflicting: A / B — confirm with the care team".
+    label: String,
+    /// Null while conflicting or not recorded.
+    #[schema(value_type = Option<Object>)]
+    recorded: Option<Value>,
+    /// Every value with who recorded it.
+    #[schema(value_type = Vec<Object>)]
+    values: Vec<Value>,
+}
+
+/// The server's signature over the summary without this member.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct SummarySignature {
+    #[schema(pattern = "^Ed25519$")]
+    algorithm: String,
+    key_id: String,
+    /// Base64 of the 64-byte signature.
+    value: String,
 }

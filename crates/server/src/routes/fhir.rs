@@ -3,7 +3,7 @@
 //! access rules, consent checks and audit as every other read and write.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use redfolder_shared::{
@@ -11,8 +11,8 @@ use redfolder_shared::{
 };
 use serde_json::{Value, json};
 
-use super::ApiJson;
 use super::patients::reach;
+use super::{ApiJson, ApiPath};
 use crate::access::{PlanAccess, plan_access};
 use crate::audit::{AuditEvent, purpose};
 use crate::auth::Authenticated;
@@ -64,14 +64,14 @@ async fn read_plan(
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Patient (plan document) id")),
     responses(
-        (status = 200, description = "FHIR R4 Bundle (collection): Patient, EpisodeOfCare, CarePlan, CareTeam, RelatedPerson, Condition, MedicationStatement, AllergyIntolerance, Observation, Goal, Consent, Provenance", content_type = "application/fhir+json"),
+        (status = 200, body = Object, description = "FHIR R4 Bundle (collection): Patient, EpisodeOfCare, CarePlan, CareTeam, RelatedPerson, Condition, MedicationStatement, AllergyIntolerance, Observation, Goal, Consent, Provenance", content_type = "application/fhir+json"),
         (status = 403, description = "Role without plan access"),
         (status = 404, description = "No such patient in your care"),
     ))]
 pub(crate) async fn export(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(patient_id): Path<String>,
+    ApiPath(patient_id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let plan = read_plan(&state, &principal, &patient_id, FHIR_EXPORT).await?;
     Ok(fhir_json(
@@ -86,14 +86,14 @@ pub(crate) async fn export(
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Patient (plan document) id")),
     responses(
-        (status = 200, description = "FHIR R4 Bundle (document) whose first entry is a Composition", content_type = "application/fhir+json"),
+        (status = 200, body = Object, description = "FHIR R4 Bundle (document) whose first entry is a Composition", content_type = "application/fhir+json"),
         (status = 403, description = "Role without plan access"),
         (status = 404, description = "No such patient in your care"),
     ))]
 pub(crate) async fn summary(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(patient_id): Path<String>,
+    ApiPath(patient_id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let plan = read_plan(&state, &principal, &patient_id, FHIR_SUMMARY).await?;
     let summary = emergency_summary(&plan);
@@ -126,13 +126,13 @@ fn outcome(status: StatusCode, issues: Vec<(String, String)>) -> Response {
 /// stored.
 #[utoipa::path(post, path = "/api/v1/patients/import", tag = "fhir",
     security(("bearer" = [])),
-    request_body(content = Object, description = "FHIR R4 Bundle", content_type = "application/fhir+json"),
+    request_body(content = ImportBundle, description = "FHIR R4 Bundle", content_type = "application/fhir+json"),
     responses(
-        (status = 201, description = "A new draft plan: `{patient_id, created: true, changes, skipped}`"),
-        (status = 200, description = "Merged into the existing plan: `{patient_id, created: false, changes, skipped}`"),
+        (status = 201, body = Imported, description = "A new draft plan"),
+        (status = 200, body = Imported, description = "Merged into the existing plan"),
         (status = 403, description = "Not a case manager"),
         (status = 409, description = "The NHS number has a plan at another practice"),
-        (status = 422, description = "Refused whole: an OperationOutcome listing every problem", content_type = "application/fhir+json"),
+        (status = 422, body = Object, description = "Refused whole: an OperationOutcome listing every problem", content_type = "application/fhir+json"),
     ))]
 pub(crate) async fn import(
     State(state): State<AppState>,
@@ -245,7 +245,12 @@ pub(crate) async fn import(
         state.store().record_audit(&[event]).await?;
         return Ok((
             StatusCode::CREATED,
-            Json(json!({ "patient_id": patient_id, "created": true, "changes": edits.len() + 1, "skipped": skipped })),
+            Json(Imported {
+                patient_id,
+                created: true,
+                changes: edits.len() + 1,
+                skipped,
+            }),
         )
             .into_response());
     };
@@ -275,9 +280,12 @@ pub(crate) async fn import(
             .by(&principal, Role::CaseManager)
             .patient(patient_id.clone());
         state.store().record_audit(&[event]).await?;
-        return Ok(Json(
-            json!({ "patient_id": patient_id, "created": false, "changes": 0, "skipped": skipped }),
-        )
+        return Ok(Json(Imported {
+            patient_id,
+            created: false,
+            changes: 0,
+            skipped,
+        })
         .into_response());
     }
     let before = doc.doc.heads();
@@ -312,12 +320,12 @@ pub(crate) async fn import(
     let (_doc, committed) = crate::commit::commit(&state, doc, candidate, &submission).await?;
     match committed {
         Outcome::Failed(e) => Err(ApiError::Internal(e)),
-        Outcome::Committed => Ok(Json(json!({
-            "patient_id": patient_id,
-            "created": false,
-            "changes": edits.len(),
-            "skipped": skipped,
-        }))
+        Outcome::Committed => Ok(Json(Imported {
+            patient_id,
+            created: false,
+            changes: edits.len(),
+            skipped,
+        })
         .into_response()),
         // The refusal is audited by the commit path.
         Outcome::Refused { message } => Ok(outcome(
@@ -363,4 +371,28 @@ async fn refuse_edit(
         StatusCode::UNPROCESSABLE_ENTITY,
         vec![("Bundle".to_owned(), problem)],
     ))
+}
+
+/// What an import did.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Imported {
+    patient_id: String,
+    /// Whether the import created the plan (a draft) rather than merging into it.
+    created: bool,
+    /// Changes made to the plan.
+    changes: usize,
+    /// What the Bundle held that the plan has no place for, said for people.
+    skipped: Vec<String>,
+}
+
+/// The shape of a Bundle the import reads (its entries are checked resource by resource,
+/// and every problem is answered as an OperationOutcome).
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ImportBundle {
+    #[schema(rename = "resourceType", pattern = "^Bundle$")]
+    resource_type: String,
+    /// Resources, each as `{resource: {...}}`; one of them the Patient.
+    #[schema(min_items = 1)]
+    entry: Vec<serde_json::Map<String, serde_json::Value>>,
 }

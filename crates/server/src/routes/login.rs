@@ -3,8 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use super::ApiJson;
 use crate::audit::{AuditEvent, action, purpose};
@@ -45,7 +44,7 @@ pub(crate) struct RefreshRequest {
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth",
     request_body = LoginRequest,
     responses(
-        (status = 200, description = "Signed in: `token` (access token), `refresh_token`, `expires_in` (seconds), `device_id`, `user`"),
+        (status = 200, body = Tokens, description = "Signed in"),
         (status = 401, description = "Wrong username or password"),
         (status = 403, description = "The given device was revoked: erase its data"),
         (status = 429, description = "Too many failed sign-ins; see Retry-After"),
@@ -54,7 +53,7 @@ pub(crate) async fn login(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
     ApiJson(request): ApiJson<LoginRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Tokens>, ApiError> {
     let username = request.username.trim().to_owned();
     let now = now_ms();
     let store = state.store();
@@ -151,14 +150,14 @@ pub(crate) async fn login(
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth",
     request_body = RefreshRequest,
     responses(
-        (status = 200, description = "New tokens, as from login"),
+        (status = 200, body = Tokens, description = "New tokens, as from login"),
         (status = 401, description = "Unknown, expired or already used refresh token (a reused token ends every token of the device)"),
         (status = 403, description = "The device was revoked or its user disabled: erase its data"),
     ))]
 pub(crate) async fn refresh(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<RefreshRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Tokens>, ApiError> {
     let now = now_ms();
     let token = request.refresh_token.trim();
     if token.is_empty() || token.len() > 256 {
@@ -212,7 +211,7 @@ async fn issue_tokens(
     principal: &Principal,
     now: i64,
     audit: &[AuditEvent],
-) -> Result<Value, ApiError> {
+) -> Result<Tokens, ApiError> {
     let config = state.config();
     let access = new_token();
     let refresh = new_token();
@@ -232,19 +231,50 @@ async fn issue_tokens(
         )
         .await?;
     let user = &principal.user;
-    Ok(json!({
-        "token": access,
-        "refresh_token": refresh,
-        "expires_in": config.access_ttl.as_secs(),
-        "refresh_expires_in": config.refresh_ttl.as_secs(),
-        "device_id": principal.device_id,
-        "user": {
-            "id": user.id,
-            "username": user.username,
-            "name": user.name,
-            "role": user.primary_role().as_str(),
-            "roles": user.role_names(),
-            "organisation": { "id": user.organisation_id, "name": user.organisation_name },
+    Ok(Tokens {
+        token: access,
+        refresh_token: refresh,
+        expires_in: config.access_ttl.as_secs(),
+        refresh_expires_in: config.refresh_ttl.as_secs(),
+        device_id: principal.device_id.clone(),
+        user: SignedInUser {
+            id: user.id.clone(),
+            username: user.username.clone(),
+            name: user.name.clone(),
+            role: user.primary_role().as_str(),
+            roles: user.role_names(),
+            organisation: super::admin::OrganisationRef {
+                id: user.organisation_id.clone(),
+                name: user.organisation_name.clone(),
+            },
         },
-    }))
+    })
+}
+
+/// A sign-in's or a refresh's answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Tokens {
+    /// The access token, sent as `Authorization: Bearer …`.
+    token: String,
+    /// Used once, for the next pair (`POST /api/v1/auth/refresh`).
+    refresh_token: String,
+    /// Seconds the access token lasts.
+    expires_in: u64,
+    /// Seconds the refresh token lasts.
+    refresh_expires_in: u64,
+    /// The device's registration: send it with the next sign-in on this device.
+    device_id: String,
+    user: SignedInUser,
+}
+
+/// Who signed in.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct SignedInUser {
+    id: String,
+    username: String,
+    name: String,
+    /// The role the app opens with.
+    role: &'static str,
+    roles: Vec<&'static str>,
+    organisation: super::admin::OrganisationRef,
 }

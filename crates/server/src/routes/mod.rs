@@ -14,7 +14,7 @@ use axum::Json;
 use axum::Router;
 use axum::routing::{any, delete, get, post};
 
-pub use json::ApiJson;
+pub use json::{ApiJson, ApiPath, ApiQuery};
 
 use crate::error::ApiError;
 use crate::startup::AppState;

@@ -3,12 +3,11 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
-use super::ApiJson;
+use super::{ApiJson, ApiPath, ApiQuery};
 use crate::access::{PlanAccess, plan_access};
 use crate::audit::{AuditEvent, action, purpose};
 use crate::auth::Authenticated;
@@ -23,7 +22,7 @@ use crate::store::{CareTeamMember, PatientListing};
 #[utoipa::path(get, path = "/api/v1/patients", tag = "patients",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Caseload rows: id, nhs_number, name, date_of_birth, consents, dnacpr (not_recorded, for_attempted_cpr, do_not_attempt_cpr, or conflicting while resuscitation decisions conflict: never one side of a conflict), last_updated, paper_copy (not_printed, current or out_of_date: whether the printed yellow pages in the home still say what the plan says) with paper_copy_label, access"),
+        (status = 200, body = Vec<PatientListing>, description = "Caseload rows: id, nhs_number, name, date_of_birth, consents, dnacpr (not_recorded, for_attempted_cpr, do_not_attempt_cpr, or conflicting while resuscitation decisions conflict: never one side of a conflict), last_updated, paper_copy (not_printed, current or out_of_date: whether the printed yellow pages in the home still say what the plan says) with paper_copy_label, access"),
         (status = 401, description = "Not signed in"),
         (status = 403, description = "Only case managers and MDT members have a caseload"),
     ))]
@@ -98,14 +97,14 @@ pub(super) async fn reach(
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Patient (plan document) id")),
     responses(
-        (status = 200, description = "Care team organisations"),
+        (status = 200, body = Vec<CareTeamMember>, description = "Care team organisations"),
         (status = 403, description = "Role without plan access"),
         (status = 404, description = "No such patient in your care"),
     ))]
 pub(crate) async fn care_team(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(patient_id): Path<String>,
+    ApiPath(patient_id): ApiPath<String>,
 ) -> Result<Json<Vec<CareTeamMember>>, ApiError> {
     let access = reach(
         &state,
@@ -123,9 +122,12 @@ pub(crate) async fn care_team(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct PaperCodeQuery {
     /// The print code under the QR code on the yellow pages (`RF1-…`); left out, the
-    /// answer is about the paper copy recorded for the home.
+    /// answer is about the paper copy recorded for the home. Case and surrounding spaces
+    /// are ignored.
+    #[param(pattern = r"^\s*[Rr][Ff]1-[0-9A-Fa-f]{16}-[0-9A-Fa-f]{44}\s*$")]
     code: Option<String>,
 }
 
@@ -136,7 +138,7 @@ pub(crate) struct PaperCodeQuery {
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Patient (plan document) id"), PaperCodeQuery),
     responses(
-        (status = 200, description = "state (not_printed, current, out_of_date), printed {user_id, user_name, at_ms}, changed_sections, label"),
+        (status = 200, body = crate::openapi::PaperReadingSchema, description = "Whether the paper copy is current, who printed it, and the sections changed since"),
         (status = 400, description = "Not a print code"),
         (status = 403, description = "Role without plan access"),
         (status = 404, description = "No such patient in your care"),
@@ -144,8 +146,8 @@ pub(crate) struct PaperCodeQuery {
 pub(crate) async fn paper_copy(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(patient_id): Path<String>,
-    Query(query): Query<PaperCodeQuery>,
+    ApiPath(patient_id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<PaperCodeQuery>,
 ) -> Result<Json<redfolder_shared::PaperReading>, ApiError> {
     let access = reach(
         &state,
@@ -185,12 +187,27 @@ async fn server_plan(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct SignPrintQuery {
     /// The print code the pages carry (`RF1-…`), as the tablet computed it.
+    #[param(pattern = r"^\s*[Rr][Ff]1-[0-9A-Fa-f]{16}-[0-9A-Fa-f]{44}\s*$")]
     code: String,
     /// The plan version the pages carry: the document's heads, comma-separated, as the
     /// tablet holds them.
     version: String,
+}
+
+/// A signed print, as the OpenAPI document describes it (the handler builds it as JSON so
+/// that the signature covers exactly what is sent).
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct SignedPrint {
+    #[schema(pattern = "^red_folder_print$")]
+    kind: String,
+    /// The print code, lowercase.
+    code: String,
+    plan_version: String,
+    signature: super::emergency::SummarySignature,
 }
 
 /// What a signed print's signature covers, besides the code and the version: it names
@@ -205,7 +222,7 @@ pub(crate) const PRINT_SIGNATURE_KIND: &str = "red_folder_print";
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Patient (plan document) id"), SignPrintQuery),
     responses(
-        (status = 200, description = "`{kind: \"red_folder_print\", code, plan_version, signature: {algorithm: Ed25519, key_id, value}}`: `code` in lowercase; `value` is base64 of the signature over the JSON object without `signature`, keys sorted, no whitespace (RFC 8785), checked with the keys at /api/v1/emergency/signing-key"),
+        (status = 200, body = SignedPrint, description = "`{kind: \"red_folder_print\", code, plan_version, signature: {algorithm: Ed25519, key_id, value}}`: `code` in lowercase; `value` is base64 of the signature over the JSON object without `signature`, keys sorted, no whitespace (RFC 8785), checked with the keys at /api/v1/emergency/signing-key"),
         (status = 400, description = "Not a print code"),
         (status = 401, description = "Not signed in"),
         (status = 403, description = "Role without plan access"),
@@ -215,9 +232,9 @@ pub(crate) const PRINT_SIGNATURE_KIND: &str = "red_folder_print";
 pub(crate) async fn signed_paper_copy(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(patient_id): Path<String>,
-    Query(query): Query<SignPrintQuery>,
-) -> Result<Json<Value>, ApiError> {
+    ApiPath(patient_id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<SignPrintQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let access = reach(
         &state,
         &principal,
@@ -247,7 +264,7 @@ pub(crate) async fn signed_paper_copy(
     .patient(patient_id);
     state.store().record_audit(&[event]).await?;
     outcome.map_err(|why| ApiError::Conflict(why.to_owned()))?;
-    let mut signed = json!({
+    let mut signed = serde_json::json!({
         "kind": PRINT_SIGNATURE_KIND,
         "code": now.code(),
         "plan_version": plan.plan_version,
@@ -259,6 +276,7 @@ pub(crate) async fn signed_paper_copy(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct CareTeamAddition {
     /// The organisation's code or id.
+    #[schema(min_length = 1)]
     organisation: String,
 }
 
@@ -268,7 +286,7 @@ pub(crate) struct CareTeamAddition {
     params(("id" = String, Path, description = "Patient (plan document) id")),
     request_body = CareTeamAddition,
     responses(
-        (status = 201, description = "Added; the care team as it now stands"),
+        (status = 201, body = Vec<CareTeamMember>, description = "Added; the care team as it now stands"),
         (status = 400, description = "No such organisation"),
         (status = 403, description = "Not a case manager"),
         (status = 404, description = "No such patient at your practice"),
@@ -276,7 +294,7 @@ pub(crate) struct CareTeamAddition {
 pub(crate) async fn add_to_care_team(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(patient_id): Path<String>,
+    ApiPath(patient_id): ApiPath<String>,
     ApiJson(body): ApiJson<CareTeamAddition>,
 ) -> Result<(StatusCode, Json<Vec<CareTeamMember>>), ApiError> {
     reach(
@@ -330,7 +348,7 @@ pub(crate) async fn add_to_care_team(
 pub(crate) async fn remove_from_care_team(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path((patient_id, organisation_id)): Path<(String, String)>,
+    ApiPath((patient_id, organisation_id)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     reach(
         &state,
@@ -372,6 +390,7 @@ pub(crate) async fn remove_from_care_team(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct AccessLogParams {
     /// At most this many entries, newest first (default 200, at most 1000).
     limit: Option<i64>,
@@ -383,16 +402,16 @@ pub(crate) struct AccessLogParams {
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Patient (plan document) id"), AccessLogParams),
     responses(
-        (status = 200, description = "Entries, newest first: at_ms, action, purpose, outcome, user, role, organisation, device_id"),
+        (status = 200, body = AccessLog, description = "Entries, newest first"),
         (status = 403, description = "Not a case manager"),
         (status = 404, description = "No such patient at your practice"),
     ))]
 pub(crate) async fn access_log(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(patient_id): Path<String>,
-    Query(params): Query<AccessLogParams>,
-) -> Result<Json<Value>, ApiError> {
+    ApiPath(patient_id): ApiPath<String>,
+    ApiQuery(params): ApiQuery<AccessLogParams>,
+) -> Result<Json<AccessLog>, ApiError> {
     reach(&state, &principal, &patient_id, action::ACCESS_LOG, true).await?;
     let store = state.store();
     let event = AuditEvent::new(now_ms(), action::ACCESS_LOG, purpose::ACCESS_REQUEST, "ok")
@@ -428,19 +447,64 @@ pub(crate) async fn access_log(
             },
             None => None,
         };
-        entries.push(json!({
-            "seq": r.seq,
-            "at_ms": e.at_ms,
-            "action": e.action,
-            "purpose": e.purpose,
-            "outcome": e.outcome,
-            "user": { "id": e.user_id, "username": e.username, "name": user_name },
-            "role": e.role,
-            "organisation": { "id": e.organisation_id, "name": org_name },
-            "device_id": e.device_id,
-        }));
+        entries.push(AccessEntry {
+            seq: r.seq,
+            at_ms: e.at_ms,
+            action: e.action,
+            purpose: e.purpose,
+            outcome: e.outcome,
+            user: AccessUser {
+                id: e.user_id,
+                username: e.username,
+                name: user_name,
+            },
+            role: e.role,
+            organisation: AccessOrganisation {
+                id: e.organisation_id,
+                name: org_name,
+            },
+            device_id: e.device_id,
+        });
     }
-    Ok(Json(
-        json!({ "patient_id": patient_id, "entries": entries }),
-    ))
+    Ok(Json(AccessLog {
+        patient_id,
+        entries,
+    }))
+}
+
+/// A patient's access log.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct AccessLog {
+    patient_id: String,
+    /// Newest first.
+    entries: Vec<AccessEntry>,
+}
+
+/// One audited read or change of the patient's record.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct AccessEntry {
+    /// The entry's place in the audit log.
+    seq: i64,
+    at_ms: i64,
+    action: String,
+    purpose: String,
+    outcome: String,
+    user: AccessUser,
+    role: Option<String>,
+    organisation: AccessOrganisation,
+    device_id: Option<String>,
+}
+
+/// Who acted (all null for a request that was nobody's).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct AccessUser {
+    id: Option<String>,
+    username: Option<String>,
+    name: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct AccessOrganisation {
+    id: Option<String>,
+    name: Option<String>,
 }

@@ -13,7 +13,7 @@ use crate::store::OrganisationReport;
 #[utoipa::path(get, path = "/api/v1/reports/caseload", tag = "reports",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Per practice: plans, consents, DNACPR recorded, updated in the last 30 days, with a care team"),
+        (status = 200, body = Vec<OrganisationReport>, description = "Per practice: plans, consents, DNACPR recorded, updated in the last 30 days, with a care team"),
         (status = 403, description = "Only commissioners"),
     ))]
 pub(crate) async fn caseload(

@@ -27,7 +27,7 @@ pub const MDT_PATIENT_NOTICE_DAYS: i64 = 7;
 
 /// The data return's categories (section 4.3). Social-care notified patients are counted
 /// with practice discretion: the return has no column for them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReturnCategory {
     RiskTool,
@@ -84,7 +84,7 @@ pub fn is_over_75(dob: Date, on: Date) -> bool {
 // ---------------------------------------------------------------- risk-tool CSV
 
 /// One accepted row of a risk-tool upload.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RiskRow {
     /// 1-based line number in the file.
     pub line: usize,
@@ -102,7 +102,7 @@ impl RiskRow {
 }
 
 /// A line of an upload that could not be accepted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RowProblem {
     pub line: usize,
     pub message: String,
@@ -110,7 +110,7 @@ pub struct RowProblem {
 
 /// Who came into the top 5 % of the risk list and who left it, from one upload to the
 /// next (section 3.4: the list is re-run quarterly).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Movement {
     /// NHS numbers in the top 5 % now and not before, in order.
     pub entered: Vec<String>,
@@ -398,6 +398,17 @@ pub fn review_due(facts: &PlanFacts) -> Option<Date> {
 /// Where a due date falls: the core's rule, as the tablet shows it.
 pub use redfolder_shared::DueState;
 
+/// [`DueState`] as the OpenAPI document describes it (the core carries no utoipa): the
+/// same three names as it serialises to.
+#[allow(non_camel_case_types, dead_code)]
+#[derive(Debug, utoipa::ToSchema)]
+#[schema(as = DueState)]
+pub enum DueStateSchema {
+    overdue,
+    due_soon,
+    not_yet_due,
+}
+
 pub fn due_state(due: Date, today: Date, window_days: i64) -> DueState {
     DueState::of(due, today, window_days)
 }
@@ -430,7 +441,7 @@ pub fn review_outcome(still_in_top_5: bool, exceptional: bool, over_75: bool) ->
 // ---------------------------------------------------------------- cohort and candidates
 
 /// The practice's full case management cohort against its list.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CohortPosition {
     pub list_size: u64,
     /// Plans in the scheme by category (over-75 case reviews included, but not counted
@@ -445,7 +456,7 @@ pub struct CohortPosition {
     pub phase: CohortPhase,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CohortPhase {
     /// Below 3 %: select care home residents and risk-tool patients only.
@@ -502,7 +513,7 @@ pub fn cohort_position(list_size: u64, plans: &[PlanFacts]) -> CohortPosition {
 }
 
 /// Someone the practice should consider next.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Candidate {
     pub nhs_number: String,
     /// The plan, when the patient already has a (draft or ended) one.
@@ -513,7 +524,7 @@ pub struct Candidate {
     pub risk_score: Option<f64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CandidateReason {
     /// All nursing and residential home patients belong in the first 3 %.
@@ -523,7 +534,7 @@ pub enum CandidateReason {
 }
 
 /// A high-risk patient the practice chose to exclude, with its reason.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Excluded {
     pub nhs_number: String,
     pub reason: String,
@@ -678,7 +689,7 @@ impl std::fmt::Display for Month {
 }
 
 /// A payable (or no longer payable) piece of activity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Activity {
     NewFullPlan,
@@ -764,8 +775,10 @@ fn plan_year(start: Date, d: Date) -> i32 {
 }
 
 /// The practice's monthly data return (section 4.3) with its claim (section 7).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct MonthlyReturn {
+    /// `YYYY-MM`
+    #[schema(value_type = String)]
     pub month: Month,
     pub claimed_on: String,
     pub list_size: Option<u64>,
@@ -786,7 +799,7 @@ pub struct MonthlyReturn {
     pub not_payable: Vec<ClaimLine>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ClaimLine {
     pub activity: Activity,
     pub count: u64,

@@ -32,7 +32,7 @@ pub struct NewOrganisation<'a> {
     pub kind: OrganisationKind,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Organisation {
     pub id: String,
     pub code: String,
@@ -58,7 +58,7 @@ pub struct Credentials {
 }
 
 /// A registered device.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Device {
     pub id: String,
     pub user_id: String,

@@ -9,7 +9,7 @@ use crate::audit::AuditEvent;
 use crate::domain::{Committer, Role, User, published_summary};
 
 /// One row of a caseload, read from the `patients` projection.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct PatientListing {
     pub id: String,
     pub nhs_number: String,
@@ -18,6 +18,7 @@ pub struct PatientListing {
     pub share_with_mdt: bool,
     pub share_with_emergency_services: bool,
     pub dnacpr: String,
+    #[schema(value_type = Option<crate::openapi::AttributionSchema>)]
     pub last_updated: Option<redfolder_shared::Attribution>,
     /// Whether the paper copy in the home is current: `not_printed`, `current` or
     /// `out_of_date` ([`redfolder_shared::PaperState`]).
@@ -40,7 +41,7 @@ pub struct NewPatient {
 }
 
 /// An organisation in a patient's care team.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct CareTeamMember {
     pub organisation_id: String,
     pub code: String,
@@ -50,7 +51,7 @@ pub struct CareTeamMember {
 }
 
 /// Aggregate figures for one practice: no identifiable field.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct OrganisationReport {
     pub organisation_id: String,
     pub organisation_code: String,

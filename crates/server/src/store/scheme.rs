@@ -9,7 +9,7 @@ use crate::audit::AuditEvent;
 use crate::scheme::rules::RiskRow;
 
 /// A practice's list size as recorded on a day.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ListSize {
     pub list_size: i64,
     pub as_of: String,
@@ -17,7 +17,7 @@ pub struct ListSize {
 }
 
 /// One accepted risk-tool upload.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct RiskUpload {
     pub id: String,
     pub uploaded_at_ms: i64,
@@ -25,7 +25,7 @@ pub struct RiskUpload {
     pub row_count: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Exclusion {
     pub id: String,
     pub nhs_number: String,
@@ -33,7 +33,7 @@ pub struct Exclusion {
     pub recorded_at_ms: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct MdtMeeting {
     pub id: String,
     pub meeting_date: String,
@@ -41,7 +41,7 @@ pub struct MdtMeeting {
     pub held: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct MdtAttendee {
     pub name: String,
     pub core_role: String,
@@ -49,7 +49,7 @@ pub struct MdtAttendee {
     pub signed: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct MdtPatient {
     pub patient_id: String,
     pub listed_at_ms: i64,
@@ -70,7 +70,7 @@ pub struct VirtualClinic {
 
 /// Advice a specialist added in a virtual clinic, for the case managers' worklist. It is
 /// read from the audit entry committed with the advice, so the list and the plans agree.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ClinicAdvice {
     pub patient_id: String,
     pub patient_name: String,

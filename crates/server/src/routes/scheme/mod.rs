@@ -1,0 +1,154 @@
+//! The case management scheme over HTTP: list size and risk-tool uploads, the candidates
+//! worklist, reviews due, the monthly data return (JSON or CSV) and its commissioner
+//! aggregate, MDT meetings and virtual clinics.
+//!
+//! Case managers act for their own practice only; commissioners read the aggregate, which
+//! holds counts and money, never a patient. Every read that lists patients audits each
+//! one, as the caseload does; every write is audited in its own transaction.
+
+mod candidates;
+mod clinics;
+mod mdt;
+mod returns;
+mod reviews;
+mod risk;
+
+use redfolder_shared::Date;
+
+use crate::audit::{AuditEvent, purpose};
+use crate::domain::{Principal, Role, now_ms};
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// Audit actions of this module.
+mod act {
+    pub(super) const LIST_SIZE: &str = "scheme.list_size";
+    pub(super) const RISK_UPLOAD: &str = "scheme.risk_upload";
+    pub(super) const EXCLUSION: &str = "scheme.exclusion";
+    pub(super) const CANDIDATES: &str = "scheme.candidates";
+    pub(super) const REVIEWS_DUE: &str = "scheme.reviews_due";
+    pub(super) const RETURN: &str = "scheme.monthly_return";
+    pub(super) const MDT: &str = "scheme.mdt_meeting";
+    pub(super) const VIRTUAL_CLINIC: &str = crate::store::scheme::CLINIC_ACTION;
+}
+
+fn today() -> Date {
+    Date::from_unix_ms(now_ms())
+}
+
+/// The caller's practice, when they are a case manager; otherwise the denial is audited.
+async fn practice(
+    state: &AppState,
+    principal: &Principal,
+    action: &str,
+) -> Result<String, ApiError> {
+    if principal.user.has(Role::CaseManager) {
+        return Ok(principal.user.organisation_id.clone());
+    }
+    let event = AuditEvent::new(now_ms(), action, purpose::DIRECT_CARE, "denied")
+        .by(principal, principal.user.primary_role());
+    state.store().record_audit(&[event]).await?;
+    Err(ApiError::Forbidden)
+}
+
+fn event(principal: &Principal, action: &str, why: &str) -> AuditEvent {
+    AuditEvent::new(now_ms(), action, why, "ok").by(principal, Role::CaseManager)
+}
+
+fn date_param(name: &str, value: &str) -> Result<Date, ApiError> {
+    Date::parse(value).ok_or_else(|| ApiError::BadRequest(format!("{name} must be YYYY-MM-DD")))
+}
+
+/// The id of something a route created.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Created {
+    id: String,
+}
+
+/// The scheme's routes, merged under `/api/v1`.
+pub(crate) fn router() -> axum::Router<AppState> {
+    use axum::routing::{delete, get, post, put};
+    axum::Router::new()
+        .route(
+            "/scheme/list-size",
+            get(risk::list_size).post(risk::set_list_size),
+        )
+        .route(
+            "/scheme/risk-uploads",
+            get(risk::risk_uploads).post(risk::upload_risk),
+        )
+        .route("/scheme/exclusions", post(candidates::add_exclusion))
+        .route(
+            "/scheme/exclusions/{id}",
+            delete(candidates::lift_exclusion),
+        )
+        .route("/scheme/candidates", get(candidates::candidates))
+        .route("/scheme/cohort", get(risk::cohort))
+        .route("/scheme/reviews-due", get(reviews::reviews_due))
+        .route("/scheme/review-outcome", post(reviews::review_outcome))
+        .route("/scheme/returns/{month}", get(returns::monthly_return))
+        .route(
+            "/scheme/returns/{month}/aggregate",
+            get(returns::aggregate_return),
+        )
+        .route(
+            "/scheme/mdt-meetings",
+            get(mdt::meetings).post(mdt::create_meeting),
+        )
+        .route("/scheme/mdt-meetings/{id}", get(mdt::meeting))
+        .route(
+            "/scheme/mdt-meetings/{id}/patients",
+            post(mdt::list_patient),
+        )
+        .route(
+            "/scheme/mdt-meetings/{id}/patients/{patient_id}",
+            put(mdt::record_outcome),
+        )
+        .route(
+            "/scheme/mdt-meetings/{id}/attendance",
+            post(mdt::record_attendance),
+        )
+        .route("/scheme/virtual-clinics", post(clinics::create_clinic))
+        .route(
+            "/scheme/virtual-clinics/{id}/plans/{patient_id}",
+            get(clinics::clinic_plan),
+        )
+        .route(
+            "/scheme/virtual-clinics/{id}/plans/{patient_id}/advice",
+            post(clinics::add_clinic_advice),
+        )
+        .route(
+            "/scheme/virtual-clinics/{id}/close",
+            post(clinics::close_clinic),
+        )
+        .route("/scheme/advice", get(clinics::advice_worklist))
+}
+
+/// The scheme's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    risk::set_list_size,
+    risk::list_size,
+    risk::upload_risk,
+    risk::risk_uploads,
+    candidates::add_exclusion,
+    candidates::lift_exclusion,
+    candidates::candidates,
+    risk::cohort,
+    reviews::reviews_due,
+    reviews::review_outcome,
+    returns::monthly_return,
+    returns::aggregate_return,
+    mdt::create_meeting,
+    mdt::meetings,
+    mdt::meeting,
+    mdt::list_patient,
+    mdt::record_outcome,
+    mdt::record_attendance,
+    clinics::create_clinic,
+    clinics::close_clinic,
+    clinics::clinic_plan,
+    clinics::add_clinic_advice,
+    clinics::advice_worklist,
+))]
+pub(crate) struct SchemeApi;

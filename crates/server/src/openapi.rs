@@ -77,5 +77,7 @@ fn openapi_json() {}
 
 /// The OpenAPI document.
 pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi().merge_from(<crate::routes::scheme::SchemeApi as OpenApi>::openapi())
+    ApiDoc::openapi()
+        .merge_from(<crate::routes::scheme::SchemeApi as OpenApi>::openapi())
+        .merge_from(<crate::routes::referrals::ReferralApi as OpenApi>::openapi())
 }

@@ -23,6 +23,7 @@ mod ops;
 mod paper_copy;
 mod postgres;
 mod process;
+mod referrals;
 mod rules;
 mod scheme;
 mod stale_access;

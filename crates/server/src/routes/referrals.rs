@@ -77,7 +77,9 @@ async fn deny(state: &AppState, principal: &Principal, act: &str, detail: &str) 
 }
 
 async fn specialties(state: &AppState) -> Result<Specialties, ApiError> {
-    Ok(Specialties::new(state.store().referral_specialties().await?))
+    Ok(Specialties::new(
+        state.store().referral_specialties().await?,
+    ))
 }
 
 async fn holidays(state: &AppState) -> Result<Vec<Date>, ApiError> {
@@ -118,14 +120,20 @@ async fn reach(
     let reviewed = reviewed_by(state, principal).await?;
     if let Some(r) = r {
         let assignment = reviewed.iter().find(|(s, _)| *s == r.specialty);
-        if let Some(party) = referral_party(&principal.user, &r.organisation_id, assignment.is_some())
+        if let Some(party) =
+            referral_party(&principal.user, &r.organisation_id, assignment.is_some())
         {
             return Ok((r, party, assignment.map(|(_, m)| *m)));
         }
     }
-    let event = AuditEvent::new(now_ms(), action::REFERRAL_READ, purpose::DIRECT_CARE, "denied")
-        .by(principal, principal.user.primary_role())
-        .subject(id.chars().take(64).collect::<String>());
+    let event = AuditEvent::new(
+        now_ms(),
+        action::REFERRAL_READ,
+        purpose::DIRECT_CARE,
+        "denied",
+    )
+    .by(principal, principal.user.primary_role())
+    .subject(id.chars().take(64).collect::<String>());
     state.store().record_audit(&[event]).await?;
     Err(ApiError::not_found("no such referral for you"))
 }
@@ -201,9 +209,14 @@ pub(crate) async fn add_specialty(
     if specialties(&state).await?.find(name).is_ok() {
         return Err(ApiError::Conflict(format!("{name} is already listed")));
     }
-    let ev = AuditEvent::new(now_ms(), action::REFERRAL_ADMIN, purpose::ADMINISTRATION, "ok")
-        .by(&principal, Role::DeploymentAdmin)
-        .detail(format!("add specialty {name}"));
+    let ev = AuditEvent::new(
+        now_ms(),
+        action::REFERRAL_ADMIN,
+        purpose::ADMINISTRATION,
+        "ok",
+    )
+    .by(&principal, Role::DeploymentAdmin)
+    .detail(format!("add specialty {name}"));
     if state.store().add_referral_specialty(name, &[ev]).await? {
         Ok(StatusCode::CREATED)
     } else {
@@ -254,7 +267,13 @@ pub(crate) async fn assign_reviewer(
     let admin = &principal.user;
     let everywhere = admin.has(Role::DeploymentAdmin);
     if !everywhere && !admin.has(Role::Admin) {
-        return Err(deny(&state, &principal, action::REFERRAL_ADMIN, "assign reviewer").await);
+        return Err(deny(
+            &state,
+            &principal,
+            action::REFERRAL_ADMIN,
+            "assign reviewer",
+        )
+        .await);
     }
     let user = state
         .store()
@@ -262,7 +281,13 @@ pub(crate) async fn assign_reviewer(
         .await?
         .ok_or_else(|| ApiError::not_found("no such user"))?;
     if !everywhere && user.organisation_id != admin.organisation_id {
-        return Err(deny(&state, &principal, action::REFERRAL_ADMIN, "assign reviewer elsewhere").await);
+        return Err(deny(
+            &state,
+            &principal,
+            action::REFERRAL_ADMIN,
+            "assign reviewer elsewhere",
+        )
+        .await);
     }
     if !user.has(Role::GpReviewer) {
         return Err(ApiError::BadRequest(
@@ -273,14 +298,30 @@ pub(crate) async fn assign_reviewer(
     let specialty = list
         .find(&body.specialty)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let role = if everywhere { Role::DeploymentAdmin } else { Role::Admin };
-    let ev = AuditEvent::new(now_ms(), action::REFERRAL_ADMIN, purpose::ADMINISTRATION, "ok")
-        .by(&principal, role)
-        .subject(user.username.clone())
-        .detail(format!("reviews {specialty}, mentored {}", body.mentored));
+    let role = if everywhere {
+        Role::DeploymentAdmin
+    } else {
+        Role::Admin
+    };
+    let ev = AuditEvent::new(
+        now_ms(),
+        action::REFERRAL_ADMIN,
+        purpose::ADMINISTRATION,
+        "ok",
+    )
+    .by(&principal, role)
+    .subject(user.username.clone())
+    .detail(format!("reviews {specialty}, mentored {}", body.mentored));
     state
         .store()
-        .assign_reviewer(&user.id, specialty, body.mentored, Some(&admin.id), now_ms(), &[ev])
+        .assign_reviewer(
+            &user.id,
+            specialty,
+            body.mentored,
+            Some(&admin.id),
+            now_ms(),
+            &[ev],
+        )
         .await?;
     Ok(StatusCode::CREATED)
 }
@@ -321,8 +362,8 @@ async fn referred_patient(
         .nhs_number
         .as_deref()
         .ok_or_else(|| ApiError::BadRequest("patient_id or nhs_number is required".into()))?;
-    let nhs = NhsNumber::parse(nhs)
-        .map_err(|e| ApiError::BadRequest(format!("nhs_number: {e}")))?;
+    let nhs =
+        NhsNumber::parse(nhs).map_err(|e| ApiError::BadRequest(format!("nhs_number: {e}")))?;
     let name = body.patient_name.as_deref().map(str::trim).unwrap_or("");
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ApiError::BadRequest(
@@ -364,7 +405,13 @@ pub(crate) async fn create(
     ApiJson(body): ApiJson<ReferralBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     if !principal.user.has(Role::CaseManager) {
-        return Err(deny(&state, &principal, action::REFERRAL_CREATE, "make a referral").await);
+        return Err(deny(
+            &state,
+            &principal,
+            action::REFERRAL_CREATE,
+            "make a referral",
+        )
+        .await);
     }
     let org = principal.user.organisation_id.clone();
     let draft = ReferralDraft {
@@ -377,9 +424,14 @@ pub(crate) async fn create(
     let valid = match draft.validate(&specialties(&state).await?) {
         Ok(v) => v,
         Err(e) => {
-            let ev = AuditEvent::new(now_ms(), action::REFERRAL_CREATE, purpose::DIRECT_CARE, "refused")
-                .by(&principal, Role::CaseManager)
-                .detail(e.to_string());
+            let ev = AuditEvent::new(
+                now_ms(),
+                action::REFERRAL_CREATE,
+                purpose::DIRECT_CARE,
+                "refused",
+            )
+            .by(&principal, Role::CaseManager)
+            .detail(e.to_string());
             state.store().record_audit(&[ev]).await?;
             return Err(ApiError::BadRequest(e.to_string()));
         }
@@ -409,17 +461,17 @@ pub(crate) async fn create(
             &[ev],
         )
         .await?;
-    let r = state
-        .store()
-        .referral(&id)
-        .await?
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a referral just stored is missing")))?;
+    let r =
+        state.store().referral(&id).await?.ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!("a referral just stored is missing"))
+        })?;
     Ok((StatusCode::CREATED, Json(listing(&r, received))))
 }
 
 // ---------------------------------------------------------------- lists
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListParams {
     /// Only referrals in this state (`awaiting_review`, `question_asked`, `forwarded`,
     /// `returned`, `advice_acknowledged`).
@@ -439,7 +491,13 @@ pub(crate) async fn practice_list(
     Query(params): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
     if !principal.user.has(Role::CaseManager) {
-        return Err(deny(&state, &principal, action::REFERRAL_READ, "practice referrals").await);
+        return Err(deny(
+            &state,
+            &principal,
+            action::REFERRAL_READ,
+            "practice referrals",
+        )
+        .await);
     }
     let wanted = match params.state.as_deref() {
         None | Some("") => None,
@@ -458,7 +516,10 @@ pub(crate) async fn practice_list(
         .collect();
     let events: Vec<AuditEvent> = list
         .iter()
-        .map(|r| referral_event(&principal, Party::Referrer, action::REFERRAL_READ, "ok", r).detail("practice list"))
+        .map(|r| {
+            referral_event(&principal, Party::Referrer, action::REFERRAL_READ, "ok", r)
+                .detail("practice list")
+        })
         .collect();
     state.store().record_audit(&events).await?;
     let needs_you = list
@@ -472,6 +533,7 @@ pub(crate) async fn practice_list(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct QueueParams {
     /// One of the caller's specialties; all of them when absent.
     specialty: Option<String>,
@@ -507,7 +569,9 @@ pub(crate) async fn queue(
         all.extend(state.store().referral_queue(specialty).await?);
     }
     // A reviewer who is also a case manager does not review their own practice's.
-    all.retain(|r| referral_party(&principal.user, &r.organisation_id, true) == Some(Party::Reviewer));
+    all.retain(|r| {
+        referral_party(&principal.user, &r.organisation_id, true) == Some(Party::Reviewer)
+    });
     all.sort_by(|a, b| {
         a.deadline
             .cmp(&b.deadline)
@@ -516,7 +580,10 @@ pub(crate) async fn queue(
     });
     let events: Vec<AuditEvent> = all
         .iter()
-        .map(|r| referral_event(&principal, Party::Reviewer, action::REFERRAL_READ, "ok", r).detail("review queue"))
+        .map(|r| {
+            referral_event(&principal, Party::Reviewer, action::REFERRAL_READ, "ok", r)
+                .detail("review queue")
+        })
         .collect();
     state.store().record_audit(&events).await?;
     Ok(Json(json!({
@@ -531,10 +598,18 @@ pub(crate) async fn queue(
 fn allowed_steps(state: ReferralState, party: Party) -> Vec<&'static str> {
     use redfolder_shared::referral::Advice;
     let samples = [
-        Step::Forward { note: String::new() },
-        Step::Return { advice: Advice::default() },
-        Step::AskQuestion { question: String::new() },
-        Step::Answer { answer: String::new() },
+        Step::Forward {
+            note: String::new(),
+        },
+        Step::Return {
+            advice: Advice::default(),
+        },
+        Step::AskQuestion {
+            question: String::new(),
+        },
+        Step::Answer {
+            answer: String::new(),
+        },
         Step::Acknowledge,
     ];
     samples
@@ -560,10 +635,17 @@ pub(crate) async fn detail(
     let events = state.store().referral_events(&r.id).await?;
     state
         .store()
-        .record_audit(&[referral_event(&principal, party, action::REFERRAL_READ, "ok", &r)])
+        .record_audit(&[referral_event(
+            &principal,
+            party,
+            action::REFERRAL_READ,
+            "ok",
+            &r,
+        )])
         .await?;
-    let st = ReferralState::parse(&r.state)
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a stored referral has an unknown state")))?;
+    let st = ReferralState::parse(&r.state).ok_or_else(|| {
+        ApiError::Internal(anyhow::anyhow!("a stored referral has an unknown state"))
+    })?;
     let mut view = listing(&r, today());
     view["relevant_history"] = r.relevant_history.clone().into();
     view["urgency"] = r.urgency.clone().into();
@@ -588,8 +670,9 @@ async fn take_step(
         )));
     }
     let (r, party, mentored) = reach(state, principal, id).await?;
-    let from = ReferralState::parse(&r.state)
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a stored referral has an unknown state")))?;
+    let from = ReferralState::parse(&r.state).ok_or_else(|| {
+        ApiError::Internal(anyhow::anyhow!("a stored referral has an unknown state"))
+    })?;
     let refuse = |outcome: &str, why: String| {
         referral_event(principal, party, action::REFERRAL_STEP, outcome, &r)
             .detail(format!("{}: {why}", step.kind()))
@@ -597,7 +680,10 @@ async fn take_step(
     let to = match referral::transition(from, party, &step) {
         Ok(to) => to,
         Err(e) => {
-            state.store().record_audit(&[refuse("refused", e.to_string())]).await?;
+            state
+                .store()
+                .record_audit(&[refuse("refused", e.to_string())])
+                .await?;
             return Err(match e {
                 TransitionError::WrongParty { .. } => ApiError::Forbidden,
                 TransitionError::Closed(_) | TransitionError::NotNow { .. } => {
@@ -622,8 +708,11 @@ async fn take_step(
     let body = serde_json::to_string(&step)
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("writing a step: {e}")))?;
     let user = &principal.user;
-    let ev = referral_event(principal, party, action::REFERRAL_STEP, "ok", &r)
-        .detail(format!("{} → {}", step.kind(), to.as_str()));
+    let ev = referral_event(principal, party, action::REFERRAL_STEP, "ok", &r).detail(format!(
+        "{} → {}",
+        step.kind(),
+        to.as_str()
+    ));
     let moved = state
         .store()
         .record_referral_step(
@@ -635,7 +724,11 @@ async fn take_step(
                 user_id: &user.id,
                 user_name: &user.name,
                 organisation: &user.organisation_name,
-                mentored: if party == Party::Reviewer { mentored } else { None },
+                mentored: if party == Party::Reviewer {
+                    mentored
+                } else {
+                    None
+                },
                 body_json: &body,
                 deadline: deadline.as_deref(),
                 decided_on: decided.as_deref(),
@@ -654,11 +747,10 @@ async fn take_step(
             "someone else acted on this referral first: reload it".into(),
         ));
     }
-    let r = state
-        .store()
-        .referral(&r.id)
-        .await?
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a referral just moved is missing")))?;
+    let r =
+        state.store().referral(&r.id).await?.ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!("a referral just moved is missing"))
+        })?;
     Ok(Json(listing(&r, day)))
 }
 
@@ -679,7 +771,14 @@ pub(crate) async fn decide(
     Path(id): Path<String>,
     ApiJson(step): ApiJson<Step>,
 ) -> Result<Json<Value>, ApiError> {
-    take_step(&state, &principal, &id, step, &["forward", "return", "ask_question"]).await
+    take_step(
+        &state,
+        &principal,
+        &id,
+        step,
+        &["forward", "return", "ask_question"],
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -702,7 +801,16 @@ pub(crate) async fn answer(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<AnswerBody>,
 ) -> Result<Json<Value>, ApiError> {
-    take_step(&state, &principal, &id, Step::Answer { answer: body.answer }, &["answer"]).await
+    take_step(
+        &state,
+        &principal,
+        &id,
+        Step::Answer {
+            answer: body.answer,
+        },
+        &["answer"],
+    )
+    .await
 }
 
 /// The referrer acknowledges the advice a reviewer returned, closing the referral.
@@ -791,12 +899,16 @@ pub(crate) async fn letter(
     if party != Party::Referrer {
         state
             .store()
-            .record_audit(&[referral_event(&principal, party, action::REFERRAL_READ, "denied", &r).detail("letter")])
+            .record_audit(&[
+                referral_event(&principal, party, action::REFERRAL_READ, "denied", &r)
+                    .detail("letter"),
+            ])
             .await?;
         return Err(ApiError::Forbidden);
     }
-    let st = ReferralState::parse(&r.state)
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a stored referral has an unknown state")))?;
+    let st = ReferralState::parse(&r.state).ok_or_else(|| {
+        ApiError::Internal(anyhow::anyhow!("a stored referral has an unknown state"))
+    })?;
     let events = state.store().referral_events(&r.id).await?;
     let advice = events
         .iter()
@@ -805,7 +917,9 @@ pub(crate) async fn letter(
         .and_then(|e| e.body.get("advice"));
     state
         .store()
-        .record_audit(&[referral_event(&principal, party, action::REFERRAL_READ, "ok", &r).detail("letter")])
+        .record_audit(&[
+            referral_event(&principal, party, action::REFERRAL_READ, "ok", &r).detail("letter"),
+        ])
         .await?;
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
@@ -817,6 +931,7 @@ pub(crate) async fn letter(
 // ---------------------------------------------------------------- the learning report
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ReportParams {
     /// Received on or after (`YYYY-MM-DD`).
     from: Option<String>,
@@ -896,12 +1011,21 @@ pub(crate) async fn report(
     } else if u.has(Role::CaseManager) {
         (Some(u.organisation_id.clone()), Role::CaseManager)
     } else {
-        return Err(deny(&state, &principal, action::REFERRAL_REPORT, "learning report").await);
+        return Err(deny(
+            &state,
+            &principal,
+            action::REFERRAL_REPORT,
+            "learning report",
+        )
+        .await);
     };
     let bound = |name: &str, v: &Option<String>| -> Result<Option<Date>, ApiError> {
         v.as_deref()
             .filter(|s| !s.is_empty())
-            .map(|s| Date::parse(s).ok_or_else(|| ApiError::BadRequest(format!("{name} must be YYYY-MM-DD"))))
+            .map(|s| {
+                Date::parse(s)
+                    .ok_or_else(|| ApiError::BadRequest(format!("{name} must be YYYY-MM-DD")))
+            })
             .transpose()
     };
     let (from, to) = (bound("from", &params.from)?, bound("to", &params.to)?);
@@ -951,12 +1075,17 @@ pub(crate) async fn report(
         });
     }
     let report = referral::learning_report(&rows, today, &holidays);
-    let ev = AuditEvent::new(now_ms(), action::REFERRAL_REPORT, purpose::COMMISSIONING, "ok")
-        .by(&principal, role)
-        .detail(format!(
-            "learning report, {} (aggregates only)",
-            scope.as_deref().map_or("all practices", |_| "own practice")
-        ));
+    let ev = AuditEvent::new(
+        now_ms(),
+        action::REFERRAL_REPORT,
+        purpose::COMMISSIONING,
+        "ok",
+    )
+    .by(&principal, role)
+    .detail(format!(
+        "learning report, {} (aggregates only)",
+        scope.as_deref().map_or("all practices", |_| "own practice")
+    ));
     state.store().record_audit(&[ev]).await?;
     if params.format.as_deref() == Some("csv") {
         return Ok((
@@ -979,7 +1108,10 @@ pub(crate) fn router() -> axum::Router<AppState> {
     use axum::routing::{get, post};
     axum::Router::new()
         .route("/referrals", get(practice_list).post(create))
-        .route("/referrals/specialties", get(list_specialties).post(add_specialty))
+        .route(
+            "/referrals/specialties",
+            get(list_specialties).post(add_specialty),
+        )
         .route("/referrals/reviewers", get(reviewers).post(assign_reviewer))
         .route("/referrals/queue", get(queue))
         .route("/referrals/report", get(report))
@@ -1052,7 +1184,8 @@ mod tests {
             created_at_ms: 0,
             updated_at_ms: 0,
         };
-        let advice = json!({ "treatment": "emollient <b>daily</b>", "re_refer_when": "in 6 weeks" });
+        let advice =
+            json!({ "treatment": "emollient <b>daily</b>", "re_refer_when": "in 6 weeks" });
         let html = letter_html(&r, ReferralState::Returned, Some(&advice));
         assert!(html.contains("Riverside &lt;Surgery&gt;"));
         assert!(html.contains("Ann &quot;Nan&quot; O&#39;Neil"));

@@ -107,13 +107,16 @@ pub struct StepRecord<'a> {
 /// one static string).
 macro_rules! select_referrals {
     ($rest:literal) => {
-        concat!("SELECT r.id, r.organisation_id, o.code AS practice_code, o.name AS practice_name,
+        concat!(
+            "SELECT r.id, r.organisation_id, o.code AS practice_code, o.name AS practice_name,
     r.referrer_id, u.name AS referrer_name, r.patient_id, r.nhs_number, r.patient_name,
     r.date_of_birth, r.specialty, r.urgency, r.condition, r.clinical_question,
     r.relevant_history, r.state, r.received_on, r.deadline, r.question_asked, r.decided_on,
     r.created_at_ms, r.updated_at_ms
     FROM referrals r JOIN organisations o ON o.id = r.organisation_id
-    JOIN users u ON u.id = r.referrer_id ", $rest)
+    JOIN users u ON u.id = r.referrer_id ",
+            $rest
+        )
     };
 }
 

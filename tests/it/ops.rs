@@ -128,6 +128,16 @@ async fn the_openapi_document_describes_every_route() {
         ("/api/v1/admin/users/{username}/disable", &["post"]),
         ("/api/v1/admin/users/{username}/devices", &["get"]),
         ("/api/v1/admin/devices/{device_id}/revoke", &["post"]),
+        ("/api/v1/referrals", &["get", "post"]),
+        ("/api/v1/referrals/specialties", &["get", "post"]),
+        ("/api/v1/referrals/reviewers", &["get", "post"]),
+        ("/api/v1/referrals/queue", &["get"]),
+        ("/api/v1/referrals/report", &["get"]),
+        ("/api/v1/referrals/{id}", &["get"]),
+        ("/api/v1/referrals/{id}/decision", &["post"]),
+        ("/api/v1/referrals/{id}/answer", &["post"]),
+        ("/api/v1/referrals/{id}/acknowledge", &["post"]),
+        ("/api/v1/referrals/{id}/letter", &["get"]),
         ("/api/v1/sync", &["get"]),
     ];
     for (path, methods) in expected {

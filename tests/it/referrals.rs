@@ -3,8 +3,10 @@
 //! advice, acknowledged, printed as a letter and counted in the learning report; and the
 //! refusals (urgent, wrong role, another practice, a step on a closed referral).
 
-use redfolder_shared::Date;
+use redfolder_server::domain::{Committer, project};
+use redfolder_server::store::NewPatient;
 use redfolder_shared::referral::review_deadline;
+use redfolder_shared::{ActorId, Date, Editor, NewPlan, PlanDoc};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -13,6 +15,12 @@ use crate::helpers::{Reply, TestApp, drop_database, spawn_app, spawn_postgres_ap
 
 /// The other demo practice, where the test's GP reviewer works.
 const REVIEWER_PRACTICE: &str = "Y99903";
+/// The referring practice: a practice of the test's own, so the demo's referrals do not
+/// enter its counts.
+const PRACTICE: &str = "Y90801";
+/// The referring practice's one patient.
+const PATIENT_NHS: &str = "9990000026";
+const PATIENT_NAME: &str = "Rhoda Referral";
 /// A valid NHS number in the test range that no demo patient holds.
 const NOT_ON_CASELOAD: &str = "9990000018";
 
@@ -53,6 +61,44 @@ fn referral(patient: Value, specialty: &str, urgency: &str) -> Value {
         body[k] = v.clone();
     }
     body
+}
+
+/// The referring practice with a case manager and one patient with a plan; returns the
+/// case manager's token and the patient's id.
+async fn referring_practice(app: &TestApp) -> (String, String) {
+    let org = app
+        .create_org(PRACTICE, "Referring Surgery", "gp_practice")
+        .await;
+    let token = user(app, "cm.referrer", PRACTICE, &["case_manager"]).await;
+    let editor = Editor {
+        user_id: "setup".into(),
+        user_name: "Set Up".into(),
+    };
+    let new = NewPlan {
+        nhs_number: PATIENT_NHS.into(),
+        name: PATIENT_NAME.into(),
+        date_of_birth: "1941-03-03".into(),
+        address: "3 Referral Row".into(),
+    };
+    let mut doc =
+        PlanDoc::create(ActorId::from(b"setup".as_slice()), &new, &editor, now_ms()).unwrap();
+    let id = uuid::Uuid::new_v4().to_string();
+    let patient = NewPatient {
+        id: id.clone(),
+        organisation_id: org,
+        projection: project(&mut doc).unwrap(),
+        snapshot: doc.save(),
+        created_by: Some(Committer {
+            user_id: "setup".into(),
+            name: "Set Up".into(),
+            organisation: "Referring Surgery".into(),
+        }),
+    };
+    app.store
+        .create_patients(&[patient], now_ms())
+        .await
+        .unwrap();
+    (token, id)
 }
 
 /// Moves a referral's received day and deadline into the past, as if it had waited.
@@ -96,15 +142,13 @@ async fn a_referral_goes_from_referrer_to_reviewer_and_back_on_postgres() {
 }
 
 async fn referral_loop(app: &TestApp) {
-    let cm = app.login("cm1.demo").await;
+    let (cm, patient) = referring_practice(app).await;
     let mdt = app.login("mdt.demo").await;
     let commissioner = app.login("commissioner.demo").await;
     let reviewer = user(app, "rev.cardio", REVIEWER_PRACTICE, &["gp_reviewer"]).await;
     let canal_cm = user(app, "cm.canal", REVIEWER_PRACTICE, &["case_manager"]).await;
     let canal_admin = user(app, "admin.canal", REVIEWER_PRACTICE, &["admin"]).await;
-    let caseload = app.caseload().await;
-    let patient = caseload[0]["id"].as_str().unwrap().to_owned();
-    let patient_name = caseload[0]["name"].as_str().unwrap().to_owned();
+    let patient_name = PATIENT_NAME.to_owned();
 
     // The specialties are the seeds'.
     let r = call(app, Method::GET, "/referrals/specialties", &cm, None).await;
@@ -159,8 +203,26 @@ async fn referral_loop(app: &TestApp) {
     .await;
     assert_eq!(r.status, 201, "{r:?}");
     let r = call(app, Method::GET, "/referrals/reviewers", &reviewer, None).await;
-    assert_eq!(r.json()["reviewers"][0]["specialty"], "Cardiology", "{r:?}");
-    assert_eq!(r.json()["reviewers"][0]["mentored"], true);
+    let reviewers = r.json()["reviewers"].clone();
+    let mine: Vec<&Value> = reviewers
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["username"] == "rev.cardio")
+        .collect();
+    assert_eq!(mine.len(), 1, "{reviewers}");
+    assert_eq!(
+        (mine[0]["specialty"].as_str(), mine[0]["mentored"].as_bool()),
+        (Some("Cardiology"), Some(true))
+    );
+
+    // A reviewer reaches referrals, never a plan.
+    let r = app.get("/api/v1/patients", Some(&reviewer)).await;
+    assert_eq!(r.status, 403, "{r:?}");
+    let r = app
+        .get(&format!("/api/v1/patients/{patient}/fhir"), Some(&reviewer))
+        .await;
+    assert!(matches!(r.status, 403 | 404), "{r:?}");
 
     // Refusals when making a referral, each before anything is stored.
     for (urgency, shown) in [("urgent", "urgent"), ("two_week_wait", "two-week-wait")] {
@@ -281,17 +343,31 @@ async fn referral_loop(app: &TestApp) {
     let r = call(app, Method::GET, "/referrals/queue", &reviewer, None).await;
     assert_eq!(r.status, 200, "{r:?}");
     let queue = r.json()["queue"].clone();
-    let ids: Vec<&str> = queue
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|q| q["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, [b_id.as_str(), a_id.as_str()]);
-    assert_eq!(
-        (queue[0]["overdue"].as_bool(), queue[1]["overdue"].as_bool()),
-        (Some(true), Some(false))
+    let queue = queue.as_array().unwrap();
+    // The demo's Cardiology referrals share the queue; only Cardiology is there.
+    assert!(
+        queue.iter().all(|q| q["specialty"] == "Cardiology"),
+        "{queue:?}"
     );
+    let deadlines: Vec<&str> = queue
+        .iter()
+        .map(|q| q["deadline"].as_str().unwrap())
+        .collect();
+    assert!(deadlines.is_sorted(), "{deadlines:?}");
+    let ours: Vec<&Value> = queue
+        .iter()
+        .filter(|q| q["id"] == a_id.as_str() || q["id"] == b_id.as_str())
+        .collect();
+    assert_eq!(ours.len(), 2, "{queue:?}");
+    assert_eq!(
+        (ours[0]["id"].as_str(), ours[0]["overdue"].as_bool()),
+        (Some(b_id.as_str()), Some(true))
+    );
+    assert_eq!(
+        (ours[1]["id"].as_str(), ours[1]["overdue"].as_bool()),
+        (Some(a_id.as_str()), Some(false))
+    );
+    assert_eq!(ours[1]["practice"]["code"], PRACTICE);
     let r = call(
         app,
         Method::GET,
@@ -529,10 +605,25 @@ async fn referral_loop(app: &TestApp) {
     assert_eq!(r.status, 409, "{r:?}");
 
     // The learning report: outcomes and turnaround, no patient.
+    let r = call(app, Method::GET, "/referrals/report", &cm, None).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let own = r.json();
+    assert!(
+        own["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["practice"].is_null() || l["practice"] == PRACTICE),
+        "{own}"
+    );
     let r = call(app, Method::GET, "/referrals/report", &commissioner, None).await;
     assert_eq!(r.status, 200, "{r:?}");
     let report = r.json();
-    let total = &report["total"];
+    assert!(
+        report["total"]["referrals"].as_u64().unwrap() > 2,
+        "the demo practice's referrals count too"
+    );
+    let total = &own["total"];
     assert_eq!(
         (
             total["referrals"].as_u64(),
@@ -562,7 +653,7 @@ async fn referral_loop(app: &TestApp) {
         .as_array()
         .unwrap()
         .iter()
-        .find(|l| l["practice"] == "Y99901" && l["condition"] == "atrial fibrillation")
+        .find(|l| l["practice"] == PRACTICE && l["condition"] == "atrial fibrillation")
         .expect("the practice's AF line")
         .clone();
     assert_eq!(line["referrals"], 2);
@@ -589,7 +680,7 @@ async fn referral_loop(app: &TestApp) {
     let rows: Vec<csv::StringRecord> = csv.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), report["lines"].as_array().unwrap().len());
     assert!(
-        rows.iter().any(|row| &row[0] == "all"
+        rows.iter().any(|row| &row[0] == PRACTICE
             && &row[1] == "Cardiology"
             && &row[2] == "all"
             && &row[3] == "2"),
@@ -609,6 +700,13 @@ async fn referral_loop(app: &TestApp) {
         r.json()["total"]["referrals"],
         0,
         "a practice sees its own referrals only"
+    );
+    let demo_cm = app.login("cm1.demo").await;
+    let r = call(app, Method::GET, "/referrals/report", &demo_cm, None).await;
+    assert_eq!(
+        r.json()["total"]["referrals"],
+        5,
+        "the demo practice's: {r:?}"
     );
     let r = call(app, Method::GET, "/referrals/report", &mdt, None).await;
     assert_eq!(r.status, 403, "{r:?}");

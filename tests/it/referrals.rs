@@ -756,13 +756,24 @@ async fn the_api_document_lists_the_referral_routes() {
     ] {
         let op = &doc["paths"][path][method];
         assert!(op.is_object(), "{method} {path} missing");
-        for status in ["401"] {
-            assert!(
-                op["responses"][status].is_object(),
-                "{method} {path} has no {status}"
-            );
-        }
+        assert!(
+            op["responses"]["401"].is_object(),
+            "{method} {path} has no 401"
+        );
     }
+    let decision = &doc["paths"]["/api/v1/referrals/{id}/decision"]["post"]["responses"];
+    for status in ["400", "403", "404", "409"] {
+        assert!(decision[status].is_object(), "the decision has no {status}");
+    }
+    let report = &doc["paths"]["/api/v1/referrals/report"]["get"]["parameters"];
+    assert!(
+        report
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["in"] == "query"),
+        "{report}"
+    );
     let queue = &doc["paths"]["/api/v1/referrals/queue"]["get"];
     assert_eq!(queue["parameters"][0]["in"], "query");
     assert_eq!(queue["parameters"][0]["name"], "specialty");

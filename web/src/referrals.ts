@@ -337,7 +337,7 @@ function detailSection(ctx: ReferralsContext, id: string, changed: () => void): 
         },
       }, 'Acknowledge the advice')
       : null;
-    body.replaceChildren(
+    body.replaceChildren(...[
       h('p', {}, h('strong', {}, d.patient_name), ` \u2014 NHS ${d.nhs_number}, born ${fmtDate(d.date_of_birth)}; ${d.practice.name}, referred by ${d.referrer}`),
       h('p', {}, `${d.specialty}, ${d.urgency}: ${d.condition}. Received ${fmtDate(d.received_on)}, decision due by ${fmtDate(d.deadline)}. `, stateBadge(d)),
       h('h3', {}, 'Clinical question'), h('p', {}, d.clinical_question),
@@ -349,7 +349,8 @@ function detailSection(ctx: ReferralsContext, id: string, changed: () => void): 
       d.your_steps.includes('answer') ? answerForm(ctx, id, after) : null,
       ack,
       d.you_are === 'referrer' ? letterPanel(ctx, id) : null,
-      h('button', { type: 'button', class: 'button secondary', testid: 'referral-close', onclick: () => ctx.open(null) }, 'Back to the list'));
+      h('button', { type: 'button', class: 'button secondary', testid: 'referral-close', onclick: () => ctx.open(null) }, 'Back to the list'),
+    ].filter((n): n is HTMLElement => n !== null));
   });
 }
 

@@ -97,7 +97,14 @@ mod tests {
     fn who_acts_on_a_referral() {
         use Party::*;
         // (roles, the user's organisation, the referring practice, assigned, capacity)
-        let cases: &[(&[Role], &str, &str, bool, Option<Party>)] = &[
+        type Case = (
+            &'static [Role],
+            &'static str,
+            &'static str,
+            bool,
+            Option<Party>,
+        );
+        let cases: &[Case] = &[
             (&[Role::CaseManager], "gp", "gp", false, Some(Referrer)),
             (&[Role::CaseManager], "gp", "other", true, None),
             (&[Role::GpReviewer], "hub", "gp", true, Some(Reviewer)),

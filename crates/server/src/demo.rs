@@ -260,7 +260,17 @@ async fn seed_referrals(store: &Store, practice: &str, now: i64) -> anyhow::Resu
         .collect();
     let ids = store.practice_patient_ids(practice).await?;
     let day_ms = 86_400_000;
-    let cases: [(usize, &str, &str, &str, &str, i64, Option<Step>); 5] = [
+    // (patient, specialty, condition, question, history, days ago, the reviewer's step)
+    type DemoReferral = (
+        usize,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        i64,
+        Option<Step>,
+    );
+    let cases: [DemoReferral; 5] = [
         (0, "Cardiology", "Atrial fibrillation",
             "Rate or rhythm control? Would you consider ablation?",
             "Palpitations for 3 months. ECG: AF, rate 96. Echo not done. On bisoprolol 2.5 mg.", 0, None),

@@ -404,6 +404,67 @@ pub(crate) async fn create(
     Authenticated(principal): Authenticated,
     ApiJson(body): ApiJson<ReferralBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    make(&state, &principal, body).await
+}
+
+/// Reads a GP system's referral, a FHIR R4 `ServiceRequest` (UK Core; alone with its
+/// Patient `contained`, or in a Bundle with the Patient), and makes it as `POST
+/// /referrals` would for that patient by NHS number. Mapping in docs/referrals.md.
+#[utoipa::path(post, path = "/api/v1/referrals/fhir", tag = "referrals",
+    security(("bearer" = [])),
+    request_body(content = Value, content_type = "application/fhir+json", description = "A ServiceRequest, or a Bundle with one ServiceRequest and its Patient"),
+    responses((status = 201, description = "The referral: id, state, deadline, …"),
+        (status = 400, description = "Not a ServiceRequest, no patient or NHS number, urgent or two-week-wait (they bypass review), not a reviewed specialty"),
+        (status = 401, description = "Not signed in"), (status = 403, description = "Only case managers")))]
+pub(crate) async fn import_fhir(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiJson(resource): ApiJson<Value>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if !principal.user.has(Role::CaseManager) {
+        return Err(deny(
+            &state,
+            &principal,
+            action::REFERRAL_CREATE,
+            "import a referral",
+        )
+        .await);
+    }
+    let imported = match redfolder_fhir::parse_service_request(&resource) {
+        Ok(i) => i,
+        Err(e) => {
+            let ev = AuditEvent::new(
+                now_ms(),
+                action::REFERRAL_CREATE,
+                purpose::DIRECT_CARE,
+                "refused",
+            )
+            .by(&principal, Role::CaseManager)
+            .detail(format!("FHIR: {e}"));
+            state.store().record_audit(&[ev]).await?;
+            return Err(ApiError::BadRequest(e.to_string()));
+        }
+    };
+    let d = imported.draft;
+    let body = ReferralBody {
+        patient_id: None,
+        nhs_number: Some(imported.nhs_number),
+        patient_name: Some(imported.patient_name),
+        date_of_birth: Some(imported.date_of_birth),
+        specialty: d.specialty,
+        urgency: d.urgency,
+        condition: d.condition,
+        clinical_question: d.clinical_question,
+        relevant_history: d.relevant_history,
+    };
+    make(&state, &principal, body).await
+}
+
+async fn make(
+    state: &AppState,
+    principal: &Principal,
+    body: ReferralBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     if !principal.user.has(Role::CaseManager) {
         return Err(deny(
             &state,
@@ -421,7 +482,7 @@ pub(crate) async fn create(
         clinical_question: body.clinical_question.clone(),
         relevant_history: body.relevant_history.clone(),
     };
-    let valid = match draft.validate(&specialties(&state).await?) {
+    let valid = match draft.validate(&specialties(state).await?) {
         Ok(v) => v,
         Err(e) => {
             let ev = AuditEvent::new(
@@ -430,18 +491,18 @@ pub(crate) async fn create(
                 purpose::DIRECT_CARE,
                 "refused",
             )
-            .by(&principal, Role::CaseManager)
+            .by(principal, Role::CaseManager)
             .detail(e.to_string());
             state.store().record_audit(&[ev]).await?;
             return Err(ApiError::BadRequest(e.to_string()));
         }
     };
-    let patient = referred_patient(&state, &org, &body).await?;
+    let patient = referred_patient(state, &org, &body).await?;
     let now = now_ms();
     let received = Date::from_unix_ms(now);
-    let deadline = referral::review_deadline(received, &holidays(&state).await?);
+    let deadline = referral::review_deadline(received, &holidays(state).await?);
     let mut ev = AuditEvent::new(now, action::REFERRAL_CREATE, purpose::DIRECT_CARE, "ok")
-        .by(&principal, Role::CaseManager)
+        .by(principal, Role::CaseManager)
         .detail(valid.specialty.clone());
     if let Some(p) = &patient.patient_id {
         ev = ev.patient(p.clone());
@@ -1108,6 +1169,7 @@ pub(crate) fn router() -> axum::Router<AppState> {
     use axum::routing::{get, post};
     axum::Router::new()
         .route("/referrals", get(practice_list).post(create))
+        .route("/referrals/fhir", post(import_fhir))
         .route(
             "/referrals/specialties",
             get(list_specialties).post(add_specialty),
@@ -1130,6 +1192,7 @@ pub(crate) fn router() -> axum::Router<AppState> {
     reviewers,
     assign_reviewer,
     create,
+    import_fhir,
     practice_list,
     queue,
     detail,

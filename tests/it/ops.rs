@@ -129,6 +129,7 @@ async fn the_openapi_document_describes_every_route() {
         ("/api/v1/admin/users/{username}/devices", &["get"]),
         ("/api/v1/admin/devices/{device_id}/revoke", &["post"]),
         ("/api/v1/referrals", &["get", "post"]),
+        ("/api/v1/referrals/fhir", &["post"]),
         ("/api/v1/referrals/specialties", &["get", "post"]),
         ("/api/v1/referrals/reviewers", &["get", "post"]),
         ("/api/v1/referrals/queue", &["get"]),

@@ -778,3 +778,87 @@ async fn the_api_document_lists_the_referral_routes() {
     assert_eq!(queue["parameters"][0]["in"], "query");
     assert_eq!(queue["parameters"][0]["name"], "specialty");
 }
+
+#[tokio::test]
+async fn a_gp_systems_service_request_becomes_a_referral() {
+    let app = spawn_app().await;
+    let cm = app.login("cm1.demo").await;
+    let request = |priority: &str| {
+        json!({
+            "resourceType": "ServiceRequest",
+            "contained": [{
+                "resourceType": "Patient", "id": "p",
+                "identifier": [{ "system": "https://fhir.nhs.uk/Id/nhs-number", "value": NOT_ON_CASELOAD }],
+                "name": [{ "given": ["Fenella"], "family": "Fhir" }],
+                "birthDate": "1950-05-05",
+            }],
+            "status": "active",
+            "intent": "order",
+            "priority": priority,
+            "subject": { "reference": "#p" },
+            "performerType": { "coding": [{ "system": "http://snomed.info/sct", "code": "394584008", "display": "Gastroenterology" }] },
+            "reasonCode": [{ "text": "Iron deficiency anaemia" }],
+            "note": [{ "text": "Upper and lower GI investigation?" }, { "text": "Hb 98, ferritin 8." }],
+        })
+    };
+    let r = call(
+        &app,
+        Method::POST,
+        "/referrals/fhir",
+        &cm,
+        Some(request("urgent")),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{r:?}");
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("bypass peer review"),
+        "{r:?}"
+    );
+    let r = call(
+        &app,
+        Method::POST,
+        "/referrals/fhir",
+        &cm,
+        Some(json!({ "resourceType": "Patient" })),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{r:?}");
+    let mdt = app.login("mdt.demo").await;
+    let r = call(
+        &app,
+        Method::POST,
+        "/referrals/fhir",
+        &mdt,
+        Some(request("routine")),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{r:?}");
+
+    let r = call(
+        &app,
+        Method::POST,
+        "/referrals/fhir",
+        &cm,
+        Some(request("routine")),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let made = r.json();
+    assert_eq!(made["patient_name"], "Fenella Fhir");
+    assert_eq!(made["nhs_number"], NOT_ON_CASELOAD);
+    assert_eq!(made["specialty"], "Gastroenterology");
+    assert_eq!(made["condition"], "Iron deficiency anaemia");
+    let id = made["id"].as_str().unwrap();
+    let r = call(&app, Method::GET, &format!("/referrals/{id}"), &cm, None).await;
+    assert_eq!(r.json()["relevant_history"], "Hb 98, ferritin 8.");
+    let created = app.audit_of("referral.create").await;
+    assert!(
+        created
+            .iter()
+            .any(|e| e.outcome == "refused" && e.detail.starts_with("FHIR")),
+        "{created:?}"
+    );
+}

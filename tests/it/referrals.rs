@@ -483,6 +483,19 @@ async fn referral_loop(app: &TestApp) {
         "{r:?}"
     );
     assert_eq!(r.json()["decided_on"], today.to_string());
+    // The patient is case-managed: the outcome is in their plan, from the reviewer.
+    assert_eq!(r.json()["plan_updated"], true, "{r:?}");
+    let plan = app
+        .get(&format!("/api/v1/patients/{patient}/fhir"), Some(&cm))
+        .await;
+    assert_eq!(plan.status, 200, "{plan:?}");
+    assert!(
+        plan.body.contains("returned with advice")
+            && plan.body.contains("Echocardiogram and thyroid function")
+            && plan.body.contains("rev.cardio (test)"),
+        "{}",
+        plan.body
+    );
 
     // B is forwarded, late; a second decision on it is refused: it is closed.
     let r = call(
@@ -715,6 +728,12 @@ async fn referral_loop(app: &TestApp) {
     let steps = app.audit_of("referral.step").await;
     let ok: Vec<_> = steps.iter().filter(|e| e.outcome == "ok").collect();
     assert_eq!(ok.len(), 5, "{steps:?}");
+    assert!(
+        steps
+            .iter()
+            .any(|e| e.outcome == "plan" && e.patient_id.as_deref() == Some(patient.as_str())),
+        "the plan entry is audited with the step: {steps:?}"
+    );
     assert!(
         ok.iter()
             .filter(|e| e.subject == a_id)

@@ -21,6 +21,10 @@ pub enum PlanAccess {
     /// A member of the patient's care team, with MDT consent: reads the plan and changes
     /// what [`Writer::MdtMember`] may.
     Mdt,
+    /// A GP reviewer recording the outcome of a referral they decided in the patient's
+    /// plan: never reads the plan, and writes only what [`Writer::MdtMember`] may (an
+    /// advice entry). Never granted by [`plan_access`]; only the referral routes use it.
+    PeerReviewer,
 }
 
 impl PlanAccess {
@@ -28,6 +32,7 @@ impl PlanAccess {
         match self {
             PlanAccess::CaseManager => Role::CaseManager,
             PlanAccess::Mdt => Role::MdtMember,
+            PlanAccess::PeerReviewer => Role::GpReviewer,
         }
     }
 
@@ -35,7 +40,7 @@ impl PlanAccess {
     pub fn writer(self) -> Writer {
         match self {
             PlanAccess::CaseManager => Writer::CaseManager,
-            PlanAccess::Mdt => Writer::MdtMember,
+            PlanAccess::Mdt | PlanAccess::PeerReviewer => Writer::MdtMember,
         }
     }
 
@@ -43,6 +48,7 @@ impl PlanAccess {
         match self {
             PlanAccess::CaseManager => purpose::DIRECT_CARE,
             PlanAccess::Mdt => purpose::MDT_CARE,
+            PlanAccess::PeerReviewer => purpose::PEER_REVIEW,
         }
     }
 }

@@ -808,11 +808,91 @@ async fn take_step(
             "someone else acted on this referral first: reload it".into(),
         ));
     }
+    let plan_updated = match (&r.patient_id, step.is_decision()) {
+        (Some(patient_id), true) => {
+            record_in_plan(state, principal, &r, patient_id, &step, mentored, now).await?
+        }
+        _ => false,
+    };
     let r =
         state.store().referral(&r.id).await?.ok_or_else(|| {
             ApiError::Internal(anyhow::anyhow!("a referral just moved is missing"))
         })?;
-    Ok(Json(listing(&r, day)))
+    let mut view = listing(&r, day);
+    view["plan_updated"] = plan_updated.into();
+    Ok(Json(view))
+}
+
+/// The decision's words in the patient's plan, as an advice entry from the reviewer.
+fn plan_entry(r: &StoredReferral, step: &Step) -> Option<String> {
+    let head = format!(
+        "Referral to {} for {} (received {}), peer reviewed:",
+        r.specialty, r.condition, r.received_on
+    );
+    match step {
+        Step::Forward { note } => Some(format!("{head} forwarded to hospital. {note}")),
+        Step::Return { advice } => {
+            let mut text = format!("{head} returned with advice.");
+            if let Some(t) = &advice.tests {
+                text.push_str(&format!(" Tests to do: {t}."));
+            }
+            if let Some(t) = &advice.treatment {
+                text.push_str(&format!(" Treatment to try: {t}."));
+            }
+            text.push_str(&format!(" Re-refer: {}.", advice.re_refer_when));
+            Some(text)
+        }
+        _ => None,
+    }
+}
+
+/// Where the patient is case-managed (the referral is linked to their plan), the
+/// decision is added to the plan as advice attributed to the reviewer, through the one
+/// commit path, so it syncs to the case managers' tablets. The referral's decision is
+/// already committed: a plan that refuses the entry (ended, say) leaves it out, and the
+/// answer says so (`plan_updated`).
+async fn record_in_plan(
+    state: &AppState,
+    principal: &Principal,
+    r: &StoredReferral,
+    patient_id: &str,
+    step: &Step,
+    mentored: Option<bool>,
+    now: i64,
+) -> Result<bool, ApiError> {
+    let Some(advice) = plan_entry(r, step) else {
+        return Ok(false);
+    };
+    let advice_id = uuid::Uuid::new_v4().to_string();
+    let edit = redfolder_shared::Edit::AddAdvice {
+        id: advice_id.clone(),
+        from_name: principal.user.name.clone(),
+        from_role: format!(
+            "GP reviewer, {}{}",
+            r.specialty,
+            if mentored == Some(true) {
+                " (mentored)"
+            } else {
+                ""
+            }
+        ),
+        advice,
+    };
+    let audit = [
+        referral_event(principal, Party::Reviewer, action::REFERRAL_STEP, "plan", r)
+            .detail(advice_id),
+    ];
+    let applied = crate::plan_edit::apply_edits(
+        state,
+        principal,
+        crate::access::PlanAccess::PeerReviewer,
+        patient_id,
+        &[edit],
+        &audit,
+        now,
+    )
+    .await?;
+    Ok(matches!(applied, crate::plan_edit::Applied::Committed))
 }
 
 /// The reviewer's decision: `{"kind":"forward","note":…}`, `{"kind":"return","advice":

@@ -1,7 +1,7 @@
 // Referral peer review in the app, the whole loop: a case manager's urgent referral is
 // refused (it bypasses review) and a routine one is sent; the GP reviewer finds it in the
-// queue and returns it with advice; the case manager sees the outcome, acknowledges it and
-// prints the patient's letter; offline, the screen says it needs a connection; the
+// queue and returns it with advice; the case manager sees the outcome, acknowledges it,
+// prints the patient's letter and finds the advice in the patient's plan; offline, the screen says it needs a connection; the
 // commissioner's learning report counts it and names no patient.
 
 import { after, before, describe, test } from 'node:test';
@@ -83,6 +83,13 @@ describe('referral peer review', () => {
       const gpFound = [...await axeViolations(gp.page), ...await smallTouchTargets(gp.page)];
       assert.deepEqual(gpFound, [], gpFound.join('\n'));
       await env.screenshotAll('referrals');
+
+      // The patient is case-managed: the outcome reached their plan on the tablet by sync,
+      // attributed to the reviewer.
+      await goto(gp, `#/plan/${encodeURIComponent(patient)}`);
+      const planAdvice = gp.page.locator('[data-testid="section-advice"]', { hasText: 'returned with advice' });
+      await planAdvice.waitFor({ timeout: 30_000 });
+      assert.match(await planAdvice.textContent(), /GP reviewer, Dermatology \(mentored\)/);
 
       // Offline, the screen says it needs a connection.
       await setOffline(gp, true);

@@ -466,13 +466,7 @@ async fn make(
     body: ReferralBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     if !principal.user.has(Role::CaseManager) {
-        return Err(deny(
-            &state,
-            &principal,
-            action::REFERRAL_CREATE,
-            "make a referral",
-        )
-        .await);
+        return Err(deny(state, principal, action::REFERRAL_CREATE, "make a referral").await);
     }
     let org = principal.user.organisation_id.clone();
     let draft = ReferralDraft {

@@ -145,9 +145,27 @@ async fn referral_loop(app: &TestApp) {
     let (cm, patient) = referring_practice(app).await;
     let mdt = app.login("mdt.demo").await;
     let commissioner = app.login("commissioner.demo").await;
-    let reviewer = user(app, "rev.cardio", REVIEWER_PRACTICE, &["gp_reviewer"]).await;
     let canal_cm = user(app, "cm.canal", REVIEWER_PRACTICE, &["case_manager"]).await;
     let canal_admin = user(app, "admin.canal", REVIEWER_PRACTICE, &["admin"]).await;
+    // The practice's administrator creates its GP reviewer.
+    let r = call(
+        app,
+        Method::POST,
+        "/admin/users",
+        &canal_admin,
+        Some(json!({
+            "username": "rev.cardio",
+            "name": "rev.cardio (test)",
+            "organisation": REVIEWER_PRACTICE,
+            "roles": ["gp_reviewer"],
+            "password": "referral-password",
+        })),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let login = app.login_with("rev.cardio", "referral-password").await;
+    assert_eq!(login["user"]["role"], "gp_reviewer", "{login}");
+    let reviewer = login["token"].as_str().unwrap().to_owned();
     let patient_name = PATIENT_NAME.to_owned();
 
     // The specialties are the seeds'.

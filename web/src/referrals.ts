@@ -10,6 +10,7 @@
 // shows what it answers.
 
 import { errorMessage, field, fmtDate, fmtDateTime, h, section } from './dom.js';
+import { barChart } from './scheme.js';
 
 export interface ReferralsContext {
   request(path: string, init?: RequestInit): Promise<Response>;
@@ -402,8 +403,23 @@ function reportSection(ctx: ReferralsContext): HTMLElement {
         setTimeout(() => URL.revokeObjectURL(url), 10_000);
       },
     }, 'Download CSV');
+    // Outcomes by specialty across practices, and referrals per practice: the variation
+    // between practices commissioners watch.
+    const bySpecialty = r.lines.filter((l) => l.practice === null && l.condition === null);
+    const perPractice = new Map<string, number>();
+    for (const l of r.lines) {
+      if (l.practice !== null && l.condition === null) perPractice.set(l.practice, (perPractice.get(l.practice) ?? 0) + l.referrals);
+    }
+    const charts = r.lines.length ? [
+      barChart('Forwarded and returned, by specialty', bySpecialty.flatMap((l) => [
+        { label: `${l.specialty}: forwarded`, value: l.forwarded },
+        { label: `${l.specialty}: returned`, value: l.returned },
+      ])),
+      barChart('Referrals by practice', [...perPractice].map(([practice, n]) => ({ label: practice, value: n }))),
+    ] : [];
     body.replaceChildren(
       h('p', { class: 'muted' }, 'Figures only: no patient is named here.'),
+      ...charts,
       h('p', { testid: 'referral-report-total', 'data-referrals': String(t.referrals) },
         `${t.referrals} referrals: ${t.forwarded} forwarded, ${t.returned} returned with advice, ${t.awaiting} under review (${t.overdue} overdue). ${t.decided_on_time} decided within ${r.review_working_days} working days, ${t.decided_late} later; mean ${mean(t.mean_turnaround_working_days)} working days.`),
       table('referral-report-table', ['Practice', 'Specialty', 'Condition', 'Referrals', 'Forwarded', 'Returned', 'Advice: tests / treatment', 'On time / late', 'Mean working days'],

@@ -1168,9 +1168,10 @@ pub(crate) async fn report(
     let holidays = holidays(&state).await?;
     let referrals = state.store().report_referrals(scope.as_deref()).await?;
     let mut rows = Vec::with_capacity(referrals.len());
+    // Only returned referrals carry advice, read from their steps (one query each).
     let mut with_advice = BTreeSet::new();
     for r in &referrals {
-        if r.question_asked || r.state == "returned" || r.state == "advice_acknowledged" {
+        if r.state == "returned" || r.state == "advice_acknowledged" {
             with_advice.insert(r.id.clone());
         }
     }

@@ -26,6 +26,7 @@ mod paper_copy;
 mod postgres;
 mod process;
 mod raw;
+mod referrals;
 mod rules;
 mod scheme;
 mod stale_access;

@@ -18,6 +18,7 @@ import type { PrintStamp } from './summary.js';
 import { checkScreen, PAPER_FILTER, paperBadge, paperFilter, paperLine, printSignature, UNSIGNED_OFFLINE } from './paper.js';
 import { conflictNote, correctedNote, corrections, LABELS, planSections } from './sections.js';
 import { renderScheme } from './scheme.js';
+import { renderReferrals } from './referrals.js';
 import { refusedPanel } from './refused.js';
 import type { CorrectionField, EditJson, SaveState } from './sections.js';
 
@@ -132,9 +133,15 @@ function isCommissioner() {
   return session?.user?.role === COMMISSIONER_ROLE;
 }
 
+// A GP reviewer reads referrals from the server; one with no other role reads no plan.
+function isReviewer() {
+  const user = session?.user;
+  return !!user && (user.role === 'gp_reviewer' || !!user.roles?.includes('gp_reviewer'));
+}
+
 // Only these users read plans, so only their tablets sync.
 function syncsPlans() {
-  return !isEmergencyClinician() && !isCommissioner();
+  return !isEmergencyClinician() && !isCommissioner() && session?.user?.role !== 'gp_reviewer';
 }
 
 function isCaseManager() {
@@ -453,7 +460,9 @@ function route() {
     return;
   }
   const parts = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
-  if (isCommissioner() || (parts[0] === 'scheme' && isCaseManager())) {
+  if ((parts[0] === 'referrals' && (isCaseManager() || isReviewer() || isCommissioner())) || session.user.role === 'gp_reviewer') {
+    renderReferralsView(parts[0] === 'referrals' ? parts[1] ?? null : null);
+  } else if (isCommissioner() || (parts[0] === 'scheme' && isCaseManager())) {
     if (view?.name !== 'scheme') renderSchemeView();
   } else if (parts[0] === 'plan' && parts[1]) {
     if (parts[2] === 'summary') renderSummary(parts[1]);
@@ -798,6 +807,7 @@ function renderCaseload() {
     h('div', { class: 'caseload-head' },
       h('h1', {}, 'Caseload'),
       isCaseManager() ? h('a', { href: '#/scheme', class: 'button secondary', testid: 'nav-scheme' }, 'Running the scheme') : null,
+      isCaseManager() ? h('a', { href: '#/referrals', class: 'button secondary', testid: 'nav-referrals' }, 'Referrals') : null,
       isCaseManager() ? cohortLine() : null,
       field('Search patients', search, 'By name or NHS number'),
       h('div', { class: 'caseload-filters', role: 'group', 'aria-label': 'Filter the caseload' },
@@ -1414,6 +1424,23 @@ function renderSchemeView(): void {
     request: apiRequest,
     commissioner: isCommissioner(),
     openPlan: (id) => { location.hash = `#/plan/${encodeURIComponent(id)}`; },
+  });
+  if (isCommissioner()) root.prepend(h('a', { href: '#/referrals', class: 'button secondary', testid: 'nav-referrals' }, 'Referral peer review'));
+}
+
+// Referral peer review (web/src/referrals.ts): online only, read from the server.
+function renderReferralsView(openId: string | null): void {
+  const root = h('div', { class: 'referrals', testid: 'referrals' });
+  show(root);
+  view = { name: 'referrals' };
+  renderReferrals(root, {
+    request: apiRequest,
+    referrer: isCaseManager(),
+    reviewer: isReviewer(),
+    commissioner: isCommissioner(),
+    caseload: () => (syncsPlans() ? core().caseload() : []),
+    openId,
+    open: (id) => { location.hash = id ? `#/referrals/${encodeURIComponent(id)}` : '#/referrals'; },
   });
 }
 

@@ -34,6 +34,7 @@ mod document;
 mod export;
 mod import;
 mod profile;
+mod referral;
 mod util;
 
 pub use document::summary_document;
@@ -42,6 +43,7 @@ pub use import::{
     Import, ImportEdits, ImportProblem, ImportRefused, ImportedAllergy, ImportedCondition,
     ImportedMedication, ImportedPatient, ImportedResuscitation, import_edits, parse_import,
 };
+pub use referral::{ImportedReferral, ServiceRequestError, parse_service_request};
 
 /// The FHIR identifier system of NHS numbers.
 pub const NHS_NUMBER_SYSTEM: &str = "https://fhir.nhs.uk/Id/nhs-number";

@@ -8,6 +8,7 @@
 //! by the patient's case managers through `/api/v1/patients/{id}/care-team`.
 
 use redfolder_shared::check::Writer;
+use redfolder_shared::referral::Party;
 
 use crate::audit::purpose;
 use crate::domain::{Role, User};
@@ -20,6 +21,10 @@ pub enum PlanAccess {
     /// A member of the patient's care team, with MDT consent: reads the plan and changes
     /// what [`Writer::MdtMember`] may.
     Mdt,
+    /// A GP reviewer recording the outcome of a referral they decided in the patient's
+    /// plan: never reads the plan, and writes only what [`Writer::MdtMember`] may (an
+    /// advice entry). Never granted by [`plan_access`]; only the referral routes use it.
+    PeerReviewer,
 }
 
 impl PlanAccess {
@@ -27,6 +32,7 @@ impl PlanAccess {
         match self {
             PlanAccess::CaseManager => Role::CaseManager,
             PlanAccess::Mdt => Role::MdtMember,
+            PlanAccess::PeerReviewer => Role::GpReviewer,
         }
     }
 
@@ -34,7 +40,7 @@ impl PlanAccess {
     pub fn writer(self) -> Writer {
         match self {
             PlanAccess::CaseManager => Writer::CaseManager,
-            PlanAccess::Mdt => Writer::MdtMember,
+            PlanAccess::Mdt | PlanAccess::PeerReviewer => Writer::MdtMember,
         }
     }
 
@@ -42,6 +48,7 @@ impl PlanAccess {
         match self {
             PlanAccess::CaseManager => purpose::DIRECT_CARE,
             PlanAccess::Mdt => purpose::MDT_CARE,
+            PlanAccess::PeerReviewer => purpose::PEER_REVIEW,
         }
     }
 }
@@ -71,9 +78,73 @@ pub fn plan_access(user: &User, patient: &PatientContext) -> Option<PlanAccess> 
     None
 }
 
+/// The capacity in which `user` acts on a referral from the practice `referring_org` in a
+/// specialty the user is (`reviews_specialty`) or is not assigned to review. A case
+/// manager at the referring practice is its referrer, even if they also review that
+/// specialty: nobody peer-reviews their own practice's referral.
+pub fn referral_party(user: &User, referring_org: &str, reviews_specialty: bool) -> Option<Party> {
+    if user.disabled {
+        return None;
+    }
+    if user.has(Role::CaseManager) && user.organisation_id == referring_org {
+        return Some(Party::Referrer);
+    }
+    if user.has(Role::GpReviewer) && reviews_specialty {
+        return Some(Party::Reviewer);
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn who_acts_on_a_referral() {
+        use Party::*;
+        // (roles, the user's organisation, the referring practice, assigned, capacity)
+        type Case = (
+            &'static [Role],
+            &'static str,
+            &'static str,
+            bool,
+            Option<Party>,
+        );
+        let cases: &[Case] = &[
+            (&[Role::CaseManager], "gp", "gp", false, Some(Referrer)),
+            (&[Role::CaseManager], "gp", "other", true, None),
+            (&[Role::GpReviewer], "hub", "gp", true, Some(Reviewer)),
+            (&[Role::GpReviewer], "hub", "gp", false, None),
+            (&[Role::GpReviewer], "gp", "gp", true, Some(Reviewer)),
+            (
+                &[Role::CaseManager, Role::GpReviewer],
+                "gp",
+                "gp",
+                true,
+                Some(Referrer),
+            ),
+            (
+                &[Role::CaseManager, Role::GpReviewer],
+                "gp",
+                "other",
+                true,
+                Some(Reviewer),
+            ),
+            (&[Role::MdtMember], "gp", "gp", true, None),
+            (&[Role::Commissioner], "gp", "gp", true, None),
+            (&[Role::Admin], "gp", "gp", true, None),
+        ];
+        for (roles, org, referring, assigned, expected) in cases {
+            assert_eq!(
+                referral_party(&user(roles, org), referring, *assigned),
+                *expected,
+                "{roles:?} at {org}, referral from {referring}, assigned={assigned}"
+            );
+        }
+        let mut disabled = user(&[Role::CaseManager], "gp");
+        disabled.disabled = true;
+        assert_eq!(referral_party(&disabled, "gp", false), None);
+    }
 
     fn user(roles: &[Role], org: &str) -> User {
         User {

@@ -38,6 +38,16 @@ pub mod action {
     pub const REFRESH: &str = "auth.refresh";
     pub const LOGOUT: &str = "auth.logout";
     pub const ADMIN: &str = "admin";
+    /// A referral was made, or refused (urgent, wrong patient, not a reviewed specialty).
+    pub const REFERRAL_CREATE: &str = "referral.create";
+    /// A referral, its letter or a list or queue naming it was read.
+    pub const REFERRAL_READ: &str = "referral.read";
+    /// A step of a referral's review: decision, question, answer, acknowledgement.
+    pub const REFERRAL_STEP: &str = "referral.step";
+    /// The learning report (no patient in it).
+    pub const REFERRAL_REPORT: &str = "referral.report";
+    /// Specialties and reviewer assignments were changed.
+    pub const REFERRAL_ADMIN: &str = "referral.admin";
 }
 
 /// Why it was done, as the `purpose` column names it.
@@ -50,6 +60,8 @@ pub mod purpose {
     pub const AUTHENTICATION: &str = "authentication";
     /// A patient asked (through their case manager) who looked at their record.
     pub const ACCESS_REQUEST: &str = "access_request";
+    /// A GP reviewer read or decided another practice's referral (seeds 000, 001).
+    pub const PEER_REVIEW: &str = "peer_review";
 }
 
 /// One thing to record. Nothing here may hold clinical content: names of fields and

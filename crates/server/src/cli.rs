@@ -109,7 +109,7 @@ enum AdminCommand {
         /// The organisation's code (or id).
         #[arg(long = "org")]
         organisation: String,
-        /// case_manager, mdt_member, emergency_clinician, commissioner, admin (their own
+        /// case_manager, mdt_member, gp_reviewer, emergency_clinician, commissioner, admin (their own
         /// organisation's accounts) or deployment_admin (every organisation's); repeat
         /// for several.
         #[arg(long = "role", required = true)]

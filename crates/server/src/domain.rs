@@ -16,6 +16,9 @@ pub enum Role {
     /// Member of a patient's multidisciplinary team: reads the plans of consenting patients
     /// whose care team includes their organisation, and adds to them within limits.
     MdtMember,
+    /// A GP who peer-reviews other practices' routine referrals in the specialties they
+    /// are assigned (`reviewer_assignments`); reaches referrals, not plans.
+    GpReviewer,
     /// Ambulance crew, out-of-hours or A&E: reads emergency summaries of consenting
     /// patients, nothing else.
     EmergencyClinician,
@@ -31,9 +34,10 @@ pub enum Role {
 
 impl Role {
     /// Every role, in the order a user's primary role is chosen (clinical roles first).
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Role::CaseManager,
         Role::MdtMember,
+        Role::GpReviewer,
         Role::EmergencyClinician,
         Role::Commissioner,
         Role::Admin,
@@ -44,6 +48,7 @@ impl Role {
         match self {
             Role::CaseManager => "case_manager",
             Role::MdtMember => "mdt_member",
+            Role::GpReviewer => "gp_reviewer",
             Role::EmergencyClinician => "emergency_clinician",
             Role::Commissioner => "commissioner",
             Role::Admin => "admin",

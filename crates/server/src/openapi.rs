@@ -204,9 +204,10 @@ fn openapi_json() {}
 
 /// The OpenAPI document.
 pub fn document() -> utoipa::openapi::OpenApi {
-    let mut document =
-        ApiDoc::openapi().merge_from(<crate::routes::scheme::SchemeApi as OpenApi>::openapi());
-    // After the merge, so the scheme's routes are completed too.
+    let mut document = ApiDoc::openapi()
+        .merge_from(<crate::routes::scheme::SchemeApi as OpenApi>::openapi())
+        .merge_from(<crate::routes::referrals::ReferralApi as OpenApi>::openapi());
+    // After the merges, so the scheme's and the referrals' routes are completed too.
     CommonAnswers.modify(&mut document);
     document
 }

@@ -64,6 +64,7 @@ mod nhs;
 mod plan;
 pub mod protocol;
 mod read;
+pub mod referral;
 mod review;
 mod schema;
 mod summary;

@@ -130,7 +130,7 @@ pub(crate) struct NewUserRequest {
     name: String,
     /// The organisation's code or id.
     organisation: String,
-    /// case_manager, mdt_member, emergency_clinician, commissioner, admin.
+    /// case_manager, mdt_member, gp_reviewer, emergency_clinician, commissioner, admin.
     roles: Vec<String>,
     /// Omit to have one generated and returned once.
     password: Option<String>,

@@ -7,6 +7,7 @@ pub(crate) mod health;
 mod json;
 pub(crate) mod login;
 pub(crate) mod patients;
+pub(crate) mod referrals;
 pub(crate) mod reports;
 pub(crate) mod scheme;
 
@@ -67,6 +68,7 @@ pub(crate) fn router() -> Router<AppState> {
         )
         .route("/sync", get(crate::sync::upgrade))
         .merge(scheme::router())
+        .merge(referrals::router())
         .fallback(|| async { ApiError::not_found("no such API route") });
     Router::new()
         .route("/healthz", get(health::healthz))

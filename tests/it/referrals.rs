@@ -219,7 +219,7 @@ async fn referral_loop(app: &TestApp) {
         Some(assign),
     )
     .await;
-    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(r.status, 204, "{r:?}");
     let r = call(app, Method::GET, "/referrals/reviewers", &reviewer, None).await;
     let reviewers = r.json()["reviewers"].clone();
     let mine: Vec<&Value> = reviewers

@@ -168,7 +168,7 @@ fn listing(r: &StoredReferral, today: Date) -> Value {
 /// The reviewed specialties, in the order offered.
 #[utoipa::path(get, path = "/api/v1/referrals/specialties", tag = "referrals",
     security(("bearer" = [])),
-    responses((status = 200, description = "specialties: [name], review_working_days"),
+    responses((status = 200, body = Object, description = "specialties: [name], review_working_days"),
         (status = 401, description = "Not signed in")))]
 pub(crate) async fn list_specialties(
     State(state): State<AppState>,
@@ -189,7 +189,7 @@ pub(crate) struct SpecialtyBody {
 /// Adds a reviewed specialty (deployment administrators).
 #[utoipa::path(post, path = "/api/v1/referrals/specialties", tag = "referrals",
     security(("bearer" = [])), request_body = SpecialtyBody,
-    responses((status = 201, description = "Added"), (status = 400, description = "Blank or over 80 characters"),
+    responses((status = 204, description = "Added"), (status = 400, description = "Blank or over 80 characters"),
         (status = 401, description = "Not signed in"), (status = 403, description = "Only deployment administrators"),
         (status = 409, description = "Already listed")))]
 pub(crate) async fn add_specialty(
@@ -218,7 +218,7 @@ pub(crate) async fn add_specialty(
     .by(&principal, Role::DeploymentAdmin)
     .detail(format!("add specialty {name}"));
     if state.store().add_referral_specialty(name, &[ev]).await? {
-        Ok(StatusCode::CREATED)
+        Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::Conflict(format!("{name} is already listed")))
     }
@@ -227,7 +227,7 @@ pub(crate) async fn add_specialty(
 /// Every reviewer assignment: who reviews which specialty, mentored or not.
 #[utoipa::path(get, path = "/api/v1/referrals/reviewers", tag = "referrals",
     security(("bearer" = [])),
-    responses((status = 200, description = "reviewers: [{user_id, username, name, organisation, specialty, mentored}]"),
+    responses((status = 200, body = Object, description = "reviewers: [{user_id, username, name, organisation, specialty, mentored}]"),
         (status = 401, description = "Not signed in"), (status = 403, description = "Only administrators and GP reviewers")))]
 pub(crate) async fn reviewers(
     State(state): State<AppState>,
@@ -256,7 +256,7 @@ pub(crate) struct AssignmentBody {
 /// anyone's.
 #[utoipa::path(post, path = "/api/v1/referrals/reviewers", tag = "referrals",
     security(("bearer" = [])), request_body = AssignmentBody,
-    responses((status = 201, description = "Assigned"), (status = 400, description = "Not a GP reviewer, or not a reviewed specialty"),
+    responses((status = 204, description = "Assigned"), (status = 400, description = "Not a GP reviewer, or not a reviewed specialty"),
         (status = 401, description = "Not signed in"), (status = 403, description = "Only administrators, for their own organisation"),
         (status = 404, description = "No such user")))]
 pub(crate) async fn assign_reviewer(
@@ -323,7 +323,7 @@ pub(crate) async fn assign_reviewer(
             &[ev],
         )
         .await?;
-    Ok(StatusCode::CREATED)
+    Ok(StatusCode::NO_CONTENT)
 }
 
 // ---------------------------------------------------------------- making a referral
@@ -395,7 +395,7 @@ async fn referred_patient(
 /// days from today (weekends and bank holidays skipped).
 #[utoipa::path(post, path = "/api/v1/referrals", tag = "referrals",
     security(("bearer" = [])), request_body = ReferralBody,
-    responses((status = 201, description = "The referral: id, state, deadline, …"),
+    responses((status = 201, body = Object, description = "The referral: id, state, deadline, …"),
         (status = 400, description = "Urgent or two-week-wait (they bypass review), not a reviewed specialty, a bad NHS number or missing text"),
         (status = 401, description = "Not signed in"), (status = 403, description = "Only case managers"),
         (status = 404, description = "No such patient at your practice")))]
@@ -413,7 +413,7 @@ pub(crate) async fn create(
 #[utoipa::path(post, path = "/api/v1/referrals/fhir", tag = "referrals",
     security(("bearer" = [])),
     request_body(content = Value, content_type = "application/fhir+json", description = "A ServiceRequest, or a Bundle with one ServiceRequest and its Patient"),
-    responses((status = 201, description = "The referral: id, state, deadline, …"),
+    responses((status = 201, body = Object, description = "The referral: id, state, deadline, …"),
         (status = 400, description = "Not a ServiceRequest, no patient or NHS number, urgent or two-week-wait (they bypass review), not a reviewed specialty"),
         (status = 401, description = "Not signed in"), (status = 403, description = "Only case managers")))]
 pub(crate) async fn import_fhir(
@@ -537,7 +537,7 @@ pub(crate) struct ListParams {
 /// on (questions to answer, advice to acknowledge).
 #[utoipa::path(get, path = "/api/v1/referrals", tag = "referrals",
     security(("bearer" = [])), params(ListParams),
-    responses((status = 200, description = "referrals: [{id, patient, specialty, state, deadline, overdue, …}], needs_you: count of questions and advice waiting"),
+    responses((status = 200, body = Object, description = "referrals: [{id, patient, specialty, state, deadline, overdue, …}], needs_you: count of questions and advice waiting"),
         (status = 400, description = "Unknown state"),
         (status = 401, description = "Not signed in"), (status = 403, description = "Only case managers")))]
 pub(crate) async fn practice_list(
@@ -599,7 +599,7 @@ pub(crate) struct QueueParams {
 /// referrer's answer are listed with their state.
 #[utoipa::path(get, path = "/api/v1/referrals/queue", tag = "referrals",
     security(("bearer" = [])), params(QueueParams),
-    responses((status = 200, description = "today, specialties: [{specialty, mentored}], queue: [{…, deadline, overdue}]"),
+    responses((status = 200, body = Object, description = "today, specialties: [{specialty, mentored}], queue: [{…, deadline, overdue}]"),
         (status = 401, description = "Not signed in"),
         (status = 403, description = "Only GP reviewers, in the specialties they are assigned")))]
 pub(crate) async fn queue(
@@ -678,7 +678,7 @@ fn allowed_steps(state: ReferralState, party: Party) -> Vec<&'static str> {
 /// to them.
 #[utoipa::path(get, path = "/api/v1/referrals/{id}", tag = "referrals",
     security(("bearer" = [])), params(("id" = String, Path, description = "Referral id")),
-    responses((status = 200, description = "referral, relevant_history, events, you_are (referrer or reviewer), your_steps, what_happens_next"),
+    responses((status = 200, body = Object, description = "referral, relevant_history, events, you_are (referrer or reviewer), your_steps, what_happens_next"),
         (status = 401, description = "Not signed in"),
         (status = 404, description = "No such referral, or not one of yours to see")))]
 pub(crate) async fn detail(
@@ -895,7 +895,7 @@ async fn record_in_plan(
 #[utoipa::path(post, path = "/api/v1/referrals/{id}/decision", tag = "referrals",
     security(("bearer" = [])), params(("id" = String, Path, description = "Referral id")),
     request_body(content = Value, description = "A step: forward, return or ask_question"),
-    responses((status = 200, description = "The referral as it now stands"),
+    responses((status = 200, body = Object, description = "The referral as it now stands"),
         (status = 400, description = "Not a decision, or incomplete (advice needs tests or treatment, and when to re-refer)"),
         (status = 401, description = "Not signed in"), (status = 403, description = "Not the reviewer of this referral (a referrer cannot decide)"),
         (status = 404, description = "No such referral for you"),
@@ -926,7 +926,7 @@ pub(crate) struct AnswerBody {
 #[utoipa::path(post, path = "/api/v1/referrals/{id}/answer", tag = "referrals",
     security(("bearer" = [])), params(("id" = String, Path, description = "Referral id")),
     request_body = AnswerBody,
-    responses((status = 200, description = "The referral as it now stands"),
+    responses((status = 200, body = Object, description = "The referral as it now stands"),
         (status = 400, description = "Empty answer"), (status = 401, description = "Not signed in"),
         (status = 403, description = "Only the referring practice"), (status = 404, description = "No such referral for you"),
         (status = 409, description = "No question is waiting")))]
@@ -951,7 +951,7 @@ pub(crate) async fn answer(
 /// The referrer acknowledges the advice a reviewer returned, closing the referral.
 #[utoipa::path(post, path = "/api/v1/referrals/{id}/acknowledge", tag = "referrals",
     security(("bearer" = [])), params(("id" = String, Path, description = "Referral id")),
-    responses((status = 200, description = "The referral as it now stands"),
+    responses((status = 200, body = Object, description = "The referral as it now stands"),
         (status = 401, description = "Not signed in"), (status = 403, description = "Only the referring practice"),
         (status = 404, description = "No such referral for you"),
         (status = 409, description = "No advice is waiting, or already acknowledged")))]
@@ -1022,7 +1022,7 @@ fn letter_html(r: &StoredReferral, st: ReferralState, advice: Option<&Value>) ->
 /// For the referring practice only.
 #[utoipa::path(get, path = "/api/v1/referrals/{id}/letter", tag = "referrals",
     security(("bearer" = [])), params(("id" = String, Path, description = "Referral id")),
-    responses((status = 200, description = "HTML letter, printable", content_type = "text/html"),
+    responses((status = 200, body = String, description = "HTML letter, printable", content_type = "text/html"),
         (status = 401, description = "Not signed in"), (status = 403, description = "Only the referring practice"),
         (status = 404, description = "No such referral for you")))]
 pub(crate) async fn letter(
@@ -1130,7 +1130,7 @@ fn report_csv(report: &referral::LearningReport) -> Result<String, ApiError> {
 /// commissioners and GP reviewers every practice.
 #[utoipa::path(get, path = "/api/v1/referrals/report", tag = "referrals",
     security(("bearer" = [])), params(ReportParams),
-    responses((status = 200, description = "JSON {today, review_working_days, total, lines: [{practice|null, specialty, condition|null, referrals, forwarded, returned, …}]}, or CSV with format=csv"),
+    responses((status = 200, content((Object = "application/json"), (String = "text/csv")), description = "JSON {today, review_working_days, total, lines: [{practice|null, specialty, condition|null, referrals, forwarded, returned, …}]}, or CSV with format=csv"),
         (status = 400, description = "Bad date"), (status = 401, description = "Not signed in"),
         (status = 403, description = "Only case managers, GP reviewers and commissioners")))]
 pub(crate) async fn report(

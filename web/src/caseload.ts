@@ -5,7 +5,7 @@ import type { CaseloadEntry, ReviewDue, SyncStatus } from './core.js';
 import { field, fmtDate, h } from './dom.js';
 import { app, core, isCaseManager, show } from './shell.js';
 import { PAPER_FILTER, paperBadge, paperFilter } from './paper.js';
-import { LABELS } from './sections.js';
+import { LABELS } from './labels.js';
 import { apiRequest } from './session.js';
 
 function caseloadRow(p: CaseloadEntry): HTMLLIElement {

@@ -6,8 +6,10 @@ import { by, errorMessage, field, fmtTime, h, section, sentence } from './dom.js
 import { app, core, show } from './shell.js';
 import { paperLine } from './paper.js';
 import { refusedPanel } from './refused.js';
-import { conflictNote, correctedNote, corrections, planSections } from './sections.js';
-import type { CorrectionField, EditJson, SaveState } from './sections.js';
+import { correctedNote, corrections } from './forms.js';
+import type { CorrectionField, SaveState } from './forms.js';
+import { conflictNote, planSections } from './sections.js';
+import type { EditJson } from './sections.js';
 
 const TYPING_DEBOUNCE_MS = 300;
 

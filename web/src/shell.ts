@@ -1,6 +1,6 @@
 // What every screen shares: the app's state (the wasm core, the signed-in session, the
 // screen on show), who the user is, and the page's fixed elements. Screens live in their
-// own modules; app.ts boots and routes between them.
+// own modules; app.ts boots and routes.ts chooses between them.
 
 import type { Core, CoreEvent, LockState, SyncStatus } from './core.js';
 

@@ -84,7 +84,8 @@ struct Inner {
     /// these, not what is only in memory: a reload (or a closed tab) keeps exactly what
     /// was counted.
     saved: RefCell<HashSet<String>>,
-    /// This value, for writes that report back when they have committed.
+    /// This value, weakly: for the timer and network listeners, and for writes that report
+    /// back when they have committed.
     me: Weak<Inner>,
 }
 

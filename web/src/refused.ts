@@ -6,8 +6,8 @@
 
 import type { Core, EditJson, RefusedChange } from './core.js';
 import { by, errorMessage, fmtDate, h, humanise, sentence } from './dom.js';
-import { LABELS } from './sections.js';
-import type { SaveState } from './sections.js';
+import { LABELS } from './labels.js';
+import type { SaveState } from './forms.js';
 
 // How the app names an edit op to the person holding the tablet; any other op is
 // named from its code.

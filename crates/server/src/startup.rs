@@ -340,8 +340,9 @@ async fn track_requests(
 /// script), connections only back to this origin (the sync WebSocket included), never
 /// framed by another site. Styles still allow `'unsafe-inline'`: the printed red folder
 /// writes its per-patient page footer as a `<style>` element and a few text areas carry a
-/// `style` attribute (web/src/app.ts); moving those to CSSOM (`CSSStyleSheet`) would let
-/// this drop it. Every value the app shows is escaped, so this admits no script.
+/// `style` attribute (web/src/plan.ts, web/src/forms.ts); moving those to CSSOM
+/// (`CSSStyleSheet`) would let this drop it. Every value the app shows is escaped, so this
+/// admits no script.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
 style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; worker-src 'self'; \
 manifest-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \

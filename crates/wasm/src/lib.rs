@@ -19,7 +19,11 @@
 //! rf.lock();                                                       // after five idle minutes
 //! ```
 
+mod edit;
+mod events;
 mod idb;
+mod link;
+mod pin_lock;
 mod registration;
 mod vault;
 mod view;
@@ -28,25 +32,19 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::rc::{Rc, Weak};
 
-use js_sys::{ArrayBuffer, Function, Promise, Uint8Array};
-use redfolder_shared::protocol::ErrorCode;
+use js_sys::{Function, Promise};
 use redfolder_shared::{
-    ActorId, ClientEngine, ClientEvent, Date, DocError, Edit, Editor, EmergencySummary, NhsNumber,
-    StoredDoc, emergency_summary, render_html,
+    ActorId, ClientEngine, Date, DocError, Editor, EmergencySummary, NhsNumber, emergency_summary,
+    render_html,
 };
 use serde_json::{Value, json};
-use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
-use web_sys::{BinaryType, Event, MessageEvent, WebSocket, Window};
+use web_sys::Window;
 
-use crate::idb::{CASELOAD_KEY, SESSION_KEY, Store, js_error};
-use crate::registration::{Interval, Timeout, WindowListener};
+use crate::events::Status;
+use crate::idb::{SESSION_KEY, Store, js_error};
+use crate::link::{Link, SocketCallbacks, default_sync_url};
 use crate::vault::{DataKey, Keyring, MAX_PIN_ATTEMPTS, MIN_PIN_DIGITS};
-
-/// How often the engine's timer runs: it re-sends what a flaky link may have lost.
-const TICK_MS: i32 = 3_000;
-/// Reconnect backoff: 1 s, 2 s, 4 s … capped here.
-const MAX_BACKOFF_MS: f64 = 30_000.0;
 
 /// The app's handle on local plans and their sync.
 #[wasm_bindgen]
@@ -60,6 +58,8 @@ impl std::fmt::Debug for RedFolder {
     }
 }
 
+/// The instance's state, shared by the exported API (here) and the modules that each add
+/// one concern's methods: [`pin_lock`], [`link`], [`events`] and [`edit`].
 struct Inner {
     window: Window,
     actor: ActorId,
@@ -84,7 +84,8 @@ struct Inner {
     /// these, not what is only in memory: a reload (or a closed tab) keeps exactly what
     /// was counted.
     saved: RefCell<HashSet<String>>,
-    /// This value, for writes that report back when they have committed.
+    /// This value, weakly: for the timer and network listeners, and for writes that report
+    /// back when they have committed.
     me: Weak<Inner>,
 }
 
@@ -94,84 +95,6 @@ struct Session {
     url: String,
     /// The server refused the token: stop reconnecting until the user signs in again.
     refused: bool,
-}
-
-#[derive(Default)]
-struct Status {
-    last_synced_ms: Option<f64>,
-    error: Option<String>,
-    /// The protocol's name for the error (`unauthorized`, `refused` …), or `storage`,
-    /// `sync` for errors found on the device.
-    error_code: Option<&'static str>,
-}
-
-#[derive(Default)]
-struct Link {
-    socket: Option<Socket>,
-    retry: Option<Timeout>,
-    attempts: u32,
-    registrations: Vec<Registration>,
-}
-
-#[allow(dead_code)] // Held only for their `Drop`.
-enum Registration {
-    Interval(Interval),
-    Listener(WindowListener),
-}
-
-/// The open WebSocket. Dropping it detaches our handlers and closes it, so a socket
-/// being replaced can no longer call into the engine.
-struct Socket {
-    ws: WebSocket,
-}
-
-impl Drop for Socket {
-    fn drop(&mut self) {
-        self.ws.set_onopen(None);
-        self.ws.set_onmessage(None);
-        self.ws.set_onclose(None);
-        self.ws.set_onerror(None);
-        let _ = self.ws.close();
-    }
-}
-
-/// Handlers shared by every socket this instance opens, and the retry timer's callback.
-/// They hold a `Weak` so they never keep the instance alive.
-struct SocketCallbacks {
-    open: Closure<dyn FnMut(Event)>,
-    message: Closure<dyn FnMut(MessageEvent)>,
-    close: Closure<dyn FnMut(Event)>,
-    retry: Closure<dyn FnMut()>,
-}
-
-impl SocketCallbacks {
-    fn new(weak: &Weak<Inner>) -> SocketCallbacks {
-        let w = weak.clone();
-        let open = Closure::new(move |_: Event| with(&w, Inner::on_open));
-        let w = weak.clone();
-        let message = Closure::new(move |e: MessageEvent| with(&w, |inner| inner.on_message(&e)));
-        let w = weak.clone();
-        let close = Closure::new(move |_: Event| with(&w, Inner::on_close));
-        let w = weak.clone();
-        let retry = Closure::new(move || {
-            with(&w, |inner| {
-                inner.link.borrow_mut().retry = None;
-                inner.connect();
-            })
-        });
-        SocketCallbacks {
-            open,
-            message,
-            close,
-            retry,
-        }
-    }
-}
-
-fn with(weak: &Weak<Inner>, f: impl FnOnce(&Inner)) {
-    if let Some(inner) = weak.upgrade() {
-        f(&inner);
-    }
 }
 
 #[wasm_bindgen]
@@ -200,30 +123,7 @@ impl RedFolder {
             saved: RefCell::new(HashSet::new()),
             me: weak.clone(),
         });
-        let weak = Rc::downgrade(&inner);
-        let w = weak.clone();
-        let tick = Interval::new(
-            &window,
-            TICK_MS,
-            Closure::new(move || with(&w, Inner::on_tick)),
-        )?;
-        let w = weak.clone();
-        let online = WindowListener::new(
-            &window,
-            "online",
-            Closure::new(move |_: Event| with(&w, Inner::on_online)),
-        )?;
-        let w = weak;
-        let offline = WindowListener::new(
-            &window,
-            "offline",
-            Closure::new(move |_: Event| with(&w, Inner::on_offline)),
-        )?;
-        inner.link.borrow_mut().registrations = vec![
-            Registration::Interval(tick),
-            Registration::Listener(online),
-            Registration::Listener(offline),
-        ];
+        inner.watch(&window)?;
         Ok(RedFolder { inner })
     }
 
@@ -607,526 +507,6 @@ impl RedFolder {
             Some(Ok(plan)) => to_js(&f(&plan)?),
         }
     }
-}
-
-impl Inner {
-    async fn set_pin(&self, pin: &str) -> Result<(), JsValue> {
-        if self.keyring.borrow().is_some() {
-            return Err(js_error("a PIN is already set on this device"));
-        }
-        if self.busy.replace(true) {
-            return Err(js_error("a PIN is already being set"));
-        }
-        let outcome = self.create_keyring(pin).await;
-        self.busy.set(false);
-        outcome
-    }
-
-    async fn create_keyring(&self, pin: &str) -> Result<(), JsValue> {
-        let (keyring, key) = vault::create(pin).await?;
-        self.store.put_keyring(&keyring).await?;
-        *self.keyring.borrow_mut() = Some(keyring);
-        *self.key.borrow_mut() = Some(key);
-        *self.engine.borrow_mut() = new_engine(self.actor.clone());
-        self.emit_status();
-        Ok(())
-    }
-
-    async fn unlock(&self, pin: &str) -> Result<JsValue, JsValue> {
-        if self.key.borrow().is_some() {
-            return Err(js_error("the app is already unlocked"));
-        }
-        if self.busy.replace(true) {
-            return Err(js_error("an unlock is already in progress"));
-        }
-        let outcome = self.try_unlock(pin).await;
-        self.busy.set(false);
-        outcome
-    }
-
-    async fn try_unlock(&self, pin: &str) -> Result<JsValue, JsValue> {
-        let Some(mut keyring) = self.keyring.borrow().clone() else {
-            return Err(js_error("no PIN is set on this device"));
-        };
-        // Count the attempt before making it: closing the app mid-attempt must not
-        // earn a free guess.
-        keyring.failed_attempts += 1;
-        self.store.put_keyring(&keyring).await?;
-        *self.keyring.borrow_mut() = Some(keyring.clone());
-        let key = match vault::check_pin(pin) {
-            Ok(()) => vault::open_keyring(&keyring, pin).await?,
-            Err(_) => None,
-        };
-        let Some(key) = key else {
-            if keyring.attempts_left() == 0 {
-                self.erase().await?;
-                return to_js(&json!({"ok": false, "attempts_left": 0, "erased": true}));
-            }
-            self.emit_status();
-            return to_js(&json!({
-                "ok": false,
-                "attempts_left": keyring.attempts_left(),
-                "erased": false,
-            }));
-        };
-        keyring.failed_attempts = 0;
-        self.store.put_keyring(&keyring).await?;
-        *self.keyring.borrow_mut() = Some(keyring);
-
-        let (docs, unreadable) = self.store.load_docs(&key).await?;
-        // A caseload or session that cannot be opened is treated as missing: the
-        // caseload comes again with the next sync, the session with the next sign-in.
-        let caseload: Vec<String> = self
-            .store
-            .get_secret(&key, CASELOAD_KEY)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default();
-        let session = self
-            .store
-            .get_secret(&key, SESSION_KEY)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|bytes| String::from_utf8(bytes).ok());
-
-        let mut engine = new_engine(self.actor.clone());
-        let mut load_error = (!unreadable.is_empty()).then(|| {
-            format!(
-                "{} stored plans could not be decrypted; they download again when online",
-                unreadable.len()
-            )
-        });
-        let mut saved = HashSet::new();
-        for (id, stored) in &docs {
-            match engine.load(id, stored) {
-                Ok(()) if !stored.doc.is_empty() => {
-                    saved.insert(id.clone());
-                }
-                Ok(()) => {}
-                Err(e) => load_error = Some(format!("a stored plan could not be read: {e}")),
-            }
-        }
-        *self.saved.borrow_mut() = saved;
-        // Plans listed by the server but not downloaded yet: holding them empty makes a
-        // first sync interrupted by a reload resume with the right progress.
-        let held: std::collections::BTreeSet<String> = engine.doc_ids().cloned().collect();
-        for id in caseload.iter().filter(|id| !held.contains(*id)) {
-            engine
-                .load(id, &StoredDoc::default())
-                .map_err(|e| js_error(&e.to_string()))?;
-        }
-        *self.engine.borrow_mut() = engine;
-        *self.key.borrow_mut() = Some(key);
-        *self.status.borrow_mut() = Status {
-            last_synced_ms: None,
-            error_code: load_error.as_ref().map(|_| "storage"),
-            error: load_error,
-        };
-        self.emit_status();
-        to_js(&json!({"ok": true, "session": session}))
-    }
-
-    fn lock(&self) {
-        *self.session.borrow_mut() = None;
-        self.drop_socket();
-        self.link.borrow_mut().retry = None;
-        *self.key.borrow_mut() = None;
-        *self.engine.borrow_mut() = new_engine(self.actor.clone());
-        self.saved.borrow_mut().clear();
-        *self.status.borrow_mut() = Status::default();
-        self.emit_status();
-    }
-
-    async fn erase(&self) -> Result<(), JsValue> {
-        self.lock();
-        *self.keyring.borrow_mut() = None;
-        self.store.erase().await?;
-        self.emit_status();
-        Ok(())
-    }
-
-    fn clear_error(&self) {
-        let mut status = self.status.borrow_mut();
-        status.error = None;
-        status.error_code = None;
-    }
-
-    fn set_error(&self, code: &'static str, message: String) {
-        let mut status = self.status.borrow_mut();
-        status.error = Some(message);
-        status.error_code = Some(code);
-    }
-
-    fn apply(&self, id: &str, edit_json: &str, now_ms: f64) -> Result<Promise, JsValue> {
-        let edit: Edit = serde_json::from_str(edit_json)
-            .map_err(|e| js_error(&format!("not a valid edit: {e}")))?;
-        let key = self
-            .key
-            .borrow()
-            .clone()
-            .ok_or_else(|| js_error("unlock the app before editing"))?;
-        let editor = match self.session.borrow().as_ref() {
-            Some(s) => s.editor.clone(),
-            None => return Err(js_error("sign in before editing")),
-        };
-        let (hash, stored) = {
-            let mut engine = self.engine.borrow_mut();
-            let hash = engine
-                .apply(id, &edit, &editor, now_ms as i64)
-                .map_err(|e| js_error(&e.to_string()))?;
-            (hash, engine.export(id))
-        };
-        let saved = self
-            .store
-            .put_docs(&key, &[(id.to_owned(), stored.unwrap_or_default())]);
-        self.pump();
-        let hash = hash.to_string();
-        Ok(wasm_bindgen_futures::future_to_promise(async move {
-            saved.await?;
-            Ok(JsValue::from(hash))
-        }))
-    }
-
-    fn connect(&self) {
-        let url = match self.session.borrow().as_ref() {
-            Some(s) if !s.refused => s.url.clone(),
-            _ => return,
-        };
-        {
-            let link = self.link.borrow();
-            if link.socket.is_some() || link.retry.is_some() {
-                return;
-            }
-        }
-        if !self.window.navigator().on_line() {
-            // The `online` event (or the tick) will try again.
-            self.emit_status();
-            return;
-        }
-        let ws = match WebSocket::new(&url) {
-            Ok(ws) => ws,
-            Err(_) => {
-                self.schedule_retry();
-                return;
-            }
-        };
-        ws.set_binary_type(BinaryType::Arraybuffer);
-        ws.set_onopen(Some(self.callbacks.open.as_ref().unchecked_ref()));
-        ws.set_onmessage(Some(self.callbacks.message.as_ref().unchecked_ref()));
-        ws.set_onclose(Some(self.callbacks.close.as_ref().unchecked_ref()));
-        self.link.borrow_mut().socket = Some(Socket { ws });
-        self.emit_status();
-    }
-
-    fn drop_socket(&self) {
-        let socket = self.link.borrow_mut().socket.take();
-        if socket.is_some() {
-            drop(socket);
-            self.engine.borrow_mut().disconnected();
-        }
-    }
-
-    fn schedule_retry(&self) {
-        let mut link = self.link.borrow_mut();
-        let delay = (1_000.0 * 2f64.powi(link.attempts.min(10) as i32)).min(MAX_BACKOFF_MS);
-        let jitter = js_sys::Math::random() * 500.0;
-        link.attempts += 1;
-        link.retry = Timeout::new(
-            &self.window,
-            (delay + jitter) as i32,
-            self.callbacks.retry.as_ref().unchecked_ref(),
-        )
-        .ok();
-    }
-
-    fn on_open(&self) {
-        let token = match self.session.borrow().as_ref() {
-            Some(s) => s.token.clone(),
-            None => return,
-        };
-        self.engine.borrow_mut().connected(&token);
-        self.pump();
-    }
-
-    fn on_message(&self, event: &MessageEvent) {
-        let Ok(buffer) = event.data().dyn_into::<ArrayBuffer>() else {
-            return;
-        };
-        let bytes = Uint8Array::new(&buffer).to_vec();
-        // Let the app save typing in progress first: text applied after a remote merge
-        // would be diffed against the merged text and undo the colleague's insertions.
-        let hook = self.before_remote.borrow().clone();
-        if let Some(hook) = hook {
-            let _ = hook.call0(&JsValue::NULL);
-        }
-        let received = self.engine.borrow_mut().receive(&bytes);
-        match received {
-            Ok(()) => {
-                if self.engine.borrow().is_connected() {
-                    self.status.borrow_mut().last_synced_ms = Some(js_sys::Date::now());
-                }
-            }
-            Err(e) => self.set_error("sync", format!("sync: {e}")),
-        }
-        self.pump();
-    }
-
-    fn on_close(&self) {
-        self.drop_socket();
-        self.schedule_retry();
-        self.emit_status();
-    }
-
-    fn on_tick(&self) {
-        {
-            let mut engine = self.engine.borrow_mut();
-            engine.tick();
-            // While the connection is live and nothing waits to upload, the device is in
-            // step with the server (which pushes new changes), so "last synced" is now.
-            if engine.is_connected() && engine.pending_total() == 0 {
-                self.status.borrow_mut().last_synced_ms = Some(js_sys::Date::now());
-            }
-        }
-        self.pump();
-        // Covers an `online` event missed while a retry was not yet due.
-        self.connect();
-    }
-
-    fn on_online(&self) {
-        self.reset_backoff();
-        self.connect();
-    }
-
-    /// Forgets failed attempts and any pending retry, so the next connect is immediate.
-    fn reset_backoff(&self) {
-        let mut link = self.link.borrow_mut();
-        link.attempts = 0;
-        link.retry = None;
-    }
-
-    fn on_offline(&self) {
-        // A socket can linger half-open after the network goes; close it so the status
-        // bar tells the truth and the reconnect starts cleanly when the network returns.
-        self.drop_socket();
-        self.link.borrow_mut().retry = None;
-        self.emit_status();
-    }
-
-    /// Sends queued frames, persists and reports what the engine says happened.
-    fn pump(&self) {
-        let frames = self.engine.borrow_mut().take_outgoing();
-        if !frames.is_empty() {
-            let link = self.link.borrow();
-            if let Some(socket) = link
-                .socket
-                .as_ref()
-                .filter(|s| s.ws.ready_state() == WebSocket::OPEN)
-            {
-                for frame in &frames {
-                    // A failed send surfaces as a close event, which reconnects; the
-                    // engine re-derives what was lost on the next connection.
-                    let _ = socket.ws.send_with_u8_array(frame);
-                }
-            }
-        }
-        let events = self.engine.borrow_mut().take_events();
-        let mut to_store: Vec<String> = Vec::new();
-        let mut caseload: Option<Vec<String>> = None;
-        let mut notices: Vec<Value> = Vec::new();
-        for event in events {
-            match event {
-                ClientEvent::Welcome {
-                    user_id,
-                    user_name,
-                    role,
-                } => {
-                    self.link.borrow_mut().attempts = 0;
-                    self.clear_error();
-                    self.status.borrow_mut().last_synced_ms = Some(js_sys::Date::now());
-                    notices.push(json!({"type": "welcome", "user_id": user_id, "user_name": user_name, "role": role}));
-                }
-                ClientEvent::Caseload { doc_ids } => {
-                    notices.push(json!({"type": "caseload", "doc_ids": doc_ids}));
-                    caseload = Some(doc_ids);
-                }
-                ClientEvent::DocChanged { doc_id } => {
-                    notices.push(json!({"type": "doc_changed", "id": doc_id}));
-                    to_store.push(doc_id);
-                }
-                ClientEvent::Acked { doc_id } => to_store.push(doc_id),
-                ClientEvent::Error {
-                    code,
-                    doc_id,
-                    message,
-                } => {
-                    if code == ErrorCode::Unauthorized
-                        && let Some(s) = self.session.borrow_mut().as_mut()
-                    {
-                        s.refused = true;
-                    }
-                    self.set_error(code.name(), message.clone());
-                    notices.push(json!({"type": "error", "code": code.name(), "doc_id": doc_id, "message": message}));
-                    if let (ErrorCode::Refused, Some(id)) = (code, doc_id) {
-                        // The core has put the plan back to the server's state and kept
-                        // the refused edits: both must be stored.
-                        let count = self.engine.borrow().refused(&id).len();
-                        notices.push(json!({"type": "refused", "id": id, "count": count}));
-                        to_store.push(id);
-                    }
-                }
-            }
-        }
-        // The socket is closed when the key goes, so a key is here whenever events are.
-        let key = self.key.borrow().clone();
-        if let (Some(ids), Some(key)) = (caseload, &key) {
-            let bytes = serde_json::to_vec(&ids).map_err(json_error);
-            if let Ok(bytes) = bytes {
-                self.report_storage_failure(self.store.put_secret(key, CASELOAD_KEY, bytes));
-            }
-        }
-        if let (false, Some(key)) = (to_store.is_empty(), &key) {
-            to_store.sort();
-            to_store.dedup();
-            let docs: Vec<_> = {
-                let mut engine = self.engine.borrow_mut();
-                let mut docs = Vec::with_capacity(to_store.len());
-                for id in to_store {
-                    // A plan not downloaded yet holds nothing worth keeping (unless it has
-                    // refused edits to show); storing it empty would also make a stored
-                    // copy look like a received plan.
-                    let received = engine.doc_mut(&id).is_some_and(|d| !d.is_empty());
-                    if !received && engine.refused(&id).is_empty() {
-                        continue;
-                    }
-                    if let Some(stored) = engine.export(&id) {
-                        docs.push((id, stored));
-                    }
-                }
-                docs
-            };
-            let ids: Vec<String> = docs
-                .iter()
-                .filter(|(_, stored)| !stored.doc.is_empty())
-                .map(|(id, _)| id.clone())
-                .collect();
-            let written = self.store.put_docs(key, &docs);
-            let me = self.me.clone();
-            self.report_storage_failure(async move {
-                written.await?;
-                with(&me, |inner| {
-                    let mut saved = inner.saved.borrow_mut();
-                    let before = saved.len();
-                    saved.extend(ids);
-                    let grew = saved.len() != before;
-                    drop(saved);
-                    if grew {
-                        inner.emit_status();
-                    }
-                });
-                Ok(())
-            });
-        }
-        if self.session.borrow().as_ref().is_some_and(|s| s.refused) {
-            self.drop_socket();
-        }
-        for notice in notices {
-            self.emit(&notice);
-        }
-        self.emit_status();
-    }
-
-    /// Tells the app if a background write fails: the plan is then only in memory.
-    fn report_storage_failure(
-        &self,
-        saved: impl std::future::Future<Output = Result<(), JsValue>> + 'static,
-    ) {
-        let listener = self.listener.borrow().clone();
-        wasm_bindgen_futures::spawn_local(async move {
-            if let Err(e) = saved.await
-                && let Some(listener) = listener
-            {
-                let message = js_sys::Reflect::get(&e, &"message".into())
-                    .ok()
-                    .and_then(|m| m.as_string())
-                    .unwrap_or_else(|| "could not save on this device".into());
-                let notice =
-                    json!({"type": "error", "code": "storage", "doc_id": null, "message": message});
-                let _ = to_js(&notice).map(|n| listener.call1(&JsValue::NULL, &n));
-            }
-        });
-    }
-
-    fn status_json(&self) -> Value {
-        let (pending, docs_total, docs_waiting, connected, refused) = {
-            let mut engine = self.engine.borrow_mut();
-            let ids: Vec<String> = engine.doc_ids().cloned().collect();
-            // A plan is received once its content is saved on the device, not before.
-            let saved = self.saved.borrow();
-            let waiting = ids.iter().filter(|id| !saved.contains(*id)).count();
-            let refused: usize = ids.iter().map(|id| engine.refused(id).len()).sum();
-            (
-                engine.pending_total(),
-                ids.len(),
-                waiting,
-                engine.is_connected(),
-                refused,
-            )
-        };
-        let has_socket = self.link.borrow().socket.is_some();
-        let state = match (has_socket, connected) {
-            (true, true) => "online",
-            (true, false) => "connecting",
-            (false, _) => "offline",
-        };
-        let session = self.session.borrow();
-        let status = self.status.borrow();
-        json!({
-            "state": state,
-            "online": state == "online",
-            "network": self.window.navigator().on_line(),
-            "pending": pending,
-            "last_synced_ms": status.last_synced_ms,
-            "error": status.error,
-            "error_code": status.error_code,
-            "signed_in": session.is_some(),
-            "sign_in_refused": session.as_ref().is_some_and(|s| s.refused),
-            "locked": self.key.borrow().is_none(),
-            "docs_total": docs_total,
-            "docs_waiting": docs_waiting,
-            "docs_received": docs_total - docs_waiting,
-            "refused": refused,
-        })
-    }
-
-    fn emit_status(&self) {
-        let mut status = self.status_json();
-        status["type"] = "status".into();
-        self.emit(&status);
-    }
-
-    /// Calls the app's listener. No `RefCell` borrow is held here: the listener may call
-    /// straight back into [`RedFolder`].
-    fn emit(&self, notice: &Value) {
-        let listener = self.listener.borrow().clone();
-        if let (Some(listener), Ok(value)) = (listener, to_js(notice))
-            && let Err(e) = listener.call1(&JsValue::NULL, &value)
-        {
-            web_sys::console::error_2(&"Red Folder listener failed".into(), &e);
-        }
-    }
-}
-
-fn default_sync_url(window: &Window) -> String {
-    let location = window.location();
-    let scheme = match location.protocol().as_deref() {
-        Ok("https:") => "wss:",
-        _ => "ws:",
-    };
-    let host = location.host().unwrap_or_default();
-    format!("{scheme}//{host}/api/v1/sync")
 }
 
 /// `today` as the app gave it (`YYYY-MM-DD`), or the device's local date.

@@ -104,7 +104,7 @@ fn dnacpr(extra: Value) -> Value {
 }
 
 fn plan_with(edit: Option<Edit>) -> CarePlan {
-    use redfolder_shared::{ActorId, Editor, NewPlan, PlanDoc};
+    use redfolder_shared::{ActorId, PlanDoc};
     let editor = redfolder_shared::testkit::editor("u1", "Nurse One");
     let new = redfolder_shared::testkit::example_patient();
     let mut doc = PlanDoc::create(

@@ -272,6 +272,17 @@ async fn administrators_manage_accounts_through_the_api() {
         Err(Outcome::DeviceRevoked(_))
     ));
 
+    // An administrator cannot disable their own account (nobody might be left to undo it).
+    let own = app
+        .send(
+            Method::POST,
+            "/api/v1/admin/users/deployment.admin/disable",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(own.status, 409, "{own:?}");
+
     // Only administrators administer; administrators read no plans.
     let cm = app.login("cm1.demo").await;
     assert_eq!(app.get("/api/v1/admin/users", Some(&cm)).await.status, 403);

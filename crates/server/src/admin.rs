@@ -303,6 +303,15 @@ pub async fn disable_user(
     username: &str,
 ) -> Result<(), AdminError> {
     let user = existing_user(store, by, username).await?;
+    // An administrator who disabled their own account would be signed out mid-task and,
+    // if the last one of their organisation, leave it with nobody to undo it.
+    if let Operator::Api(principal) = by
+        && principal.user.id == user.id
+    {
+        return Err(AdminError::Conflict(
+            "you cannot disable your own account: another administrator must".to_owned(),
+        ));
+    }
     let event = by.event(username, format!("disable user {username}"));
     store.disable_user(&user.id, now_ms(), &[event]).await?;
     Ok(())

@@ -212,6 +212,7 @@ pub(crate) async fn reset_password(
         (status = 204, description = "Disabled: no sign-in; the user's devices are told to erase their data"),
         (status = 403, description = "Not an admin"),
         (status = 404, description = "No such user in an organisation the administrator manages"),
+        (status = 409, description = "Administrators cannot disable their own account"),
     ))]
 pub(crate) async fn disable_user(
     State(state): State<AppState>,

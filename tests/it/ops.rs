@@ -33,7 +33,7 @@ async fn metrics_count_connections_frames_commits_refusals_and_requests() {
         reply.headers["content-type"]
             .to_str()
             .unwrap()
-            .starts_with("text/plain")
+            .starts_with("application/openmetrics-text")
     );
     let text = reply.body;
     let value = |name: &str| -> f64 {

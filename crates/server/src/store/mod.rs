@@ -13,6 +13,7 @@
 
 mod accounts;
 mod audit;
+mod devices;
 mod docs;
 mod feed;
 mod patients;
@@ -31,10 +32,8 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use accounts::{
-    Credentials, Device, NewOrganisation, NewTokens, NewUser, Organisation, RefreshLookup,
-    SessionLookup,
-};
+pub use accounts::{Credentials, NewOrganisation, NewUser, Organisation};
+pub use devices::{Device, NewTokens, RefreshLookup, SessionLookup};
 pub use audit::{AGGREGATE_WINDOW_MS, FIRST_PER_WINDOW};
 pub use docs::{Chunk, CommitOutcome, CommitRequest, NhsHolder, StoredDoc};
 pub use feed::{FeedItem, StoredSummary, never_settled};
@@ -95,6 +94,23 @@ macro_rules! with_read_pool {
     };
 }
 use with_read_pool;
+
+/// Inside a transaction that ends sessions or changes a user: on PostgreSQL, tells every
+/// other instance (delivered only if the transaction commits) to forget its cached
+/// sessions and recheck the access it decided from them (`cluster.rs`).
+macro_rules! notify_sessions {
+    ($store:expr, $tx:ident) => {
+        if $store.backend() == $crate::store::Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind($crate::store::NOTIFY_CHANNEL)
+                .bind($store.notice_payload(&$crate::store::Notice::Sessions))
+                .execute(&mut *$tx)
+                .await
+                .context("notifying other instances")?;
+        }
+    };
+}
+use notify_sessions;
 
 /// How much of a SQLite file the read pool maps (SQLite caps it at its build's maximum,
 /// 2 GiB by default; the rest of a larger file is read as usual).

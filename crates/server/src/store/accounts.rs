@@ -3,11 +3,9 @@
 use anyhow::Context;
 use sqlx::Row;
 
-use super::session_cache::CachedSession;
 use super::{Pool, Store, append_audit, notify_sessions, with_pool};
 use crate::audit::AuditEvent;
-use crate::domain::{OrganisationKind, Principal, Role, User};
-
+use crate::domain::{OrganisationKind, Role, User};
 
 /// An organisation to create.
 #[derive(Debug, Clone)]
@@ -41,7 +39,6 @@ pub struct Credentials {
     pub user: User,
     pub password_hash: String,
 }
-
 
 impl Store {
     // ---- organisations ----
@@ -341,8 +338,6 @@ impl Store {
             tx.commit().await.context("committing a disabled user")?;
             Ok(())
         })
-    }
-
     }
 }
 

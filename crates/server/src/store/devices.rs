@@ -489,6 +489,7 @@ impl Store {
                 .context("reading an actor")?;
             row.map(|r| r.try_get::<String, _>("device_id")).transpose().map_err(Into::into)
         })
+    }
 }
 
 fn device_from_row<R>(row: &R) -> anyhow::Result<Device>

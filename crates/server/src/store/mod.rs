@@ -33,8 +33,8 @@ use sqlx::sqlite::{
 };
 
 pub use accounts::{Credentials, NewOrganisation, NewUser, Organisation};
-pub use devices::{Device, NewTokens, RefreshLookup, SessionLookup};
 pub use audit::{AGGREGATE_WINDOW_MS, FIRST_PER_WINDOW};
+pub use devices::{Device, NewTokens, RefreshLookup, SessionLookup};
 pub use docs::{Chunk, CommitOutcome, CommitRequest, NhsHolder, StoredDoc};
 pub use feed::{FeedItem, StoredSummary, never_settled};
 pub use patients::{CareTeamMember, NewPatient, OrganisationReport, PatientListing};

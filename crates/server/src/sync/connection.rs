@@ -1,4 +1,4 @@
-//! [`Connection`]: the server's side of one sync connection, as a state machine that
+//! [`SyncConnection`]: the server's side of one sync connection, as a state machine that
 //! takes frames and notices in and queues frames out.
 //!
 //! Reads: a plan is opened on a connection only if [`crate::access::plan_access`] allows
@@ -11,25 +11,23 @@
 //! is refused with `Error{Refused}` naming it; the copy is dropped, so nothing of it is
 //! stored, and the refusal is audited.
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
+use redfolder_shared::Session;
 use redfolder_shared::protocol::{DecodeError, DocId, ErrorCode, Frame, MAX_FRAME_BYTES, features};
-use redfolder_shared::{ChangeHash, ChangeNote, PlanDoc, Received, Session, sync_message};
 
-use super::cache::{DocCache, DocGuard, DocPin};
-use super::{ConnectionCounts, CountKey, CountPermit, DocNotice, offload};
-use crate::access::{PlanAccess, plan_access};
-use crate::audit::{AuditEvent, action};
+use super::cache::DocPin;
+use super::{CountKey, CountPermit};
+use crate::access::PlanAccess;
 use crate::auth::{lookup_token, token_hash};
-use crate::commit::{self, Outcome, Submission};
-use crate::domain::{Principal, Role, now_ms, server_actor};
-use crate::startup::AppState;
+use crate::domain::Principal;
+use crate::state::AppState;
 use crate::store::SessionLookup;
 
-mod channel;
 mod changes;
+mod channel;
 mod opening;
 mod standing;
 
@@ -38,7 +36,7 @@ const HELLO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Longer ids than this are never documents of ours; refuse them before asking the store.
 const MAX_DOC_ID: usize = 128;
 /// How many subscribed documents the server syncs at once on one connection. The rest
-/// wait their turn in [`Connection::pump`], so that a cold sync of thousands of plans
+/// wait their turn in [`SyncConnection::pump`], so that a cold sync of thousands of plans
 /// needs only this many in the cache at a time (each is pinned until its exchange
 /// settles) instead of loading all of them, having the cache evict them before the device
 /// answers, and loading them again for every answer.
@@ -52,7 +50,7 @@ const UNKNOWN_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 /// One WebSocket's sync state: who is connected, which documents are open, and the
 /// `Session` that numbers and resynchronises their frames.
 #[derive(Debug)]
-pub struct Connection {
+pub struct SyncConnection {
     state: AppState,
     id: u64,
     opened_at: Instant,
@@ -113,10 +111,10 @@ impl Refusal {
     }
 }
 
-impl Connection {
-    pub fn new(state: AppState, id: u64, query_token: Option<String>) -> Connection {
+impl SyncConnection {
+    pub fn new(state: AppState, id: u64, query_token: Option<String>) -> SyncConnection {
         let limits = state.config().sync_limits;
-        Connection {
+        SyncConnection {
             state,
             id,
             opened_at: Instant::now(),
@@ -143,7 +141,7 @@ impl Connection {
         }
     }
 
-    /// What the socket task waits on to learn that [`Connection::superseded`] happened.
+    /// What the socket task waits on to learn that [`SyncConnection::superseded`] happened.
     pub fn superseded_signal(&self) -> Arc<tokio::sync::Notify> {
         self.superseded.clone()
     }
@@ -331,7 +329,7 @@ impl Connection {
             config.max_connections_per_device,
         );
         let user = CountKey::User(principal.user.id.clone());
-        let Some(permit) = ConnectionCounts::acquire(&self.state, user, per_user) else {
+        let Some(permit) = self.state.connection_counts().acquire(user, per_user) else {
             tracing::warn!(limit = per_user, "too many sync connections for one user");
             self.send_error(
                 ErrorCode::TooManyConnections,
@@ -342,13 +340,13 @@ impl Connection {
             return false;
         };
         self.count_permits.push(permit);
-        self.count_permits.push(ConnectionCounts::join_device(
-            &self.state,
-            &principal.device_id,
-            self.id,
-            self.superseded.clone(),
-            per_device,
-        ));
+        self.count_permits
+            .push(self.state.connection_counts().join_device(
+                &principal.device_id,
+                self.id,
+                self.superseded.clone(),
+                per_device,
+            ));
         true
     }
 
@@ -393,8 +391,4 @@ impl Connection {
         );
         self.close();
     }
-
-
-
-
 }

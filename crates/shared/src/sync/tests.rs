@@ -31,7 +31,7 @@ use crate::{
     DnacprStatus, EntryList, NewPlan, SafetyField, TeamContactKind, TextTarget, TreatmentCeiling,
     emergency_summary,
 };
-use oracle::{random_edit, register_heads, says};
+use oracle::{random_edit, register_heads};
 
 mod channels;
 mod convergence;
@@ -644,7 +644,6 @@ impl World {
         hub_plan
     }
 }
-
 
 /// Cases per property test: `REDFOLDER_PROPTEST_CASES` raises it for a longer soak.
 fn cases(default: u32) -> u32 {

@@ -1,9 +1,20 @@
 //! The write path: a device's sync messages applied to a copy, checked, and committed or
 //! refused.
 
-use super::*;
+use std::collections::BTreeSet;
 
-impl Connection {
+use redfolder_shared::protocol::ErrorCode;
+use redfolder_shared::{ChangeHash, ChangeNote, PlanDoc, Received, Session, sync_message};
+
+use super::{Refusal, SyncConnection};
+use crate::access::PlanAccess;
+use crate::audit::{AuditEvent, action};
+use crate::commit::{self, Outcome, Submission};
+use crate::domain::{now_ms, server_actor};
+use crate::sync::cache::{DocCache, DocGuard};
+use crate::sync::offload;
+
+impl SyncConnection {
     pub(super) async fn on_sync(
         &mut self,
         doc_id: &str,

@@ -1,9 +1,14 @@
 //! One document's channel on a connection: locking the cached document, running the
 //! session's Automerge work off the async workers, flushing, restarting and compacting.
 
-use super::*;
+use redfolder_shared::Session;
+use redfolder_shared::protocol::ErrorCode;
 
-impl Connection {
+use super::SyncConnection;
+use crate::domain::now_ms;
+use crate::sync::cache::{CachedDoc, DocCache, DocGuard};
+
+impl SyncConnection {
     /// Locks a permitted document; `Forbidden` if it does not exist.
     pub(super) async fn lock(&mut self, doc_id: &str) -> anyhow::Result<Option<DocGuard>> {
         let doc = self.state.docs().lock(self.state.store(), doc_id).await?;
@@ -25,7 +30,7 @@ impl Connection {
     pub(super) async fn with_session<T: Send + 'static>(
         &mut self,
         doc: &mut DocGuard,
-        work: impl FnOnce(&mut Session, &mut super::cache::CachedDoc) -> T + Send + 'static,
+        work: impl FnOnce(&mut Session, &mut CachedDoc) -> T + Send + 'static,
     ) -> anyhow::Result<T> {
         let mut session = std::mem::take(&mut self.session);
         let done = doc
@@ -49,7 +54,12 @@ impl Connection {
     /// Queues what the channel has to say about `doc_id` (with `ack`, first the
     /// acknowledgement of what the device sent: the cached document holds only committed
     /// changes, so anything it has is durable). Returns whether the device is in sync.
-    pub(super) async fn flush(&mut self, doc: &mut DocGuard, doc_id: &str, ack: bool) -> anyhow::Result<bool> {
+    pub(super) async fn flush(
+        &mut self,
+        doc: &mut DocGuard,
+        doc_id: &str,
+        ack: bool,
+    ) -> anyhow::Result<bool> {
         let id = doc_id.to_owned();
         let (frames, generated, in_sync) = self
             .with_session(doc, move |session, cached| {
@@ -81,7 +91,11 @@ impl Connection {
 
     /// Forgets what this channel's sync state assumed (after a message that was not
     /// adopted) by starting a new epoch, then offers the document afresh.
-    pub(super) async fn restart_channel(&mut self, doc: &mut DocGuard, doc_id: &str) -> anyhow::Result<()> {
+    pub(super) async fn restart_channel(
+        &mut self,
+        doc: &mut DocGuard,
+        doc_id: &str,
+    ) -> anyhow::Result<()> {
         self.session.restart(doc_id);
         self.flush(doc, doc_id, false).await?;
         Ok(())

@@ -1,9 +1,15 @@
 //! Opening documents on a connection: `Subscribe` and `Fetch`, the window of documents
 //! in their first exchange, and fetched plans sent whole as snapshots.
 
-use super::*;
+use std::collections::HashSet;
+use std::time::Instant;
 
-impl Connection {
+use redfolder_shared::protocol::{DocId, ErrorCode, Frame, features};
+
+use super::{FETCH_CHUNK, SyncConnection, UNKNOWN_WINDOW, WINDOW};
+use crate::access::PlanAccess;
+
+impl SyncConnection {
     /// `Subscribe`, or with `whole` a `Fetch`: the device holds nothing of these
     /// documents, so each is sent as a snapshot (if the device said it reads them).
     ///
@@ -11,7 +17,11 @@ impl Connection {
     /// change while the connection sits idle (and on another instance), so it is decided
     /// again here, in one query, before anything is queued: what `Hello` allowed is not
     /// taken on trust.
-    pub(super) async fn on_subscribe(&mut self, doc_ids: Vec<DocId>, whole: bool) -> anyhow::Result<()> {
+    pub(super) async fn on_subscribe(
+        &mut self,
+        doc_ids: Vec<DocId>,
+        whole: bool,
+    ) -> anyhow::Result<()> {
         // Ids outside the caseload each cost a lookup (and a refusal an audit entry):
         // only so many a minute are looked up; the rest are dropped with one error, never
         // one answer each. Ids of the caseload are always handled.

@@ -1,9 +1,18 @@
 //! Keeping a connection's standing true: notices of other connections' commits, the
 //! timer, sessions that end, access that changes, and the audit of each plan's opening.
 
-use super::*;
+use std::collections::HashMap;
 
-impl Connection {
+use redfolder_shared::protocol::{DocId, ErrorCode};
+
+use super::{HELLO_TIMEOUT, MAX_DOC_ID, SyncConnection};
+use crate::access::{PlanAccess, plan_access};
+use crate::audit::{AuditEvent, action};
+use crate::domain::{Role, now_ms};
+use crate::store::SessionLookup;
+use crate::sync::DocNotice;
+
+impl SyncConnection {
     /// Another connection (or instance) committed changes to a document, or changed who
     /// may reach it (its care team).
     pub async fn on_notice(&mut self, notice: &DocNotice) {
@@ -225,10 +234,14 @@ impl Connection {
     /// audits the attempt) when it may not.
     ///
     /// A case manager's access is trusted as remembered (it changes only with the user,
-    /// which [`Connection::check_standing`] follows). An MDT member's is decided again
+    /// which [`SyncConnection::check_standing`] follows). An MDT member's is decided again
     /// before a document is opened, unless `fresh` says the caller just did so: open
-    /// documents follow consent and care-team changes through [`Connection::on_notice`].
-    pub(super) async fn permit(&mut self, doc_id: &str, fresh: bool) -> anyhow::Result<Option<PlanAccess>> {
+    /// documents follow consent and care-team changes through [`SyncConnection::on_notice`].
+    pub(super) async fn permit(
+        &mut self,
+        doc_id: &str,
+        fresh: bool,
+    ) -> anyhow::Result<Option<PlanAccess>> {
         if let Some(access) = self.access.get(doc_id).copied() {
             if access == PlanAccess::CaseManager || fresh || self.session.is_open(doc_id) {
                 return Ok(Some(access));

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::{Principal, Role, now_ms};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::SessionLookup;
 
 /// Hashes a password with Argon2id (the crate's default algorithm and parameters).

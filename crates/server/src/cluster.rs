@@ -18,7 +18,7 @@ use std::time::Duration;
 use sqlx::postgres::PgListener;
 use tokio::task::JoinHandle;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{NOTIFY_CHANNEL, Notice};
 use crate::sync::DocNotice;
 

@@ -23,7 +23,7 @@ use redfolder_shared::{ChangeHash, PlanDoc};
 use crate::access::PlanAccess;
 use crate::audit::{AuditEvent, action};
 use crate::domain::{Committer, Principal, project, server_actor};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{CommitOutcome, CommitRequest, NhsHolder, Projection};
 use crate::sync::{DocGuard, DocNotice, offload};
 

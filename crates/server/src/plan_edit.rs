@@ -11,7 +11,7 @@ use crate::audit::AuditEvent;
 use crate::commit::{self, Outcome, Submission};
 use crate::domain::Principal;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::sync::DocCache;
 
 /// What became of a set of edits.

@@ -1,8 +1,6 @@
 //! [`Application`]: connects storage, seeds demo data, binds, and serves until stopped.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -13,8 +11,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, watch};
-use tokio_util::task::TaskTracker;
+use tokio::sync::watch;
 use tower_http::services::ServeDir;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -22,119 +19,9 @@ use tracing::Level;
 use crate::config::Config;
 use crate::demo::{self, DemoSummary};
 use crate::domain::now_ms;
-use crate::metrics::Metrics;
 use crate::routes;
+use crate::state::AppState;
 use crate::store::Store;
-use crate::sync::{ConnectionCounts, DocCache, DocNotice};
-
-/// What every handler and sync connection shares; cheap to clone.
-#[derive(Clone, Debug)]
-pub struct AppState {
-    inner: Arc<Shared>,
-}
-
-#[derive(Debug)]
-struct Shared {
-    config: Config,
-    store: Store,
-    docs: DocCache,
-    notices: broadcast::Sender<DocNotice>,
-    shutdown: watch::Receiver<bool>,
-    next_connection: AtomicU64,
-    metrics: Metrics,
-    /// Bumped whenever the emergency feed may have gained items (here or elsewhere).
-    feed: watch::Sender<u64>,
-    /// Sync connections, so shutdown can wait for them to finish their commits.
-    connections: TaskTracker,
-    /// Signs emergency summaries; the key active when the server started.
-    signer: crate::signing::Signer,
-    /// Sync connections open per address, user and device.
-    connection_counts: ConnectionCounts,
-}
-
-impl AppState {
-    fn new(
-        config: Config,
-        store: Store,
-        shutdown: watch::Receiver<bool>,
-        signer: crate::signing::Signer,
-    ) -> AppState {
-        let (notices, _) = broadcast::channel(1024);
-        let docs = DocCache::new(config.doc_cache_capacity);
-        AppState {
-            inner: Arc::new(Shared {
-                config,
-                store,
-                docs,
-                notices,
-                shutdown,
-                next_connection: AtomicU64::new(1),
-                metrics: Metrics::default(),
-                feed: watch::channel(0).0,
-                connections: TaskTracker::new(),
-                signer,
-                connection_counts: ConnectionCounts::default(),
-            }),
-        }
-    }
-
-    pub fn metrics(&self) -> &Metrics {
-        &self.inner.metrics
-    }
-
-    /// Wakes everyone waiting for new emergency feed items.
-    pub fn feed_changed(&self) {
-        self.inner.feed.send_modify(|n| *n = n.wrapping_add(1));
-    }
-
-    /// Changes whenever the emergency feed may have gained items.
-    pub fn feed_watch(&self) -> watch::Receiver<u64> {
-        self.inner.feed.subscribe()
-    }
-
-    pub fn connections(&self) -> &TaskTracker {
-        &self.inner.connections
-    }
-
-    pub fn connection_counts(&self) -> &ConnectionCounts {
-        &self.inner.connection_counts
-    }
-
-    pub fn config(&self) -> &Config {
-        &self.inner.config
-    }
-
-    pub fn store(&self) -> &Store {
-        &self.inner.store
-    }
-
-    pub fn signer(&self) -> &crate::signing::Signer {
-        &self.inner.signer
-    }
-
-    pub fn docs(&self) -> &DocCache {
-        &self.inner.docs
-    }
-
-    /// Tells every sync connection that a document gained committed changes.
-    pub fn notify(&self, notice: DocNotice) {
-        // No receivers just means no connection is open.
-        let _ = self.inner.notices.send(notice);
-    }
-
-    pub fn notices(&self) -> broadcast::Receiver<DocNotice> {
-        self.inner.notices.subscribe()
-    }
-
-    /// Becomes `true` when the server is shutting down.
-    pub fn shutdown(&self) -> watch::Receiver<bool> {
-        self.inner.shutdown.clone()
-    }
-
-    pub fn next_connection_id(&self) -> u64 {
-        self.inner.next_connection.fetch_add(1, Ordering::Relaxed)
-    }
-}
 
 /// A built server: storage ready, demo data seeded, socket bound.
 #[derive(Debug)]

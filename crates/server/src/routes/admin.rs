@@ -12,7 +12,7 @@ use crate::admin::{self, Operator};
 use crate::auth::AdminUser;
 use crate::domain::{Role, User};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{Device, Organisation};
 
 /// A user as administrators see them.

@@ -19,7 +19,7 @@ use crate::auth::{Authenticated, authenticate, bearer_token, token_hash};
 use crate::domain::{Principal, Role, now_ms};
 use crate::error::ApiError;
 use crate::signing::Signer;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{FeedItem, SessionLookup, StoredSummary};
 
 /// One body for "no plan", "no consent" and "date of birth does not match", so the

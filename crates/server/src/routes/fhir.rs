@@ -19,7 +19,7 @@ use crate::auth::Authenticated;
 use crate::commit::{Outcome, Submission};
 use crate::domain::{Committer, Principal, Role, now_ms, project};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::NewPatient;
 use crate::sync::DocCache;
 

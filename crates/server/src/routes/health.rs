@@ -3,7 +3,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The answer of `/healthz`.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]

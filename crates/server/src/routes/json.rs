@@ -5,7 +5,7 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// `Json<T>` whose rejections are [`ApiError`]s, so a bad or oversized body gets the same
 /// JSON error shape as everything else.

@@ -13,7 +13,7 @@ use crate::auth::{
 };
 use crate::domain::{Principal, now_ms};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{NewTokens, RefreshLookup};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

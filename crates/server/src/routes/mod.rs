@@ -18,7 +18,7 @@ use axum::routing::{any, delete, get, post};
 pub use json::{ApiJson, ApiPath, ApiQuery};
 
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The route of emergency summaries, as the audit log names it.
 pub const EMERGENCY_SUMMARY_ROUTE: &str = "/api/v1/emergency/summary/{nhs_number}";

@@ -13,7 +13,7 @@ use crate::audit::{AuditEvent, action, purpose};
 use crate::auth::Authenticated;
 use crate::domain::{Principal, Role, now_ms};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{CareTeamMember, PatientListing};
 
 /// The caller's caseload: as case manager, the patients registered at their practice; as

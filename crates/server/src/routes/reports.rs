@@ -7,7 +7,7 @@ use crate::audit::{AuditEvent, action, purpose};
 use crate::auth::Authenticated;
 use crate::domain::{Role, now_ms};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::OrganisationReport;
 
 #[utoipa::path(get, path = "/api/v1/reports/caseload", tag = "reports",

@@ -1,18 +1,19 @@
 //! `/api/v1/sync`: one task per WebSocket, moving `redfolder_shared::protocol::Frame`s
-//! between the socket and a [`Connection`], which drives a `redfolder_shared::Session`
+//! between the socket and a [`SyncConnection`], which drives a `redfolder_shared::Session`
 //! against the shared [`DocCache`].
 //!
-//! The socket tasks only move bytes (see [`drive`]); every decision is in [`Connection`],
+//! The socket tasks only move bytes (see [`drive`]); every decision is in [`SyncConnection`],
 //! which queues the frames to send. Committed changes are announced on a broadcast channel of
 //! [`DocNotice`]s so every other connection with the document open can pass them on.
 
 mod cache;
 mod connection;
+mod counts;
 
-use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, SocketAddr};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -28,143 +29,18 @@ use tokio::time::MissedTickBehavior;
 use tracing::Instrument;
 
 pub use cache::{CachedDoc, DocCache, DocGuard, DocPin};
-pub use connection::Connection;
+pub use connection::SyncConnection;
+pub use counts::ConnectionCounts;
+pub(crate) use counts::CountKey;
+use counts::CountPermit;
 
 use crate::auth::principal_for_token;
-use crate::startup::AppState;
-
-/// A document gained committed changes through connection `origin`.
-#[derive(Debug, Clone)]
-pub struct DocNotice {
-    pub doc_id: Arc<str>,
-    pub origin: u64,
-}
+use crate::state::AppState;
+pub use crate::state::DocNotice;
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct SyncParams {
     token: Option<String>,
-}
-
-/// Open sync connections by remote address, user and device, so that no one of them can
-/// take more than its share of the server (see `Config::max_connections_per_address` and
-/// its siblings).
-///
-/// A device over its limit is not refused: its *oldest* connection is closed instead. A
-/// tablet on a flaky network leaves connections the server has not yet seen die (a
-/// half-open TCP connection can linger for minutes); refusing the new one would lock the
-/// device out until they time out, while the newest is the one it is actually using.
-#[derive(Debug, Default)]
-pub struct ConnectionCounts {
-    open: Mutex<HashMap<CountKey, usize>>,
-    /// Each device's open connections, oldest first: the connection id and how to tell
-    /// the connection it has been superseded.
-    devices: Mutex<HashMap<String, DeviceConnections>>,
-}
-
-/// One device's open connections, oldest first: each one's id and its superseded signal.
-type DeviceConnections = VecDeque<(u64, Arc<Notify>)>;
-
-/// What a connection is counted against.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) enum CountKey {
-    Address(IpAddr),
-    User(String),
-}
-
-/// One connection's place in a [`ConnectionCounts`] count, given back when dropped.
-#[derive(Debug)]
-pub(crate) struct CountPermit {
-    state: AppState,
-    place: Place,
-}
-
-#[derive(Debug)]
-enum Place {
-    Counted(CountKey),
-    Device { device_id: String, connection: u64 },
-}
-
-impl ConnectionCounts {
-    /// A place for one more connection under `key`, unless `limit` are open already.
-    pub(crate) fn acquire(state: &AppState, key: CountKey, limit: usize) -> Option<CountPermit> {
-        let mut open = state
-            .connection_counts()
-            .open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let count = open.entry(key.clone()).or_default();
-        if *count >= limit {
-            return None;
-        }
-        *count += 1;
-        Some(CountPermit {
-            state: state.clone(),
-            place: Place::Counted(key),
-        })
-    }
-
-    /// Counts connection `connection` of a device; if that makes more than `limit`, the
-    /// device's oldest connections are told (through their [`Notify`]) to close.
-    pub(crate) fn join_device(
-        state: &AppState,
-        device_id: &str,
-        connection: u64,
-        superseded: Arc<Notify>,
-        limit: usize,
-    ) -> CountPermit {
-        let mut devices = state
-            .connection_counts()
-            .devices
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let open = devices.entry(device_id.to_owned()).or_default();
-        open.push_back((connection, superseded));
-        while open.len() > limit.max(1) {
-            if let Some((_, oldest)) = open.pop_front() {
-                // Stored if the connection is not waiting right now: never lost.
-                oldest.notify_one();
-            }
-        }
-        CountPermit {
-            state: state.clone(),
-            place: Place::Device {
-                device_id: device_id.to_owned(),
-                connection,
-            },
-        }
-    }
-}
-
-impl Drop for CountPermit {
-    fn drop(&mut self) {
-        let counts = self.state.connection_counts();
-        match &self.place {
-            Place::Counted(key) => {
-                let mut open = counts.open.lock().unwrap_or_else(PoisonError::into_inner);
-                if let Some(count) = open.get_mut(key) {
-                    *count -= 1;
-                    if *count == 0 {
-                        open.remove(key);
-                    }
-                }
-            }
-            Place::Device {
-                device_id,
-                connection,
-            } => {
-                let mut devices = counts
-                    .devices
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                if let Some(open) = devices.get_mut(device_id) {
-                    open.retain(|(id, _)| id != connection);
-                    if open.is_empty() {
-                        devices.remove(device_id);
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// The WebSocket upgrade. A `?token=` is checked here so a browser learns of a stale
@@ -177,8 +53,9 @@ pub(crate) async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     let limit = state.config().max_connections_per_address;
-    let Some(address_permit) =
-        ConnectionCounts::acquire(&state, CountKey::Address(remote.ip()), limit)
+    let Some(address_permit) = state
+        .connection_counts()
+        .acquire(CountKey::Address(remote.ip()), limit)
     else {
         tracing::warn!(limit, "too many sync connections from one address");
         return (
@@ -253,13 +130,13 @@ const WRITER_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 ///
 /// - a reader moves WebSocket messages into a bounded channel, waiting only for the
 ///   driver, which never waits for the socket;
-/// - the driver (this function) feeds them to the [`Connection`] and moves its frames to
+/// - the driver (this function) feeds them to the [`SyncConnection`] and moves its frames to
 ///   the writer through a bounded channel, holding any excess in its own backlog instead
 ///   of waiting for room; it starts no new work of its own (see [`BACKLOG_LOW_WATER`])
 ///   while the device is behind, and closes a connection whose device stops reading;
 /// - a writer sends the frames in order.
 ///
-/// Acknowledgements are still only generated after the commit (in [`Connection`]); the
+/// Acknowledgements are still only generated after the commit (in [`SyncConnection`]); the
 /// writer only delivers them.
 async fn drive(state: AppState, socket: WebSocket, query_token: Option<String>, id: u64) {
     tracing::debug!("connected");
@@ -277,7 +154,7 @@ async fn drive(state: AppState, socket: WebSocket, query_token: Option<String>, 
         let _ = sink.send(Message::Close(None)).await;
         return;
     }
-    let mut conn = Connection::new(state, id, query_token);
+    let mut conn = SyncConnection::new(state, id, query_token);
     let superseded = conn.superseded_signal();
 
     let (in_tx, mut incoming) = mpsc::channel::<(Message, OwnedSemaphorePermit)>(READER_QUEUE);

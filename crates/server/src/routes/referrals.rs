@@ -28,7 +28,7 @@ use crate::audit::{AuditEvent, action, purpose};
 use crate::auth::Authenticated;
 use crate::domain::{Principal, Role, now_ms};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::referrals::{NewReferral, ReferredPatient, StepRecord, StoredReferral};
 
 fn today() -> Date {

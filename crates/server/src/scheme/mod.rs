@@ -9,7 +9,7 @@ pub mod rules;
 use anyhow::Context;
 use redfolder_shared::Date;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::sync::DocCache;
 use rules::PlanFacts;
 

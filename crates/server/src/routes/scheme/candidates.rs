@@ -15,7 +15,7 @@ use crate::error::ApiError;
 use crate::routes::{ApiJson, ApiPath};
 use crate::scheme::practice_plans;
 use crate::scheme::rules::{self, CohortPosition};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct ExclusionBody {

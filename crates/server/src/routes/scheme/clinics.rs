@@ -15,7 +15,7 @@ use crate::error::ApiError;
 use crate::plan_edit::Applied;
 use crate::routes::{ApiJson, ApiPath, ApiQuery};
 use crate::scheme::rules;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// How far ahead a virtual clinic may be scheduled: far enough for any clinic rota, near
 /// enough that a standing grant of access is not hidden in a clinic years away.

@@ -15,7 +15,7 @@ use crate::error::ApiError;
 use crate::plan_edit::Applied;
 use crate::routes::{ApiJson, ApiPath, ApiQuery};
 use crate::scheme::rules::{self, CoreRole};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::scheme::MdtAttendee;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

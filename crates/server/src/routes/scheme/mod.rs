@@ -18,7 +18,7 @@ use redfolder_shared::Date;
 use crate::audit::{AuditEvent, purpose};
 use crate::domain::{Principal, Role, now_ms};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Audit actions of this module.
 mod act {

@@ -15,7 +15,7 @@ use crate::error::ApiError;
 use crate::routes::{ApiPath, ApiQuery};
 use crate::scheme::practice_plans;
 use crate::scheme::rules::{self, Month, MonthlyReturn, PlanFacts};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::routes::{ApiJson, ApiQuery};
 use crate::scheme::practice_plans;
 use crate::scheme::rules::{self, DueState};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -496,7 +496,7 @@ async fn observe(
             device
                 .send(change_carrying_frame(id, &subject.base, &editor, edit))
                 .await;
-            device.pump(|d| d.errors.len() > errors).await;
+            device.read_until(|d| d.errors.len() > errors).await;
             match &device.errors[errors] {
                 (redfolder_shared::protocol::ErrorCode::Forbidden, _, m) => {
                     Outcome::Forbidden(m.clone())

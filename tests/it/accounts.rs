@@ -139,7 +139,7 @@ async fn a_revoked_device_is_told_to_erase_its_data() {
     assert_eq!(revoked.status, 200, "{revoked:?}");
 
     // The open connection is told within a timer tick, and closed.
-    live.pump(|d| !d.errors.is_empty()).await;
+    live.read_until(|d| !d.errors.is_empty()).await;
     assert_eq!(
         live.errors[0].0,
         ErrorCode::DeviceRevoked,

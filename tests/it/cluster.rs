@@ -56,7 +56,7 @@ async fn two_instances_share_plans_live_and_serve_one_feed() {
         notes: String::new(),
     };
     assert_eq!(on_b.write(&doc, &edit).await, Outcome::Acked);
-    on_a.pump(|d| {
+    on_a.read_until(|d| {
         d.docs[&doc]
             .plan()
             .is_ok_and(|p| p.medications.iter().any(|m| m.id == "from-b"))
@@ -71,7 +71,7 @@ async fn two_instances_share_plans_live_and_serve_one_feed() {
         notes: String::new(),
     };
     assert_eq!(on_a.write(&doc, &edit).await, Outcome::Acked);
-    on_b.pump(|d| {
+    on_b.read_until(|d| {
         d.docs[&doc]
             .plan()
             .is_ok_and(|p| p.medications.iter().any(|m| m.id == "from-a"))

@@ -96,7 +96,7 @@ impl Device {
     /// Waits for `Welcome` and `Caseload`, or the error that replaces them.
     pub(crate) async fn hello(&mut self) -> Result<(), Outcome> {
         let errors = self.errors.len();
-        self.pump(|d| d.caseload.is_some() || d.errors.len() > errors || d.closed)
+        self.read_until(|d| d.caseload.is_some() || d.errors.len() > errors || d.closed)
             .await;
         if self.caseload.is_some() {
             return Ok(());
@@ -115,7 +115,7 @@ impl Device {
         })
         .await;
         let id = doc_id.to_owned();
-        self.pump(|d| {
+        self.read_until(|d| {
             d.docs.get(&id).is_some_and(|doc| doc.plan().is_ok())
                 || d.errors.len() > errors
                 || d.closed
@@ -153,7 +153,7 @@ impl Device {
         let errors = self.errors.len();
         self.flush(doc_id).await;
         let id = doc_id.to_owned();
-        self.pump(|d| {
+        self.read_until(|d| {
             d.acked.get(&id).is_some_and(|h| h.contains(&hash))
                 || d.errors.len() > errors
                 || d.closed
@@ -191,7 +191,7 @@ impl Device {
     }
 
     /// Reads frames until `done` holds; fails the test after [`PATIENCE`].
-    pub(crate) async fn pump(&mut self, mut done: impl FnMut(&Device) -> bool) {
+    pub(crate) async fn read_until(&mut self, mut done: impl FnMut(&Device) -> bool) {
         let deadline = Instant::now() + PATIENCE;
         while !done(self) {
             assert!(

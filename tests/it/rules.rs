@@ -135,7 +135,7 @@ async fn an_mdt_member_loses_a_plan_the_moment_consent_is_withdrawn() {
     };
     assert_eq!(manager.write(&doc, &withdraw).await, Outcome::Acked);
     // The member's open connection is told at once, not sent the change.
-    watcher.pump(|d| d.errors.len() > errors).await;
+    watcher.read_until(|d| d.errors.len() > errors).await;
     let (code, doc_id, message) = watcher.errors[errors].clone();
     assert_eq!(
         (code, doc_id.as_deref()),

@@ -42,7 +42,7 @@ async fn ask_for(device: &mut Device, doc_id: &str, fetch: bool) -> Outcome {
         .await;
     let id = doc_id.to_owned();
     device
-        .pump(|d| d.docs[&id].plan().is_ok() || d.errors.len() > errors)
+        .read_until(|d| d.docs[&id].plan().is_ok() || d.errors.len() > errors)
         .await;
     if device.docs[doc_id].plan().is_ok() {
         return Outcome::Synced;
@@ -281,7 +281,7 @@ async fn a_sign_out_through_one_instance_ends_a_feed_stream_on_another() {
     .await
     .unwrap();
     tablet
-        .pump(|d| {
+        .read_until(|d| {
             d.errors
                 .iter()
                 .any(|(code, _, _)| *code == ErrorCode::DeviceRevoked)
@@ -363,7 +363,7 @@ async fn open_sync_connections_lose_access_at_once_not_at_their_next_tick() {
     tablet.hello().await.unwrap();
     sign_out(&app, &cm).await;
     tablet
-        .pump(|d| {
+        .read_until(|d| {
             d.errors
                 .iter()
                 .any(|(code, _, _)| *code == ErrorCode::Unauthorized)
@@ -399,7 +399,7 @@ async fn open_sync_connections_lose_access_at_once_not_at_their_next_tick() {
         )
         .await;
     assert_eq!(removed.status, 204, "{removed:?}");
-    mdt.pump(|d| {
+    mdt.read_until(|d| {
         d.errors
             .iter()
             .any(|(code, doc, _)| *code == ErrorCode::Forbidden && doc.as_deref() == Some(&id))
@@ -495,7 +495,7 @@ async fn a_revocation_by_the_command_line_on_sqlite_ends_feed_readers_and_sync_c
     );
     admin(&["disable-user", "--username", "cm1.demo"]);
     tablet
-        .pump(|d| {
+        .read_until(|d| {
             d.errors
                 .iter()
                 .any(|(code, _, _)| *code == ErrorCode::DeviceRevoked)

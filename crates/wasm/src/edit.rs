@@ -31,7 +31,7 @@ impl Inner {
         let saved = self
             .store
             .put_docs(&key, &[(id.to_owned(), stored.unwrap_or_default())]);
-        self.pump();
+        self.relay();
         let hash = hash.to_string();
         Ok(wasm_bindgen_futures::future_to_promise(async move {
             saved.await?;

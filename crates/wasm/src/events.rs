@@ -1,4 +1,4 @@
-//! What the app hears: after the engine has run, [`Inner::pump`] sends its queued frames,
+//! What the app hears: after the engine has run, [`Inner::relay`] sends its queued frames,
 //! stores what changed and tells the app's listener (`status`, `welcome`, `caseload`,
 //! `doc_changed`, `error`, `refused`). No `RefCell` borrow is held while the listener
 //! runs: it may call straight back into the instance.
@@ -36,7 +36,7 @@ impl Inner {
     }
 
     /// Sends queued frames, persists and reports what the engine says happened.
-    pub(crate) fn pump(&self) {
+    pub(crate) fn relay(&self) {
         let frames = self.engine.borrow_mut().take_outgoing();
         if !frames.is_empty() {
             let link = self.link.borrow();

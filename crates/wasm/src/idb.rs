@@ -44,14 +44,14 @@ const SCHEMA: u32 = 2;
 
 /// An open Red Folder database.
 #[derive(Debug)]
-pub(crate) struct Store {
+pub(crate) struct DeviceDb {
     db: IdbDatabase,
     /// Settles when the last queued write has finished (whatever its outcome).
     queue: RefCell<Promise>,
 }
 
-impl Store {
-    pub(crate) async fn open(name: &str) -> Result<Store, JsValue> {
+impl DeviceDb {
+    pub(crate) async fn open(name: &str) -> Result<DeviceDb, JsValue> {
         let window = web_sys::window().ok_or_else(|| js_error("no window"))?;
         let factory = window
             .indexed_db()?
@@ -84,7 +84,7 @@ impl Store {
         let opened = settle(&request).await;
         request.set_onupgradeneeded(None);
         drop(upgrade);
-        Ok(Store {
+        Ok(DeviceDb {
             db: opened?.dyn_into()?,
             queue: RefCell::new(Promise::resolve(&JsValue::UNDEFINED)),
         })
@@ -250,7 +250,7 @@ impl Store {
         })
     }
 
-    /// The plaintext stored by [`Store::put_secret`], or `None` if there is none.
+    /// The plaintext stored by [`DeviceDb::put_secret`], or `None` if there is none.
     pub(crate) async fn get_secret(
         &self,
         key: &DataKey,
@@ -313,7 +313,7 @@ impl Store {
     }
 }
 
-impl Drop for Store {
+impl Drop for DeviceDb {
     fn drop(&mut self) {
         self.db.close();
     }

@@ -42,7 +42,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::Window;
 
 use crate::events::Status;
-use crate::idb::{SESSION_KEY, Store, js_error};
+use crate::idb::{DeviceDb, SESSION_KEY, js_error};
 use crate::link::{Link, SocketCallbacks, default_sync_url};
 use crate::vault::{DataKey, Keyring, MAX_PIN_ATTEMPTS, MIN_PIN_DIGITS};
 
@@ -71,7 +71,7 @@ struct Inner {
     /// A PIN is being set or tried: one at a time, so wrong PINs cannot be raced past
     /// the count and a double tap cannot make two keyrings.
     busy: Cell<bool>,
-    session: RefCell<Option<Session>>,
+    session: RefCell<Option<SignIn>>,
     status: RefCell<Status>,
     listener: RefCell<Option<Function>>,
     before_remote: RefCell<Option<Function>>,
@@ -79,7 +79,7 @@ struct Inner {
     // unregistered before the closures they call are freed.
     link: RefCell<Link>,
     callbacks: SocketCallbacks,
-    store: Store,
+    store: DeviceDb,
     /// Plans whose downloaded content is in IndexedDB. The progress of a first sync counts
     /// these, not what is only in memory: a reload (or a closed tab) keeps exactly what
     /// was counted.
@@ -89,7 +89,9 @@ struct Inner {
     me: Weak<Inner>,
 }
 
-struct Session {
+/// Who is signed in on this device and where its link connects: what `saveSession` stores.
+/// (The sync state of one connection is the core's `Session`, a different thing.)
+struct SignIn {
     token: String,
     editor: Editor,
     url: String,
@@ -102,7 +104,7 @@ impl RedFolder {
     /// Opens (or creates) the device database. It starts locked: stored plans are read
     /// by [`RedFolder::unlock`], or none exist yet and [`RedFolder::set_pin`] comes first.
     pub async fn open(db_name: String) -> Result<RedFolder, JsValue> {
-        let store = Store::open(&db_name).await?;
+        let store = DeviceDb::open(&db_name).await?;
         let actor = ActorId::from(store.actor().await?);
         let keyring = store.keyring().await?;
         let window = web_sys::window().ok_or_else(|| js_error("no window"))?;
@@ -227,7 +229,7 @@ impl RedFolder {
             return Err(js_error("unlock the app before signing in"));
         }
         let url = sync_url.unwrap_or_else(|| default_sync_url(&self.inner.window));
-        *self.inner.session.borrow_mut() = Some(Session {
+        *self.inner.session.borrow_mut() = Some(SignIn {
             token,
             editor: Editor { user_id, user_name },
             url,

@@ -174,7 +174,7 @@ impl Inner {
             None => return,
         };
         self.engine.borrow_mut().connected(&token);
-        self.pump();
+        self.relay();
     }
 
     fn on_message(&self, event: &MessageEvent) {
@@ -197,7 +197,7 @@ impl Inner {
             }
             Err(e) => self.set_error("sync", format!("sync: {e}")),
         }
-        self.pump();
+        self.relay();
     }
 
     fn on_close(&self) {
@@ -216,7 +216,7 @@ impl Inner {
                 self.status.borrow_mut().last_synced_ms = Some(js_sys::Date::now());
             }
         }
-        self.pump();
+        self.relay();
         // Covers an `online` event missed while a retry was not yet due.
         self.connect();
     }

@@ -1,31 +1,43 @@
-//! A device for tests: `redfolder_shared::ClientEngine` over a real WebSocket.
+//! A device for tests: `redfolder_testclient::SyncDevice` (the shared core's
+//! `ClientEngine` over a real WebSocket) that keeps every event and fails the test on
+//! anything unexpected instead of returning errors.
 
+use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
 use redfolder_shared::protocol::Frame;
-use redfolder_shared::{ActorId, ChangeHash, ClientEngine, ClientEvent, Edit, Editor};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use redfolder_shared::{ActorId, ChangeHash, ClientEngine, ClientEvent, Edit};
+use redfolder_testclient::{LinkError, SyncDevice};
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) use redfolder_testclient::now_ms;
 
 /// How long any wait may take before the test fails.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(30);
 
+/// The engine, its socket and who signed in are the [`SyncDevice`]'s (through `Deref`);
+/// this adds what the tests look at.
 #[derive(Debug)]
 pub(crate) struct SyncClient {
-    pub(crate) engine: ClientEngine,
-    socket: Socket,
+    device: SyncDevice,
     /// Every event the engine reported, in order.
     pub(crate) events: Vec<ClientEvent>,
+    /// The caseload the server announced; empty until it has.
     pub(crate) caseload: Vec<String>,
-    pub(crate) editor: Option<Editor>,
-    last_tick: Instant,
     closed: bool,
-    /// Frames of a batch [`SyncClient::next_frame`] read but has not returned yet.
-    unread: std::collections::VecDeque<Frame>,
+}
+
+impl Deref for SyncClient {
+    type Target = SyncDevice;
+
+    fn deref(&self) -> &SyncDevice {
+        &self.device
+    }
+}
+
+impl DerefMut for SyncClient {
+    fn deref_mut(&mut self) -> &mut SyncDevice {
+        &mut self.device
+    }
 }
 
 impl SyncClient {
@@ -38,44 +50,31 @@ impl SyncClient {
     pub(crate) async fn connect_with(
         ws_url: &str,
         token: &str,
-        mut engine: ClientEngine,
+        engine: ClientEngine,
     ) -> SyncClient {
-        let (socket, _) = tokio_tungstenite::connect_async(ws_url)
+        let mut device = SyncDevice::new(engine);
+        device
+            .connect(ws_url, token)
             .await
             .expect("connecting the WebSocket");
-        engine.connected(token);
-        let mut client = SyncClient {
-            engine,
-            socket,
+        SyncClient {
+            device,
             events: Vec::new(),
             caseload: Vec::new(),
-            editor: None,
-            last_tick: Instant::now(),
             closed: false,
-            unread: std::collections::VecDeque::new(),
-        };
-        client.flush().await;
-        client
+        }
     }
 
     /// Sends whatever the engine has queued.
     pub(crate) async fn flush(&mut self) {
-        for bytes in self.engine.take_outgoing() {
-            self.socket
-                .send(Message::Binary(bytes.into()))
-                .await
-                .expect("sending a frame");
-        }
+        self.device.flush().await.expect("sending a frame");
     }
 
     pub(crate) async fn send_raw(&mut self, bytes: Vec<u8>) {
-        self.socket
-            .send(Message::Binary(bytes.into()))
-            .await
-            .expect("sending raw bytes");
+        self.device.send_raw(bytes).expect("sending raw bytes");
     }
 
-    /// Pumps frames both ways until `done` holds, failing the test after [`PATIENCE`].
+    /// Moves frames both ways until `done` holds, failing the test after [`PATIENCE`].
     pub(crate) async fn pump_until(
         &mut self,
         what: &str,
@@ -96,27 +95,11 @@ impl SyncClient {
         }
     }
 
-    /// Receives at most one message (waiting up to `wait`) and runs the engine's timer.
+    /// Receives what arrives within `wait` and runs the engine's timer.
     pub(crate) async fn step(&mut self, wait: Duration) {
-        if let Ok(message) = tokio::time::timeout(wait, self.socket.next()).await {
-            match message {
-                Some(Ok(Message::Binary(bytes))) => {
-                    self.engine
-                        .receive(&bytes)
-                        .expect("the server sent a malformed frame");
-                    self.collect_events();
-                }
-                Some(Ok(Message::Close(_))) | None => panic!(
-                    "the server closed the connection; events: {:?}",
-                    self.events
-                ),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => panic!("WebSocket error: {e}"),
-            }
-        }
-        if self.last_tick.elapsed() > Duration::from_secs(2) {
-            self.last_tick = Instant::now();
-            self.engine.tick();
+        match self.device.step(wait).await {
+            Ok(events) => self.keep(events),
+            Err(e) => panic!("{e}; events: {:?}", self.events),
         }
     }
 
@@ -125,20 +108,13 @@ impl SyncClient {
         if self.closed {
             return;
         }
-        if let Ok(message) = tokio::time::timeout(wait, self.socket.next()).await {
-            match message {
-                Some(Ok(Message::Binary(bytes))) => {
-                    self.engine
-                        .receive(&bytes)
-                        .expect("the server sent a malformed frame");
-                    self.collect_events();
-                }
-                Some(Ok(Message::Close(_)) | Err(_)) | None => {
-                    self.closed = true;
-                    self.engine.disconnected();
-                }
-                Some(Ok(_)) => {}
+        match self.device.step(wait).await {
+            Ok(events) => self.keep(events),
+            Err(LinkError::Closed) => {
+                self.closed = true;
+                self.device.lost();
             }
+            Err(e) => panic!("{e}; events: {:?}", self.events),
         }
     }
 
@@ -146,22 +122,11 @@ impl SyncClient {
         self.closed
     }
 
-    fn collect_events(&mut self) {
-        for event in self.engine.take_events() {
-            match &event {
-                ClientEvent::Caseload { doc_ids } => self.caseload = doc_ids.clone(),
-                ClientEvent::Welcome {
-                    user_id, user_name, ..
-                } => {
-                    self.editor = Some(Editor {
-                        user_id: user_id.clone(),
-                        user_name: user_name.clone(),
-                    });
-                }
-                _ => {}
-            }
-            self.events.push(event);
+    fn keep(&mut self, events: Vec<ClientEvent>) {
+        if let Some(caseload) = &self.device.caseload {
+            self.caseload.clone_from(caseload);
         }
+        self.events.extend(events);
     }
 
     /// Waits for the caseload and for every plan in it to arrive.
@@ -185,10 +150,7 @@ impl SyncClient {
 
     /// Applies an edit as the signed-in user.
     pub(crate) fn apply(&mut self, doc_id: &str, edit: &Edit) -> ChangeHash {
-        let editor = self.editor.clone().expect("welcomed before editing");
-        self.engine
-            .apply(doc_id, edit, &editor, now_ms())
-            .expect("a valid edit")
+        self.device.apply(doc_id, edit).expect("a valid edit")
     }
 
     /// Waits until the server has acknowledged every local change to `doc_id`.
@@ -216,42 +178,14 @@ impl SyncClient {
     /// Reads the next raw frame from the server, bypassing the engine: the frames of a
     /// batch one by one, and past the server's `Features` answer to the engine's own.
     pub(crate) async fn next_frame(&mut self) -> Frame {
-        loop {
-            if let Some(frame) = self.unread.pop_front() {
-                if matches!(frame, Frame::Features { .. }) {
-                    continue;
-                }
-                return frame;
-            }
-            let message = tokio::time::timeout(PATIENCE, self.socket.next())
-                .await
-                .expect("timed out waiting for a frame")
-                .expect("the connection closed")
-                .expect("a WebSocket error");
-            let Message::Binary(bytes) = message else {
-                panic!("expected a binary frame, got {message:?}");
-            };
-            self.unread
-                .extend(Frame::decode_all(&bytes).expect("a well-formed frame or batch"));
+        match self.device.next_frame(PATIENCE).await {
+            Ok(frame) => frame,
+            Err(e) => panic!("{e:#}"),
         }
     }
 
     /// Whether the server closes the connection within [`PATIENCE`].
     pub(crate) async fn closed_by_server(&mut self) -> bool {
-        let deadline = Instant::now() + PATIENCE;
-        while Instant::now() < deadline {
-            let next = tokio::time::timeout(Duration::from_secs(1), self.socket.next()).await;
-            if let Ok(None | Some(Ok(Message::Close(_)) | Err(_))) = next {
-                return true;
-            }
-        }
-        false
+        self.device.closed_by_server(PATIENCE).await
     }
-}
-
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }

@@ -195,7 +195,12 @@ pub fn router(state: AppState) -> Router {
                         .map_or("static", |p| p.as_str());
                     tracing::info_span!("request", method = %req.method(), route)
                 })
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                // Not a line per request at INFO: at thousands of emergency lookups a
+                // second each line is formatting and a write to stderr on the request
+                // path (docs/benchmarks.md, S5). `/metrics` counts and times every
+                // request, server errors are still logged (the layer's default
+                // `on_failure`), and `RUST_LOG=tower_http=debug` brings the lines back.
+                .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
         )
         .with_state(state)
 }

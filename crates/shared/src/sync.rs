@@ -232,10 +232,16 @@ impl Session {
 
     /// Whether the peer last said it has exactly our heads.
     pub fn in_sync(&self, doc: &mut AutoCommit, doc_id: &str) -> bool {
+        self.in_sync_at(&doc.get_heads(), doc_id)
+    }
+
+    /// [`Session::in_sync`] for a document whose heads are `heads` (one the caller has not
+    /// loaded, say).
+    pub fn in_sync_at(&self, heads: &[ChangeHash], doc_id: &str) -> bool {
         let Some(ch) = self.channels.get(doc_id) else {
             return false;
         };
-        let mut ours = doc.get_heads();
+        let mut ours = heads.to_vec();
         ours.sort();
         ch.state.their_heads.as_ref().is_some_and(|theirs| {
             let mut theirs = theirs.clone();
@@ -264,7 +270,12 @@ impl Session {
     /// from being flooded with restarts; rules 3 and 4 still recover every lost frame
     /// within a few ticks.
     pub fn tick(&mut self, doc: &mut AutoCommit, doc_id: &str, force: bool) -> bool {
-        let in_sync = self.in_sync(doc, doc_id);
+        self.tick_at(&doc.get_heads(), doc_id, force)
+    }
+
+    /// [`Session::tick`] for a document whose heads are `heads`.
+    pub fn tick_at(&mut self, heads: &[ChangeHash], doc_id: &str, force: bool) -> bool {
+        let in_sync = self.in_sync_at(heads, doc_id);
         let Some(ch) = self.channels.get_mut(doc_id) else {
             return false;
         };

@@ -117,7 +117,7 @@ impl Inner {
                     // A plan not downloaded yet holds nothing worth keeping (unless it has
                     // refused edits to show); storing it empty would also make a stored
                     // copy look like a received plan.
-                    let received = engine.doc_mut(&id).is_some_and(|d| !d.is_empty());
+                    let received = engine.holds(&id);
                     if !received && engine.refused(&id).is_empty() {
                         continue;
                     }

@@ -13,6 +13,7 @@
 
 mod accounts;
 mod audit;
+mod checkpoint;
 mod devices;
 mod docs;
 mod feed;
@@ -57,6 +58,9 @@ pub struct Store {
     /// On a SQLite file, a few connections that read through a memory map, for the
     /// emergency summary reads (see [`with_read_pool!`]).
     reads: Option<SqlitePool>,
+    /// On a SQLite file, the task that checkpoints the write-ahead log off the request
+    /// path (`store/checkpoint.rs`); it stops with the last clone of this handle.
+    _checkpoints: Option<std::sync::Arc<checkpoint::Checkpoints>>,
 }
 
 #[derive(Clone, Debug)]
@@ -336,9 +340,10 @@ impl Store {
     /// Connects to `url`, creating a SQLite file (and its directory) if it is missing.
     pub async fn connect(url: &str) -> anyhow::Result<Store> {
         let mut reads = None;
+        let mut checkpoints = None;
         let pool = match Backend::of_url(url)? {
             Backend::Sqlite => {
-                let options = SqliteConnectOptions::from_str(url)
+                let mut options = SqliteConnectOptions::from_str(url)
                     .context("parsing the SQLite database URL")?
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
@@ -355,6 +360,10 @@ impl Store {
                     })?;
                 }
                 if !is_memory(file) {
+                    // Checkpoints run on their own connection, not on whichever commit
+                    // crosses the threshold (see `store/checkpoint.rs`).
+                    checkpoints = Some(std::sync::Arc::new(checkpoint::start(&options).await?));
+                    options = options.pragma("wal_autocheckpoint", "0");
                     let mapped = options
                         .clone()
                         .pragma("mmap_size", READ_MMAP_BYTES.to_string());
@@ -392,6 +401,7 @@ impl Store {
             sessions: std::sync::Arc::default(),
             unauthenticated: std::sync::Arc::default(),
             reads,
+            _checkpoints: checkpoints,
         };
         Ok(Store {
             audit: Some(audit::AuditQueue::start(direct.clone())),

@@ -1,17 +1,31 @@
 //! [`ClientEngine`]: a device's documents and its one connection to the server, driven
-//! through a [`Session`]; what it keeps of changes the server refused.
+//! through a [`Session`]. What it keeps per plan is in `record`, the connection's window in
+//! `window`, and plans held as snapshot bytes until first use in `lazy`.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
-use automerge::{ActorId, AutoCommit, ChangeHash};
+use automerge::{ActorId, ChangeHash};
 
 use crate::doc::{ApplyError, DocError, PlanDoc};
 use crate::edit::{Edit, Editor};
-use crate::plan::Attribution;
 use crate::protocol::{DecodeError, DocId, ErrorCode, Frame, MAX_BATCH_FRAMES, features};
 
 use super::refusal::*;
 use super::*;
+
+mod lazy;
+mod record;
+mod window;
+
+pub(in crate::sync) use lazy::LazyPlan;
+use lazy::snapshot_heads;
+pub(in crate::sync) use record::{ClientDoc, LocalRecord, doc_actor, is_own};
+pub use record::{RefusedChange, StoredDoc};
+pub use window::OPEN_WINDOW;
+pub(in crate::sync) use window::{
+    BATCH_MAX_BYTES, BATCH_MIN_BYTES, Connection, FETCH_CHUNK, FETCH_TIMEOUT_TICKS,
+    OPEN_TIMEOUT_TICKS,
+};
 
 /// Something the client app should react to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,198 +48,6 @@ pub enum ClientEvent {
         doc_id: Option<DocId>,
         message: String,
     },
-}
-
-/// A document as a device stores it: the Automerge bytes, what the server has acked, and
-/// the device's own record of its edits (see [`ClientEngine::refused`]).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct StoredDoc {
-    pub doc: Vec<u8>,
-    /// Concatenated 32-byte change hashes.
-    pub acked: Vec<u8>,
-    /// The typed edits behind changes not yet acknowledged, and the changes the server
-    /// refused, as the core encodes them (JSON); empty when there are none. Opaque to
-    /// the storage adapter.
-    pub local: Vec<u8>,
-}
-
-/// A change made on this device that the server refused. The device dropped it (and
-/// everything built on it) to get back in step with the server; this record is what is
-/// left of it, so the clinician can read what was not stored and make it again.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RefusedChange {
-    /// The refused change's hash, in hex.
-    pub hash: String,
-    /// Who made it and when, from the change's note (absent if it had none).
-    pub by: Option<Attribution>,
-    /// The edits the change recorded, as the app submitted them; empty if this device
-    /// did not record them (a change made before this record existed).
-    pub edits: Vec<Edit>,
-    /// The top-level fields of the plan the change wrote, e.g. `["medications",
-    /// "last_updated"]`.
-    pub fields: Vec<String>,
-    /// The server's reason. A change built on a refused one is dropped with it and says so.
-    pub reason: String,
-}
-
-/// What a device keeps about its own edits beside the document.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub(super) struct LocalRecord {
-    /// The edits behind each change not yet acknowledged, by change hash (hex).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub(super) journal: BTreeMap<String, Vec<Edit>>,
-    /// Refused changes not yet dismissed, oldest first.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(super) refused: Vec<RefusedChange>,
-    /// How often the document was put back to the server's state. Each reset moves the
-    /// device to a new actor for this document (see [`doc_actor`]).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub(super) resets: u32,
-}
-
-pub(super) fn is_zero(n: &u32) -> bool {
-    *n == 0
-}
-
-/// The actor a device writes a document with: its own, or after `resets` resets a new one
-/// derived from it. A dropped change's sequence number must never be used again by the same
-/// actor, because a copy of the dropped change may still be somewhere (a server's queue of
-/// changes waiting for their dependencies, an acknowledgement that was lost) and Automerge
-/// refuses two different changes with one actor and sequence number.
-pub(super) fn doc_actor(device: &ActorId, resets: u32) -> ActorId {
-    if resets == 0 {
-        return device.clone();
-    }
-    let mut bytes = device.to_bytes().to_vec();
-    bytes.extend(resets.to_be_bytes());
-    ActorId::from(bytes)
-}
-
-/// Whether `actor` is the device's own or one derived from it by [`doc_actor`].
-pub(super) fn is_own(device: &ActorId, actor: &ActorId) -> bool {
-    actor.to_bytes().starts_with(device.to_bytes())
-}
-
-impl LocalRecord {
-    fn encode(&self) -> Vec<u8> {
-        if *self == LocalRecord::default() {
-            return Vec::new();
-        }
-        serde_json::to_vec(self).expect("edits serialise")
-    }
-
-    /// A damaged record must not cost the plan itself, so it reads as empty.
-    fn decode(bytes: &[u8]) -> LocalRecord {
-        if bytes.is_empty() {
-            return LocalRecord::default();
-        }
-        serde_json::from_slice(bytes).unwrap_or_default()
-    }
-}
-
-#[derive(Debug)]
-pub(super) struct ClientDoc {
-    pub(super) doc: PlanDoc,
-    pub(super) acked: Vec<ChangeHash>,
-    pub(super) local: LocalRecord,
-}
-
-impl ClientDoc {
-    fn new(doc: PlanDoc) -> ClientDoc {
-        ClientDoc {
-            doc,
-            acked: Vec::new(),
-            local: LocalRecord::default(),
-        }
-    }
-}
-
-/// How many documents a device opens at once: subscribed, but not yet known to be in sync
-/// with the server. The server works through a subscription the same number at a time; a
-/// device that offered thousands of plans at once would make the server load them all
-/// and leave each waiting long enough to be taken for lost.
-pub const OPEN_WINDOW: usize = 64;
-
-/// How many documents one [`Frame::Fetch`] names at most.
-pub(super) const FETCH_CHUNK: usize = 1000;
-
-/// How many ticks in a row documents may be awaited as snapshots while none arrives before
-/// the device takes them for lost and syncs them the ordinary way.
-pub(super) const FETCH_TIMEOUT_TICKS: u32 = 3;
-
-/// A device sends what it has queued as one [`Frame::Batch`] once it is at least this large
-/// (and the server supports batches); smaller bursts are not worth compressing.
-pub(super) const BATCH_MIN_BYTES: usize = 512;
-/// At most this much goes into one batch, so that each stays well under the frame limit.
-pub(super) const BATCH_MAX_BYTES: usize = 4 << 20;
-
-/// How many ticks a document may hold a place in the window without reaching sync. After
-/// that it leaves the window (it stays subscribed, and [`Session::tick`] keeps recovering
-/// it), so one document the server never settles cannot stall the rest of a caseload.
-pub(super) const OPEN_TIMEOUT_TICKS: u32 = 5;
-
-#[derive(Debug)]
-pub(super) struct Connection {
-    pub(super) session: Session,
-    pub(super) token: String,
-    pub(super) welcomed: bool,
-    pub(super) has_caseload: bool,
-    /// Documents announced to the server on this connection: the only ones synced on it.
-    pub(super) subscribed: BTreeSet<DocId>,
-    /// Documents to announce once the window has room, in order.
-    pub(super) queued: VecDeque<DocId>,
-    /// The window: subscribed documents not yet in sync, with the ticks each has spent in
-    /// it.
-    pub(super) opening: BTreeMap<DocId, u32>,
-    /// The optional parts of the protocol the server said it supports ([`features`]).
-    pub(super) features: u64,
-    /// Documents asked for whole ([`Frame::Fetch`]) whose snapshot has not arrived yet.
-    pub(super) fetching: BTreeSet<DocId>,
-    /// Ticks in a row at which documents were being fetched and no snapshot had arrived
-    /// since the tick before.
-    pub(super) fetch_quiet_ticks: u32,
-    pub(super) snapshot_since_tick: bool,
-}
-
-impl Connection {
-    fn new(token: &str) -> Connection {
-        Connection {
-            session: Session::new(),
-            token: token.to_owned(),
-            welcomed: false,
-            has_caseload: false,
-            subscribed: BTreeSet::new(),
-            queued: VecDeque::new(),
-            opening: BTreeMap::new(),
-            features: 0,
-            fetching: BTreeSet::new(),
-            fetch_quiet_ticks: 0,
-            snapshot_since_tick: false,
-        }
-    }
-
-    fn supports(&self, feature: u64) -> bool {
-        self.features & feature != 0
-    }
-
-    /// Queues documents to be announced, skipping those announced or queued already.
-    fn enqueue(&mut self, ids: impl IntoIterator<Item = DocId>) {
-        let mut queued: BTreeSet<DocId> = self.queued.iter().cloned().collect();
-        for id in ids {
-            if !self.subscribed.contains(&id) && queued.insert(id.clone()) {
-                self.queued.push_back(id);
-            }
-        }
-    }
-
-    /// Takes `doc_id` out of the window if it reached sync. Returns whether it left.
-    fn settle(&mut self, doc: &mut AutoCommit, doc_id: &str) -> bool {
-        if self.opening.contains_key(doc_id) && self.session.in_sync(doc, doc_id) {
-            self.opening.remove(doc_id);
-            return true;
-        }
-        false
-    }
 }
 
 /// A device's side of sync: owns the device's documents and one connection at a time.
@@ -271,11 +93,11 @@ impl ClientEngine {
     pub fn load(&mut self, doc_id: &str, stored: &StoredDoc) -> Result<(), DocError> {
         let local = LocalRecord::decode(&stored.local);
         let actor = doc_actor(&self.actor, local.resets);
-        let doc = if stored.doc.is_empty() {
+        let doc = LazyPlan::loaded(if stored.doc.is_empty() {
             PlanDoc::empty(actor)
         } else {
             PlanDoc::load(&stored.doc, actor)?
-        };
+        });
         let acked = stored
             .acked
             .chunks_exact(32)
@@ -312,12 +134,23 @@ impl ClientEngine {
         }
     }
 
+    /// The plan, loaded into Automerge now if it is still a snapshot's bytes.
     pub fn doc(&self, doc_id: &str) -> Option<&PlanDoc> {
-        self.docs.get(doc_id).map(|d| &d.doc)
+        self.docs.get(doc_id).map(|d| d.doc.get())
     }
 
     pub fn doc_mut(&mut self, doc_id: &str) -> Option<&mut PlanDoc> {
-        self.docs.get_mut(doc_id).map(|d| &mut d.doc)
+        self.docs.get_mut(doc_id).map(|d| d.doc.get_mut())
+    }
+
+    /// The plan's heads, without loading it (empty for a plan the device holds nothing of).
+    pub fn heads(&mut self, doc_id: &str) -> Option<Vec<ChangeHash>> {
+        self.docs.get_mut(doc_id).map(|d| d.doc.heads())
+    }
+
+    /// Whether the device holds any of the plan, without loading it.
+    pub fn holds(&mut self, doc_id: &str) -> bool {
+        self.docs.get_mut(doc_id).is_some_and(|d| !d.doc.is_empty())
     }
 
     /// Applies an edit locally and, when connected, queues it for the server.
@@ -332,7 +165,7 @@ impl ClientEngine {
             .docs
             .get_mut(doc_id)
             .ok_or(ApplyError::Doc(DocError::Empty))?;
-        let hash = d.doc.apply(edit, editor, now_ms)?;
+        let hash = d.doc.get_mut().apply(edit, editor, now_ms)?;
         // Kept until the server acknowledges the change, so that if it is refused the
         // clinician gets back the edit itself, not only a description of it.
         d.local.journal.insert(hash.to_string(), vec![edit.clone()]);
@@ -508,7 +341,7 @@ impl ClientEngine {
                     else {
                         return Ok(());
                     };
-                    if conn.settle(d.doc.automerge(), &doc_id) {
+                    if conn.settle(&d.doc.heads(), &doc_id) {
                         self.pump();
                     }
                 }
@@ -592,9 +425,21 @@ impl ClientEngine {
         // Merged rather than loaded where the channel has started: changes that overtook
         // the snapshot wait in the document for it.
         let fresh = !conn.session.is_open(doc_id);
+        let actor = doc_actor(&self.actor, d.local.resets);
+        if before.is_empty() && fresh && asked && same_heads(snapshot_heads(bytes), heads) {
+            // The usual case, a plan asked for whole: kept as its bytes until first use.
+            // Its channel starts in sync at its heads, so nothing is sent for it, and the
+            // device holds nothing of its own to offer.
+            d.doc = LazyPlan::snapshot(bytes.to_vec(), heads.to_vec(), actor);
+            conn.session.seed(doc_id, heads);
+            self.events.push(ClientEvent::DocChanged {
+                doc_id: doc_id.to_owned(),
+            });
+            return Ok(());
+        }
         if before.is_empty() && fresh {
-            let actor = doc_actor(&self.actor, d.local.resets);
-            d.doc = PlanDoc::load(bytes, actor).map_err(|e| SyncError::Message(e.to_string()))?;
+            let doc = PlanDoc::load(bytes, actor).map_err(|e| SyncError::Message(e.to_string()))?;
+            d.doc = LazyPlan::loaded(doc);
         } else {
             d.doc
                 .automerge()
@@ -665,13 +510,21 @@ impl ClientEngine {
                 session.open(&id);
                 continue;
             }
+            if d.doc.take_failed() {
+                // A snapshot kept unloaded failed to load on first use: the document is
+                // empty again, so sync it afresh.
+                session.restart(&id);
+                self.flush(&id);
+                continue;
+            }
             // A document in sync whose changes still await an Ack lost the Ack (or the
             // frame that would have prompted it): restart it anyway. Counting unacked
             // changes walks the history, so only for a quiet document in sync.
+            let heads = d.doc.heads();
             let force = !session.active_since_tick(&id)
-                && session.in_sync(d.doc.automerge(), &id)
+                && session.in_sync_at(&heads, &id)
                 && !unacked_own(d, &self.actor).is_empty();
-            if session.tick(d.doc.automerge(), &id, force) {
+            if session.tick_at(&heads, &id, force) {
                 self.flush(&id);
             }
         }
@@ -686,7 +539,7 @@ impl ClientEngine {
                 conn.opening.remove(&id);
                 continue;
             };
-            if conn.settle(d.doc.automerge(), &id) {
+            if conn.settle(&d.doc.heads(), &id) {
                 continue;
             }
             let ticks = conn.opening.entry(id.clone()).or_default();
@@ -762,9 +615,7 @@ impl ClientEngine {
             let docs = &mut self.docs;
             let mut fetch = Vec::new();
             conn.queued.retain(|id| {
-                let empty = docs
-                    .get_mut(id)
-                    .is_some_and(|d| d.doc.automerge().get_heads().is_empty());
+                let empty = docs.get_mut(id).is_some_and(|d| d.doc.is_empty());
                 if empty && !conn.subscribed.contains(id) {
                     fetch.push(id.clone());
                 }
@@ -812,10 +663,7 @@ impl ClientEngine {
             // starts every subscribed document, so wait for its first frame. Speaking at
             // the same time would cross, and each side would answer both openings. (If
             // the server's frame is lost, the timer opens the channel from this side.)
-            let empty = self
-                .docs
-                .get_mut(&id)
-                .is_some_and(|d| d.doc.automerge().get_heads().is_empty());
+            let empty = self.docs.get_mut(&id).is_some_and(|d| d.doc.is_empty());
             if !empty {
                 self.flush(&id);
             }
@@ -904,4 +752,15 @@ impl ClientEngine {
             self.outbox.push(frame.encode());
         }
     }
+}
+
+/// Whether a snapshot's own heads (see [`snapshot_heads`]) are those its frame declared.
+fn same_heads<E>(found: Result<Vec<ChangeHash>, E>, declared: &[ChangeHash]) -> bool {
+    let Ok(mut found) = found else {
+        return false;
+    };
+    let mut declared = declared.to_vec();
+    found.sort();
+    declared.sort();
+    found == declared
 }

@@ -12,6 +12,10 @@ use super::client::*;
 
 /// This device's changes to a document not covered by the server's acknowledgement.
 pub(super) fn unacked_own(d: &mut ClientDoc, device: &ActorId) -> Vec<ChangeHash> {
+    if !d.doc.is_loaded() {
+        // A snapshot not yet loaded holds only what the server stored.
+        return Vec::new();
+    }
     let am = d.doc.automerge();
     let known: Vec<ChangeHash> = d
         .acked
@@ -107,7 +111,12 @@ pub(super) fn drop_changes(
         let Some(change) = d.doc.automerge().get_change_by_hash(hash) else {
             continue;
         };
-        let fields = d.doc.fields_written(&change).into_iter().collect();
+        let fields = d
+            .doc
+            .get_mut()
+            .fields_written(&change)
+            .into_iter()
+            .collect();
         let reason = match first {
             Some(f) if f != *hash => {
                 format!("built on change {f}, which the server refused: {reason}")
@@ -127,8 +136,8 @@ pub(super) fn drop_changes(
         });
     }
     d.local.resets += 1;
-    d.doc = PlanDoc {
+    d.doc = LazyPlan::loaded(PlanDoc {
         doc: rebuilt.with_actor(doc_actor(device, d.local.resets)),
-    };
+    });
     true
 }

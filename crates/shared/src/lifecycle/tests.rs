@@ -25,25 +25,21 @@ fn completed() -> PlanDoc {
         address: "1 High Street".into(),
     };
     let mut doc = PlanDoc::create(ActorId::from(b"s".as_slice()), &new, &editor(), NOW).unwrap();
-    doc.apply_all(
-        &[
-            Edit::RecordConsent {
-                recipients: vec![ConsentRecipient::Mdt, ConsentRecipient::Ambulance],
-                given_by: ConsentGivenBy::Patient,
-                capacity_note: String::new(),
-                consent_date: "2026-11-29".into(),
-            },
-            Edit::SetCaseManager {
-                name: "Sam Carter".into(),
-                role: "practice nurse".into(),
-                phone: String::new(),
-            },
-            Edit::MarkComplete,
-        ],
-        &editor(),
-        NOW,
-    )
-    .unwrap();
+    let mut edits = vec![
+        Edit::RecordConsent {
+            recipients: vec![ConsentRecipient::Mdt, ConsentRecipient::Ambulance],
+            given_by: ConsentGivenBy::Patient,
+            capacity_note: String::new(),
+            consent_date: "2026-11-29".into(),
+        },
+        Edit::SetCaseManager {
+            name: "Sam Carter".into(),
+            role: "practice nurse".into(),
+            phone: String::new(),
+        },
+    ];
+    edits.extend(crate::testkit::completion(&doc, &edits, &editor(), NOW).unwrap());
+    doc.apply_all(&edits, &editor(), NOW).unwrap();
     doc
 }
 
@@ -174,3 +170,5 @@ fn every_end_reason_is_accepted_from_any_open_state() {
         assert_eq!(doc.plan().unwrap().status(), PlanStatus::Ended);
     }
 }
+
+mod completion;

@@ -2,7 +2,7 @@
 //! marks a plan complete with something missing is refused, even when it writes the
 //! status by hand, and the same plan completes once the records are there.
 
-use automerge::transaction::{CommitOptions, Transactable};
+use automerge::transaction::CommitOptions;
 use redfolder_shared::{ChangeNote, ConsentGivenBy, ConsentRecipient, Edit, PlanStatus, testkit};
 
 use crate::client::now_ms;
@@ -86,6 +86,6 @@ async fn a_plan_missing_a_step_16_record_cannot_be_completed_through_sync() {
     assert_eq!(check.open(&doc).await, Outcome::Synced);
     let plan = check.docs[&doc].plan().unwrap();
     assert_eq!(plan.status(), PlanStatus::Complete);
-    assert_eq!(plan.gp_meeting.unwrap().gp, "Dr Patel");
     assert!(plan.completion_problems().is_empty());
+    assert_eq!(plan.gp_meeting.unwrap().gp, "Dr Patel");
 }

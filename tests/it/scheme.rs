@@ -110,7 +110,7 @@ async fn upload(app: &TestApp, token: &str, csv: &str) -> (u16, Value) {
     (status, reply.json().await.unwrap())
 }
 
-/// Enrols a plan through sync: cohort, consent, case manager, complete.
+/// Enrols a plan through sync: cohort, consent, case manager, step 16's records, complete.
 async fn enrol(device: &mut Device, doc: &str, cohort: CohortCategory, start: &str) {
     assert_eq!(device.open(doc).await, Outcome::Synced);
     let edits = [
@@ -129,9 +129,15 @@ async fn enrol(device: &mut Device, doc: &str, cohort: CohortCategory, start: &s
             role: "community matron".into(),
             phone: String::new(),
         },
-        Edit::MarkComplete,
     ];
     for edit in &edits {
+        assert_eq!(device.write(doc, edit).await, Outcome::Acked, "{edit:?}");
+    }
+    // Step 16's other records, the paper copy, and "mark complete".
+    let editor = device.editor.clone().expect("welcomed");
+    let complete = redfolder_shared::testkit::completion(&device.docs[doc], &[], &editor, now_ms())
+        .expect("the records are valid");
+    for edit in &complete {
         assert_eq!(device.write(doc, edit).await, Outcome::Acked, "{edit:?}");
     }
 }

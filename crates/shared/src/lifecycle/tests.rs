@@ -17,7 +17,8 @@ fn editor() -> Editor {
     }
 }
 
-fn completed() -> PlanDoc {
+/// A draft plan with consent and a case manager, the first things "plan complete" needs.
+fn consented() -> PlanDoc {
     let new = NewPlan {
         nhs_number: "9434765919".into(),
         name: "Ada Example".into(),
@@ -25,7 +26,7 @@ fn completed() -> PlanDoc {
         address: "1 High Street".into(),
     };
     let mut doc = PlanDoc::create(ActorId::from(b"s".as_slice()), &new, &editor(), NOW).unwrap();
-    let mut edits = vec![
+    let edits = [
         Edit::RecordConsent {
             recipients: vec![ConsentRecipient::Mdt, ConsentRecipient::Ambulance],
             given_by: ConsentGivenBy::Patient,
@@ -38,7 +39,13 @@ fn completed() -> PlanDoc {
             phone: String::new(),
         },
     ];
-    edits.extend(crate::testkit::completion(&doc, &edits, &editor(), NOW).unwrap());
+    doc.apply_all(&edits, &editor(), NOW).unwrap();
+    doc
+}
+
+fn completed() -> PlanDoc {
+    let mut doc = consented();
+    let edits = crate::testkit::completion(&doc, &[], &editor(), NOW).unwrap();
     doc.apply_all(&edits, &editor(), NOW).unwrap();
     doc
 }

@@ -4,36 +4,6 @@
 use super::*;
 use crate::{CompletionProblem, EditError, MentalHealthStatus};
 
-/// A draft plan with consent and a case manager: only step 16's other records missing.
-fn draft() -> PlanDoc {
-    let new = NewPlan {
-        nhs_number: "9434765919".into(),
-        name: "Ada Example".into(),
-        date_of_birth: "1938-02-28".into(),
-        address: "1 High Street".into(),
-    };
-    let mut doc = PlanDoc::create(ActorId::from(b"s".as_slice()), &new, &editor(), NOW).unwrap();
-    doc.apply_all(
-        &[
-            Edit::RecordConsent {
-                recipients: vec![ConsentRecipient::Mdt],
-                given_by: ConsentGivenBy::Patient,
-                capacity_note: String::new(),
-                consent_date: "2026-11-29".into(),
-            },
-            Edit::SetCaseManager {
-                name: "Sam Carter".into(),
-                role: "practice nurse".into(),
-                phone: String::new(),
-            },
-        ],
-        &editor(),
-        NOW,
-    )
-    .unwrap();
-    doc
-}
-
 fn problems(doc: &PlanDoc) -> Vec<CompletionProblem> {
     doc.plan().unwrap().completion_problems()
 }
@@ -64,7 +34,7 @@ fn paper_copy(doc: &PlanDoc) -> Edit {
 
 #[test]
 fn a_plan_without_step_16s_records_cannot_be_completed_and_says_what_is_missing() {
-    let mut doc = draft();
+    let mut doc = consented();
     let err = doc.apply(&Edit::MarkComplete, &editor(), NOW).unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -79,7 +49,7 @@ fn a_plan_without_step_16s_records_cannot_be_completed_and_says_what_is_missing(
 
 #[test]
 fn each_record_clears_its_own_blocker_and_then_the_plan_completes() {
-    let mut doc = draft();
+    let mut doc = consented();
     let all = [
         CompletionProblem::NoMdtDiscussion,
         CompletionProblem::NoGpMeeting,
@@ -121,7 +91,7 @@ fn each_record_clears_its_own_blocker_and_then_the_plan_completes() {
 
 #[test]
 fn no_wider_action_stands_in_for_an_mdt_discussion_and_a_withdrawn_discussion_does_not_count() {
-    let mut doc = draft();
+    let mut doc = consented();
     doc.apply(
         &Edit::AddMdtDiscussion {
             id: "m1".into(),
@@ -169,7 +139,7 @@ fn no_wider_action_stands_in_for_an_mdt_discussion_and_a_withdrawn_discussion_do
 
 #[test]
 fn a_mental_health_assessment_not_indicated_counts_with_its_reason() {
-    let mut doc = draft();
+    let mut doc = consented();
     doc.apply(
         &Edit::RecordMentalHealthAssessment {
             status: MentalHealthStatus::NotIndicated,
@@ -297,7 +267,7 @@ fn the_records_are_validated_before_anything_is_written() {
         ),
     ];
     for (edit, message) in cases {
-        let mut doc = draft();
+        let mut doc = consented();
         let heads = doc.heads();
         let err = doc.apply(&edit, &editor(), NOW).unwrap_err();
         assert_eq!(err.to_string(), message, "{edit:?}");
@@ -313,7 +283,7 @@ fn the_new_edits_read_from_the_apps_json() {
         r#"{"op":"record_mental_health_assessment","status":"not_indicated","date":null,"reason":"Seen last month"}"#,
         r#"{"op":"record_mental_health_assessment","status":"done","date":"2026-11-20","tool":"GAD-7","outcome":"Mild anxiety"}"#,
     ];
-    let mut doc = draft();
+    let mut doc = consented();
     for json in edits {
         let edit: Edit = serde_json::from_str(json).unwrap();
         doc.apply(&edit, &editor(), NOW).unwrap();
@@ -332,7 +302,7 @@ fn the_new_edits_read_from_the_apps_json() {
 /// A plan completed under the old rule (consent and a case manager only), as an older
 /// build wrote it: no key for the new records.
 fn completed_under_the_old_rule() -> PlanDoc {
-    let mut doc = draft();
+    let mut doc = consented();
     let mut enrolment = doc.plan().unwrap().enrolment;
     enrolment.status = PlanStatus::Complete;
     enrolment.completed = Some(editor().at(NOW));

@@ -384,8 +384,9 @@ async fn month_through_the_api(app: &TestApp) {
     assert_eq!(due["by_case_manager"][0]["case_manager"], "Sam Scheme");
     assert_eq!(due["plans"][0]["patient_id"], id(4).as_str());
     assert_eq!(due["plans"][0]["state"], "overdue");
-    // Nothing was printed for this plan: the list says a paper copy is needed.
-    assert_eq!(due["plans"][0]["paper_copy"], "not_printed");
+    // The copy printed to complete the plan (step 16) still says "draft" and predates the
+    // review: the list says a new paper copy is needed.
+    assert_eq!(due["plans"][0]["paper_copy"], "out_of_date");
 
     let reply = app
         .get(

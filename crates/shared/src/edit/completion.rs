@@ -108,9 +108,9 @@ pub(crate) fn checked_mental_health(
                 ("an assessment tool", &a.tool),
                 ("an assessment outcome", &a.outcome),
             ];
-            if let Some((field, _)) = done_only.iter().find(|(_, v)| !v.trim().is_empty()) {
+            if let Some((field, _)) = done_only.into_iter().find(|(_, v)| !v.trim().is_empty()) {
                 return Err(EditError::OnlyWhen {
-                    field: *field,
+                    field,
                     when: "the assessment was done",
                 });
             }

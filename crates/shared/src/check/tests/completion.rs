@@ -110,7 +110,8 @@ fn completing_with_every_record_passes_by_edit_and_by_raw_write() {
 
 #[test]
 fn a_record_breaking_its_edits_rules_is_refused() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut AutoCommit)>, &str)> = vec![
+    type Write = Box<dyn Fn(&mut AutoCommit)>;
+    let cases: Vec<(&str, Write, &str)> = vec![
         (
             "a GP meeting without the GP",
             Box::new(|am| put(am, "gp_meeting", &meeting(" ", "2026-11-29"))),

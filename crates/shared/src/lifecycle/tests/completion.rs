@@ -293,7 +293,7 @@ fn the_new_edits_read_from_the_apps_json() {
         plan.mental_health_assessment.unwrap().outcome,
         "Mild anxiety"
     );
-    let json = serde_json::to_value(&doc.plan().unwrap()).unwrap();
+    let json = serde_json::to_value(doc.plan().unwrap()).unwrap();
     assert_eq!(json["gp_meeting"]["gp"], "Dr Patel");
     assert_eq!(json["mental_health_assessment"]["status"], "done");
     assert_eq!(json["no_wider_action"]["reason"], "Practice team only");

@@ -202,6 +202,34 @@ export async function fill(page, key, values) {
   await byTestId(page, `${key}-save`).click();
 }
 
+// Prints the plan's red folder from the tablet (the app records the paper copy before the
+// browser's print dialog, which is stubbed) and waits until the record is stored.
+export async function printPaperCopy(tablet, planId) {
+  const { page } = tablet;
+  await goto(tablet, `#/plan/${encodeURIComponent(planId)}/print`);
+  await byTestId(page, 'print-view').waitFor();
+  await page.evaluate(() => { window.print = () => {}; });
+  await byTestId(page, 'print-button').click();
+  await byTestId(page, 'print-recorded').waitFor();
+}
+
+// Records, on the plan screen, what "plan complete" asks for besides consent and a case
+// manager (seed 003 step 16): no wider action needed, the face-to-face meeting with the
+// GP and a mental health assessment on `date`, then prints the paper copy for the home
+// and comes back to the plan, ready for "Mark plan complete".
+export async function recordStep16(tablet, planId, date) {
+  const { page } = tablet;
+  await fill(page, 'no-wider-action', { reason: 'Needs met by the practice team' });
+  await waitSaved(tablet, 'no-wider-action');
+  await fill(page, 'gp-meeting', { date, gp: 'Dr Patel', attendees: 'Case manager and patient' });
+  await waitSaved(tablet, 'gp-meeting');
+  await fill(page, 'mental-health', { status: 'done', date, tool: 'PHQ-9', outcome: 'Minimal symptoms' });
+  await waitSaved(tablet, 'mental-health');
+  await printPaperCopy(tablet, planId);
+  await goto(tablet, `#/plan/${encodeURIComponent(planId)}`);
+  await byTestId(page, 'section-lifecycle').waitFor();
+}
+
 // Takes a tablet off the network (or back on) and waits until the app's sync bar says so.
 export async function setOffline(tablet, offline) {
   await tablet.context.setOffline(offline);

@@ -8,7 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  byTestId, describeTablet, fill, goto, LANDSCAPE, PIN, setOffline, setup, signIn, unlock, waitForCaseload, waitSaved,
+  byTestId, describeTablet, fill, goto, LANDSCAPE, PIN, recordStep16, setOffline, setup, signIn, unlock, waitForCaseload, waitSaved,
 } from './helpers.mjs';
 
 let env;
@@ -50,6 +50,7 @@ describe('a home visit with no signal', () => {
       await waitSaved(t, 'case-manager');
       await fill(page, 'consent-full', { 'recipients-mdt': true, 'recipients-ambulance': true, given_by: 'patient', consent_date: '2025-06-01' });
       await waitSaved(t, 'consent-full');
+      await recordStep16(t, patient.id, '2025-06-01');
       await byTestId(page, 'mark-complete').click();
       await page.locator('[data-testid="plan-status"][data-status="complete"]').waitFor();
       await byTestId(page, 'start-review').click();

@@ -1,5 +1,5 @@
 // The paper copy in the home (issue 14): a tablet prints the red folder, which records the
-// print; the printed pages carry the plan version, the print time and the print code in
+// print (a first print is part of completing the plan, step 16); the printed pages carry the plan version, the print time and the print code in
 // words and as a QR code. A goal edit leaves the paper current; an allergy makes it out of
 // date on the plan, the caseload (badge and filter) and the reviews-due list, naming
 // "allergies". The old code, typed, says out of date (offline too); a garbage code is a
@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  byTestId, describeTablet, fill, goto, outputDir, pdfPages, PORTRAIT, setOffline, setup, signIn, waitForCaseload, waitSaved, waitStored,
+  byTestId, describeTablet, fill, goto, outputDir, pdfPages, PORTRAIT, recordStep16, setOffline, setup, signIn, waitForCaseload, waitSaved, waitStored,
 } from './helpers.mjs';
 
 let env;
@@ -100,6 +100,7 @@ describe('the paper copy in the home', () => {
     await waitSaved(tablet, 'case-manager');
     await fill(page, 'consent-full', { 'recipients-mdt': true, given_by: 'patient', consent_date: '2023-09-01' });
     await waitSaved(tablet, 'consent-full');
+    await recordStep16(tablet, patient.id, '2023-09-01');
     await byTestId(page, 'mark-complete').click();
     await page.locator('[data-testid="plan-status"][data-status="complete"]').waitFor();
     await byTestId(page, 'start-review').click();
@@ -117,11 +118,12 @@ describe('the paper copy in the home', () => {
     const plan = `#/plan/${encodeURIComponent(patient.id)}`;
     let code;
     try {
-      // Not printed yet: the plan and the caseload say so.
+      // The copy printed so the plan could be completed (step 16) still says "draft": the
+      // plan and the caseload say it is out of date.
       const row = page.locator(`[data-testid="caseload-item"][data-id="${patient.id}"]`);
-      assert.equal(await row.locator('[data-testid="caseload-paper"]').getAttribute('data-state'), 'not_printed');
+      assert.equal(await row.locator('[data-testid="caseload-paper"]').getAttribute('data-state'), 'out_of_date');
       await goto(tablet, plan);
-      assert.equal(await paperState(page), 'not_printed');
+      assert.equal(await paperState(page), 'out_of_date');
 
       // Print: the record is made (and stored) before the browser's print dialog opens.
       await goto(tablet, `${plan}/print`);

@@ -8,7 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  axeViolations, byTestId, describeTablet, fill, goto, setOffline, setup, signIn, smallTouchTargets, waitForCaseload, waitSaved,
+  axeViolations, byTestId, describeTablet, fill, goto, recordStep16, setOffline, setup, signIn, smallTouchTargets, waitForCaseload, waitSaved,
 } from './helpers.mjs';
 
 let env;
@@ -132,6 +132,7 @@ describe('conflicts, lifecycle and caseload filters', () => {
       await waitSaved(t, 'ceiling');
       await fill(page, 'consent-full', { 'recipients-mdt': true, 'recipients-ambulance': true, given_by: 'patient', consent_date: '2019-06-01' });
       await waitSaved(t, 'consent-full');
+      await recordStep16(t, patient.id, '2019-06-01');
       await byTestId(page, 'mark-complete').click();
       await page.locator('[data-testid="plan-status"][data-status="complete"]').waitFor();
 

@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  axeViolations, byTestId, describeTablet, fill, goto, PORTRAIT, setup, signIn, smallTouchTargets, waitForCaseload, waitSaved,
+  axeViolations, byTestId, describeTablet, fill, goto, PORTRAIT, recordStep16, setup, signIn, smallTouchTargets, waitForCaseload, waitSaved,
 } from './helpers.mjs';
 
 let env;
@@ -69,6 +69,7 @@ describe('review due, from the core', () => {
       await waitSaved(t, 'case-manager');
       await fill(page, 'consent-full', { 'recipients-mdt': true, given_by: 'patient', consent_date: '2023-09-01' });
       await waitSaved(t, 'consent-full');
+      await recordStep16(t, patient.id, '2023-09-01');
       await byTestId(page, 'mark-complete').click();
       await page.locator('[data-testid="plan-status"][data-status="complete"]').waitFor()
         .catch(async () => { throw new Error(`not completed: ${await byTestId(page, 'lifecycle-error').textContent()} ${await describeTablet(t)}`); });

@@ -6,7 +6,9 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { axeViolations, byTestId, describeTablet, fill, goto, LANDSCAPE, PORTRAIT, setup, signIn, smallTouchTargets, waitSaved } from './helpers.mjs';
+import {
+  axeViolations, byTestId, describeTablet, fill, goto, LANDSCAPE, PORTRAIT, recordStep16, setup, signIn, smallTouchTargets, waitSaved,
+} from './helpers.mjs';
 
 let env;
 let caseload;
@@ -94,6 +96,7 @@ describe('running the scheme', () => {
       await waitSaved(t, 'case-manager');
       await fill(page, 'consent-full', { 'recipients-mdt': true, 'recipients-ambulance': true, given_by: 'patient', consent_date: today });
       await waitSaved(t, 'consent-full');
+      await recordStep16(t, enrolled.id, today);
       await byTestId(page, 'mark-complete').click();
       await page.locator('[data-testid="plan-status"][data-status="complete"]').waitFor();
       await page.waitForFunction(() => document.querySelector('[data-testid="sync-state"]')?.dataset.state === 'online'

@@ -23,6 +23,7 @@ mod kill_loop;
 mod memory_cap;
 mod ops;
 mod paper_copy;
+mod plan_complete;
 mod postgres;
 mod process;
 mod raw;

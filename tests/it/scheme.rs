@@ -110,7 +110,7 @@ async fn upload(app: &TestApp, token: &str, csv: &str) -> (u16, Value) {
     (status, reply.json().await.unwrap())
 }
 
-/// Enrols a plan through sync: cohort, consent, case manager, complete.
+/// Enrols a plan through sync: cohort, consent, case manager, step 16's records, complete.
 async fn enrol(device: &mut Device, doc: &str, cohort: CohortCategory, start: &str) {
     assert_eq!(device.open(doc).await, Outcome::Synced);
     let edits = [
@@ -129,9 +129,15 @@ async fn enrol(device: &mut Device, doc: &str, cohort: CohortCategory, start: &s
             role: "community matron".into(),
             phone: String::new(),
         },
-        Edit::MarkComplete,
     ];
     for edit in &edits {
+        assert_eq!(device.write(doc, edit).await, Outcome::Acked, "{edit:?}");
+    }
+    // Step 16's other records, the paper copy, and "mark complete".
+    let editor = device.editor.clone().expect("welcomed");
+    let complete = redfolder_shared::testkit::completion(&device.docs[doc], &[], &editor, now_ms())
+        .expect("the records are valid");
+    for edit in &complete {
         assert_eq!(device.write(doc, edit).await, Outcome::Acked, "{edit:?}");
     }
 }
@@ -378,8 +384,9 @@ async fn month_through_the_api(app: &TestApp) {
     assert_eq!(due["by_case_manager"][0]["case_manager"], "Sam Scheme");
     assert_eq!(due["plans"][0]["patient_id"], id(4).as_str());
     assert_eq!(due["plans"][0]["state"], "overdue");
-    // Nothing was printed for this plan: the list says a paper copy is needed.
-    assert_eq!(due["plans"][0]["paper_copy"], "not_printed");
+    // The copy printed to complete the plan (step 16) still says "draft" and predates the
+    // review: the list says a new paper copy is needed.
+    assert_eq!(due["plans"][0]["paper_copy"], "out_of_date");
 
     let reply = app
         .get(

@@ -30,5 +30,6 @@ export const LABELS: Record<string, Record<string, string>> = {
   end_reason: { no_longer_high_risk: 'No longer high risk', moved_away: 'Moved away', died: 'Died', patient_declined: 'Patient declined' },
   recipient: { mdt: 'MDT', out_of_hours: 'Out-of-hours service', ambulance: 'Ambulance service', emergency_department: 'A&E', voluntary_sector: 'Voluntary sector' },
   given_by: { patient: 'The patient', lpa_holder: 'LPA holder', best_interests_decision: 'Best-interests decision' },
+  mental_health: { done: 'Done', not_indicated: 'Not indicated' },
   yes_no: { true: 'Yes', false: 'No' },
 };

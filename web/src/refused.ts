@@ -41,6 +41,9 @@ const OP_NAMES: Record<string, string> = {
   mark_entered_in_error: 'Mark an entry entered in error',
   resolve_conflict: 'Resolve a conflict',
   mark_complete: 'Mark the plan complete',
+  record_no_wider_action: 'State that no wider action is needed',
+  record_gp_meeting: 'Record the meeting with the GP',
+  record_mental_health_assessment: 'Record a mental health assessment',
   start_review: 'Start a review',
   record_review: 'Record a review',
   end_plan: 'End case management',
@@ -53,7 +56,7 @@ const FIELD_LABELS: Record<string, string> = {
 };
 const STATUS_LABELS: Record<string, string> = {
   set_dnacpr: 'dnacpr', set_resuscitation: 'dnacpr', set_goal_status: 'goal_status', set_goal_action_status: 'action_status',
-  record_no_known_allergies: 'allergy_status',
+  record_no_known_allergies: 'allergy_status', record_mental_health_assessment: 'mental_health',
 };
 
 function wordValue(op: string, key: string, value: unknown): string {

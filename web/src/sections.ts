@@ -190,6 +190,59 @@ export function planSections(ctx: SectionContext): PlanSections {
     live((p) => (p.enrolment.status === 'under_review' ? reviewGuide() : null)),
     endDetails);
 
+  // --- What "plan complete" asks for beyond consent and a case manager (seed 003 step 16
+  // and the scheme's outputs): an MDT discussion or "no wider action needed", the
+  // face-to-face meeting with the GP, a mental health assessment, the paper copy in the
+  // home. Whether the plan may be marked complete stays the core's decision (above).
+  const stepState = (p: Plan): [string, string, Child][] => {
+    const mdt = (p.mdt_discussions || []).filter((m: Entry) => !m.entered_in_error);
+    const nwa = p.no_wider_action;
+    const gp = p.gp_meeting;
+    const mh = p.mental_health_assessment;
+    const paper = p.paper_copy;
+    return [
+      ['mdt', 'MDT discussion', mdt.length
+        ? `${mdt.length === 1 ? '1 discussion' : `${mdt.length} discussions`}, last ${fmtDate(mdt[mdt.length - 1].date)}`
+        : nwa ? `No wider action needed: ${nwa.reason} (${by(nwa.recorded)})` : null],
+      ['gp', 'Face-to-face meeting with the GP', gp ? `${fmtDate(gp.date)} with ${gp.gp}; ${gp.attendees} (${by(gp.recorded)})` : null],
+      ['mental-health', 'Mental health assessment', !mh ? null : mh.status === 'done'
+        ? `Done ${fmtDate(mh.date)} with ${mh.tool}: ${mh.outcome} (${by(mh.recorded)})`
+        : `Not indicated: ${mh.reason} (${by(mh.recorded)})`],
+      ['paper', 'Paper copy in the home', paper ? `Printed (${by(paper.printed)})` : null],
+    ];
+  };
+  const completion = section('Before the plan is complete', 'section-completion',
+    h('p', { class: 'muted' }, 'Step 16: the patient discussed at an MDT (or no wider action needed), a face-to-face meeting with the GP, a mental health assessment, and the plan\u2019s paper copy in the home.'),
+    live((p) => h('dl', { class: 'facts', testid: 'completion-facts' }, ...stepState(p).flatMap(([key, term, value]) => [
+      h('dt', {}, term),
+      h('dd', { testid: `completion-${key}`, 'data-done': value ? 'true' : 'false' }, value ?? 'Not recorded'),
+    ]))),
+    h('p', { class: 'muted' }, 'Record an MDT discussion in \u201cMDT discussions\u201d below (an MDT meeting that discussed the patient adds one), and print the red folder from \u201cPrint\u201d to record the paper copy.'),
+    form({
+      key: 'no-wider-action', op: 'record_no_wider_action', submit: 'No wider action needed', collapsed: true,
+      note: 'Instead of an MDT discussion, when the patient\u2019s needs call for no wider action. Recorded with your name and the time.',
+      fields: [{ name: 'reason', label: 'Why no wider action is needed', type: 'textarea' }],
+      fill: (p) => p.no_wider_action || {},
+    }),
+    form({
+      key: 'gp-meeting', op: 'record_gp_meeting', submit: 'Record GP meeting', collapsed: true,
+      fields: [
+        { name: 'date', label: 'Date', type: 'date' }, { name: 'gp', label: 'GP' },
+        { name: 'attendees', label: 'Who else was there', hint: 'The case manager, the patient, family or carers' },
+      ],
+      fill: (p) => p.gp_meeting || {},
+    }),
+    form({
+      key: 'mental-health', op: 'record_mental_health_assessment', submit: 'Record mental health assessment', collapsed: true,
+      note: 'Done: the date, tool and outcome. Not indicated: only the reason.',
+      fields: [
+        { name: 'status', label: 'Assessment', type: 'select', labels: 'mental_health' },
+        { name: 'date', label: 'Date', type: 'date', optional: true }, { name: 'tool', label: 'Tool', hint: 'PHQ-9, GAD-7, 6CIT …' },
+        { name: 'outcome', label: 'Outcome' }, { name: 'reason', label: 'Why not indicated' },
+      ],
+      fill: (p) => p.mental_health_assessment || {},
+    }));
+
   // --- Conflicts inbox: concurrent different values of a safety-critical fact, each
   // with who set it and when, until a clinician keeps one.
   const conflictState = ctx.saveState('conflict');
@@ -564,7 +617,7 @@ export function planSections(ctx: SectionContext): PlanSections {
   }
 
   return {
-    top: [conflicts, lifecycle],
+    top: [conflicts, lifecycle, completion],
     rest: [enrolment, details, careTeam, personal, anticipatory, allergies, baselineFull, escalation, goals, decisions, texts, reviews, mdt, advice, consent],
     refresh,
   };

@@ -197,7 +197,6 @@ fn setup(plan: &Plan) -> Vec<Edit> {
         usual_cognition: String::new(),
         usual_mobility: String::new(),
     });
-    edits.push(Edit::MarkComplete);
     edits
 }
 
@@ -246,7 +245,16 @@ pub(crate) fn build(
     now_ms: i64,
 ) -> Result<PlanDoc, ApplyError> {
     let mut doc = PlanDoc::create(actor, &new_plan(plan), editor, now_ms)?;
-    doc.apply_all(&setup(plan), editor, now_ms + 1)?;
+    // Completing the plan (seed 003 step 16) takes records the workload does not hold and
+    // a paper copy of the plan as set up: the test kit's, as for the generated caseload.
+    let mut edits = setup(plan);
+    edits.extend(redfolder_shared::testkit::completion(
+        &doc,
+        &edits,
+        editor,
+        now_ms + 1,
+    )?);
+    doc.apply_all(&edits, editor, now_ms + 1)?;
     for (i, review) in plan.reviews.iter().enumerate() {
         let edits = review_edits(&doc, review)?;
         doc.apply_all(&edits, editor, now_ms + 2 + i as i64)?;

@@ -14,6 +14,8 @@
 //! - registers keep their rules ("no known allergies" never beside a listed allergy);
 //! - observations are plausible, dates are dates and past dates are not in the future;
 //! - the NHS number is a valid number in its canonical ten-digit form;
+//! - the records "plan complete" asks for keep their edits' rules, and a plan becomes
+//!   complete only when nothing blocks it ([`CarePlan::completion_problems`]);
 //! - an ended plan takes nothing but entered-in-error marks.
 //!
 //! "Before" and "after" are the plan as the *submitter* saw it: at the changes'
@@ -95,6 +97,8 @@ pub enum Rule {
     Plausibility,
     /// An NHS number that is invalid or not in canonical form.
     Identity,
+    /// The plan marked complete while something "plan complete" needs is missing.
+    Completion,
     /// A change to a plan that has ended.
     PlanEnded,
     /// The result does not read as a care plan at all.
@@ -111,6 +115,7 @@ impl Rule {
             Rule::Register => "register",
             Rule::Plausibility => "plausibility",
             Rule::Identity => "identity",
+            Rule::Completion => "completion",
             Rule::PlanEnded => "plan_ended",
             Rule::Schema => "schema",
         }
@@ -371,6 +376,57 @@ pub fn check_plans(
     if before.baseline != after.baseline {
         crate::edit::checked_baseline(after.baseline.clone())
             .map_err(|e| violation(Rule::Plausibility, format!("baseline observations: {e}")))?;
+    }
+    completion(before, after, today)?;
+    Ok(())
+}
+
+/// The records "plan complete" asks for, checked as their edits check them, and the
+/// move to complete (by marking it, or by a review that keeps it so), allowed only when
+/// nothing blocks it on the plan as the submitter left it.
+fn completion(before: &CarePlan, after: &CarePlan, today: Date) -> Result<(), Violation> {
+    use crate::edit::{checked_gp_meeting, checked_mental_health, checked_no_wider_action};
+    fn changed<T: PartialEq + Clone>(
+        before: &Option<T>,
+        after: &Option<T>,
+        what: &str,
+        check: impl FnOnce(T) -> Result<T, crate::EditError>,
+    ) -> Result<(), Violation> {
+        match after {
+            Some(record) if before.as_ref() != Some(record) => check(record.clone())
+                .map(|_| ())
+                .map_err(|e| violation(Rule::Plausibility, format!("{what}: {e}"))),
+            _ => Ok(()),
+        }
+    }
+    changed(
+        &before.no_wider_action,
+        &after.no_wider_action,
+        "no wider action needed",
+        checked_no_wider_action,
+    )?;
+    changed(
+        &before.gp_meeting,
+        &after.gp_meeting,
+        "the meeting with the GP",
+        |m| checked_gp_meeting(m, today),
+    )?;
+    changed(
+        &before.mental_health_assessment,
+        &after.mental_health_assessment,
+        "the mental health assessment",
+        |a| checked_mental_health(a, today),
+    )?;
+
+    let (b, a) = (&before.enrolment, &after.enrolment);
+    let completes =
+        a.status == PlanStatus::Complete && (b.status != a.status || b.completed != a.completed);
+    let problems = after.completion_problems();
+    if completes && !problems.is_empty() {
+        return Err(violation(
+            Rule::Completion,
+            crate::EditError::NotReadyToComplete(problems).to_string(),
+        ));
     }
     Ok(())
 }

@@ -126,6 +126,22 @@ impl PlanDoc {
         Ok(self.plan()?.conflicts)
     }
 
+    /// The plan as `edits` would leave it, validated as [`PlanDoc::apply_all`] validates
+    /// them, without writing anything: what a print of the yellow pages made in the same
+    /// visit would say, for instance.
+    pub fn preview(
+        &self,
+        edits: &[Edit],
+        editor: &Editor,
+        now_ms: i64,
+    ) -> Result<CarePlan, ApplyError> {
+        let mut plan = self.plan()?;
+        for edit in edits {
+            edit.apply_to(&mut plan, editor, now_ms)?;
+        }
+        Ok(plan)
+    }
+
     /// Validates `edit` and, if valid, records it as one change. Invalid edits change nothing.
     pub fn apply(
         &mut self,

@@ -460,6 +460,31 @@ pub enum Edit {
     RecordPaperCopy {
         fingerprint: String,
     },
+    /// States that the patient needs no MDT discussion, and why (seed 003 step 10); for
+    /// "plan complete" it stands in for an MDT discussion.
+    RecordNoWiderAction {
+        reason: String,
+    },
+    /// The face-to-face meeting with the GP responsible for the patient's care.
+    RecordGpMeeting {
+        date: String,
+        gp: String,
+        /// Who else was there (the case manager, the patient, carers).
+        attendees: String,
+    },
+    /// A mental health assessment: done (`date`, `tool`, `outcome`), or not indicated
+    /// (`reason`). Fields that do not belong to the status must be left empty.
+    RecordMentalHealthAssessment {
+        status: crate::MentalHealthStatus,
+        #[serde(default)]
+        date: Option<String>,
+        #[serde(default)]
+        tool: String,
+        #[serde(default)]
+        outcome: String,
+        #[serde(default)]
+        reason: String,
+    },
 }
 
 /// Why an edit was refused. The document is unchanged whenever one of these is returned.
@@ -501,6 +526,11 @@ pub enum EditError {
     EnteredInError(String),
     #[error("{field} does not apply to this entry")]
     NotApplicable { field: &'static str },
+    #[error("{field} is recorded only when {when}")]
+    OnlyWhen {
+        field: &'static str,
+        when: &'static str,
+    },
     #[error(
         "the text splice at {index} (deleting {delete}) is outside the text or splits a character"
     )]
@@ -610,6 +640,11 @@ impl Edit {
             | Edit::StartReview
             | Edit::EndPlan { .. }
             | Edit::RecordPaperCopy { .. } => lifecycle::apply(self, plan, &by, today)?,
+            Edit::RecordNoWiderAction { .. }
+            | Edit::RecordGpMeeting { .. }
+            | Edit::RecordMentalHealthAssessment { .. } => {
+                completion::apply(self, plan, &by, today)?
+            }
         };
         plan.last_updated = Some(by);
         touched.push(Field::LastUpdated);
@@ -619,361 +654,6 @@ impl Edit {
 
 fn resolved(plan: &mut CarePlan, field: SafetyField) {
     plan.conflicts.retain(|c| c.field != field);
-}
-
-fn set_resuscitation(plan: &mut CarePlan, decision: ResuscitationDecision) {
-    plan.dnacpr = decision.status;
-    plan.resuscitation = Some(decision);
-    resolved(plan, SafetyField::Dnacpr);
-}
-
-fn resolve(
-    plan: &mut CarePlan,
-    field: SafetyField,
-    keep: &str,
-    by: &Attribution,
-) -> Result<Vec<Field>, EditError> {
-    let conflict = plan.conflict(field).ok_or(EditError::NoConflict(field))?;
-    let kept = conflict
-        .values
-        .iter()
-        .find(|v| v.id == keep)
-        .ok_or_else(|| EditError::UnknownConflictValue {
-            field,
-            id: keep.to_owned(),
-        })?
-        .value
-        .clone();
-    // The kept value is re-recorded as the resolver's decision: they are the clinician who
-    // looked at both and chose, and the history keeps who first recorded each.
-    let touched = match kept {
-        DecisionValue::Resuscitation(mut r) => {
-            r.recorded = by.clone();
-            set_resuscitation(plan, r);
-            Field::Dnacpr
-        }
-        DecisionValue::AllergyStatement(AllergyStatement { status, .. }) => {
-            if status == AllergyStatus::NoKnownAllergies && plan.active_allergies().next().is_some()
-            {
-                return Err(EditError::AllergiesListed);
-            }
-            plan.allergy_status = Some(AllergyStatement {
-                status,
-                recorded: by.clone(),
-            });
-            Field::AllergyStatus
-        }
-        DecisionValue::AllergyEntry(_) => {
-            plan.allergy_status = Some(AllergyStatement {
-                status: AllergyStatus::AllergiesRecorded,
-                recorded: by.clone(),
-            });
-            Field::AllergyStatus
-        }
-        DecisionValue::CeilingOfTreatment(mut c) => {
-            c.recorded = by.clone();
-            plan.ceiling_of_treatment = Some(c);
-            Field::CeilingOfTreatment
-        }
-        DecisionValue::AdmissionWanted(mut a) => {
-            a.recorded = by.clone();
-            plan.admission_wanted = Some(a);
-            Field::AdmissionWanted
-        }
-        DecisionValue::PreferredPlaceOfDeath(mut p) => {
-            p.recorded = by.clone();
-            plan.preferred_place_of_death = Some(p);
-            Field::PreferredPlaceOfDeath
-        }
-        DecisionValue::Consent(mut c) => {
-            c.recorded = Some(by.clone());
-            // A kept withdrawal is the resolver's decision too: the consent register is
-            // written whole, and a change may carry no other clinician's name.
-            if let Some(w) = &mut c.withdrawn {
-                w.recorded = by.clone();
-            }
-            plan.consent = c;
-            Field::Consent
-        }
-    };
-    resolved(plan, field);
-    Ok(vec![touched])
-}
-
-fn complete(plan: &mut CarePlan, by: &Attribution, today: Date) -> Result<(), EditError> {
-    let problems = plan.completion_problems();
-    if !problems.is_empty() {
-        return Err(EditError::NotReadyToComplete(problems));
-    }
-    let e = &mut plan.enrolment;
-    e.status = PlanStatus::Complete;
-    e.completed = Some(by.clone());
-    if e.next_review_due.is_none() {
-        e.next_review_due = Some(today.add_months(e.review_interval()).to_string());
-    }
-    Ok(())
-}
-
-struct ReviewInput<'a> {
-    id: &'a str,
-    date: &'a str,
-    face_to_face: bool,
-    reviewer: &'a str,
-    attendees: &'a str,
-    notes: &'a str,
-    changes: &'a str,
-    still_in_top_5_percent: Option<bool>,
-    outcome: ReviewOutcome,
-    next_review_due: Option<&'a str>,
-}
-
-fn record_review(
-    plan: &mut CarePlan,
-    r: ReviewInput<'_>,
-    by: &Attribution,
-    today: Date,
-) -> Result<Vec<Field>, EditError> {
-    let status = plan.enrolment.status;
-    if !matches!(status, PlanStatus::Complete | PlanStatus::UnderReview) {
-        return Err(EditError::InvalidTransition {
-            from: status,
-            action: "reviewed",
-        });
-    }
-    unique_id(r.id, plan.reviews.iter().map(|v| &v.id))?;
-    let date = past_date("review date", r.date, today)?;
-    let review_day = Date::parse(&date).expect("just checked");
-    if r.notes.chars().count() > MAX_LONG {
-        return Err(EditError::TooLong {
-            field: "review notes",
-            max: MAX_LONG,
-        });
-    }
-    let reviewer = required("reviewer", r.reviewer)?;
-    let attendees = optional("attendees", r.attendees, MAX_SHORT * 2)?;
-    let changes = optional("changes", r.changes, MAX_LONG)?;
-    if r.outcome == ReviewOutcome::MoveToAnnualReview {
-        plan.enrolment.review_interval_months = Some(12);
-    }
-    let next = match (r.outcome, r.next_review_due) {
-        (ReviewOutcome::EndCaseManagement, _) => None,
-        (_, Some(next)) => {
-            let next = date_field("next review due", next)?;
-            if next <= review_day {
-                return Err(EditError::DateNotAfter {
-                    field: "next review due",
-                    after: "the review date",
-                });
-            }
-            Some(next.to_string())
-        }
-        (_, None) => Some(
-            review_day
-                .add_months(plan.enrolment.review_interval())
-                .to_string(),
-        ),
-    };
-    plan.reviews.push(Review {
-        id: r.id.to_owned(),
-        date: date.clone(),
-        face_to_face: r.face_to_face,
-        reviewer,
-        attendees,
-        notes: autosurgeon::Text::with_value(r.notes),
-        changes,
-        still_in_top_5_percent: r.still_in_top_5_percent,
-        outcome: r.outcome,
-        next_review_due: next.clone(),
-        recorded: by.clone(),
-        entered_in_error: None,
-    });
-    if r.outcome == ReviewOutcome::EndCaseManagement {
-        plan.enrolment.status = PlanStatus::Ended;
-        plan.enrolment.next_review_due = None;
-        plan.enrolment.ended = Some(PlanEnd {
-            reason: EndReason::NoLongerHighRisk,
-            date,
-            recorded: by.clone(),
-        });
-    } else {
-        // Continuing means the plan in the home is complete again, so the same rules hold.
-        plan.enrolment.next_review_due = None;
-        complete(plan, by, today)?;
-        plan.enrolment.next_review_due = next;
-    }
-    Ok(vec![Field::Reviews, Field::Enrolment])
-}
-
-fn live_goal<'a>(plan: &'a mut CarePlan, id: &str) -> Result<&'a mut Goal, EditError> {
-    let goal = plan
-        .goals
-        .iter_mut()
-        .find(|g| g.id == id)
-        .ok_or_else(|| EditError::UnknownEntry(id.to_owned()))?;
-    if goal.entered_in_error.is_some() {
-        return Err(EditError::AlreadyEnteredInError(id.to_owned()));
-    }
-    Ok(goal)
-}
-
-fn mark_entered_in_error(
-    plan: &mut CarePlan,
-    list: EntryList,
-    id: &str,
-    by: &Attribution,
-) -> Result<Vec<Field>, EditError> {
-    macro_rules! slot {
-        ($field:ident) => {
-            plan.$field
-                .iter_mut()
-                .find(|e| e.id == id)
-                .map(|e| &mut e.entered_in_error)
-        };
-    }
-    let (slot, field) = match list {
-        EntryList::Conditions => (slot!(conditions), Field::Conditions),
-        EntryList::Medications => (slot!(medications), Field::Medications),
-        EntryList::KeyContacts => (slot!(key_contacts), Field::KeyContacts),
-        EntryList::CareTeam => (slot!(care_team), Field::CareTeam),
-        EntryList::Allergies => (slot!(allergies), Field::Allergies),
-        EntryList::EscalationPlans => (slot!(escalation_plans), Field::EscalationPlans),
-        EntryList::Goals => (slot!(goals), Field::Goals),
-        EntryList::Reviews => (slot!(reviews), Field::Reviews),
-        EntryList::MdtDiscussions => (slot!(mdt_discussions), Field::MdtDiscussions),
-        EntryList::Advice => (slot!(advice), Field::Advice),
-    };
-    let slot = slot.ok_or_else(|| EditError::UnknownEntry(id.to_owned()))?;
-    if slot.is_some() {
-        return Err(EditError::AlreadyEnteredInError(id.to_owned()));
-    }
-    *slot = Some(EnteredInError { by: by.clone() });
-    let mut touched = vec![field];
-    // With its last allergy withdrawn the plan no longer says anything about allergies:
-    // neither "allergies recorded" nor, without someone checking, "none known".
-    if list == EntryList::Allergies
-        && plan.active_allergies().next().is_none()
-        && plan
-            .allergy_status
-            .as_ref()
-            .is_some_and(|s| s.status == AllergyStatus::AllergiesRecorded)
-        && plan.conflict(SafetyField::Allergies).is_none()
-    {
-        plan.allergy_status = Some(AllergyStatement {
-            status: AllergyStatus::NotRecorded,
-            recorded: by.clone(),
-        });
-        touched.push(Field::AllergyStatus);
-    }
-    Ok(touched)
-}
-
-fn set_text(
-    plan: &mut CarePlan,
-    target: &TextTarget,
-    change: impl FnOnce(&mut autosurgeon::Text, &'static str) -> Result<(), EditError>,
-) -> Result<Vec<Field>, EditError> {
-    let (text, name, field) = match target {
-        TextTarget::ExacerbationPlan => (
-            &mut plan.exacerbation_plan,
-            "exacerbation plan",
-            Field::ExacerbationPlan,
-        ),
-        TextTarget::SelfManagementAdvice => (
-            &mut plan.self_management_advice,
-            "self-management advice",
-            Field::SelfManagementAdvice,
-        ),
-        TextTarget::EquipmentAndServices => (
-            &mut plan.equipment_and_services,
-            "equipment and services",
-            Field::EquipmentAndServices,
-        ),
-        TextTarget::EscalationPlan { id } => {
-            let e = plan
-                .escalation_plans
-                .iter_mut()
-                .find(|e| &e.id == id)
-                .ok_or_else(|| EditError::UnknownEntry(id.clone()))?;
-            (&mut e.plan, "escalation plan", Field::EscalationPlans)
-        }
-        TextTarget::ReviewNotes { id } => {
-            let r = plan
-                .reviews
-                .iter_mut()
-                .find(|r| &r.id == id)
-                .ok_or_else(|| EditError::UnknownEntry(id.clone()))?;
-            (&mut r.notes, "review notes", Field::Reviews)
-        }
-    };
-    change(text, name)?;
-    Ok(vec![field])
-}
-
-fn replace_text(
-    text: &mut autosurgeon::Text,
-    field: &'static str,
-    value: &str,
-) -> Result<(), EditError> {
-    // Not trimmed: this is what is in the editor while someone types, and a trailing space
-    // is the start of their next word.
-    if value.chars().count() > MAX_LONG {
-        return Err(EditError::TooLong {
-            field,
-            max: MAX_LONG,
-        });
-    }
-    text.update(value);
-    Ok(())
-}
-
-fn splice_text(
-    text: &mut autosurgeon::Text,
-    field: &'static str,
-    index: usize,
-    delete: usize,
-    insert: &str,
-) -> Result<(), EditError> {
-    let current = text.as_str();
-    let end = index
-        .checked_add(delete)
-        .filter(|&end| end <= current.len());
-    let fits =
-        end.is_some_and(|end| current.is_char_boundary(index) && current.is_char_boundary(end));
-    if !fits {
-        return Err(EditError::SpliceOutOfRange { index, delete });
-    }
-    if current.len() - delete + insert.len() > MAX_LONG {
-        return Err(EditError::TooLong {
-            field,
-            max: MAX_LONG,
-        });
-    }
-    text.splice(index, delete as isize, insert);
-    Ok(())
-}
-
-/// Checks every observation against a plausible range for an adult at rest, so a slip of
-/// the finger (a pulse of 800) is caught before a crew compares against it.
-pub(crate) fn checked_baseline(b: BaselineObservations) -> Result<BaselineObservations, EditError> {
-    plausible("pulse", b.pulse_bpm, 20, 250)?;
-    plausible("systolic blood pressure", b.systolic_mmhg, 50, 300)?;
-    plausible("diastolic blood pressure", b.diastolic_mmhg, 20, 200)?;
-    plausible("respiratory rate", b.respiratory_rate, 4, 70)?;
-    plausible("SpO2", b.spo2_percent, 50, 100)?;
-    plausible(
-        "temperature (tenths of °C)",
-        b.temperature_decidegrees,
-        300,
-        450,
-    )?;
-    plausible("peak flow (L/min)", b.peak_flow_l_min, 30, 900)?;
-    plausible("weight (tenths of kg)", b.weight_decikg, 200, 3000)?;
-    if let (Some(s), Some(d)) = (b.systolic_mmhg, b.diastolic_mmhg)
-        && d >= s
-    {
-        return Err(EditError::DiastolicAboveSystolic);
-    }
-    Ok(b)
 }
 
 /// The live entry `id` of a list, for a correction in place.
@@ -1072,7 +752,11 @@ fn unique_id<'a>(
     Ok(())
 }
 
+pub(crate) use clinical::checked_baseline;
+pub(crate) use completion::{checked_gp_meeting, checked_mental_health, checked_no_wider_action};
+
 mod clinical;
+mod completion;
 mod decisions;
 mod lifecycle;
 mod patient;

@@ -122,6 +122,9 @@ fn doc_key(field: &str) -> Option<&'static str> {
         "advice",
         "consent",
         "last_updated",
+        "no_wider_action",
+        "gp_meeting",
+        "mental_health_assessment",
     ];
     if field == "resuscitation" {
         return Some("dnacpr");

@@ -86,7 +86,8 @@ pub use edit::{Edit, EditError, Editor, EntryList, TextTarget};
 pub use history::{AttributionProblem, ChangeRecord, FieldChange, change_note};
 pub use lifecycle::{
     CaseManager, CohortCategory, CompletionProblem, DEFAULT_REVIEW_INTERVAL_MONTHS, EndReason,
-    Enrolment, PlanEnd, PlanStatus, ReviewOutcome, Tier,
+    Enrolment, GpMeeting, MentalHealthAssessment, MentalHealthStatus, NoWiderAction, PlanEnd,
+    PlanStatus, ReviewOutcome, Tier,
 };
 pub use nhs::{NhsNumber, NhsNumberError};
 pub use plan::{

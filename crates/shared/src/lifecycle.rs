@@ -1,9 +1,12 @@
 //! Enrolment and the plan's lifecycle: draft → complete → under review → … → ended.
 //!
 //! "Plan complete" (seed 003, Appendix 1 step 16) means consent is recorded, a case manager
-//! is named until the next review and, for the severe tier, an emergency treatment plan is
-//! in place. A plan with an unresolved safety-critical conflict is not complete either: the
-//! copy in the red folder would be ambiguous. An ended plan stays readable but takes no
+//! is named until the next review, the patient has been discussed at an MDT (or someone
+//! stated that no wider action is needed), the GP has met the patient face to face, a
+//! mental health assessment is recorded (or why none is indicated), the paper copy is in
+//! the home and, for the severe tier, an emergency treatment plan is in place. A plan with
+//! an unresolved safety-critical conflict is not complete either: the copy in the red
+//! folder would be ambiguous. An ended plan stays readable but takes no
 //! edits except corrections (marking an entry entered-in-error).
 
 use autosurgeon::{Hydrate, Reconcile};
@@ -11,6 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::decision::{DnacprStatus, SafetyField};
 use crate::plan::{Attribution, CarePlan};
+
+mod completion;
+
+pub use completion::{GpMeeting, MentalHealthAssessment, MentalHealthStatus, NoWiderAction};
 
 /// The episode of care (EpisodeOfCare).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Reconcile, Hydrate, Serialize)]
@@ -171,6 +178,12 @@ pub enum CompletionProblem {
     ConsentNotRecorded,
     ConsentWithdrawn,
     NoCaseManager,
+    /// Neither an MDT discussion nor "no wider action needed" is recorded.
+    NoMdtDiscussion,
+    NoGpMeeting,
+    NoMentalHealthAssessment,
+    /// No paper copy of the plan is recorded as left in the home.
+    NoPaperCopy,
     /// Tier "severe" needs a resuscitation decision and a ceiling of treatment.
     NoEmergencyTreatmentPlan,
     UnresolvedConflict(SafetyField),
@@ -182,6 +195,18 @@ impl std::fmt::Display for CompletionProblem {
             CompletionProblem::ConsentNotRecorded => f.write_str("consent is not recorded"),
             CompletionProblem::ConsentWithdrawn => f.write_str("consent has been withdrawn"),
             CompletionProblem::NoCaseManager => f.write_str("no case manager is named"),
+            CompletionProblem::NoMdtDiscussion => f.write_str(
+                "no MDT discussion is recorded, and nobody has stated that no wider action is needed",
+            ),
+            CompletionProblem::NoGpMeeting => {
+                f.write_str("no face-to-face meeting with the GP is recorded")
+            }
+            CompletionProblem::NoMentalHealthAssessment => f.write_str(
+                "no mental health assessment is recorded (or why one is not indicated)",
+            ),
+            CompletionProblem::NoPaperCopy => {
+                f.write_str("no paper copy of the plan is recorded as left in the home")
+            }
             CompletionProblem::NoEmergencyTreatmentPlan => f.write_str(
                 "tier severe needs an emergency treatment plan (resuscitation decision and ceiling of treatment)",
             ),
@@ -203,6 +228,20 @@ impl CarePlan {
         }
         if self.enrolment.case_manager.is_none() {
             problems.push(CompletionProblem::NoCaseManager);
+        }
+        // An MDT meeting that discussed the patient writes an MDT discussion entry, so it
+        // counts here like one recorded by hand; an entry marked entered in error does not.
+        if self.active_mdt_discussions().next().is_none() && self.no_wider_action.is_none() {
+            problems.push(CompletionProblem::NoMdtDiscussion);
+        }
+        if self.gp_meeting.is_none() {
+            problems.push(CompletionProblem::NoGpMeeting);
+        }
+        if self.mental_health_assessment.is_none() {
+            problems.push(CompletionProblem::NoMentalHealthAssessment);
+        }
+        if self.paper_copy.is_none() {
+            problems.push(CompletionProblem::NoPaperCopy);
         }
         if self.enrolment.tier == Some(Tier::Severe)
             && (self.dnacpr == DnacprStatus::NotRecorded || self.ceiling_of_treatment.is_none())

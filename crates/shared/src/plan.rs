@@ -65,6 +65,12 @@ pub struct CarePlan {
     pub mdt_discussions: Vec<MdtDiscussion>,
     pub advice: Vec<Advice>,
     pub consent: Consent,
+    /// "No wider action needed": the patient needs no MDT discussion (step 10).
+    pub no_wider_action: Option<crate::NoWiderAction>,
+    /// The face-to-face meeting with the GP (section 4.2).
+    pub gp_meeting: Option<crate::GpMeeting>,
+    /// The mental health assessment, or why none is indicated (section 4.2).
+    pub mental_health_assessment: Option<crate::MentalHealthAssessment>,
     /// Who last changed the plan and when.
     pub last_updated: Option<Attribution>,
     /// The last print of the yellow pages recorded for the home.

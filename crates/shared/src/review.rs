@@ -196,10 +196,14 @@ mod tests {
         let setup: Vec<Edit> = serde_json::from_value(serde_json::json!([
             {"op": "record_consent", "recipients": ["mdt"], "given_by": "patient", "consent_date": "2026-01-10"},
             {"op": "set_case_manager", "name": "Nurse One", "role": "community matron", "phone": "01234"},
-            {"op": "mark_complete"},
         ]))
         .unwrap();
-        for edit in before.iter().chain(&setup).chain(after) {
+        for edit in before.iter().chain(&setup) {
+            doc.apply(edit, &editor, now)
+                .unwrap_or_else(|e| panic!("{edit:?}: {e}"));
+        }
+        let complete = crate::testkit::completion(&doc, &[], &editor, now).unwrap();
+        for edit in complete.iter().chain(after) {
             doc.apply(edit, &editor, now)
                 .unwrap_or_else(|e| panic!("{edit:?}: {e}"));
         }

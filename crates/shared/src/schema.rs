@@ -199,6 +199,9 @@ pub(crate) fn read_plan(doc: &AutoCommit, require_patient: bool) -> Result<CareP
             mdt_discussions: prop_or_default(doc, "mdt_discussions")?,
             advice: prop_or_default(doc, "advice")?,
             consent: decisions.consent,
+            no_wider_action: prop_or_default(doc, "no_wider_action")?,
+            gp_meeting: prop_or_default(doc, "gp_meeting")?,
+            mental_health_assessment: prop_or_default(doc, "mental_health_assessment")?,
             last_updated: latest_update(doc)?,
             paper_copy: latest_paper_copy(doc)?,
             conflicts: decisions.conflicts,
@@ -242,11 +245,14 @@ pub enum Field {
     Consent,
     LastUpdated,
     PaperCopy,
+    NoWiderAction,
+    GpMeeting,
+    MentalHealthAssessment,
 }
 
 impl Field {
     /// Every field, in document order.
-    pub const ALL: [Field; 28] = [
+    pub const ALL: [Field; 31] = [
         Field::SchemaVersion,
         Field::Patient,
         Field::Enrolment,
@@ -275,6 +281,9 @@ impl Field {
         Field::Consent,
         Field::LastUpdated,
         Field::PaperCopy,
+        Field::NoWiderAction,
+        Field::GpMeeting,
+        Field::MentalHealthAssessment,
     ];
 
     /// The key the field is stored under at the document's root.
@@ -308,6 +317,9 @@ impl Field {
             Field::Consent => "consent",
             Field::LastUpdated => "last_updated",
             Field::PaperCopy => "paper_copy",
+            Field::NoWiderAction => "no_wider_action",
+            Field::GpMeeting => "gp_meeting",
+            Field::MentalHealthAssessment => "mental_health_assessment",
         }
     }
 
@@ -347,6 +359,9 @@ impl Field {
             Field::Consent => "consent",
             Field::LastUpdated => "the last-updated stamp",
             Field::PaperCopy => "the paper copy in the home",
+            Field::NoWiderAction => "the statement that no wider action is needed",
+            Field::GpMeeting => "the face-to-face meeting with the GP",
+            Field::MentalHealthAssessment => "the mental health assessment",
         }
     }
 }
@@ -511,6 +526,14 @@ pub(crate) fn write_field(
         Field::Consent => fresh(doc, "consent", Some(&plan.consent)),
         Field::LastUpdated => reconcile_prop(doc, ROOT, "last_updated", &plan.last_updated),
         Field::PaperCopy => fresh(doc, "paper_copy", plan.paper_copy.as_ref()),
+        // Each is one record with its own attribution, written whole (a register).
+        Field::NoWiderAction => fresh(doc, "no_wider_action", plan.no_wider_action.as_ref()),
+        Field::GpMeeting => fresh(doc, "gp_meeting", plan.gp_meeting.as_ref()),
+        Field::MentalHealthAssessment => fresh(
+            doc,
+            "mental_health_assessment",
+            plan.mental_health_assessment.as_ref(),
+        ),
     }
 }
 

@@ -532,7 +532,6 @@ pub fn plan(rng: &mut Rng, i: usize) -> GeneratedPlan {
         usual_cognition: "Alert, orientated".to_owned(),
         usual_mobility: "Walks with a frame indoors".to_owned(),
     });
-    setup.push(Edit::MarkComplete);
     let count = rng.range(2, 7) as usize;
     GeneratedPlan {
         id: format!("plan-{i:06}"),
@@ -613,15 +612,59 @@ pub fn visit_edits(rng: &mut Rng, prefix: &str, n: usize) -> Vec<Edit> {
 }
 
 impl GeneratedPlan {
-    /// Builds the document: the creation change, one change for the setup, one per review.
+    /// Builds the document: the creation change, one change for the setup (which ends by
+    /// completing the plan), one per review.
     pub fn build(&self, actor: ActorId) -> Result<PlanDoc, ApplyError> {
         let mut doc = PlanDoc::create(actor, &self.new, &self.editor, self.created_ms)?;
-        doc.apply_all(&self.setup, &self.editor, self.created_ms + 60_000)?;
+        let at = self.created_ms + 60_000;
+        let mut setup = self.setup.clone();
+        setup.extend(completion(&doc, &self.setup, &self.editor, at)?);
+        doc.apply_all(&setup, &self.editor, at)?;
         for (at, review) in &self.reviews {
             doc.apply_all(review, &self.editor, *at)?;
         }
         Ok(doc)
     }
+}
+
+/// What completes a plan that already has consent and a case manager, once `edits` are
+/// applied to `doc` by `editor` at `now_ms`: "no wider action needed", the meeting with the
+/// GP and a mental health assessment (dated the day of `now_ms`), a paper copy of the plan
+/// as they leave it, and [`Edit::MarkComplete`]. Append them to `edits` and apply the lot.
+pub fn completion(
+    doc: &PlanDoc,
+    edits: &[Edit],
+    editor: &Editor,
+    now_ms: i64,
+) -> Result<Vec<Edit>, ApplyError> {
+    let today = crate::Date::from_unix_ms(now_ms).to_string();
+    let mut records = vec![
+        Edit::RecordNoWiderAction {
+            reason: "Needs met by the practice team".to_owned(),
+        },
+        Edit::RecordGpMeeting {
+            date: today.clone(),
+            gp: "Dr Patel".to_owned(),
+            attendees: "case manager and patient".to_owned(),
+        },
+        Edit::RecordMentalHealthAssessment {
+            status: crate::MentalHealthStatus::Done,
+            date: Some(today),
+            tool: "PHQ-9".to_owned(),
+            outcome: "No depression".to_owned(),
+            reason: String::new(),
+        },
+    ];
+    let all: Vec<Edit> = edits.iter().chain(&records).cloned().collect();
+    let printed = doc
+        .preview(&all, editor, now_ms)?
+        .summary_fingerprint()
+        .whole;
+    records.push(Edit::RecordPaperCopy {
+        fingerprint: printed,
+    });
+    records.push(Edit::MarkComplete);
+    Ok(records)
 }
 
 /// A clinician signed in as `user_id`, named `user_name`.

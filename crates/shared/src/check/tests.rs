@@ -548,3 +548,5 @@ fn concurrent_updates_of_one_entry_keep_each_attribution_whole() {
     )
     .unwrap();
 }
+
+mod completion;

@@ -347,3 +347,175 @@ pub(super) fn apply(
     };
     Ok(touched)
 }
+
+fn live_goal<'a>(plan: &'a mut CarePlan, id: &str) -> Result<&'a mut Goal, EditError> {
+    let goal = plan
+        .goals
+        .iter_mut()
+        .find(|g| g.id == id)
+        .ok_or_else(|| EditError::UnknownEntry(id.to_owned()))?;
+    if goal.entered_in_error.is_some() {
+        return Err(EditError::AlreadyEnteredInError(id.to_owned()));
+    }
+    Ok(goal)
+}
+
+fn mark_entered_in_error(
+    plan: &mut CarePlan,
+    list: EntryList,
+    id: &str,
+    by: &Attribution,
+) -> Result<Vec<Field>, EditError> {
+    macro_rules! slot {
+        ($field:ident) => {
+            plan.$field
+                .iter_mut()
+                .find(|e| e.id == id)
+                .map(|e| &mut e.entered_in_error)
+        };
+    }
+    let (slot, field) = match list {
+        EntryList::Conditions => (slot!(conditions), Field::Conditions),
+        EntryList::Medications => (slot!(medications), Field::Medications),
+        EntryList::KeyContacts => (slot!(key_contacts), Field::KeyContacts),
+        EntryList::CareTeam => (slot!(care_team), Field::CareTeam),
+        EntryList::Allergies => (slot!(allergies), Field::Allergies),
+        EntryList::EscalationPlans => (slot!(escalation_plans), Field::EscalationPlans),
+        EntryList::Goals => (slot!(goals), Field::Goals),
+        EntryList::Reviews => (slot!(reviews), Field::Reviews),
+        EntryList::MdtDiscussions => (slot!(mdt_discussions), Field::MdtDiscussions),
+        EntryList::Advice => (slot!(advice), Field::Advice),
+    };
+    let slot = slot.ok_or_else(|| EditError::UnknownEntry(id.to_owned()))?;
+    if slot.is_some() {
+        return Err(EditError::AlreadyEnteredInError(id.to_owned()));
+    }
+    *slot = Some(EnteredInError { by: by.clone() });
+    let mut touched = vec![field];
+    // With its last allergy withdrawn the plan no longer says anything about allergies:
+    // neither "allergies recorded" nor, without someone checking, "none known".
+    if list == EntryList::Allergies
+        && plan.active_allergies().next().is_none()
+        && plan
+            .allergy_status
+            .as_ref()
+            .is_some_and(|s| s.status == AllergyStatus::AllergiesRecorded)
+        && plan.conflict(SafetyField::Allergies).is_none()
+    {
+        plan.allergy_status = Some(AllergyStatement {
+            status: AllergyStatus::NotRecorded,
+            recorded: by.clone(),
+        });
+        touched.push(Field::AllergyStatus);
+    }
+    Ok(touched)
+}
+
+fn set_text(
+    plan: &mut CarePlan,
+    target: &TextTarget,
+    change: impl FnOnce(&mut autosurgeon::Text, &'static str) -> Result<(), EditError>,
+) -> Result<Vec<Field>, EditError> {
+    let (text, name, field) = match target {
+        TextTarget::ExacerbationPlan => (
+            &mut plan.exacerbation_plan,
+            "exacerbation plan",
+            Field::ExacerbationPlan,
+        ),
+        TextTarget::SelfManagementAdvice => (
+            &mut plan.self_management_advice,
+            "self-management advice",
+            Field::SelfManagementAdvice,
+        ),
+        TextTarget::EquipmentAndServices => (
+            &mut plan.equipment_and_services,
+            "equipment and services",
+            Field::EquipmentAndServices,
+        ),
+        TextTarget::EscalationPlan { id } => {
+            let e = plan
+                .escalation_plans
+                .iter_mut()
+                .find(|e| &e.id == id)
+                .ok_or_else(|| EditError::UnknownEntry(id.clone()))?;
+            (&mut e.plan, "escalation plan", Field::EscalationPlans)
+        }
+        TextTarget::ReviewNotes { id } => {
+            let r = plan
+                .reviews
+                .iter_mut()
+                .find(|r| &r.id == id)
+                .ok_or_else(|| EditError::UnknownEntry(id.clone()))?;
+            (&mut r.notes, "review notes", Field::Reviews)
+        }
+    };
+    change(text, name)?;
+    Ok(vec![field])
+}
+
+fn replace_text(
+    text: &mut autosurgeon::Text,
+    field: &'static str,
+    value: &str,
+) -> Result<(), EditError> {
+    // Not trimmed: this is what is in the editor while someone types, and a trailing space
+    // is the start of their next word.
+    if value.chars().count() > MAX_LONG {
+        return Err(EditError::TooLong {
+            field,
+            max: MAX_LONG,
+        });
+    }
+    text.update(value);
+    Ok(())
+}
+
+fn splice_text(
+    text: &mut autosurgeon::Text,
+    field: &'static str,
+    index: usize,
+    delete: usize,
+    insert: &str,
+) -> Result<(), EditError> {
+    let current = text.as_str();
+    let end = index
+        .checked_add(delete)
+        .filter(|&end| end <= current.len());
+    let fits =
+        end.is_some_and(|end| current.is_char_boundary(index) && current.is_char_boundary(end));
+    if !fits {
+        return Err(EditError::SpliceOutOfRange { index, delete });
+    }
+    if current.len() - delete + insert.len() > MAX_LONG {
+        return Err(EditError::TooLong {
+            field,
+            max: MAX_LONG,
+        });
+    }
+    text.splice(index, delete as isize, insert);
+    Ok(())
+}
+
+/// Checks every observation against a plausible range for an adult at rest, so a slip of
+/// the finger (a pulse of 800) is caught before a crew compares against it.
+pub(crate) fn checked_baseline(b: BaselineObservations) -> Result<BaselineObservations, EditError> {
+    plausible("pulse", b.pulse_bpm, 20, 250)?;
+    plausible("systolic blood pressure", b.systolic_mmhg, 50, 300)?;
+    plausible("diastolic blood pressure", b.diastolic_mmhg, 20, 200)?;
+    plausible("respiratory rate", b.respiratory_rate, 4, 70)?;
+    plausible("SpO2", b.spo2_percent, 50, 100)?;
+    plausible(
+        "temperature (tenths of °C)",
+        b.temperature_decidegrees,
+        300,
+        450,
+    )?;
+    plausible("peak flow (L/min)", b.peak_flow_l_min, 30, 900)?;
+    plausible("weight (tenths of kg)", b.weight_decikg, 200, 3000)?;
+    if let (Some(s), Some(d)) = (b.systolic_mmhg, b.diastolic_mmhg)
+        && d >= s
+    {
+        return Err(EditError::DiastolicAboveSystolic);
+    }
+    Ok(b)
+}

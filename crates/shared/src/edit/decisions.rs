@@ -138,3 +138,82 @@ pub(super) fn apply(
     };
     Ok(touched)
 }
+
+fn set_resuscitation(plan: &mut CarePlan, decision: ResuscitationDecision) {
+    plan.dnacpr = decision.status;
+    plan.resuscitation = Some(decision);
+    resolved(plan, SafetyField::Dnacpr);
+}
+
+fn resolve(
+    plan: &mut CarePlan,
+    field: SafetyField,
+    keep: &str,
+    by: &Attribution,
+) -> Result<Vec<Field>, EditError> {
+    let conflict = plan.conflict(field).ok_or(EditError::NoConflict(field))?;
+    let kept = conflict
+        .values
+        .iter()
+        .find(|v| v.id == keep)
+        .ok_or_else(|| EditError::UnknownConflictValue {
+            field,
+            id: keep.to_owned(),
+        })?
+        .value
+        .clone();
+    // The kept value is re-recorded as the resolver's decision: they are the clinician who
+    // looked at both and chose, and the history keeps who first recorded each.
+    let touched = match kept {
+        DecisionValue::Resuscitation(mut r) => {
+            r.recorded = by.clone();
+            set_resuscitation(plan, r);
+            Field::Dnacpr
+        }
+        DecisionValue::AllergyStatement(AllergyStatement { status, .. }) => {
+            if status == AllergyStatus::NoKnownAllergies && plan.active_allergies().next().is_some()
+            {
+                return Err(EditError::AllergiesListed);
+            }
+            plan.allergy_status = Some(AllergyStatement {
+                status,
+                recorded: by.clone(),
+            });
+            Field::AllergyStatus
+        }
+        DecisionValue::AllergyEntry(_) => {
+            plan.allergy_status = Some(AllergyStatement {
+                status: AllergyStatus::AllergiesRecorded,
+                recorded: by.clone(),
+            });
+            Field::AllergyStatus
+        }
+        DecisionValue::CeilingOfTreatment(mut c) => {
+            c.recorded = by.clone();
+            plan.ceiling_of_treatment = Some(c);
+            Field::CeilingOfTreatment
+        }
+        DecisionValue::AdmissionWanted(mut a) => {
+            a.recorded = by.clone();
+            plan.admission_wanted = Some(a);
+            Field::AdmissionWanted
+        }
+        DecisionValue::PreferredPlaceOfDeath(mut p) => {
+            p.recorded = by.clone();
+            plan.preferred_place_of_death = Some(p);
+            Field::PreferredPlaceOfDeath
+        }
+        DecisionValue::Consent(mut c) => {
+            c.recorded = Some(by.clone());
+            // A kept withdrawal is the resolver's decision too: the consent register is
+            // written whole, and a change may carry no other clinician's name.
+            if let Some(w) = &mut c.withdrawn {
+                w.recorded = by.clone();
+            }
+            plan.consent = c;
+            Field::Consent
+        }
+    };
+    resolved(plan, field);
+    Ok(vec![touched])
+}

@@ -125,3 +125,107 @@ pub(super) fn apply(
     };
     Ok(touched)
 }
+
+fn complete(plan: &mut CarePlan, by: &Attribution, today: Date) -> Result<(), EditError> {
+    let problems = plan.completion_problems();
+    if !problems.is_empty() {
+        return Err(EditError::NotReadyToComplete(problems));
+    }
+    let e = &mut plan.enrolment;
+    e.status = PlanStatus::Complete;
+    e.completed = Some(by.clone());
+    if e.next_review_due.is_none() {
+        e.next_review_due = Some(today.add_months(e.review_interval()).to_string());
+    }
+    Ok(())
+}
+
+struct ReviewInput<'a> {
+    id: &'a str,
+    date: &'a str,
+    face_to_face: bool,
+    reviewer: &'a str,
+    attendees: &'a str,
+    notes: &'a str,
+    changes: &'a str,
+    still_in_top_5_percent: Option<bool>,
+    outcome: ReviewOutcome,
+    next_review_due: Option<&'a str>,
+}
+
+fn record_review(
+    plan: &mut CarePlan,
+    r: ReviewInput<'_>,
+    by: &Attribution,
+    today: Date,
+) -> Result<Vec<Field>, EditError> {
+    let status = plan.enrolment.status;
+    if !matches!(status, PlanStatus::Complete | PlanStatus::UnderReview) {
+        return Err(EditError::InvalidTransition {
+            from: status,
+            action: "reviewed",
+        });
+    }
+    unique_id(r.id, plan.reviews.iter().map(|v| &v.id))?;
+    let date = past_date("review date", r.date, today)?;
+    let review_day = Date::parse(&date).expect("just checked");
+    if r.notes.chars().count() > MAX_LONG {
+        return Err(EditError::TooLong {
+            field: "review notes",
+            max: MAX_LONG,
+        });
+    }
+    let reviewer = required("reviewer", r.reviewer)?;
+    let attendees = optional("attendees", r.attendees, MAX_SHORT * 2)?;
+    let changes = optional("changes", r.changes, MAX_LONG)?;
+    if r.outcome == ReviewOutcome::MoveToAnnualReview {
+        plan.enrolment.review_interval_months = Some(12);
+    }
+    let next = match (r.outcome, r.next_review_due) {
+        (ReviewOutcome::EndCaseManagement, _) => None,
+        (_, Some(next)) => {
+            let next = date_field("next review due", next)?;
+            if next <= review_day {
+                return Err(EditError::DateNotAfter {
+                    field: "next review due",
+                    after: "the review date",
+                });
+            }
+            Some(next.to_string())
+        }
+        (_, None) => Some(
+            review_day
+                .add_months(plan.enrolment.review_interval())
+                .to_string(),
+        ),
+    };
+    plan.reviews.push(Review {
+        id: r.id.to_owned(),
+        date: date.clone(),
+        face_to_face: r.face_to_face,
+        reviewer,
+        attendees,
+        notes: autosurgeon::Text::with_value(r.notes),
+        changes,
+        still_in_top_5_percent: r.still_in_top_5_percent,
+        outcome: r.outcome,
+        next_review_due: next.clone(),
+        recorded: by.clone(),
+        entered_in_error: None,
+    });
+    if r.outcome == ReviewOutcome::EndCaseManagement {
+        plan.enrolment.status = PlanStatus::Ended;
+        plan.enrolment.next_review_due = None;
+        plan.enrolment.ended = Some(PlanEnd {
+            reason: EndReason::NoLongerHighRisk,
+            date,
+            recorded: by.clone(),
+        });
+    } else {
+        // Continuing means the plan in the home is complete again, so the same rules hold.
+        plan.enrolment.next_review_due = None;
+        complete(plan, by, today)?;
+        plan.enrolment.next_review_due = next;
+    }
+    Ok(vec![Field::Reviews, Field::Enrolment])
+}

@@ -36,6 +36,14 @@ fn plan_with(setup: &[Edit]) -> PlanDoc {
 }
 
 /// Applies `edit` after `setup` and checks it is refused with `message`, changing nothing.
+/// What step 16 asks for besides consent and a case manager, on a plan given `setup`:
+/// the records and a paper copy (without marking the plan complete).
+fn step_16(setup: &[Edit]) -> Vec<Edit> {
+    let mut edits = crate::testkit::completion(&plan_with(setup), &[], &editor(), NOW).unwrap();
+    edits.pop();
+    edits
+}
+
 fn check(setup: &[Edit], edit: Edit, message: &str) {
     let mut doc = plan_with(setup);
     let heads = doc.heads();
@@ -524,7 +532,11 @@ fn completion_needs_consent_a_case_manager_and_for_severe_an_emergency_plan() {
     check(
         &[],
         Edit::MarkComplete,
-        "the plan cannot be marked complete: consent is not recorded; no case manager is named",
+        "the plan cannot be marked complete: consent is not recorded; no case manager is named; \
+         no MDT discussion is recorded, and nobody has stated that no wider action is needed; \
+         no face-to-face meeting with the GP is recorded; \
+         no mental health assessment is recorded (or why one is not indicated); \
+         no paper copy of the plan is recorded as left in the home",
     );
     let severe = Edit::SetEnrolment {
         cohort: Some(CohortCategory::RiskTool),
@@ -532,24 +544,26 @@ fn completion_needs_consent_a_case_manager_and_for_severe_an_emergency_plan() {
         start_date: Some("2026-10-01".into()),
         review_interval_months: None,
     };
+    let base = [consent(), case_manager(), severe.clone()];
     check(
-        &[consent(), case_manager(), severe.clone()],
+        &[&base[..], &step_16(&base)[..]].concat(),
         Edit::MarkComplete,
         "the plan cannot be marked complete: tier severe needs an emergency treatment plan (resuscitation decision and ceiling of treatment)",
     );
+    let withdrawn = [
+        consent(),
+        case_manager(),
+        Edit::WithdrawConsent {
+            date: "2026-11-20".into(),
+        },
+    ];
     check(
-        &[
-            consent(),
-            case_manager(),
-            Edit::WithdrawConsent {
-                date: "2026-11-20".into(),
-            },
-        ],
+        &[&withdrawn[..], &step_16(&withdrawn)[..]].concat(),
         Edit::MarkComplete,
         "the plan cannot be marked complete: consent has been withdrawn",
     );
     // With everything in place it completes, and the next review is four months away.
-    let mut doc = plan_with(&[
+    let base = [
         consent(),
         case_manager(),
         severe,
@@ -560,7 +574,8 @@ fn completion_needs_consent_a_case_manager_and_for_severe_an_emergency_plan() {
             ceiling: TreatmentCeiling::FullEscalation,
             notes: String::new(),
         },
-    ]);
+    ];
+    let mut doc = plan_with(&[&base[..], &step_16(&base)[..]].concat());
     doc.apply(&Edit::MarkComplete, &editor(), NOW).unwrap();
     let plan = doc.plan().unwrap();
     assert_eq!(plan.enrolment.status, crate::PlanStatus::Complete);
@@ -582,7 +597,8 @@ fn lifecycle_transitions_are_checked() {
         review("r1", "2026-11-01", None),
         "a draft plan cannot be reviewed",
     );
-    let ready = [consent(), case_manager(), Edit::MarkComplete];
+    let base = [consent(), case_manager()];
+    let ready = [&base[..], &step_16(&base)[..], &[Edit::MarkComplete][..]].concat();
     check(
         &ready,
         Edit::MarkComplete,

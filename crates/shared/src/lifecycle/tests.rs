@@ -17,7 +17,8 @@ fn editor() -> Editor {
     }
 }
 
-fn completed() -> PlanDoc {
+/// A draft plan with consent and a case manager, the first things "plan complete" needs.
+fn consented() -> PlanDoc {
     let new = NewPlan {
         nhs_number: "9434765919".into(),
         name: "Ada Example".into(),
@@ -25,25 +26,27 @@ fn completed() -> PlanDoc {
         address: "1 High Street".into(),
     };
     let mut doc = PlanDoc::create(ActorId::from(b"s".as_slice()), &new, &editor(), NOW).unwrap();
-    doc.apply_all(
-        &[
-            Edit::RecordConsent {
-                recipients: vec![ConsentRecipient::Mdt, ConsentRecipient::Ambulance],
-                given_by: ConsentGivenBy::Patient,
-                capacity_note: String::new(),
-                consent_date: "2026-11-29".into(),
-            },
-            Edit::SetCaseManager {
-                name: "Sam Carter".into(),
-                role: "practice nurse".into(),
-                phone: String::new(),
-            },
-            Edit::MarkComplete,
-        ],
-        &editor(),
-        NOW,
-    )
-    .unwrap();
+    let edits = [
+        Edit::RecordConsent {
+            recipients: vec![ConsentRecipient::Mdt, ConsentRecipient::Ambulance],
+            given_by: ConsentGivenBy::Patient,
+            capacity_note: String::new(),
+            consent_date: "2026-11-29".into(),
+        },
+        Edit::SetCaseManager {
+            name: "Sam Carter".into(),
+            role: "practice nurse".into(),
+            phone: String::new(),
+        },
+    ];
+    doc.apply_all(&edits, &editor(), NOW).unwrap();
+    doc
+}
+
+fn completed() -> PlanDoc {
+    let mut doc = consented();
+    let edits = crate::testkit::completion(&doc, &[], &editor(), NOW).unwrap();
+    doc.apply_all(&edits, &editor(), NOW).unwrap();
     doc
 }
 
@@ -174,3 +177,5 @@ fn every_end_reason_is_accepted_from_any_open_state() {
         assert_eq!(doc.plan().unwrap().status(), PlanStatus::Ended);
     }
 }
+
+mod completion;

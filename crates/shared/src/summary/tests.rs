@@ -290,18 +290,15 @@ fn full_edits() -> Vec<Edit> {
         Edit::SetPreferredPlaceOfDeath {
             place: "Home".into(),
         },
-        Edit::MarkComplete,
     ]
 }
 
 fn full() -> PlanDoc {
     let mut doc = created("server");
-    doc.apply_all(
-        &full_edits(),
-        &nurse("u-sam", "Sam Carter"),
-        NOW - 24 * HOUR,
-    )
-    .unwrap();
+    let sam = nurse("u-sam", "Sam Carter");
+    let mut edits = full_edits();
+    edits.extend(crate::testkit::completion(&doc, &edits, &sam, NOW - 24 * HOUR).unwrap());
+    doc.apply_all(&edits, &sam, NOW - 24 * HOUR).unwrap();
     doc
 }
 

@@ -176,9 +176,9 @@ fn corrections_are_validated_like_additions() {
     }
     // An ended plan takes corrections only by marking entries entered in error.
     let mut ended = setup;
+    ended.extend([consent(), case_manager()]);
+    ended.extend(step_16(&ended));
     ended.extend([
-        consent(),
-        case_manager(),
         Edit::MarkComplete,
         Edit::EndPlan {
             reason: EndReason::MovedAway,

@@ -13,8 +13,10 @@
 
 mod accounts;
 mod audit;
+mod discharges;
 mod docs;
 mod feed;
+pub mod mdt_members;
 mod patients;
 pub mod referrals;
 pub mod scheme;
@@ -36,6 +38,7 @@ pub use accounts::{
     SessionLookup,
 };
 pub use audit::{AGGREGATE_WINDOW_MS, FIRST_PER_WINDOW};
+pub use discharges::{Discharge, Over75List};
 pub use docs::{Chunk, CommitOutcome, CommitRequest, NhsHolder, StoredDoc};
 pub use feed::{FeedItem, StoredSummary, never_settled};
 pub use patients::{CareTeamMember, NewPatient, OrganisationReport, PatientListing};

@@ -13,6 +13,7 @@ mod cluster;
 mod compaction;
 mod crash;
 mod device;
+mod discharge;
 mod emergency;
 mod feed;
 mod fhir;

@@ -13,7 +13,7 @@ use crate::client::now_ms;
 use crate::device::{Device, Outcome};
 use crate::helpers::{TestApp, drop_database, spawn_app, spawn_postgres_app};
 
-const PRACTICE: &str = "Y90001";
+pub(crate) const PRACTICE: &str = "Y90001";
 
 /// NHS numbers of the scheme practice's patients (valid, 999 range, not the demo's).
 fn nhs_numbers(n: usize) -> Vec<String> {
@@ -32,6 +32,12 @@ fn nhs_numbers(n: usize) -> Vec<String> {
 /// A practice of its own with a case manager and `n` draft plans; returns the case
 /// manager's token and the patients' (id, NHS number).
 async fn practice(app: &TestApp, n: usize) -> (String, Vec<(String, String)>) {
+    practice_born(app, &vec!["1950-01-01"; n]).await
+}
+
+/// [`practice`] with a draft plan per date of birth given.
+pub(crate) async fn practice_born(app: &TestApp, born: &[&str]) -> (String, Vec<(String, String)>) {
+    let n = born.len();
     let org = app
         .create_org(PRACTICE, "Scheme Surgery", "gp_practice")
         .await;
@@ -51,7 +57,7 @@ async fn practice(app: &TestApp, n: usize) -> (String, Vec<(String, String)>) {
         let new = NewPlan {
             nhs_number: nhs.clone(),
             name: format!("Scheme Patient {i}"),
-            date_of_birth: "1950-01-01".into(),
+            date_of_birth: born[i].into(),
             address: format!("{i} Scheme Road"),
         };
         let mut doc = PlanDoc::create(
@@ -83,7 +89,7 @@ async fn practice(app: &TestApp, n: usize) -> (String, Vec<(String, String)>) {
     (token, out)
 }
 
-async fn send(
+pub(crate) async fn send(
     app: &TestApp,
     method: &str,
     path: &str,
@@ -96,7 +102,21 @@ async fn send(
     (reply.status, value)
 }
 
-async fn upload(app: &TestApp, token: &str, csv: &str) -> (u16, Value) {
+/// The commissioner's aggregate at `path`, and this practice's entry in it.
+pub(crate) async fn aggregate(app: &TestApp, commissioner: &str, path: &str) -> (Value, Value) {
+    let (status, agg) = send(app, "GET", path, commissioner, None).await;
+    assert_eq!(status, 200, "{agg}");
+    let ours = agg["practices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["code"] == PRACTICE)
+        .expect("the practice is in the aggregate")
+        .clone();
+    (agg, ours)
+}
+
+pub(crate) async fn upload(app: &TestApp, token: &str, csv: &str) -> (u16, Value) {
     let reply = app
         .client
         .post(app.url("/api/v1/scheme/risk-uploads"))
@@ -111,7 +131,7 @@ async fn upload(app: &TestApp, token: &str, csv: &str) -> (u16, Value) {
 }
 
 /// Enrols a plan through sync: cohort, consent, case manager, step 16's records, complete.
-async fn enrol(device: &mut Device, doc: &str, cohort: CohortCategory, start: &str) {
+pub(crate) async fn enrol(device: &mut Device, doc: &str, cohort: CohortCategory, start: &str) {
     assert_eq!(device.open(doc).await, Outcome::Synced);
     let edits = [
         Edit::SetEnrolment {
@@ -423,6 +443,12 @@ async fn month_through_the_api(app: &TestApp) {
         "claim,review,1 x 30 = 30".to_owned(),
         "claim,over_75_case_review,1 x 50 = 50".to_owned(),
         "claim_total,,410".to_owned(),
+        "discharges,discharged,0".to_owned(),
+        "discharges,to_annual_review,0".to_owned(),
+        "discharges,moved_away,0".to_owned(),
+        "discharges,died,0".to_owned(),
+        "discharges,patient_declined,0".to_owned(),
+        "discharges,total,0".to_owned(),
     ];
     let lines: Vec<&str> = reply.body.lines().collect();
     for (n, want) in expected.iter().enumerate() {
@@ -442,21 +468,12 @@ async fn month_through_the_api(app: &TestApp) {
 
     // The commissioner sees every practice's figures and no patient.
     let commissioner = app.login("commissioner.demo").await;
-    let (status, agg) = send(
+    let (agg, ours) = aggregate(
         app,
-        "GET",
-        &format!("/api/v1/scheme/returns/{month}/aggregate?claimed_on={t}"),
         &commissioner,
-        None,
+        &format!("/api/v1/scheme/returns/{month}/aggregate?claimed_on={t}"),
     )
     .await;
-    assert_eq!(status, 200, "{agg}");
-    let ours = agg["practices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["code"] == PRACTICE)
-        .unwrap();
     assert_eq!(ours["return"]["claim_total"], 410);
     let text = agg.to_string();
     for (pid, nhs) in &patients {

@@ -3,6 +3,8 @@
 //   #/                      the caseload (emergency clinicians: the summary lookup;
 //                           commissioners: the scheme's figures, whatever the address)
 //   #/scheme                running the scheme (case managers)
+//   #/discharge             discharges and the over-75 register (case managers)
+//   #/mdt                   the MDT meetings an MDT member is invited to
 //   #/plan/<id>             the plan editor
 //   #/plan/<id>/summary     its emergency summary
 //   #/plan/<id>/print       printing the red folder for the home
@@ -13,13 +15,14 @@
 // A new top-level screen is one more entry in SCREENS.
 
 import { h } from './dom.js';
-import { app, core, isCaseManager, isCommissioner, isEmergencyClinician, isReviewer, lockState, main, show, syncsPlans } from './shell.js';
+import { app, core, isCaseManager, isCommissioner, isEmergencyClinician, isMdtMember, isReviewer, lockState, main, show, syncsPlans } from './shell.js';
 import { renderCaseload } from './caseload.js';
+import { renderDischarge, renderMyMdt } from './discharge.js';
 import { renderEmergency } from './emergency.js';
 import { renderPlan } from './plan.js';
 import { renderCheck, renderPrint, renderSummary } from './print.js';
 import { renderReferrals } from './referrals.js';
-import { renderScheme } from './scheme.js';
+import { type SchemeContext, renderScheme } from './scheme.js';
 import { apiRequest, enter } from './session.js';
 
 /** A screen reached by the first part of the address. */
@@ -40,6 +43,8 @@ const PLAN_SCREENS = new Map<string, (id: string) => void>([
 
 const SCREENS = new Map<string, Screen>([
   ['scheme', { allowed: isCaseManager, render: renderSchemeView }],
+  ['discharge', { allowed: isCaseManager, render: () => renderOnline('discharge', renderDischarge) }],
+  ['mdt', { allowed: isMdtMember, render: () => renderOnline('my-mdt', renderMyMdt) }],
   ['referrals', {
     allowed: () => isCaseManager() || isReviewer() || isCommissioner(),
     render: (parts) => renderReferralsView(parts[1] ?? null),
@@ -85,6 +90,18 @@ function renderSchemeView(): void {
     openPlan: (id) => { location.hash = `#/plan/${encodeURIComponent(id)}`; },
   });
   if (isCommissioner()) root.prepend(h('a', { href: '#/referrals', class: 'button secondary', testid: 'nav-referrals' }, 'Referral peer review'));
+}
+
+// A scheme screen of web/src/discharge.ts: online only, read from the server.
+function renderOnline(name: string, render: (root: HTMLElement, ctx: SchemeContext) => void): void {
+  const root = h('div', { class: 'scheme', testid: name });
+  show(root);
+  app.view = { name };
+  render(root, {
+    request: apiRequest,
+    commissioner: false,
+    openPlan: (id) => { location.hash = `#/plan/${encodeURIComponent(id)}`; },
+  });
 }
 
 // Referral peer review (web/src/referrals.ts): online only, read from the server.

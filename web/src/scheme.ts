@@ -109,6 +109,7 @@ interface MonthlyReturn {
   claim: ClaimLine[];
   claim_total: number;
   not_payable: ClaimLine[];
+  discharges: { discharged: number; to_annual_review: number; moved_away: number; died: number; patient_declined: number; total: number };
 }
 
 interface Aggregate {
@@ -143,7 +144,7 @@ interface Meeting {
 }
 
 /** A row of the caseload (`GET /patients`): the patients a meeting can list. */
-interface CaseloadRow {
+export interface CaseloadRow {
   id: string;
   nhs_number: string;
   name: string;
@@ -184,7 +185,7 @@ class Refused extends Error {
   }
 }
 
-async function call<T>(ctx: SchemeContext, path: string, init?: RequestInit): Promise<T> {
+export async function call<T>(ctx: SchemeContext, path: string, init?: RequestInit): Promise<T> {
   let response: Response;
   try {
     response = await ctx.request(path, init);
@@ -199,7 +200,7 @@ async function call<T>(ctx: SchemeContext, path: string, init?: RequestInit): Pr
   return body as T;
 }
 
-function postJson(body: unknown, method = 'POST'): RequestInit {
+export function postJson(body: unknown, method = 'POST'): RequestInit {
   return { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
 }
 
@@ -242,7 +243,7 @@ export function barChart(label: string, rows: { label: string; value: number; ma
   return svg;
 }
 
-function table(testid: string, head: string[], rows: (string | number | Node)[][], empty: string): HTMLElement {
+export function table(testid: string, head: string[], rows: (string | number | Node)[][], empty: string): HTMLElement {
   if (rows.length === 0) return h('p', { class: 'muted', testid: `${testid}-empty` }, empty);
   return h('table', { class: 'grid', testid },
     h('thead', {}, h('tr', {}, head.map((c) => h('th', { scope: 'col' }, c)))),
@@ -256,13 +257,13 @@ function paperCell(p: DueRow): Node | string {
   return h('span', { class: `paper-state ${p.paper_copy}`, testid: 'scheme-reviews-paper', 'data-state': p.paper_copy }, p.paper_copy_label ?? '');
 }
 
-function patientLink(ctx: SchemeContext, id: string | null, name: string | null, nhs: string): Node {
+export function patientLink(ctx: SchemeContext, id: string | null, name: string | null, nhs: string): Node {
   if (!id) return document.createTextNode(`${name ?? 'Not on Red Folder'} (${nhs})`);
   return h('a', { href: `#/plan/${encodeURIComponent(id)}`, onclick: (e: Event) => { e.preventDefault(); ctx.openPlan(id); } }, `${name ?? nhs}`);
 }
 
 /** A section that loads itself and can reload after an action. */
-function loading(title: string, testid: string, load: (body: HTMLElement, reload: () => void) => Promise<void>): HTMLElement {
+export function loading(title: string, testid: string, load: (body: HTMLElement, reload: () => void) => Promise<void>): HTMLElement {
   const body = h('div', { 'aria-live': 'polite' });
   const run = () => {
     body.replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
@@ -662,6 +663,8 @@ function returnSection(ctx: SchemeContext): HTMLElement {
       body.replaceChildren(
         h('p', { testid: 'scheme-return-summary', 'data-claim-total': String(r.claim_total) },
           `${r.reviews_done} reviews and ${r.over_75_case_reviews} over-75 case reviews done; ${r.full_case_management_in_place} plans in full case management (${pct(r.percent_of_list)} of the list against ${r.target_first_tier_percent} % and ${r.target_cohort_percent} %). Claim ${pounds(r.claim_total)}.`),
+        h('p', { testid: 'scheme-return-discharges', 'data-total': String(r.discharges.total) },
+          `Left full case management: ${r.discharges.discharged} discharged, ${r.discharges.to_annual_review} to the annual over-75 review, ${r.discharges.moved_away} moved away, ${r.discharges.died} died, ${r.discharges.patient_declined} declined.`),
         barChart(`New plans and plans in place, ${month}`, CATEGORIES.flatMap(([k, l]) => [
           { label: `${l}: new`, value: r.new_plans[k] },
           { label: `${l}: in place`, value: r.plans_in_place[k] },
@@ -684,11 +687,11 @@ function commissionerScreen(ctx: SchemeContext): HTMLElement[] {
       const a = await call<Aggregate>(ctx, `/scheme/returns/${month}/aggregate`);
       body.replaceChildren(
         barChart(`Claim by practice, ${month}`, a.practices.map((p) => ({ label: p.name, value: p.return.claim_total }))),
-        table('scheme-aggregate-table', ['Practice', 'List size', '% enrolled', 'New plans', 'Reviews', 'Over-75 reviews', 'Claim'],
+        table('scheme-aggregate-table', ['Practice', 'List size', '% enrolled', 'New plans', 'Reviews', 'Over-75 reviews', 'Discharges', 'Claim'],
           a.practices.map((p) => [
             `${p.name} (${p.code})`, p.return.list_size ?? '–', pct(p.return.percent_of_list),
             CATEGORIES.reduce((n, [k]) => n + p.return.new_plans[k], 0), p.return.reviews_done, p.return.over_75_case_reviews,
-            pounds(p.return.claim_total)]),
+            p.return.discharges.total, pounds(p.return.claim_total)]),
           'No practice has a return for this month.'),
         h('p', { testid: 'scheme-aggregate-total' }, `Total claim across practices: ${pounds(a.totals.claim_total ?? 0)}.`));
     } catch (err) {
@@ -708,6 +711,7 @@ export function renderScheme(root: HTMLElement, ctx: SchemeContext): void {
     : null;
   root.replaceChildren(
     h('h1', { testid: 'scheme-title' }, ctx.commissioner ? 'Case management across practices' : 'Running the scheme'),
+    ...(ctx.commissioner ? [] : [h('a', { href: '#/discharge', class: 'button secondary', testid: 'nav-discharge' }, 'Discharges and over-75 reviews')]),
     ...(offline ? [offline] : []),
     ...(ctx.commissioner ? commissionerScreen(ctx) : practiceScreen(ctx)));
 }

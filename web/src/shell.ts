@@ -114,6 +114,11 @@ export function syncsPlans() {
   return !isEmergencyClinician() && !isCommissioner() && app.session?.user?.role !== 'gp_reviewer';
 }
 
+export function isMdtMember() {
+  const user = app.session?.user;
+  return !!user && (user.role === 'mdt_member' || !!user.roles?.includes('mdt_member'));
+}
+
 export function isCaseManager() {
   const user = app.session?.user;
   return !!user && (user.role === 'case_manager' || !!user.roles?.includes('case_manager'));

@@ -282,6 +282,9 @@ pub fn summary_document(patient_id: &str, summary: &EmergencySummary) -> Value {
         format!("Plan status: {}", s.plan_status),
         format!("Plan version: {}", s.plan_version),
     ];
+    if let Some(end) = &s.case_management_ended {
+        about.push(end.notice.clone());
+    }
     if let Some(c) = &s.completed {
         about.push(format!(
             "Plan completed by {} at {}",

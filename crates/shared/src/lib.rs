@@ -102,9 +102,9 @@ pub use review::{
 };
 pub use schema::{Field, GENESIS_ACTOR, genesis_change};
 pub use summary::{
-    EmergencySummary, PAPER_SECTIONS, PaperCodeError, PaperCopy, PaperReading, PaperState,
-    SummaryAllergy, SummaryBaseline, SummaryCondition, SummaryContact, SummaryDecision,
-    SummaryEscalation, SummaryFingerprint, SummaryMedication, SummaryValue, emergency_summary,
-    render_html, render_text,
+    ENDED_SUMMARY_SERVED_DAYS, EmergencySummary, PAPER_SECTIONS, PaperCodeError, PaperCopy,
+    PaperReading, PaperState, SummaryAllergy, SummaryBaseline, SummaryCondition, SummaryContact,
+    SummaryDecision, SummaryEnded, SummaryEscalation, SummaryFingerprint, SummaryMedication,
+    SummaryValue, emergency_summary, render_html, render_text,
 };
 pub use sync::{ClientEngine, ClientEvent, Received, RefusedChange, Session, StoredDoc, SyncError};

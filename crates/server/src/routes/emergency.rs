@@ -211,7 +211,31 @@ async fn lookup(
     if dob.is_some_and(|d| d != stored.date_of_birth) {
         return Err(("dob_mismatch", ApiError::not_found(NOT_AVAILABLE)));
     }
+    if !served_after_ending(
+        &stored.summary_json,
+        redfolder_shared::Date::from_unix_ms(now_ms()),
+    ) {
+        return Err(("ended_withdrawn", ApiError::not_found(NOT_AVAILABLE)));
+    }
     Ok(stored)
+}
+
+/// Whether a stored summary is still served on `today`: always while its plan is in the
+/// scheme, and for [`redfolder_shared::ENDED_SUMMARY_SERVED_DAYS`] after case management
+/// ended (docs/hazard-log.md H13). Afterwards the answer is the same "not available" as
+/// for no plan. A summary that does not say (stored before the rule) is served as before.
+fn served_after_ending(summary_json: &str, today: redfolder_shared::Date) -> bool {
+    #[derive(Deserialize)]
+    struct Ending {
+        #[serde(default)]
+        case_management_ended: Option<redfolder_shared::SummaryEnded>,
+    }
+    match serde_json::from_str::<Ending>(summary_json) {
+        Ok(Ending {
+            case_management_ended: Some(end),
+        }) => end.served_on(today),
+        _ => true,
+    }
 }
 
 fn is_date(s: &str) -> bool {

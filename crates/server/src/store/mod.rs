@@ -15,8 +15,10 @@ mod accounts;
 mod audit;
 mod checkpoint;
 mod devices;
+mod discharges;
 mod docs;
 mod feed;
+pub mod mdt_members;
 mod patients;
 pub mod referrals;
 pub mod scheme;
@@ -36,6 +38,7 @@ use sqlx::sqlite::{
 pub use accounts::{Credentials, NewOrganisation, NewUser, Organisation};
 pub use audit::{AGGREGATE_WINDOW_MS, FIRST_PER_WINDOW};
 pub use devices::{Device, NewTokens, RefreshLookup, SessionLookup};
+pub use discharges::{Discharge, Over75List};
 pub use docs::{Chunk, CommitOutcome, CommitRequest, NhsHolder, StoredDoc};
 pub use feed::{FeedItem, StoredSummary, never_settled};
 pub use patients::{CareTeamMember, NewPatient, OrganisationReport, PatientListing};

@@ -39,6 +39,8 @@ pub struct MdtMeeting {
     pub meeting_date: String,
     pub scheduled_at_ms: i64,
     pub held: bool,
+    /// How long the meeting ran, once recorded.
+    pub duration_minutes: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -389,7 +391,7 @@ impl Store {
     ) -> anyhow::Result<Vec<MdtMeeting>> {
         with_pool!(self, pool => {
             let rows = sqlx::query(
-                "SELECT id, meeting_date, scheduled_at_ms, held FROM mdt_meetings
+                "SELECT id, meeting_date, scheduled_at_ms, held, duration_minutes FROM mdt_meetings
                  WHERE organisation_id = $1 AND meeting_date >= $2 AND meeting_date <= $3
                  ORDER BY meeting_date, id",
             )
@@ -410,7 +412,7 @@ impl Store {
     ) -> anyhow::Result<Option<MdtMeeting>> {
         with_pool!(self, pool => {
             let row = sqlx::query(
-                "SELECT id, meeting_date, scheduled_at_ms, held FROM mdt_meetings
+                "SELECT id, meeting_date, scheduled_at_ms, held, duration_minutes FROM mdt_meetings
                  WHERE organisation_id = $1 AND id = $2",
             )
             .bind(organisation_id)
@@ -744,11 +746,13 @@ where
     for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> bool: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
 {
     Ok(MdtMeeting {
         id: r.try_get("id")?,
         meeting_date: r.try_get("meeting_date")?,
         scheduled_at_ms: r.try_get("scheduled_at_ms")?,
         held: r.try_get("held")?,
+        duration_minutes: r.try_get("duration_minutes")?,
     })
 }

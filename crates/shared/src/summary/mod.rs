@@ -70,6 +70,11 @@ pub struct EmergencySummary {
     pub communication_needs: String,
     // The plan itself.
     pub plan_status: String,
+    /// When case management ended, and until when this summary is still served
+    /// (docs/hazard-log.md H13); `None` while the plan is in the scheme. Summaries
+    /// stored before the field existed read as `None`.
+    #[serde(default)]
+    pub case_management_ended: Option<SummaryEnded>,
     pub plan_version: String,
     pub completed: Option<Attribution>,
     pub case_manager: Option<String>,
@@ -79,6 +84,45 @@ pub struct EmergencySummary {
     pub last_updated: Option<Attribution>,
     /// Every unresolved conflict, also shown at its item.
     pub conflicts: Vec<Conflict>,
+}
+
+/// Days after case management ended that the emergency summary is still served, marked
+/// as ended; afterwards it is withdrawn (docs/hazard-log.md H13).
+pub const ENDED_SUMMARY_SERVED_DAYS: i64 = 90;
+
+/// An ended plan's notice on its summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SummaryEnded {
+    /// `YYYY-MM-DD`
+    pub date: String,
+    pub reason: String,
+    /// `YYYY-MM-DD`: the last day the summary is served.
+    pub served_until: String,
+    /// What the crew reads at the top of the plan's section.
+    pub notice: String,
+}
+
+impl SummaryEnded {
+    fn of(plan: &CarePlan) -> Option<SummaryEnded> {
+        let end = plan.enrolment.ended.as_ref()?;
+        let date = crate::Date::parse(&end.date)?;
+        let served_until = date.plus_days(ENDED_SUMMARY_SERVED_DAYS).to_string();
+        Some(SummaryEnded {
+            date: end.date.clone(),
+            reason: end.reason.label().to_owned(),
+            notice: format!(
+                "Case management ended on {} ({}): this plan is no longer reviewed and may be out of date. Confirm decisions with the patient's GP.",
+                end.date,
+                end.reason.label()
+            ),
+            served_until,
+        })
+    }
+
+    /// Whether a summary whose plan ended is still served on `today`.
+    pub fn served_on(&self, today: crate::Date) -> bool {
+        crate::Date::parse(&self.served_until).is_some_and(|last| today <= last)
+    }
 }
 
 /// A decision as printed: its current reading, or every value when they conflict.
@@ -369,6 +413,7 @@ pub fn emergency_summary(plan: &CarePlan) -> EmergencySummary {
         },
         communication_needs,
         plan_status: plan.enrolment.status.label().to_owned(),
+        case_management_ended: SummaryEnded::of(plan),
         plan_version: plan.plan_version.clone(),
         completed: plan.enrolment.completed.clone(),
         case_manager: plan.enrolment.case_manager.as_ref().map(|c| c.name.clone()),

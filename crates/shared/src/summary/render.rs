@@ -291,6 +291,9 @@ fn sections(s: &EmergencySummary) -> Vec<Section> {
     });
 
     let mut lines = vec![field("Plan status", s.plan_status.clone())];
+    if let Some(end) = &s.case_management_ended {
+        lines.push(field("Case management ended", end.notice.clone()));
+    }
     if let Some(c) = &s.completed {
         lines.push(field("Plan completed", by(c)));
     }

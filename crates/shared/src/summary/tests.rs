@@ -746,3 +746,31 @@ fn two_values_that_differ_only_in_detail_are_told_apart() {
         "{label}"
     );
 }
+
+#[test]
+fn an_ended_summary_is_served_for_ninety_days() {
+    let summary = emergency_summary(&ended().plan().unwrap());
+    let end = summary
+        .case_management_ended
+        .clone()
+        .expect("an ended plan says so");
+    assert_eq!(end.date, "2026-11-29");
+    assert_eq!(end.reason, "moved away");
+    assert_eq!(end.served_until, "2027-02-27");
+    assert!(
+        end.notice
+            .starts_with("Case management ended on 2026-11-29 (moved away)")
+    );
+    let day = |s: &str| crate::Date::parse(s).unwrap();
+    assert!(end.served_on(day("2026-11-29")));
+    assert!(end.served_on(day("2027-02-27")));
+    assert!(!end.served_on(day("2027-02-28")));
+    assert!(
+        render_text(&summary).contains("Case management ended"),
+        "the printed pages carry the notice"
+    );
+    assert_eq!(
+        emergency_summary(&full().plan().unwrap()).case_management_ended,
+        None
+    );
+}

@@ -49,6 +49,7 @@ async fn meeting_view(
         date: m.meeting_date.clone(),
         scheduled_at_ms: m.scheduled_at_ms,
         held: m.held,
+        duration_minutes: m.duration_minutes,
         attendance,
         patients,
         warnings,
@@ -65,6 +66,8 @@ pub(crate) struct MeetingView {
     scheduled_at_ms: i64,
     /// Whether anyone signed the attendance sheet.
     held: bool,
+    /// How long the meeting ran, once recorded.
+    duration_minutes: Option<i64>,
     attendance: Vec<crate::store::scheme::MdtAttendee>,
     patients: Vec<crate::store::scheme::MdtPatient>,
     /// What falls short of the scheme's rules (notice, listing, core roles).
@@ -110,6 +113,11 @@ pub(crate) struct YearMeetings {
     year: i32,
     meetings: Vec<MeetingView>,
     held: usize,
+    /// Distinct calendar months with a meeting held: meetings bunched into one month do
+    /// not spread the MDT's work across the year.
+    months_held: usize,
+    /// Minutes of the held meetings whose duration is recorded.
+    minutes_held: i64,
     scheduled: usize,
     required: usize,
     short_of_required: usize,
@@ -175,18 +183,31 @@ pub(crate) async fn meetings(
         views.push(meeting_view(&state, m).await?);
     }
     let held = list.iter().filter(|m| m.held).count();
+    let months_held = list
+        .iter()
+        .filter(|m| m.held)
+        .filter_map(|m| m.meeting_date.get(..7))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let minutes_held = list
+        .iter()
+        .filter(|m| m.held)
+        .filter_map(|m| m.duration_minutes)
+        .sum();
     let scheduled = list.len();
     Ok(Json(YearMeetings {
         year,
         meetings: views,
         held,
+        months_held,
+        minutes_held,
         scheduled,
         required: rules::MDT_MEETINGS_PER_YEAR,
         short_of_required: rules::MDT_MEETINGS_PER_YEAR.saturating_sub(scheduled),
     }))
 }
 
-async fn own_meeting(
+pub(super) async fn own_meeting(
     state: &AppState,
     principal: &Principal,
     id: &str,

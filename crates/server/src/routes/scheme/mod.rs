@@ -8,7 +8,10 @@
 
 mod candidates;
 mod clinics;
+mod discharges;
 mod mdt;
+mod mdt_members;
+mod over75;
 mod returns;
 mod reviews;
 mod risk;
@@ -29,6 +32,8 @@ mod act {
     pub(super) const REVIEWS_DUE: &str = "scheme.reviews_due";
     pub(super) const RETURN: &str = "scheme.monthly_return";
     pub(super) const MDT: &str = "scheme.mdt_meeting";
+    pub(super) const DISCHARGE: &str = "scheme.discharge";
+    pub(super) const OVER_75: &str = "scheme.over_75";
     pub(super) const VIRTUAL_CLINIC: &str = crate::store::scheme::CLINIC_ACTION;
 }
 
@@ -86,6 +91,21 @@ pub(crate) fn router() -> axum::Router<AppState> {
         .route("/scheme/cohort", get(risk::cohort))
         .route("/scheme/reviews-due", get(reviews::reviews_due))
         .route("/scheme/review-outcome", post(reviews::review_outcome))
+        .route("/scheme/over-75-list", post(over75::set_over_75_list))
+        .route("/scheme/over-75-register", get(over75::over_75_register))
+        .route(
+            "/scheme/mdt-meetings/{id}/members",
+            post(mdt_members::invite_member),
+        )
+        .route(
+            "/scheme/mdt-meetings/{id}/duration",
+            put(mdt_members::record_duration),
+        )
+        .route("/scheme/my-mdt-meetings", get(mdt_members::my_meetings))
+        .route(
+            "/scheme/discharges",
+            get(discharges::discharges).post(discharges::record_discharge),
+        )
         .route("/scheme/returns/{month}", get(returns::monthly_return))
         .route(
             "/scheme/returns/{month}/aggregate",
@@ -137,6 +157,13 @@ pub(crate) fn router() -> axum::Router<AppState> {
     risk::cohort,
     reviews::reviews_due,
     reviews::review_outcome,
+    discharges::record_discharge,
+    discharges::discharges,
+    over75::set_over_75_list,
+    over75::over_75_register,
+    mdt_members::invite_member,
+    mdt_members::record_duration,
+    mdt_members::my_meetings,
     returns::monthly_return,
     returns::aggregate_return,
     mdt::create_meeting,

@@ -117,6 +117,7 @@ pub(crate) async fn aggregate_return(
     };
     let mut practices = Vec::new();
     let (mut new_plans, mut reviews, mut over_75, mut in_place, mut total) = (0, 0, 0, 0, 0);
+    let mut discharges = rules::Discharges::default();
     for org in state.store().organisations().await? {
         if org.kind != "gp_practice" {
             continue;
@@ -127,6 +128,7 @@ pub(crate) async fn aggregate_return(
         over_75 += r.over_75_case_reviews;
         in_place += r.plans_in_place.values().sum::<u64>();
         total += r.claim_total;
+        discharges.add(&r.discharges);
         practices.push(PracticeReturn {
             code: org.code,
             name: org.name,
@@ -147,6 +149,7 @@ pub(crate) async fn aggregate_return(
             over_75_case_reviews: over_75,
             plans_in_place: in_place,
             claim_total: total,
+            discharges,
         },
     }))
 }
@@ -177,4 +180,5 @@ pub(crate) struct ReturnTotals {
     over_75_case_reviews: u64,
     plans_in_place: u64,
     claim_total: i64,
+    discharges: rules::Discharges,
 }

@@ -19,6 +19,7 @@ fn plan(id: &str, category: ReturnCategory, complete: &str, reviews: &[&str]) ->
             .map(|r| (d(r), ReviewOutcome::Continue))
             .collect(),
         ended: None,
+        ended_reason: None,
         review_interval_months: None,
         next_review_due: None,
         case_manager: Some("Sam".into()),

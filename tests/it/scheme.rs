@@ -31,7 +31,7 @@ fn nhs_numbers(n: usize) -> Vec<String> {
 
 /// A practice of its own with a case manager and `n` draft plans; returns the case
 /// manager's token and the patients' (id, NHS number).
-async fn practice(app: &TestApp, n: usize) -> (String, Vec<(String, String)>) {
+pub(crate) async fn practice(app: &TestApp, n: usize) -> (String, Vec<(String, String)>) {
     let org = app
         .create_org(PRACTICE, "Scheme Surgery", "gp_practice")
         .await;
@@ -83,7 +83,7 @@ async fn practice(app: &TestApp, n: usize) -> (String, Vec<(String, String)>) {
     (token, out)
 }
 
-async fn send(
+pub(crate) async fn send(
     app: &TestApp,
     method: &str,
     path: &str,

@@ -3,7 +3,7 @@
 
 import type { CaseloadEntry, ReviewDue, SyncStatus } from './core.js';
 import { field, fmtDate, h } from './dom.js';
-import { app, core, isCaseManager, show } from './shell.js';
+import { app, core, isCaseManager, isMdtMember, show } from './shell.js';
 import { PAPER_FILTER, paperBadge, paperFilter } from './paper.js';
 import { LABELS } from './labels.js';
 import { apiRequest } from './session.js';
@@ -131,6 +131,7 @@ export function renderCaseload() {
       h('h1', {}, 'Caseload'),
       isCaseManager() ? h('a', { href: '#/scheme', class: 'button secondary', testid: 'nav-scheme' }, 'Running the scheme') : null,
       isCaseManager() ? h('a', { href: '#/referrals', class: 'button secondary', testid: 'nav-referrals' }, 'Referrals') : null,
+      isMdtMember() && !isCaseManager() ? h('a', { href: '#/clinics', class: 'button secondary', testid: 'nav-clinics' }, 'Virtual clinics') : null,
       isCaseManager() ? cohortLine() : null,
       field('Search patients', search, 'By name or NHS number'),
       h('div', { class: 'caseload-filters', role: 'group', 'aria-label': 'Filter the caseload' },

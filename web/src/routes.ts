@@ -3,6 +3,8 @@
 //   #/                      the caseload (emergency clinicians: the summary lookup;
 //                           commissioners: the scheme's figures, whatever the address)
 //   #/scheme                running the scheme (case managers)
+//   #/clinics[/<id>[/letter/<patient>/<gp|patient>]]
+//                           virtual clinics (case managers; MDT members as specialists)
 //   #/plan/<id>             the plan editor
 //   #/plan/<id>/summary     its emergency summary
 //   #/plan/<id>/print       printing the red folder for the home
@@ -13,7 +15,8 @@
 // A new top-level screen is one more entry in SCREENS.
 
 import { h } from './dom.js';
-import { app, core, isCaseManager, isCommissioner, isEmergencyClinician, isReviewer, lockState, main, show, syncsPlans } from './shell.js';
+import { app, core, isCaseManager, isCommissioner, isEmergencyClinician, isMdtMember, isReviewer, lockState, main, show, syncsPlans } from './shell.js';
+import { metricsSection, renderClinics } from './clinics.js';
 import { renderCaseload } from './caseload.js';
 import { renderEmergency } from './emergency.js';
 import { renderPlan } from './plan.js';
@@ -40,6 +43,7 @@ const PLAN_SCREENS = new Map<string, (id: string) => void>([
 
 const SCREENS = new Map<string, Screen>([
   ['scheme', { allowed: isCaseManager, render: renderSchemeView }],
+  ['clinics', { allowed: () => isCaseManager() || isMdtMember(), render: (parts) => renderClinicsView(parts.slice(1)) }],
   ['referrals', {
     allowed: () => isCaseManager() || isReviewer() || isCommissioner(),
     render: (parts) => renderReferralsView(parts[1] ?? null),
@@ -84,7 +88,23 @@ function renderSchemeView(): void {
     commissioner: isCommissioner(),
     openPlan: (id) => { location.hash = `#/plan/${encodeURIComponent(id)}`; },
   });
-  if (isCommissioner()) root.prepend(h('a', { href: '#/referrals', class: 'button secondary', testid: 'nav-referrals' }, 'Referral peer review'));
+  if (isCommissioner()) {
+    root.prepend(h('a', { href: '#/referrals', class: 'button secondary', testid: 'nav-referrals' }, 'Referral peer review'));
+    root.append(metricsSection({ request: apiRequest }));
+  }
+}
+
+// Virtual clinics (web/src/clinics.ts): online only, read from the server.
+function renderClinicsView(parts: string[]): void {
+  const root = h('div', { class: 'scheme clinics', testid: 'clinics' });
+  show(root);
+  app.view = { name: 'clinics' };
+  renderClinics(root, {
+    request: apiRequest,
+    practice: isCaseManager(),
+    openPlan: (id) => { location.hash = `#/plan/${encodeURIComponent(id)}`; },
+    go: (to) => { location.hash = `#/clinics${to.map((p) => `/${encodeURIComponent(p)}`).join('')}`; },
+  }, parts);
 }
 
 // Referral peer review (web/src/referrals.ts): online only, read from the server.

@@ -184,7 +184,7 @@ class Refused extends Error {
   }
 }
 
-async function call<T>(ctx: SchemeContext, path: string, init?: RequestInit): Promise<T> {
+export async function call<T>(ctx: Pick<SchemeContext, 'request'>, path: string, init?: RequestInit): Promise<T> {
   let response: Response;
   try {
     response = await ctx.request(path, init);
@@ -199,7 +199,7 @@ async function call<T>(ctx: SchemeContext, path: string, init?: RequestInit): Pr
   return body as T;
 }
 
-function postJson(body: unknown, method = 'POST'): RequestInit {
+export function postJson(body: unknown, method = 'POST'): RequestInit {
   return { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
 }
 
@@ -242,7 +242,7 @@ export function barChart(label: string, rows: { label: string; value: number; ma
   return svg;
 }
 
-function table(testid: string, head: string[], rows: (string | number | Node)[][], empty: string): HTMLElement {
+export function table(testid: string, head: string[], rows: (string | number | Node)[][], empty: string): HTMLElement {
   if (rows.length === 0) return h('p', { class: 'muted', testid: `${testid}-empty` }, empty);
   return h('table', { class: 'grid', testid },
     h('thead', {}, h('tr', {}, head.map((c) => h('th', { scope: 'col' }, c)))),
@@ -613,7 +613,12 @@ function practiceScreen(ctx: SchemeContext): HTMLElement[] {
       'No advice from virtual clinics in the last 30 days.'));
   });
   const mdt = mdtSection(ctx);
-  return [overview, reviews, advice, mdt, returnSection(ctx)];
+  // Virtual clinics have their own screen (web/src/clinics.ts); the advice they produce
+  // is listed above.
+  const clinics = section('Virtual clinics', 'scheme-clinics',
+    h('p', {}, 'Schedule clinics with a specialist, add pre-clinic data, print outcome letters and see what the clinics achieved.'),
+    h('a', { href: '#/clinics', class: 'button secondary', testid: 'nav-clinics' }, 'Virtual clinics'));
+  return [overview, reviews, advice, clinics, mdt, returnSection(ctx)];
 }
 
 function returnTable(r: MonthlyReturn): HTMLElement {

@@ -119,6 +119,12 @@ export function isCaseManager() {
   return !!user && (user.role === 'case_manager' || !!user.roles?.includes('case_manager'));
 }
 
+// An MDT member of another organisation: a virtual clinic's specialist.
+export function isMdtMember() {
+  const user = app.session?.user;
+  return !!user && (user.role === 'mdt_member' || !!user.roles?.includes('mdt_member'));
+}
+
 export function lockState(): Partial<LockState> & { has_pin: boolean; unlocked: boolean } {
   return app.rf ? app.rf.lockState() : { has_pin: false, unlocked: false };
 }

@@ -13,6 +13,7 @@
 
 mod accounts;
 mod audit;
+pub mod clinics;
 mod docs;
 mod feed;
 mod patients;

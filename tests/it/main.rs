@@ -9,6 +9,7 @@ mod accounts;
 mod adversarial;
 mod audit;
 mod client;
+mod clinics;
 mod cluster;
 mod compaction;
 mod crash;

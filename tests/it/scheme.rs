@@ -31,7 +31,7 @@ fn nhs_numbers(n: usize) -> Vec<String> {
 
 /// A practice of its own with a case manager and `n` draft plans; returns the case
 /// manager's token and the patients' (id, NHS number).
-async fn practice(app: &TestApp, n: usize) -> (String, Vec<(String, String)>) {
+pub(crate) async fn practice(app: &TestApp, n: usize) -> (String, Vec<(String, String)>) {
     practice_born(app, &vec!["1950-01-01"; n]).await
 }
 

@@ -132,6 +132,7 @@ export function renderCaseload() {
       isCaseManager() ? h('a', { href: '#/scheme', class: 'button secondary', testid: 'nav-scheme' }, 'Running the scheme') : null,
       isCaseManager() ? h('a', { href: '#/referrals', class: 'button secondary', testid: 'nav-referrals' }, 'Referrals') : null,
       isMdtMember() ? h('a', { href: '#/mdt', class: 'button secondary', testid: 'nav-my-mdt' }, 'My MDT meetings') : null,
+      isMdtMember() && !isCaseManager() ? h('a', { href: '#/clinics', class: 'button secondary', testid: 'nav-clinics' }, 'Virtual clinics') : null,
       isCaseManager() ? cohortLine() : null,
       field('Search patients', search, 'By name or NHS number'),
       h('div', { class: 'caseload-filters', role: 'group', 'aria-label': 'Filter the caseload' },

@@ -5,6 +5,8 @@
 //   #/scheme                running the scheme (case managers)
 //   #/discharge             discharges and the over-75 register (case managers)
 //   #/mdt                   the MDT meetings an MDT member is invited to
+//   #/clinics[/<id>[/letter/<patient>/<gp|patient>]]
+//                           virtual clinics (case managers; MDT members as specialists)
 //   #/plan/<id>             the plan editor
 //   #/plan/<id>/summary     its emergency summary
 //   #/plan/<id>/print       printing the red folder for the home
@@ -16,6 +18,7 @@
 
 import { h } from './dom.js';
 import { app, core, isCaseManager, isCommissioner, isEmergencyClinician, isMdtMember, isReviewer, lockState, main, show, syncsPlans } from './shell.js';
+import { metricsSection, renderClinics } from './clinics.js';
 import { renderCaseload } from './caseload.js';
 import { renderDischarge, renderMyMdt } from './discharge.js';
 import { renderEmergency } from './emergency.js';
@@ -45,6 +48,7 @@ const SCREENS = new Map<string, Screen>([
   ['scheme', { allowed: isCaseManager, render: renderSchemeView }],
   ['discharge', { allowed: isCaseManager, render: () => renderOnline('discharge', renderDischarge) }],
   ['mdt', { allowed: isMdtMember, render: () => renderOnline('my-mdt', renderMyMdt) }],
+  ['clinics', { allowed: () => isCaseManager() || isMdtMember(), render: (parts) => renderClinicsView(parts.slice(1)) }],
   ['referrals', {
     allowed: () => isCaseManager() || isReviewer() || isCommissioner(),
     render: (parts) => renderReferralsView(parts[1] ?? null),
@@ -89,7 +93,23 @@ function renderSchemeView(): void {
     commissioner: isCommissioner(),
     openPlan: (id) => { location.hash = `#/plan/${encodeURIComponent(id)}`; },
   });
-  if (isCommissioner()) root.prepend(h('a', { href: '#/referrals', class: 'button secondary', testid: 'nav-referrals' }, 'Referral peer review'));
+  if (isCommissioner()) {
+    root.prepend(h('a', { href: '#/referrals', class: 'button secondary', testid: 'nav-referrals' }, 'Referral peer review'));
+    root.append(metricsSection({ request: apiRequest }));
+  }
+}
+
+// Virtual clinics (web/src/clinics.ts): online only, read from the server.
+function renderClinicsView(parts: string[]): void {
+  const root = h('div', { class: 'scheme clinics', testid: 'clinics' });
+  show(root);
+  app.view = { name: 'clinics' };
+  renderClinics(root, {
+    request: apiRequest,
+    practice: isCaseManager(),
+    openPlan: (id) => { location.hash = `#/plan/${encodeURIComponent(id)}`; },
+    go: (to) => { location.hash = `#/clinics${to.map((p) => `/${encodeURIComponent(p)}`).join('')}`; },
+  }, parts);
 }
 
 // A scheme screen of web/src/discharge.ts: online only, read from the server.

@@ -185,7 +185,7 @@ class Refused extends Error {
   }
 }
 
-export async function call<T>(ctx: SchemeContext, path: string, init?: RequestInit): Promise<T> {
+export async function call<T>(ctx: Pick<SchemeContext, 'request'>, path: string, init?: RequestInit): Promise<T> {
   let response: Response;
   try {
     response = await ctx.request(path, init);
@@ -614,7 +614,12 @@ function practiceScreen(ctx: SchemeContext): HTMLElement[] {
       'No advice from virtual clinics in the last 30 days.'));
   });
   const mdt = mdtSection(ctx);
-  return [overview, reviews, advice, mdt, returnSection(ctx)];
+  // Virtual clinics have their own screen (web/src/clinics.ts); the advice they produce
+  // is listed above.
+  const clinics = section('Virtual clinics', 'scheme-clinics',
+    h('p', {}, 'Schedule clinics with a specialist, add pre-clinic data, print outcome letters and see what the clinics achieved.'),
+    h('a', { href: '#/clinics', class: 'button secondary', testid: 'nav-clinics' }, 'Virtual clinics'));
+  return [overview, reviews, advice, clinics, mdt, returnSection(ctx)];
 }
 
 function returnTable(r: MonthlyReturn): HTMLElement {

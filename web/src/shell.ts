@@ -114,6 +114,8 @@ export function syncsPlans() {
   return !isEmergencyClinician() && !isCommissioner() && app.session?.user?.role !== 'gp_reviewer';
 }
 
+// An MDT member (often of another organisation): invited to MDT meetings, a virtual
+// clinic's specialist.
 export function isMdtMember() {
   const user = app.session?.user;
   return !!user && (user.role === 'mdt_member' || !!user.roles?.includes('mdt_member'));

@@ -6,6 +6,7 @@
 //! (and what it skipped) or refuses the bundle with every problem it found, so a caller
 //! stores nothing from a bundle with an invalid NHS number or a missing required field.
 
+pub(crate) mod clinic;
 mod edits;
 mod observations;
 mod patient;

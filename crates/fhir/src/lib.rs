@@ -39,6 +39,10 @@ mod util;
 
 pub use document::summary_document;
 pub use export::plan_bundle;
+pub use import::clinic::{
+    ClinicObservations, ClinicReading, MEASURES, Measure, MeasureKind, measure,
+    parse_clinic_observations,
+};
 pub use import::{
     Import, ImportEdits, ImportProblem, ImportRefused, ImportedAllergy, ImportedCondition,
     ImportedMedication, ImportedPatient, ImportedResuscitation, import_edits, parse_import,

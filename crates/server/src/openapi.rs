@@ -206,6 +206,7 @@ fn openapi_json() {}
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut document = ApiDoc::openapi()
         .merge_from(<crate::routes::scheme::SchemeApi as OpenApi>::openapi())
+        .merge_from(<crate::routes::scheme::ClinicsApi as OpenApi>::openapi())
         .merge_from(<crate::routes::referrals::ReferralApi as OpenApi>::openapi());
     // After the merges, so the scheme's and the referrals' routes are completed too.
     CommonAnswers.modify(&mut document);

@@ -4,6 +4,7 @@
 //! [`rules`] holds every rule as a pure function with its tests; this module only reads
 //! what the rules need from the plans of a practice.
 
+pub mod clinic;
 pub mod rules;
 
 use anyhow::Context;

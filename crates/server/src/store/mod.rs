@@ -14,6 +14,7 @@
 mod accounts;
 mod audit;
 mod checkpoint;
+pub mod clinics;
 mod devices;
 mod discharges;
 mod docs;

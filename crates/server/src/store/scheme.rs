@@ -1,5 +1,6 @@
 //! The case management scheme: list sizes, risk-tool uploads, exclusions, MDT meetings
-//! and virtual clinics. Every write carries its audit events into the same transaction.
+//! and virtual clinics (closing one, the advice worklist; the rest is in `clinics.rs`).
+//! Every write carries its audit events into the same transaction.
 
 use anyhow::Context;
 use sqlx::Row;
@@ -57,17 +58,6 @@ pub struct MdtPatient {
     pub listed_at_ms: i64,
     pub outcome: Option<String>,
     pub referrals: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct VirtualClinic {
-    pub id: String,
-    pub organisation_id: String,
-    pub specialist_id: String,
-    pub clinic_date: String,
-    pub opens_at_ms: i64,
-    pub closes_at_ms: i64,
-    pub patient_ids: Vec<String>,
 }
 
 /// Advice a specialist added in a virtual clinic, for the case managers' worklist. It is
@@ -571,55 +561,6 @@ impl Store {
 
     // ---- virtual clinics ----
 
-    #[allow(clippy::too_many_arguments)]
-    pub async fn create_virtual_clinic(
-        &self,
-        organisation_id: &str,
-        specialist_id: &str,
-        clinic_date: &str,
-        opens_at_ms: i64,
-        closes_at_ms: i64,
-        patient_ids: &[String],
-        user_id: &str,
-        now_ms: i64,
-        audit: &[AuditEvent],
-    ) -> anyhow::Result<String> {
-        let id = uuid::Uuid::new_v4().to_string();
-        with_pool!(self, pool => {
-            let mut tx = pool.begin().await.context("starting a transaction")?;
-            sqlx::query(
-                "INSERT INTO virtual_clinics (id, organisation_id, specialist_id, clinic_date, opens_at_ms,
-                    closes_at_ms, created_by, created_at_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(&id)
-            .bind(organisation_id)
-            .bind(specialist_id)
-            .bind(clinic_date)
-            .bind(opens_at_ms)
-            .bind(closes_at_ms)
-            .bind(user_id)
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await
-            .context("creating a virtual clinic")?;
-            for patient_id in patient_ids {
-                sqlx::query(
-                    "INSERT INTO virtual_clinic_patients (clinic_id, patient_id) VALUES ($1, $2)
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(&id)
-                .bind(patient_id)
-                .execute(&mut *tx)
-                .await
-                .context("listing a virtual clinic patient")?;
-            }
-            append_audit!(tx, audit);
-            tx.commit().await.context("committing a virtual clinic")?;
-            Ok(id)
-        })
-    }
-
     /// Ends a clinic of `organisation_id` now, unless it has ended already; returns when
     /// its access ends (or ended), or `None` if the practice has no such clinic.
     pub async fn close_virtual_clinic(
@@ -657,41 +598,6 @@ impl Store {
             append_audit!(tx, audit);
             tx.commit().await.context("committing a closed virtual clinic")?;
             Ok(Some(row.try_get::<i64, _>("closes_at_ms")?))
-        })
-    }
-
-    pub async fn virtual_clinic(&self, id: &str) -> anyhow::Result<Option<VirtualClinic>> {
-        with_pool!(self, pool => {
-            let Some(r) = sqlx::query(
-                "SELECT id, organisation_id, specialist_id, clinic_date, opens_at_ms, closes_at_ms
-                 FROM virtual_clinics WHERE id = $1",
-            )
-            .bind(id)
-            .fetch_optional(pool)
-            .await
-            .context("reading a virtual clinic")?
-            else {
-                return Ok(None);
-            };
-            let patients = sqlx::query(
-                "SELECT patient_id FROM virtual_clinic_patients WHERE clinic_id = $1 ORDER BY patient_id",
-            )
-            .bind(id)
-            .fetch_all(pool)
-            .await
-            .context("reading a virtual clinic's patients")?;
-            Ok(Some(VirtualClinic {
-                id: r.try_get("id")?,
-                organisation_id: r.try_get("organisation_id")?,
-                specialist_id: r.try_get("specialist_id")?,
-                clinic_date: r.try_get("clinic_date")?,
-                opens_at_ms: r.try_get("opens_at_ms")?,
-                closes_at_ms: r.try_get("closes_at_ms")?,
-                patient_ids: patients
-                    .iter()
-                    .map(|p| p.try_get("patient_id"))
-                    .collect::<Result<_, _>>()?,
-            }))
         })
     }
 }

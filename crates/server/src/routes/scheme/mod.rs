@@ -16,6 +16,8 @@ mod returns;
 mod reviews;
 mod risk;
 
+pub(crate) use clinics::ClinicsApi;
+
 use redfolder_shared::Date;
 
 use crate::audit::{AuditEvent, purpose};
@@ -128,20 +130,7 @@ pub(crate) fn router() -> axum::Router<AppState> {
             "/scheme/mdt-meetings/{id}/attendance",
             post(mdt::record_attendance),
         )
-        .route("/scheme/virtual-clinics", post(clinics::create_clinic))
-        .route(
-            "/scheme/virtual-clinics/{id}/plans/{patient_id}",
-            get(clinics::clinic_plan),
-        )
-        .route(
-            "/scheme/virtual-clinics/{id}/plans/{patient_id}/advice",
-            post(clinics::add_clinic_advice),
-        )
-        .route(
-            "/scheme/virtual-clinics/{id}/close",
-            post(clinics::close_clinic),
-        )
-        .route("/scheme/advice", get(clinics::advice_worklist))
+        .merge(clinics::router())
 }
 
 /// The scheme's part of the OpenAPI document.
@@ -172,10 +161,5 @@ pub(crate) fn router() -> axum::Router<AppState> {
     mdt::list_patient,
     mdt::record_outcome,
     mdt::record_attendance,
-    clinics::create_clinic,
-    clinics::close_clinic,
-    clinics::clinic_plan,
-    clinics::add_clinic_advice,
-    clinics::advice_worklist,
 ))]
 pub(crate) struct SchemeApi;

@@ -1,5 +1,14 @@
-//! Virtual clinics: a specialist reads chosen plans of a practice on the clinic day and
-//! adds advice; the case managers' advice worklist.
+//! Virtual clinics (seed 004): the practice schedules a clinic with a specialist for a
+//! specialty and chooses patients who consent to MDT sharing; the specialist reads their
+//! plans and pre-clinic data on the clinic day, adds advice and records an outcome for
+//! each; the practice closes the clinic and prints the outcome letters. Here: scheduling,
+//! closing, the plan read, advice and the advice worklist; `workflow` (the clinic's list,
+//! its patients and their pre-clinic data, education sessions), `outcomes` (outcomes and
+//! letters), `metrics`.
+
+mod metrics;
+mod outcomes;
+mod workflow;
 
 use axum::Json;
 use axum::extract::State;
@@ -14,8 +23,10 @@ use crate::domain::{Principal, Role, now_ms};
 use crate::error::ApiError;
 use crate::plan_edit::Applied;
 use crate::routes::{ApiJson, ApiPath, ApiQuery};
+use crate::scheme::clinic::Specialty;
 use crate::scheme::rules;
 use crate::state::AppState;
+use crate::store::clinics::{NewClinic, VirtualClinic};
 
 /// How far ahead a virtual clinic may be scheduled: far enough for any clinic rota, near
 /// enough that a standing grant of access is not hidden in a clinic years away.
@@ -26,6 +37,10 @@ const DAY_MS: i64 = 86_400_000;
 pub(crate) struct ClinicBody {
     /// The specialist's username (an MDT member of another organisation).
     specialist: String,
+    /// What the clinic is for; it decides the pre-clinic data asked for (default
+    /// `other`).
+    #[serde(default)]
+    specialty: Option<Specialty>,
     /// `YYYY-MM-DD`, today or up to 90 days ahead: access lasts this day only (UTC).
     #[schema(format = Date, pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     date: String,
@@ -72,20 +87,7 @@ pub(crate) async fn create_clinic(
         .filter(|u| !u.disabled && u.has(Role::MdtMember))
         .ok_or_else(|| ApiError::BadRequest("no such specialist (an MDT member)".into()))?;
     for id in &body.patient_ids {
-        if id.len() > 128 || !store.has_patient_id(&org, id).await? {
-            return Err(ApiError::BadRequest(
-                "a chosen patient is not at your practice".into(),
-            ));
-        }
-        let consents = store
-            .patient_context(id, &org)
-            .await?
-            .is_some_and(|c| c.share_with_mdt);
-        if !consents {
-            return Err(ApiError::BadRequest(format!(
-                "patient {id} has not consented to sharing their plan with the MDT, so a clinic may not include them"
-            )));
-        }
+        choosable(&state, &org, id).await?;
     }
     let now = now_ms();
     let day = rules::days_between(Date::from_unix_ms(0), date);
@@ -99,19 +101,18 @@ pub(crate) async fn create_clinic(
                 .detail(format!("open to {}", specialist.username))
         })
         .collect();
-    let id = store
-        .create_virtual_clinic(
-            &org,
-            &specialist.id,
-            &date.to_string(),
-            opens,
-            closes,
-            &body.patient_ids,
-            &principal.user.id,
-            now,
-            &events,
-        )
-        .await?;
+    let clinic = NewClinic {
+        organisation_id: &org,
+        specialist_id: &specialist.id,
+        specialty: body.specialty.unwrap_or(Specialty::Other).key(),
+        clinic_date: &date.to_string(),
+        opens_at_ms: opens,
+        closes_at_ms: closes,
+        patient_ids: &body.patient_ids,
+        created_by: &principal.user.id,
+        now_ms: now,
+    };
+    let id = store.create_virtual_clinic(&clinic, &events).await?;
     Ok((
         StatusCode::CREATED,
         Json(ClinicScheduled {
@@ -157,6 +158,72 @@ pub(crate) async fn close_clinic(
     }
 }
 
+/// Refuses a patient a clinic of `org` may not include: not at the practice, or without
+/// consent to sharing with the MDT.
+async fn choosable(state: &AppState, org: &str, id: &str) -> Result<(), ApiError> {
+    let store = state.store();
+    if id.len() > 128 || !store.has_patient_id(org, id).await? {
+        return Err(ApiError::BadRequest(
+            "a chosen patient is not at your practice".into(),
+        ));
+    }
+    let consents = store
+        .patient_context(id, org)
+        .await?
+        .is_some_and(|c| c.share_with_mdt);
+    if !consents {
+        return Err(ApiError::BadRequest(format!(
+            "patient {id} has not consented to sharing their plan with the MDT, so a clinic may not include them"
+        )));
+    }
+    Ok(())
+}
+
+/// A clinic of the caller's practice, for its case managers; anyone else, or another
+/// practice's clinic, gets 403 or 404 and the attempt is audited.
+async fn practice_clinic(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<VirtualClinic, ApiError> {
+    let org = practice(state, principal, act::VIRTUAL_CLINIC).await?;
+    let clinic = if id.len() <= 64 {
+        state.store().virtual_clinic(id).await?
+    } else {
+        None
+    };
+    match clinic.filter(|c| c.organisation_id == org) {
+        Some(c) => Ok(c),
+        None => {
+            state
+                .store()
+                .record_audit(&[clinic_audit(principal, now_ms(), id, "denied")])
+                .await?;
+            Err(ApiError::not_found("no such clinic of your practice"))
+        }
+    }
+}
+
+/// The clinic, if `principal` is its specialist and it is open now.
+async fn specialist_clinic(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    now: i64,
+) -> Result<Option<VirtualClinic>, ApiError> {
+    let clinic = if id.len() <= 64 {
+        state.store().virtual_clinic(id).await?
+    } else {
+        None
+    };
+    Ok(clinic.filter(|c| {
+        c.specialist_id == principal.user.id
+            && principal.user.has(Role::MdtMember)
+            && !principal.user.disabled
+            && (c.opens_at_ms..c.closes_at_ms).contains(&now)
+    }))
+}
+
 /// Whether `principal` is the specialist of open clinic `clinic_id` with `patient_id` on
 /// its list, and the patient still consents to sharing with the MDT (consent withdrawn
 /// after the clinic was scheduled ends the specialist's access too).
@@ -167,18 +234,8 @@ async fn in_open_clinic(
     patient_id: &str,
     now: i64,
 ) -> Result<bool, ApiError> {
-    let clinic = if clinic_id.len() <= 64 {
-        state.store().virtual_clinic(clinic_id).await?
-    } else {
-        None
-    };
-    let Some(clinic) = clinic.filter(|c| {
-        c.specialist_id == principal.user.id
-            && principal.user.has(Role::MdtMember)
-            && !principal.user.disabled
-            && (c.opens_at_ms..c.closes_at_ms).contains(&now)
-            && c.patient_ids.iter().any(|p| p == patient_id)
-    }) else {
+    let clinic = specialist_clinic(state, principal, clinic_id, now).await?;
+    let Some(clinic) = clinic.filter(|c| c.patient_ids.iter().any(|p| p == patient_id)) else {
         return Ok(false);
     };
     Ok(state
@@ -350,3 +407,69 @@ pub(crate) struct AdviceAdded {
 pub(crate) struct AdviceWorklist {
     advice: Vec<crate::store::scheme::ClinicAdvice>,
 }
+
+/// The virtual clinics' routes, merged into the scheme's.
+pub(super) fn router() -> axum::Router<AppState> {
+    use axum::routing::{get, post, put};
+    axum::Router::new()
+        .route(
+            "/scheme/virtual-clinics",
+            get(workflow::clinics).post(create_clinic),
+        )
+        .route("/scheme/virtual-clinics/{id}", get(workflow::clinic))
+        .route(
+            "/scheme/virtual-clinics/{id}/patients",
+            post(workflow::add_patient),
+        )
+        .route(
+            "/scheme/virtual-clinics/{id}/patients/{patient_id}/readings",
+            post(workflow::add_readings),
+        )
+        .route(
+            "/scheme/virtual-clinics/{id}/patients/{patient_id}/fhir",
+            post(workflow::import_readings),
+        )
+        .route(
+            "/scheme/virtual-clinics/{id}/patients/{patient_id}/outcome",
+            put(outcomes::record_outcome),
+        )
+        .route(
+            "/scheme/virtual-clinics/{id}/patients/{patient_id}/letter",
+            get(outcomes::letter),
+        )
+        .route(
+            "/scheme/virtual-clinics/{id}/education",
+            post(workflow::add_education),
+        )
+        .route(
+            "/scheme/virtual-clinics/{id}/plans/{patient_id}",
+            get(clinic_plan),
+        )
+        .route(
+            "/scheme/virtual-clinics/{id}/plans/{patient_id}/advice",
+            post(add_clinic_advice),
+        )
+        .route("/scheme/virtual-clinics/{id}/close", post(close_clinic))
+        .route("/scheme/advice", get(advice_worklist))
+        .route("/scheme/clinic-metrics", get(metrics::clinic_metrics))
+}
+
+/// The virtual clinics' part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    create_clinic,
+    close_clinic,
+    clinic_plan,
+    add_clinic_advice,
+    advice_worklist,
+    workflow::clinics,
+    workflow::clinic,
+    workflow::add_patient,
+    workflow::add_readings,
+    workflow::import_readings,
+    workflow::add_education,
+    outcomes::record_outcome,
+    outcomes::letter,
+    metrics::clinic_metrics,
+))]
+pub(crate) struct ClinicsApi;

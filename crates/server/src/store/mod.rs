@@ -16,6 +16,7 @@ mod audit;
 mod docs;
 mod feed;
 mod patients;
+pub mod referral_notes;
 pub mod referrals;
 pub mod scheme;
 mod session_cache;

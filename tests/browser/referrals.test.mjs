@@ -1,9 +1,12 @@
 // Referral peer review in the app, the whole loop: a case manager's urgent referral is
 // refused (it bypasses review) and a routine one is sent; the GP reviewer finds it in the
-// queue and returns it with advice; the case manager sees the outcome, acknowledges it,
-// prints the patient's letter and finds the advice in the patient's plan; offline, the screen says it needs a connection; the
+// queue and returns it with advice, and writes the practice an education note (one naming a
+// patient is refused); the case manager reads the note, sees the outcome, acknowledges it,
+// prints the patient's letter, downloads the referral as a FHIR ServiceRequest and finds
+// the advice in the patient's plan; offline, the screen says it needs a connection; the
 // commissioner's learning report counts it and names no patient.
 
+import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { axeViolations, byTestId, describeTablet, goto, LANDSCAPE, PORTRAIT, setOffline, setup, signIn, smallTouchTargets, waitForCaseload } from './helpers.mjs';
@@ -63,9 +66,27 @@ describe('referral peer review', () => {
       const found = [...await axeViolations(reviewer.page), ...await smallTouchTargets(reviewer.page)];
       assert.deepEqual(found, [], found.join('\n'));
 
+      // What the reviewer learned goes to the practice as an education note; a note naming
+      // a patient by NHS number is refused.
+      await goto(reviewer, '#/referrals');
+      await byTestId(reviewer.page, 'education-form').waitFor();
+      await byTestId(reviewer.page, 'education-practice').fill('Y99901');
+      await byTestId(reviewer.page, 'education-specialty').selectOption('Dermatology');
+      await byTestId(reviewer.page, 'education-condition').fill('Psoriasis');
+      await byTestId(reviewer.page, 'education-title').fill('Psoriasis: a full topical trial first');
+      await byTestId(reviewer.page, 'education-body').fill('As for 943 476 5919: eight weeks of potent steroid with calcipotriol before referral.');
+      await byTestId(reviewer.page, 'education-submit').click();
+      await reviewer.page.locator('[data-testid="education-error"]', { hasText: 'NHS number' }).waitFor();
+      await byTestId(reviewer.page, 'education-body').fill('Eight weeks of potent steroid with calcipotriol before referral; most plaque psoriasis settles.');
+      await byTestId(reviewer.page, 'education-submit').click();
+      await reviewer.page.locator('[data-testid="education-note"]', { hasText: 'Psoriasis: a full topical trial first' }).waitFor();
+      const noteFound = [...await axeViolations(reviewer.page), ...await smallTouchTargets(reviewer.page)];
+      assert.deepEqual(noteFound, [], noteFound.join('\n'));
+
       // The referrer sees the advice, acknowledges it and prints the letter.
       current = gp;
       await goto(gp, '#/referrals');
+      await gp.page.locator('[data-testid="education-note"]', { hasText: 'Psoriasis: a full topical trial first' }).waitFor();
       const outcome = gp.page.locator(`[data-testid="referral-table"] tr[data-id="${id}"] [data-testid="referral-state"]`);
       await outcome.waitFor();
       assert.equal(await outcome.getAttribute('data-state'), 'returned');
@@ -73,6 +94,13 @@ describe('referral peer review', () => {
       await gp.page.locator('[data-testid="referral-advice"]', { hasText: 'calcipotriol' }).waitFor();
       await byTestId(gp.page, 'referral-acknowledge').click();
       await gp.page.locator('[data-testid="referral-detail"] [data-testid="referral-state"][data-state="advice_acknowledged"]').waitFor();
+      // The referral as a FHIR ServiceRequest, for the GP system: revoked (it does not go
+      // to hospital), with the reviewer's advice as a note.
+      const [download] = await Promise.all([gp.page.waitForEvent('download'), byTestId(gp.page, 'referral-fhir').click()]);
+      const sr = JSON.parse(fs.readFileSync(await download.path(), 'utf8'));
+      assert.equal(sr.resourceType, 'ServiceRequest');
+      assert.equal(sr.status, 'revoked');
+      assert.ok(sr.note.some((n) => n.text.includes('calcipotriol')), JSON.stringify(sr.note));
       await byTestId(gp.page, 'referral-letter-show').click();
       const letter = gp.page.frameLocator('[data-testid="referral-letter"]');
       await letter.locator('body', { hasText: 'closer to home' }).waitFor();

@@ -74,6 +74,12 @@ REQUIRED_CODES = {
     ("Consent", "provision.provision[].type"): {"deny", "permit"},
     ("Composition", "status"): {"preliminary", "final", "amended", "entered-in-error"},
     ("Composition", "section[].text.status"): {"generated", "extensions", "additional", "empty"},
+    ("ServiceRequest", "status"): {"draft", "active", "on-hold", "revoked", "completed",
+                                   "entered-in-error", "unknown"},
+    ("ServiceRequest", "intent"): {"proposal", "plan", "directive", "order", "original-order",
+                                   "reflex-order", "filler-order", "instance-order", "option"},
+    ("ServiceRequest", "priority"): {"routine", "urgent", "asap", "stat"},
+    ("DocumentReference", "status"): {"current", "superseded", "entered-in-error"},
 }
 
 
@@ -81,8 +87,9 @@ UK_CORE = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-"
 # Resource types with a UK Core profile (NHS England's FHIR R4 UK Core,
 # structuredefinitions/UKCore-<type>.xml). Goal has none.
 UK_CORE_TYPES = {"AllergyIntolerance", "Bundle", "CarePlan", "CareTeam", "Composition",
-                 "Condition", "Consent", "EpisodeOfCare", "MedicationStatement", "Observation",
-                 "Organization", "Patient", "Practitioner", "Provenance", "RelatedPerson"}
+                 "Condition", "Consent", "DocumentReference", "EpisodeOfCare",
+                 "MedicationStatement", "Observation", "Organization", "Patient", "Practitioner",
+                 "Provenance", "RelatedPerson", "ServiceRequest"}
 NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 NHS_VERIFICATION = ("https://fhir.hl7.org.uk/StructureDefinition/"
                     "Extension-UKCore-NHSNumberVerificationStatus")
@@ -309,8 +316,19 @@ def main():
             errors.append(f"{where}: {ex}")
         check_codes(r, where, errors)
         check_profiles(r, where, errors)
+        # Contained resources: their codes and profiles, and every local reference
+        # ("#id") must name one of them.
+        contained = [c for c in r.get("contained", []) if isinstance(c, dict)]
+        contained_ids = {c.get("id") for c in contained}
+        for j, c in enumerate(contained):
+            cwhere = f"{where} contained[{j}] {c.get('resourceType')}/{c.get('id')}"
+            check_codes(c, cwhere, errors)
+            check_profiles(c, cwhere, errors)
         for path, ref in references(r):
-            if not ref.startswith("#") and ref not in known:
+            if ref.startswith("#"):
+                if ref[1:] not in contained_ids:
+                    errors.append(f"{where}{path}: reference {ref} names no contained resource")
+            elif ref not in known:
                 errors.append(f"{where}{path}: reference {ref} does not resolve inside the bundle")
     if bundle.get("type") == "document":
         if not entries or entries[0].get("resource", {}).get("resourceType") != "Composition":

@@ -2,9 +2,9 @@
 // routine referral; a GP reviewer for its specialty forwards it to hospital, returns it
 // with advice or asks a question, within 3 working days; the practice answers, and
 // acknowledges returned advice; the patient gets a printable letter; the learning report
-// counts outcomes with no patient named.
+// counts outcomes with no patient named; reviewers write education notes to practices.
 //
-// Online only: referrals live on the server (crates/server/src/routes/referrals.rs), not
+// Online only: referrals live on the server (crates/server/src/routes/referrals/), not
 // in the plans on the tablet, so every screen here says so without a connection. Every
 // rule (routine only, the deadline, who may take which step) is the server's; this module
 // shows what it answers.
@@ -61,8 +61,16 @@ interface ReferralEvent {
   at_ms: number;
 }
 
+interface Attachment {
+  seq: number;
+  title: string;
+  content_type: string;
+  size: number;
+}
+
 interface Detail extends Listing {
   relevant_history: string;
+  attachments: Attachment[];
   urgency: string;
   events: ReferralEvent[];
   you_are: 'referrer' | 'reviewer';
@@ -88,6 +96,18 @@ interface ReportLine extends Outcomes {
   practice: string | null;
   specialty: string;
   condition: string | null;
+}
+
+interface EducationNote {
+  id: string;
+  practice_code: string;
+  practice_name: string;
+  author_name: string;
+  specialty: string;
+  condition: string | null;
+  title: string;
+  body: string;
+  created_at_ms: number;
 }
 
 interface Report {
@@ -161,6 +181,25 @@ function stateBadge(r: Listing): HTMLElement {
 
 function openButton(ctx: ReferralsContext, id: string): HTMLElement {
   return h('button', { type: 'button', class: 'button secondary', testid: 'referral-open', onclick: () => ctx.open(id) }, 'Open');
+}
+
+/** Fetches `path` with the session and saves what it answers as `filename`. */
+async function download(ctx: ReferralsContext, path: string, filename: string): Promise<void> {
+  const response = await ctx.request(path);
+  if (!response.ok) throw new Refused(`the server answered ${response.status}`, response.status);
+  const url = URL.createObjectURL(await response.blob());
+  const a = h('a', { href: url, download: filename });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+function downloadButton(ctx: ReferralsContext, testid: string, label: string, path: string, filename: string, error: HTMLElement): HTMLElement {
+  return h('button', {
+    type: 'button', class: 'button secondary', testid,
+    onclick: () => download(ctx, path, filename).catch((e) => { error.textContent = errorMessage(e); }),
+  }, label);
 }
 
 function textArea(testid: string, required = true): HTMLTextAreaElement {
@@ -321,6 +360,24 @@ function letterPanel(ctx: ReferralsContext, id: string): HTMLElement {
   return h('div', {}, show, holder);
 }
 
+function documentsList(ctx: ReferralsContext, id: string, docs: Attachment[]): HTMLElement {
+  const error = h('p', { class: 'error', role: 'alert' });
+  const kib = (n: number) => `${Math.max(1, Math.round(n / 1024))} KiB`;
+  return h('div', { testid: 'referral-documents' },
+    h('h3', {}, 'Documents sent with the referral'),
+    h('ul', {}, docs.map((a) => h('li', { testid: 'referral-document' },
+      `${a.title} (${a.content_type}, ${kib(a.size)}) `,
+      downloadButton(ctx, 'referral-document-download', 'Download', `/referrals/${encodeURIComponent(id)}/attachments/${a.seq}`, a.title, error)))),
+    error);
+}
+
+function fhirButton(ctx: ReferralsContext, id: string): HTMLElement {
+  const error = h('p', { class: 'error', role: 'alert' });
+  return h('div', {},
+    downloadButton(ctx, 'referral-fhir', 'Download as FHIR ServiceRequest', `/referrals/${encodeURIComponent(id)}/fhir`, `referral-${id}.json`, error),
+    error);
+}
+
 function detailSection(ctx: ReferralsContext, id: string, changed: () => void): HTMLElement {
   return loading('Referral', 'referral-detail', async (body, reload) => {
     const d = await call<Detail>(ctx, `/referrals/${encodeURIComponent(id)}`);
@@ -343,6 +400,7 @@ function detailSection(ctx: ReferralsContext, id: string, changed: () => void): 
       h('p', {}, `${d.specialty}, ${d.urgency}: ${d.condition}. Received ${fmtDate(d.received_on)}, decision due by ${fmtDate(d.deadline)}. `, stateBadge(d)),
       h('h3', {}, 'Clinical question'), h('p', {}, d.clinical_question),
       h('h3', {}, 'Relevant history'), h('p', {}, d.relevant_history),
+      d.attachments.length ? documentsList(ctx, id, d.attachments) : null,
       h('h3', {}, 'Review'),
       d.events.length ? h('ol', { testid: 'referral-events' }, d.events.map(eventLine)) : h('p', { class: 'muted' }, 'Not reviewed yet.'),
       h('p', { class: 'muted', testid: 'referral-next' }, d.what_happens_next),
@@ -350,6 +408,7 @@ function detailSection(ctx: ReferralsContext, id: string, changed: () => void): 
       d.your_steps.includes('answer') ? answerForm(ctx, id, after) : null,
       ack,
       d.you_are === 'referrer' ? letterPanel(ctx, id) : null,
+      fhirButton(ctx, id),
       h('button', { type: 'button', class: 'button secondary', testid: 'referral-close', onclick: () => ctx.open(null) }, 'Back to the list'),
     ].filter((n): n is HTMLElement => n !== null));
   });
@@ -390,19 +449,8 @@ function reportSection(ctx: ReferralsContext): HTMLElement {
     const r = await call<Report>(ctx, '/referrals/report');
     const t = r.total;
     const mean = (n: number | null) => (n === null ? '\u2013' : n.toFixed(1));
-    const csv = h('button', {
-      type: 'button', class: 'button secondary', testid: 'referral-report-csv',
-      onclick: async () => {
-        const response = await ctx.request('/referrals/report?format=csv');
-        if (!response.ok) return;
-        const url = URL.createObjectURL(new Blob([await response.text()], { type: 'text/csv' }));
-        const a = h('a', { href: url, download: 'referral-learning-report.csv' });
-        document.body.append(a);
-        a.click();
-        a.remove();
-        setTimeout(() => URL.revokeObjectURL(url), 10_000);
-      },
-    }, 'Download CSV');
+    const csvError = h('p', { class: 'error', role: 'alert' });
+    const csv = downloadButton(ctx, 'referral-report-csv', 'Download CSV', '/referrals/report?format=csv', 'referral-learning-report.csv', csvError);
     // Outcomes by specialty across practices, and referrals per practice: the variation
     // between practices commissioners watch.
     const bySpecialty = r.lines.filter((l) => l.practice === null && l.condition === null);
@@ -416,6 +464,9 @@ function reportSection(ctx: ReferralsContext): HTMLElement {
         { label: `${l.specialty}: returned`, value: l.returned },
       ])),
       barChart('Referrals by practice', [...perPractice].map(([practice, n]) => ({ label: practice, value: n }))),
+      barChart('Returned with advice, by specialty and condition', r.lines
+        .filter((l) => l.practice === null && l.condition !== null)
+        .map((l) => ({ label: `${l.specialty}: ${l.condition}`, value: l.returned }))),
     ] : [];
     body.replaceChildren(
       h('p', { class: 'muted' }, 'Figures only: no patient is named here.'),
@@ -426,7 +477,68 @@ function reportSection(ctx: ReferralsContext): HTMLElement {
         r.lines.map((l) => [l.practice ?? 'All practices', l.specialty, l.condition ?? 'All conditions', l.referrals, l.forwarded, l.returned,
           `${l.advice_tests} / ${l.advice_treatment}`, `${l.decided_on_time} / ${l.decided_late}`, mean(l.mean_turnaround_working_days)]),
         'No referrals yet.'),
-      csv);
+      csv, csvError);
+  });
+}
+
+function noteItem(n: EducationNote): HTMLElement {
+  return h('li', { testid: 'education-note' },
+    h('strong', {}, n.title), ` — ${n.specialty}${n.condition ? `, ${n.condition}` : ''}; to ${n.practice_name} (${n.practice_code}) from ${n.author_name}, ${fmtDateTime(n.created_at_ms)}`,
+    h('p', {}, n.body));
+}
+
+function noteForm(ctx: ReferralsContext, specialties: string[], practices: string[], done: () => void): HTMLElement {
+  const practice = h('input', { type: 'text', testid: 'education-practice', required: true, list: 'education-practices', autocomplete: 'off' });
+  const known = h('datalist', { id: 'education-practices' }, practices.map((p) => h('option', { value: p })));
+  const specialty = h('select', { testid: 'education-specialty' }, specialties.map((s) => h('option', { value: s }, s)));
+  const condition = h('input', { type: 'text', testid: 'education-condition', maxlength: 120 });
+  const title = h('input', { type: 'text', testid: 'education-title', required: true, maxlength: 200 });
+  const text = h('textarea', { rows: 5, testid: 'education-body', required: true, maxlength: 8000 });
+  const error = h('p', { class: 'error', role: 'alert', testid: 'education-error' });
+  const submit = h('button', { type: 'submit', class: 'button', testid: 'education-submit' }, 'Send the note to the practice');
+  const form = h('form', { testid: 'education-form', novalidate: true },
+    field('Practice code', practice, 'The practice\u2019s ODS code, as the report shows it.'), known,
+    field('Specialty', specialty), field('Condition (optional)', condition),
+    field('Title', title), field('What the practice can learn', text, 'Name no patient: a note with an NHS number is refused.'),
+    error, submit);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    error.textContent = '';
+    submit.disabled = true;
+    try {
+      await call(ctx, '/referrals/education-notes', postJson({
+        practice_code: practice.value, specialty: specialty.value,
+        condition: condition.value || null, title: title.value, body: text.value,
+      }));
+      form.reset();
+      done();
+    } catch (err) {
+      error.textContent = errorMessage(err);
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return form;
+}
+
+function educationSection(ctx: ReferralsContext): HTMLElement {
+  const heading = ctx.reviewer ? 'Education notes you have written' : 'Education notes from reviewers';
+  return loading(heading, 'education-notes', async (body, reload) => {
+    const notes = await call<{ notes: EducationNote[] }>(ctx, '/referrals/education-notes');
+    const list = notes.notes.length
+      ? h('ul', { testid: 'education-list' }, notes.notes.map(noteItem))
+      : h('p', { class: 'muted', testid: 'education-empty' }, 'No education notes yet.');
+    const parts: HTMLElement[] = [list];
+    if (ctx.reviewer) {
+      const [queue, report] = await Promise.all([
+        call<{ specialties: { specialty: string }[] }>(ctx, '/referrals/queue'),
+        call<Report>(ctx, '/referrals/report'),
+      ]);
+      const practices = [...new Set(report.lines.map((l) => l.practice).filter((p): p is string => p !== null))];
+      parts.push(h('h3', {}, 'Write to a practice'),
+        noteForm(ctx, queue.specialties.map((s) => s.specialty), practices, reload));
+    }
+    body.replaceChildren(...parts);
   });
 }
 
@@ -441,6 +553,7 @@ export function renderReferrals(root: HTMLElement, ctx: ReferralsContext): void 
     if (ctx.reviewer) parts.push(queueSection(ctx));
     if (ctx.referrer) parts.push(practiceSection(ctx));
     parts.push(reportSection(ctx));
+    parts.push(educationSection(ctx));
   }
   root.replaceChildren(
     h('h1', { testid: 'referrals-title' }, 'Referrals for peer review'),

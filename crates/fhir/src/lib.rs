@@ -35,6 +35,7 @@ mod export;
 mod import;
 mod profile;
 mod referral;
+mod referral_export;
 mod util;
 
 pub use document::summary_document;
@@ -47,7 +48,13 @@ pub use import::{
     Import, ImportEdits, ImportProblem, ImportRefused, ImportedAllergy, ImportedCondition,
     ImportedMedication, ImportedPatient, ImportedResuscitation, import_edits, parse_import,
 };
-pub use referral::{ImportedReferral, ServiceRequestError, parse_service_request};
+pub use referral::{
+    ImportedAttachment, ImportedReferral, MAX_ATTACHMENTS, ServiceRequestError,
+    parse_service_request,
+};
+pub use referral_export::{
+    AttachmentRef, Decision, REFERRAL_SYSTEM, ReferralRecord, ReviewOutcome, service_request,
+};
 
 /// The FHIR identifier system of NHS numbers.
 pub const NHS_NUMBER_SYSTEM: &str = "https://fhir.nhs.uk/Id/nhs-number";

@@ -18,6 +18,7 @@ const PROFILED: &[&str] = &[
     "Composition",
     "Condition",
     "Consent",
+    "DocumentReference",
     "EpisodeOfCare",
     "MedicationStatement",
     "Observation",
@@ -26,6 +27,7 @@ const PROFILED: &[&str] = &[
     "Practitioner",
     "Provenance",
     "RelatedPerson",
+    "ServiceRequest",
 ];
 
 /// The UK Core profile of a resource type, if UK Core has one.

@@ -5,7 +5,13 @@
 //! (`"#id"`), or a Bundle holding one `ServiceRequest` and the Patient its subject names
 //! (by `fullUrl` or `Patient/<id>`). Urgency is read from `priority` (absent means routine,
 //! as FHIR says) and a two-week-wait category; the referral's own rules judge it after.
+//! Documents named in `supportingInfo` (a `DocumentReference` or `Binary`, contained or in
+//! the Bundle, with their content inline) come with it as attachments.
+//!
+//! The other way, [`service_request`] writes a stored referral and where its review stands
+//! as a `ServiceRequest` with its Patient contained, for the hospital or the GP system.
 
+use base64::Engine;
 use redfolder_shared::referral::ReferralDraft;
 use serde_json::Value;
 
@@ -18,7 +24,20 @@ pub struct ImportedReferral {
     pub patient_name: String,
     pub date_of_birth: String,
     pub draft: ReferralDraft,
+    /// The documents it came with, in the order named.
+    pub attachments: Vec<ImportedAttachment>,
 }
+
+/// A document sent with a referral (a letter, results, a photograph).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportedAttachment {
+    pub title: String,
+    pub content_type: String,
+    pub data: Vec<u8>,
+}
+
+/// At most this many documents come with one referral.
+pub const MAX_ATTACHMENTS: usize = 10;
 
 /// Why a resource cannot be read as a referral.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,6 +58,20 @@ pub enum ServiceRequestError {
     NoBirthDate,
     #[error("priority {0} is not a FHIR request priority")]
     Priority(String),
+    #[error(
+        "supportingInfo {0} names nothing in the message: send the document contained or in the Bundle"
+    )]
+    UnresolvedDocument(String),
+    #[error(
+        "supportingInfo {0} has no inline data (a url alone cannot be fetched): send the content as base64 data"
+    )]
+    NoDocumentData(String),
+    #[error("supportingInfo {0}: its data is not base64")]
+    BadDocumentData(String),
+    #[error("supportingInfo {0} has no contentType")]
+    NoContentType(String),
+    #[error("a referral may carry at most {MAX_ATTACHMENTS} documents; this one names {0}")]
+    TooManyDocuments(usize),
 }
 
 fn text_of(concept: &Value) -> Option<String> {
@@ -72,8 +105,9 @@ fn patient_name(patient: &Value) -> Option<String> {
     (!joined.trim().is_empty()).then(|| joined.trim().to_owned())
 }
 
-/// The Patient `reference` names, in the request itself or in the bundle.
-fn find_patient<'a>(
+/// The resource `reference` names: contained (`#id`) or in the Bundle (by `fullUrl` or
+/// `Type/id`).
+fn resolve<'a>(
     request: &'a Value,
     bundle: Option<&'a Value>,
     reference: &str,
@@ -82,16 +116,79 @@ fn find_patient<'a>(
         return request["contained"]
             .as_array()?
             .iter()
-            .find(|r| r["resourceType"] == "Patient" && r["id"] == local);
+            .find(|r| r["id"] == local);
     }
     bundle?["entry"].as_array()?.iter().find_map(|e| {
         let r = &e["resource"];
         let by_url = e["fullUrl"].as_str() == Some(reference);
-        let by_id = r["id"]
-            .as_str()
-            .is_some_and(|id| reference == format!("Patient/{id}"));
-        (r["resourceType"] == "Patient" && (by_url || by_id)).then_some(r)
+        let by_id = match (r["resourceType"].as_str(), r["id"].as_str()) {
+            (Some(t), Some(id)) => reference == format!("{t}/{id}"),
+            _ => false,
+        };
+        (by_url || by_id).then_some(r)
     })
+}
+
+/// One FHIR `Attachment` (or a `Binary`, which has the same `contentType` and `data`).
+fn attachment(
+    named: &str,
+    value: &Value,
+    fallback_title: &str,
+) -> Result<ImportedAttachment, ServiceRequestError> {
+    let content_type = value["contentType"]
+        .as_str()
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| ServiceRequestError::NoContentType(named.to_owned()))?;
+    let data = value["data"]
+        .as_str()
+        .ok_or_else(|| ServiceRequestError::NoDocumentData(named.to_owned()))?;
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(data.trim())
+        .map_err(|_| ServiceRequestError::BadDocumentData(named.to_owned()))?;
+    let title = value["title"]
+        .as_str()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .unwrap_or(fallback_title);
+    Ok(ImportedAttachment {
+        title: title.chars().take(200).collect(),
+        content_type: content_type.trim().to_owned(),
+        data,
+    })
+}
+
+/// The documents `supportingInfo` names. A reference that only describes (a `display`
+/// without `reference`) is history text, not a document.
+fn attachments(
+    request: &Value,
+    bundle: Option<&Value>,
+) -> Result<Vec<ImportedAttachment>, ServiceRequestError> {
+    let mut out = Vec::new();
+    for info in request["supportingInfo"].as_array().into_iter().flatten() {
+        let Some(reference) = info["reference"].as_str() else {
+            continue;
+        };
+        let resource = resolve(request, bundle, reference)
+            .ok_or_else(|| ServiceRequestError::UnresolvedDocument(reference.to_owned()))?;
+        let title = info["display"]
+            .as_str()
+            .or_else(|| resource["description"].as_str())
+            .unwrap_or("Document");
+        match resource["resourceType"].as_str() {
+            Some("DocumentReference") => {
+                for content in resource["content"].as_array().into_iter().flatten() {
+                    out.push(attachment(reference, &content["attachment"], title)?);
+                }
+            }
+            Some("Binary") => out.push(attachment(reference, resource, title)?),
+            // Observations, conditions and the like are clinical context, not documents.
+            _ => continue,
+        }
+    }
+    if out.len() > MAX_ATTACHMENTS {
+        return Err(ServiceRequestError::TooManyDocuments(out.len()));
+    }
+    Ok(out)
 }
 
 fn urgency(request: &Value) -> Result<&'static str, ServiceRequestError> {
@@ -141,7 +238,9 @@ pub fn parse_service_request(value: &Value) -> Result<ImportedReferral, ServiceR
     let reference = request["subject"]["reference"]
         .as_str()
         .ok_or(ServiceRequestError::NoPatient)?;
-    let patient = find_patient(request, bundle, reference).ok_or(ServiceRequestError::NoPatient)?;
+    let patient = resolve(request, bundle, reference)
+        .filter(|r| r["resourceType"] == "Patient")
+        .ok_or(ServiceRequestError::NoPatient)?;
     let nhs_number = patient["identifier"]
         .as_array()
         .into_iter()
@@ -172,6 +271,8 @@ pub fn parse_service_request(value: &Value) -> Result<ImportedReferral, ServiceR
             .as_array()
             .into_iter()
             .flatten()
+            // A reference that names a document brings the document, not history text.
+            .filter(|s| s.get("reference").is_none())
             .filter_map(|s| s["display"].as_str())
             .map(|t| t.trim().to_owned())
             .filter(|t| !t.is_empty()),
@@ -192,6 +293,7 @@ pub fn parse_service_request(value: &Value) -> Result<ImportedReferral, ServiceR
         patient_name,
         date_of_birth,
         draft,
+        attachments: attachments(request, bundle)?,
     })
 }
 

@@ -48,6 +48,8 @@ pub mod action {
     pub const REFERRAL_REPORT: &str = "referral.report";
     /// Specialties and reviewer assignments were changed.
     pub const REFERRAL_ADMIN: &str = "referral.admin";
+    /// A reviewer's education note to a practice was written, or notes were read.
+    pub const REFERRAL_EDUCATION: &str = "referral.education";
 }
 
 /// Why it was done, as the `purpose` column names it.

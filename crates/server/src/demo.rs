@@ -25,6 +25,9 @@ pub struct DemoSummary {
     pub logins: Vec<DemoLogin>,
     pub patients_created: usize,
     pub patients_total: usize,
+    /// Referrals decided by the demo reviewer this run, whose decision still has to be
+    /// written into the patient's plan once the server is built ([`record_decisions`]).
+    pub referral_decisions: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -207,11 +210,12 @@ pub async fn seed(store: &Store) -> anyhow::Result<DemoSummary> {
     if created > 0 {
         tracing::info!(patients = created, "created demo patients");
     }
-    seed_referrals(store, &practice, now).await?;
+    let referral_decisions = seed_referrals(store, &practice, now).await?;
     Ok(DemoSummary {
         logins,
         patients_created: created,
         patients_total: numbers.len(),
+        referral_decisions,
     })
 }
 
@@ -225,19 +229,32 @@ const DEMO_REVIEWS: [(&str, bool); 4] = [
 
 /// A few referrals from the demo practice, one at each point of peer review, when the
 /// practice has none: two awaiting review (one overdue), one with a question for the
-/// referrer, one returned with advice to acknowledge, one forwarded.
-async fn seed_referrals(store: &Store, practice: &str, now: i64) -> anyhow::Result<()> {
+/// referrer, one returned with advice to acknowledge, one forwarded. Each is made and
+/// stepped with its audit entries, as the routes would; the ids of those decided are
+/// returned so their decisions go into the plans through the commit path.
+async fn seed_referrals(store: &Store, practice: &str, now: i64) -> anyhow::Result<Vec<String>> {
     use redfolder_shared::Date;
     use redfolder_shared::referral::{Advice, Referral, Step, Urgency, review_deadline};
 
+    use crate::audit::{AuditEvent, action, purpose};
+    use crate::domain::Principal;
     use crate::store::referrals::{NewReferral, StepRecord};
 
     let (Some(referrer), Some(reviewer)) = (
         store.user_by_username("cm1.demo").await?,
         store.user_by_username("reviewer.demo").await?,
     ) else {
-        return Ok(());
+        return Ok(Vec::new());
     };
+    let as_referrer = Principal {
+        user: referrer.clone(),
+        device_id: DEMO_DEVICE.to_owned(),
+    };
+    let as_reviewer = Principal {
+        user: reviewer.clone(),
+        device_id: DEMO_DEVICE.to_owned(),
+    };
+    let mut decided_ids = Vec::new();
     if store
         .reviewer_assignments(Some(&reviewer.id))
         .await?
@@ -250,7 +267,7 @@ async fn seed_referrals(store: &Store, practice: &str, now: i64) -> anyhow::Resu
         }
     }
     if !store.practice_referrals(practice, 1).await?.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let holidays: Vec<Date> = store
         .bank_holidays()
@@ -316,9 +333,18 @@ async fn seed_referrals(store: &Store, practice: &str, now: i64) -> anyhow::Resu
                     referral: &referral,
                     received_on: &received.to_string(),
                     deadline: &review_deadline(received, &holidays).to_string(),
+                    attachments: &[],
                     now_ms: now - days_ago * day_ms,
                 },
-                &[],
+                &[AuditEvent::new(
+                    now - days_ago * day_ms,
+                    action::REFERRAL_CREATE,
+                    purpose::DIRECT_CARE,
+                    "ok",
+                )
+                .by(&as_referrer, Role::CaseManager)
+                .patient(patient_id.clone())
+                .detail(format!("{specialty} (demo data)"))],
             )
             .await?;
         if let Some(step) = step {
@@ -348,10 +374,84 @@ async fn seed_referrals(store: &Store, practice: &str, now: i64) -> anyhow::Resu
                         question_asked: matches!(step, Step::AskQuestion { .. }),
                         now_ms: now - (days_ago - 1) * day_ms,
                     },
-                    &[],
+                    &[AuditEvent::new(
+                        now - (days_ago - 1) * day_ms,
+                        action::REFERRAL_STEP,
+                        purpose::PEER_REVIEW,
+                        "ok",
+                    )
+                    .by(&as_reviewer, Role::GpReviewer)
+                    .patient(patient_id.clone())
+                    .subject(id.clone())
+                    .detail(format!("{} → {to} (demo data)", step.kind()))],
                 )
                 .await?;
+            if step.is_decision() {
+                decided_ids.push(id);
+            }
         }
+    }
+    Ok(decided_ids)
+}
+
+/// The device id demo data is recorded under.
+const DEMO_DEVICE: &str = "demo-seed";
+
+/// Writes the demo reviewer's decisions on `referrals` into the patients' plans, as a
+/// decision made through the API is (after the server's state exists, since that goes
+/// through the one commit path).
+pub async fn record_decisions(
+    state: &crate::startup::AppState,
+    referrals: &[String],
+) -> anyhow::Result<()> {
+    use redfolder_shared::referral::Step;
+
+    use crate::domain::Principal;
+
+    if referrals.is_empty() {
+        return Ok(());
+    }
+    let Some(reviewer) = state.store().user_by_username("reviewer.demo").await? else {
+        return Ok(());
+    };
+    // A plan's changes are tied to the device that made them: the demo's is listed among
+    // the reviewer's devices as what it is.
+    let device_id = state
+        .store()
+        .register_device(&reviewer.id, "Demo data (made by the server)", now_ms())
+        .await?;
+    let principal = Principal {
+        user: reviewer,
+        device_id,
+    };
+    for id in referrals {
+        let Some(r) = state.store().referral(id).await? else {
+            continue;
+        };
+        let Some(patient_id) = r.patient_id.clone() else {
+            continue;
+        };
+        let events = state.store().referral_events(id).await?;
+        let Some(decision) = events
+            .iter()
+            .rev()
+            .find(|e| e.kind == "forward" || e.kind == "return")
+        else {
+            continue;
+        };
+        let step: Step = serde_json::from_value(decision.body.clone())
+            .context("reading a demo referral's decision")?;
+        crate::routes::record_referral_decision(
+            state,
+            &principal,
+            &r,
+            &patient_id,
+            &step,
+            decision.mentored,
+            decision.at_ms,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("writing a demo decision into a plan: {e:?}"))?;
     }
     Ok(())
 }

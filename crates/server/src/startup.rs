@@ -62,6 +62,11 @@ impl Application {
             .await
             .context("loading the summary signing key")?;
         let state = AppState::new(config, store, shutdown_rx, signer);
+        if let Some(d) = &demo {
+            demo::record_decisions(&state, &d.referral_decisions)
+                .await
+                .context("writing demo referral decisions into plans")?;
+        }
         Ok(Application {
             listener,
             address,
@@ -240,16 +245,18 @@ style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; work
 manifest-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
 frame-ancestors 'none'";
 
-/// Every response carries the browser protections: the content policy above, no MIME
+/// Every response carries the browser protections: the content policy above (or a stricter
+/// one its route set), no MIME
 /// sniffing (an uploaded CSV is never run as a script), no framing (clickjacking), and no
 /// referrer (a URL with a patient id in it never leaks to another site).
 async fn security_headers(req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
+    // A route may set a stricter policy of its own (a referral's documents are served
+    // sandboxed); every other response gets the app's.
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

@@ -46,6 +46,28 @@ impl Date {
         Date { year, month, day }
     }
 
+    /// The calendar date in the United Kingdom at an instant: GMT, or BST (UTC + 1 hour)
+    /// from 01:00 UTC on the last Sunday of March to 01:00 UTC on the last Sunday of
+    /// October, the rule since 1996. What a practice calls "today".
+    pub fn uk_from_unix_ms(ms: i64) -> Date {
+        const DAY: i64 = 86_400_000;
+        const HOUR: i64 = 3_600_000;
+        let year = Date::from_unix_ms(ms).year;
+        let last_sunday = |month: u32| {
+            let last = Date {
+                year,
+                month,
+                day: days_in_month(year, month),
+            };
+            // 1970-01-01 was a Thursday: day number 0 is weekday 4 counting from Sunday.
+            let weekday = (last.day_number() + 4).rem_euclid(7);
+            last.day_number() - weekday
+        };
+        let summer = last_sunday(3) * DAY + HOUR..last_sunday(10) * DAY + HOUR;
+        let offset = if summer.contains(&ms) { HOUR } else { 0 };
+        Date::from_unix_ms(ms + offset)
+    }
+
     /// Days since 1970-01-01 (negative before it).
     pub fn day_number(self) -> i64 {
         // Howard Hinnant's days_from_civil.
@@ -107,6 +129,28 @@ fn days_in_month(year: i32, month: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_uk_date_follows_british_summer_time() {
+        let at = |s: &str, hh: i64, mm: i64| {
+            Date::parse(s).unwrap().day_number() * 86_400_000 + (hh * 60 + mm) * 60_000
+        };
+        let uk = |ms| Date::uk_from_unix_ms(ms).to_string();
+        // Summer: 23:30 UTC is already tomorrow in London.
+        assert_eq!(uk(at("2026-07-14", 23, 30)), "2026-07-15");
+        assert_eq!(uk(at("2026-07-14", 22, 59)), "2026-07-14");
+        // Winter: GMT is UTC.
+        assert_eq!(uk(at("2026-12-03", 23, 30)), "2026-12-03");
+        // 2026: BST from 01:00 UTC on Sunday 29 March to 01:00 UTC on Sunday 25 October.
+        assert_eq!(uk(at("2026-03-29", 0, 59)), "2026-03-29");
+        assert_eq!(uk(at("2026-03-28", 23, 30)), "2026-03-28");
+        assert_eq!(uk(at("2026-10-24", 23, 30)), "2026-10-25");
+        assert_eq!(uk(at("2026-10-25", 23, 30)), "2026-10-25");
+        // 2027: 28 March to 31 October.
+        assert_eq!(uk(at("2027-03-28", 23, 30)), "2027-03-29");
+        assert_eq!(uk(at("2027-03-27", 23, 30)), "2027-03-27");
+        assert_eq!(uk(at("2027-10-30", 23, 30)), "2027-10-31");
+    }
 
     #[test]
     fn parses_and_rejects() {

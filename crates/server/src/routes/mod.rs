@@ -16,6 +16,7 @@ use axum::Router;
 use axum::routing::{any, delete, get, post};
 
 pub use json::{ApiJson, ApiPath, ApiQuery};
+pub(crate) use referrals::record_in_plan as record_referral_decision;
 
 use crate::error::ApiError;
 use crate::state::AppState;

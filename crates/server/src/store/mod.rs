@@ -21,6 +21,7 @@ mod docs;
 mod feed;
 pub mod mdt_members;
 mod patients;
+pub mod referral_notes;
 pub mod referrals;
 pub mod scheme;
 mod session_cache;

@@ -10,7 +10,7 @@ use super::{Pool, Store, append_audit, with_pool};
 use crate::audit::AuditEvent;
 
 /// A GP reviewer's assignment to a specialty.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ReviewerAssignment {
     pub user_id: String,
     pub username: String,
@@ -38,6 +38,8 @@ pub struct NewReferral<'a> {
     pub referral: &'a redfolder_shared::referral::Referral,
     pub received_on: &'a str,
     pub deadline: &'a str,
+    /// Documents it came with (a FHIR import's), kept with it.
+    pub attachments: &'a [super::referral_notes::NewAttachment],
     pub now_ms: i64,
 }
 
@@ -69,7 +71,7 @@ pub struct StoredReferral {
 }
 
 /// One step of a referral's review as stored.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ReferralEvent {
     pub seq: i64,
     pub kind: String,
@@ -348,6 +350,20 @@ impl Store {
             .execute(&mut *tx)
             .await
             .context("storing a referral")?;
+            for (seq, a) in (1_i64..).zip(new.attachments) {
+                sqlx::query(
+                    "INSERT INTO referral_attachments (referral_id, seq, title, content_type, data)
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&id)
+                .bind(seq)
+                .bind(&a.title)
+                .bind(&a.content_type)
+                .bind(&a.data)
+                .execute(&mut *tx)
+                .await
+                .context("storing a referral's attachment")?;
+            }
             let audit: Vec<AuditEvent> = audit
                 .iter()
                 .cloned()

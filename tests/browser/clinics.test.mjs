@@ -9,7 +9,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { axeViolations, byTestId, describeTablet, goto, horizontalOverflow, LANDSCAPE, setup, signIn, smallTouchTargets } from './helpers.mjs';
+import { axeViolations, byTestId, describeTablet, goto, horizontalOverflow, LANDSCAPE, setup, signIn, smallTouchTargets, unlock } from './helpers.mjs';
 
 let env;
 let consenting;
@@ -110,12 +110,17 @@ describe('a virtual clinic in the app', () => {
 
       // The practice sees the outcome and closes the clinic; the specialist's page then
       // refuses.
+      // (The practice's tablet is still on this clinic's page: leave it and come back, so
+      // the page is read afresh.)
+      await goto(practice, '#/clinics');
+      await page.locator('[data-testid="clinic-metrics-summary"]').waitFor();
       await goto(practice, `#/clinics/${clinicId}`);
       await card(page).locator('[data-testid="clinic-outcome-recorded"][data-outcome="keep_in_practice"]').waitFor();
       page.once('dialog', (d) => d.accept());
       await byTestId(page, 'clinic-close').click();
       await page.locator('[data-testid="clinic-title"][data-state="closed"]').waitFor();
       await sp.reload();
+      await unlock(specialist);
       await byTestId(sp, 'clinics-error').waitFor();
 
       // Letters, printable: to the GP, and in plain words for the patient.

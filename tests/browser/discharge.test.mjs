@@ -8,7 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  axeViolations, byTestId, describeTablet, fill, goto, LANDSCAPE, setup, signIn, waitForCaseload, waitSaved,
+  axeViolations, byTestId, describeTablet, fill, goto, LANDSCAPE, recordStep16, setup, signIn, waitForCaseload, waitSaved,
 } from './helpers.mjs';
 
 let env;
@@ -43,6 +43,7 @@ describe('discharge from case management in the app', () => {
       await waitSaved(t, 'case-manager');
       await fill(page, 'consent-full', { 'recipients-mdt': true, given_by: 'patient', consent_date: '2025-01-06' });
       await waitSaved(t, 'consent-full');
+      await recordStep16(t, patient.id, '2025-01-06');
       await byTestId(page, 'mark-complete').click();
       await page.locator('[data-testid="plan-status"][data-status="complete"]').waitFor()
         .catch(async () => { throw new Error(`not completed: ${await byTestId(page, 'lifecycle-error').textContent()} ${await describeTablet(t)}`); });

@@ -401,7 +401,7 @@ const DEMO_DEVICE: &str = "demo-seed";
 /// decision made through the API is (after the server's state exists, since that goes
 /// through the one commit path).
 pub async fn record_decisions(
-    state: &crate::startup::AppState,
+    state: &crate::state::AppState,
     referrals: &[String],
 ) -> anyhow::Result<()> {
     use redfolder_shared::referral::Step;

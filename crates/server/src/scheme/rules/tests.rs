@@ -404,6 +404,12 @@ fn a_worked_month() {
             "claim,review,2 x 30 = 60",
             "claim,over_75_case_review,1 x 50 = 50",
             "claim_total,,440",
+            "discharges,discharged,0",
+            "discharges,to_annual_review,0",
+            "discharges,moved_away,0",
+            "discharges,died,0",
+            "discharges,patient_declined,0",
+            "discharges,total,0",
         ]
     );
 }

@@ -105,6 +105,6 @@ pub use summary::{
     ENDED_SUMMARY_SERVED_DAYS, EmergencySummary, PAPER_SECTIONS, PaperCodeError, PaperCopy,
     PaperReading, PaperState, SummaryAllergy, SummaryBaseline, SummaryCondition, SummaryContact,
     SummaryDecision, SummaryEnded, SummaryEscalation, SummaryFingerprint, SummaryMedication,
-    SummaryValue, emergency_summary, render_html, render_text,
+    SummaryValue, emergency_summary, escape_html, render_html, render_text,
 };
 pub use sync::{ClientEngine, ClientEvent, Received, RefusedChange, Session, StoredDoc, SyncError};

@@ -1,7 +1,6 @@
 //! MDT meetings (warnings, counts, outcomes into plans, attendance) and a virtual
 //! clinic that opens only the chosen plans, on SQLite and PostgreSQL.
 
-#[allow(unused_imports)]
 use super::*;
 
 #[tokio::test]

@@ -20,7 +20,7 @@ pub use paper::{
     PaperCodeError, PaperCopy, PaperReading, PaperState, SECTIONS as PAPER_SECTIONS,
     SummaryFingerprint,
 };
-pub use render::{render_html, render_text};
+pub use render::{escape_html, render_html, render_text};
 
 /// The "yellow pages" of the red folder, as a pure projection of a [`CarePlan`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

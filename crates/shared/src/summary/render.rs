@@ -392,7 +392,8 @@ pub fn render_text(s: &EmergencySummary) -> String {
     out
 }
 
-fn esc(s: &str) -> String {
+/// Text made safe to place in HTML content or a quoted attribute.
+pub fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -421,20 +422,29 @@ pub fn render_html(s: &EmergencySummary) -> String {
         out,
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <title>Emergency summary: {}</title><style>{STYLE}</style></head><body>",
-        esc(&s.name)
+        escape_html(&s.name)
     );
     let _ = writeln!(
         out,
         "<h1>Red folder emergency summary: {}, NHS {}, born {}</h1>",
-        esc(&s.name),
-        esc(&s.nhs_number_display),
-        esc(&s.date_of_birth)
+        escape_html(&s.name),
+        escape_html(&s.nhs_number_display),
+        escape_html(&s.date_of_birth)
     );
     if let Some(h) = headline(s) {
-        let _ = writeln!(out, "<p class=\"banner\" role=\"alert\">{}</p>", esc(&h));
+        let _ = writeln!(
+            out,
+            "<p class=\"banner\" role=\"alert\">{}</p>",
+            escape_html(&h)
+        );
     }
     for (n, section) in sections(s).into_iter().enumerate() {
-        let _ = writeln!(out, "<section><h2>{}. {}</h2>", n + 1, esc(section.title));
+        let _ = writeln!(
+            out,
+            "<section><h2>{}. {}</h2>",
+            n + 1,
+            escape_html(section.title)
+        );
         let mut in_list = false;
         for line in section.lines {
             let bullet = matches!(line, Line::Bullet(_));
@@ -451,21 +461,26 @@ pub fn render_html(s: &EmergencySummary) -> String {
                     alert,
                 } => {
                     let class = if alert { " class=\"alert\"" } else { "" };
-                    let _ = writeln!(out, "<p{class}><b>{}:</b> {}</p>", esc(label), esc(&value));
+                    let _ = writeln!(
+                        out,
+                        "<p{class}><b>{}:</b> {}</p>",
+                        escape_html(label),
+                        escape_html(&value)
+                    );
                 }
                 Line::Conflict { label, values } => {
                     let _ = writeln!(
                         out,
                         "<div class=\"conflict\" data-conflict=\"true\">{}: CONFLICTING ENTRIES<ul>",
-                        esc(label)
+                        escape_html(label)
                     );
                     for v in values {
-                        let _ = writeln!(out, "<li>{}</li>", esc(&v));
+                        let _ = writeln!(out, "<li>{}</li>", escape_html(&v));
                     }
                     out.push_str("</ul></div>\n");
                 }
                 Line::Bullet(text) => {
-                    let _ = writeln!(out, "<li>{}</li>", esc(&text));
+                    let _ = writeln!(out, "<li>{}</li>", escape_html(&text));
                 }
             }
         }

@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use redfolder_shared::NhsNumber;
+use redfolder_shared::escape_html;
 use redfolder_shared::referral::{self, Party, ReferralState};
 use serde_json::Value;
 
@@ -14,21 +15,6 @@ use crate::error::ApiError;
 use crate::routes::ApiPath;
 use crate::state::AppState;
 use crate::store::referrals::StoredReferral;
-
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 fn letter_html(r: &StoredReferral, st: ReferralState, advice: Option<&Value>) -> String {
     let nhs = NhsNumber::parse(&r.nhs_number)
@@ -43,7 +29,7 @@ fn letter_html(r: &StoredReferral, st: ReferralState, advice: Option<&Value>) ->
             ("re_refer_when", "When you may be referred again"),
         ] {
             if let Some(text) = a.get(key).and_then(Value::as_str) {
-                items.push_str(&format!("<dt>{label}</dt><dd>{}</dd>", escape(text)));
+                items.push_str(&format!("<dt>{label}</dt><dd>{}</dd>", escape_html(text)));
             }
         }
         advice_html = format!("<h2>The advice</h2><dl>{items}</dl>");
@@ -57,14 +43,14 @@ fn letter_html(r: &StoredReferral, st: ReferralState, advice: Option<&Value>) ->
 <p data-state=\"{state}\">{next}</p>{advice_html}\
 <p>If your symptoms get worse while you wait, contact your practice. In an emergency call 999.</p>\
 <p>Questions about this letter: {practice}.</p></body></html>",
-        practice = escape(&r.practice_name),
-        name = escape(&r.patient_name),
-        nhs = escape(&nhs),
-        dob = escape(&r.date_of_birth),
-        specialty = escape(&r.specialty),
-        received = escape(&r.received_on),
+        practice = escape_html(&r.practice_name),
+        name = escape_html(&r.patient_name),
+        nhs = escape_html(&nhs),
+        dob = escape_html(&r.date_of_birth),
+        specialty = escape_html(&r.specialty),
+        received = escape_html(&r.received_on),
         state = st.as_str(),
-        next = escape(&referral::what_happens_next(st, &r.specialty)),
+        next = escape_html(&referral::what_happens_next(st, &r.specialty)),
     )
 }
 

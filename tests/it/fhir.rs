@@ -61,24 +61,13 @@ pub(crate) fn validate(what: &str, bundle: &Value) {
 }
 
 fn resources<'a>(bundle: &'a Value, kind: &str) -> Vec<&'a Value> {
-    bundle["entry"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| &e["resource"])
-        .filter(|r| r["resourceType"] == kind)
-        .collect()
+    redfolder_fhir::bundle::resources(bundle, kind)
 }
 
 /// The resource a reference points at, by `fullUrl`; panics if it does not resolve.
 fn resolve<'a>(bundle: &'a Value, reference: &Value) -> &'a Value {
     let url = reference["reference"].as_str().expect("a reference");
-    bundle["entry"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["fullUrl"] == url)
-        .map(|e| &e["resource"])
+    redfolder_fhir::bundle::resolve(bundle, Some(bundle), url)
         .unwrap_or_else(|| panic!("{url} does not resolve in {bundle:#}"))
 }
 

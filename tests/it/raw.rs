@@ -98,16 +98,8 @@ impl Raw {
     }
 }
 
-pub(crate) fn leb(out: &mut Vec<u8>, mut n: u64) {
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
+pub(crate) fn leb(out: &mut Vec<u8>, n: u64) {
+    leb128::write::unsigned(out, n).expect("writing to a Vec cannot fail");
 }
 
 /// An Automerge V1 sync message that has no heads or needs, no changes, and one `have`

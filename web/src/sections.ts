@@ -6,7 +6,7 @@
 // date may be in the future, a number plausible, a plan complete, is the core's decision.
 // The labels (labels.ts) are how the app words the core's codes; they carry no rules.
 
-import type { EditJson, Entry, Plan, Reading, ReviewDue } from './core.js';
+import type { EditJson, Entry, Plan, Reading, ReviewDue, SafetyField } from './core.js';
 import { by, field, fmtDate, h, section, sentence } from './dom.js';
 import type { Child } from './dom.js';
 import { control, corrections, editForm, entries, states } from './forms.js';
@@ -21,19 +21,19 @@ const text = (v: unknown): string => (v === null || v === undefined || v === '' 
 // The core's reading of a safety-critical register when its values conflict, else null.
 // While they conflict the plan's own field holds Automerge's arbitrary winner, which must
 // never be shown (or offered as a form's starting value) as if it were settled.
-export function conflictReading(p: Plan, field: string): Reading | null {
+export function conflictReading(p: Plan, field: SafetyField): Reading | null {
   const r = p.readings?.[field];
   return r && r.state === 'conflicting' ? r : null;
 }
 
 // "Conflicting: A / B — confirm with the care team", in place of a register's value.
-export function conflictNote(p: Plan, field: string): HTMLElement | null {
+export function conflictNote(p: Plan, field: SafetyField): HTMLElement | null {
   const r = conflictReading(p, field);
   return r ? h('p', { class: 'conflict-note', role: 'alert', testid: 'conflict-note', 'data-field': field }, r.label) : null;
 }
 
 // A register's value for a facts list: the conflict's label when its values conflict.
-function settledOr(p: Plan, field: string, value: () => Child): Child {
+function settledOr(p: Plan, field: SafetyField, value: () => Child): Child {
   const r = conflictReading(p, field);
   return r ? h('span', { class: 'conflict-note', testid: 'decision-conflict', 'data-field': field }, r.label) : value();
 }
@@ -515,7 +515,7 @@ export function planSections(ctx: SectionContext): PlanSections {
     }));
 
   // --- Self-management advice, equipment and services (collaborative texts)
-  const textForm = (key: string, target: string, title: string): HTMLElement => form({
+  const textForm = (key: string, target: 'self_management_advice' | 'equipment_and_services', title: string): HTMLElement => form({
     key, op: 'set_text', submit: `Save ${title.toLowerCase()}`,
     extra: () => ({ target: { text: target } }),
     fields: [{ name: 'text', label: title, type: 'textarea' }],

@@ -11,7 +11,7 @@
 // printed, after the known ones, so a newer core adding to the plan never leaves
 // something off the paper.
 
-import type { Attribution, Entry, Plan, Summary } from './core.js';
+import type { Attribution, Entry, Plan, SafetyField, Summary } from './core.js';
 import { by, fmtDateTime, h, humanise } from './dom.js';
 
 // The core's summary page as nodes for this document: its <h1> becomes an <h2> and its
@@ -160,7 +160,7 @@ const NOT_PRINTED = new Set(['schema_version', 'pending', 'nhs_number_display', 
 // The plan's keys that hold a safety-critical register, and the core's name for it. While
 // a register's values conflict the key holds Automerge's arbitrary winner, so the paper
 // prints the core's reading (every value, who recorded it, confirm with the care team).
-const REGISTER_KEYS: Record<string, string> = {
+const REGISTER_KEYS: Record<string, SafetyField> = {
   resuscitation: 'dnacpr',
   allergy_status: 'allergies',
   ceiling_of_treatment: 'ceiling_of_treatment',
@@ -169,6 +169,12 @@ const REGISTER_KEYS: Record<string, string> = {
   consent: 'consent',
 };
 
+// The printout walks every field of the plan by name, printing what it does not know
+// generically, so it reads the plan as a record.
+function fieldOf(plan: Plan, key: string): unknown {
+  return (plan as unknown as Record<string, unknown>)[key];
+}
+
 function planValue(plan: Plan, key: string): Node | string {
   const reading = REGISTER_KEYS[key] ? plan.readings?.[REGISTER_KEYS[key]] : undefined;
   if (reading?.state === 'conflicting') {
@@ -176,7 +182,7 @@ function planValue(plan: Plan, key: string): Node | string {
       h('strong', {}, reading.label),
       h('ul', {}, ...reading.values.map((v) => h('li', {}, `${v.label} (recorded by ${by(v.recorded)})`))));
   }
-  return genericValue(plan[key]);
+  return genericValue(fieldOf(plan, key));
 }
 
 function printSection(title: string, content: Node | string): HTMLElement {
@@ -195,7 +201,7 @@ function fullPlanSections(plan: Plan): HTMLElement[] {
     .filter(([title, keys]) => keys.some((k) => k in plan) && !(title === 'Unresolved conflicts' && !plan.conflicts?.length))
     .map(([title, keys]) => printSection(title, sectionContent(plan, keys)));
   const rest = Object.keys(plan).filter((k) => !placed.has(k)).sort()
-    .map((k) => printSection(humanise(k), genericValue(plan[k])));
+    .map((k) => printSection(humanise(k), genericValue(fieldOf(plan, k))));
   return [
     ...sections,
     ...rest,

@@ -7,8 +7,8 @@
 //! Mersenne Twister); what both systems in one run share is the file this writes.
 
 use redfolder_shared::testkit::{
-    self, CONDITIONS, EXACERBATIONS, FIRST, GOALS, LAST, MEDS, PARTIES, Rng, SENTENCES, STREETS,
-    nhs_number, person,
+    self, CONDITIONS, DistinctNhsNumbers, EXACERBATIONS, FIRST, GOALS, LAST, MEDS, PARTIES, Rng,
+    SENTENCES, nhs_number, person,
 };
 use serde::{Deserialize, Serialize};
 
@@ -225,13 +225,7 @@ fn plan(rng: &mut Rng, i: usize) -> Plan {
         nhs_number: nhs_number(rng),
         name: format!("{first} {last}"),
         date_of_birth: date(rng, 1925, 1955),
-        address: format!(
-            "{} {}, Rotherham S6{} {}AB",
-            range(rng, 1, 200),
-            choice(rng, STREETS),
-            range(rng, 0, 6),
-            range(rng, 1, 9)
-        ),
+        address: testkit::address(rng),
         residence: choice(rng, HOMES).to_owned(),
         practice_code: practice,
         named_gp: format!("Dr {}", choice(rng, LAST)),
@@ -320,6 +314,7 @@ fn plan(rng: &mut Rng, i: usize) -> Plan {
 #[derive(Debug)]
 pub(crate) struct Plans {
     rng: Rng,
+    numbers: DistinctNhsNumbers,
     next: usize,
     end: usize,
 }
@@ -330,7 +325,9 @@ impl Iterator for Plans {
     fn next(&mut self) -> Option<Plan> {
         (self.next < self.end).then(|| {
             self.next += 1;
-            plan(&mut self.rng, self.next - 1)
+            let mut plan = plan(&mut self.rng, self.next - 1);
+            plan.patient.nhs_number = self.numbers.claim(plan.patient.nhs_number);
+            plan
         })
     }
 }
@@ -339,6 +336,7 @@ impl Iterator for Plans {
 pub(crate) fn plans(n: usize, seed: u64) -> Plans {
     Plans {
         rng: Rng::new(seed),
+        numbers: DistinctNhsNumbers::new(seed),
         next: 0,
         end: n,
     }
@@ -381,6 +379,19 @@ mod tests {
             assert!((2..=6).contains(&plan.reviews.len()));
             assert!((3..=8).contains(&plan.conditions.len()));
         }
+    }
+
+    #[test]
+    fn no_two_plans_share_an_nhs_number() {
+        // Independent draws from the 999 range repeat a number within a few hundred plans
+        // (this seed's 500 did, and the server refused the whole seeding batch).
+        let caseload = generate(5_000, DEFAULT_SEED);
+        let numbers: std::collections::HashSet<&str> = caseload
+            .plans
+            .iter()
+            .map(|p| p.patient.nhs_number.as_str())
+            .collect();
+        assert_eq!(numbers.len(), 5_000);
     }
 
     #[test]

@@ -291,7 +291,14 @@ impl Seeder {
             }
             let patients: Vec<NewPatient> = built.into_iter().map(|(p, _)| p).collect();
             for chunk in patients.chunks(500) {
-                self.store.create_patients(chunk, SEED_NOW_MS).await?;
+                // The store stores nothing of a chunk that holds a number already live.
+                if let Some(holder) = self.store.create_patients(chunk, SEED_NOW_MS).await? {
+                    anyhow::bail!(
+                        "seeding stopped: a plan's NHS number is already live (plan {:?}); \
+                         the caseload must not repeat a number",
+                        holder.patient_id
+                    );
+                }
             }
         }
         self.seeded.orgs.push(SeededOrg { username, doc_ids });

@@ -30,6 +30,7 @@
 //! assert_eq!(import.conditions[0].name, "COPD");
 //! ```
 
+pub mod bundle;
 mod document;
 mod export;
 mod import;

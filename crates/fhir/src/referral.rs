@@ -16,6 +16,7 @@ use redfolder_shared::referral::ReferralDraft;
 use serde_json::Value;
 
 use crate::NHS_NUMBER_SYSTEM;
+use crate::bundle::resolve;
 
 /// What a `ServiceRequest` says: the patient as the GP system names them, and the draft.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,30 +104,6 @@ fn patient_name(patient: &Value) -> Option<String> {
     parts.extend(name["family"].as_str());
     let joined = parts.join(" ");
     (!joined.trim().is_empty()).then(|| joined.trim().to_owned())
-}
-
-/// The resource `reference` names: contained (`#id`) or in the Bundle (by `fullUrl` or
-/// `Type/id`).
-fn resolve<'a>(
-    request: &'a Value,
-    bundle: Option<&'a Value>,
-    reference: &str,
-) -> Option<&'a Value> {
-    if let Some(local) = reference.strip_prefix('#') {
-        return request["contained"]
-            .as_array()?
-            .iter()
-            .find(|r| r["id"] == local);
-    }
-    bundle?["entry"].as_array()?.iter().find_map(|e| {
-        let r = &e["resource"];
-        let by_url = e["fullUrl"].as_str() == Some(reference);
-        let by_id = match (r["resourceType"].as_str(), r["id"].as_str()) {
-            (Some(t), Some(id)) => reference == format!("{t}/{id}"),
-            _ => false,
-        };
-        (by_url || by_id).then_some(r)
-    })
 }
 
 /// One FHIR `Attachment` (or a `Binary`, which has the same `contentType` and `data`).

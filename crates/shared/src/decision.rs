@@ -25,6 +25,7 @@ pub use reading::{DnacprReading, Reading, RegisterState, conflict_label, conflic
 
 /// DNACPR recommendation as the crew needs to read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum DnacprStatus {
     /// Nothing recorded: the crew follows its usual protocol.
@@ -47,6 +48,7 @@ impl DnacprStatus {
 
 /// A DNACPR or ReSPECT recommendation.
 #[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ResuscitationDecision {
     pub status: DnacprStatus,
     /// Recorded on a ReSPECT form (rather than a DNACPR form).
@@ -62,12 +64,14 @@ pub struct ResuscitationDecision {
 
 /// The last statement about allergies.
 #[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AllergyStatement {
     pub status: AllergyStatus,
     pub recorded: Attribution,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum AllergyStatus {
     NotRecorded,
@@ -87,6 +91,7 @@ impl AllergyStatus {
 
 /// How far treatment should escalate.
 #[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct CeilingOfTreatment {
     pub ceiling: TreatmentCeiling,
     pub notes: String,
@@ -94,6 +99,7 @@ pub struct CeilingOfTreatment {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum TreatmentCeiling {
     /// Full escalation including intensive care.
@@ -119,6 +125,7 @@ impl TreatmentCeiling {
 
 /// Whether the patient wants to be admitted to hospital.
 #[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AdmissionDecision {
     pub wanted: AdmissionWish,
     pub notes: String,
@@ -126,6 +133,7 @@ pub struct AdmissionDecision {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum AdmissionWish {
     Wanted,
@@ -142,6 +150,7 @@ impl AdmissionWish {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PlaceOfDeath {
     pub place: String,
     pub recorded: Attribution,
@@ -151,6 +160,7 @@ pub struct PlaceOfDeath {
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Reconcile, Hydrate, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentRecipient {
     Mdt,
@@ -190,6 +200,7 @@ impl ConsentRecipient {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentGivenBy {
     Patient,
@@ -208,6 +219,7 @@ impl ConsentGivenBy {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ConsentWithdrawal {
     /// `YYYY-MM-DD`.
     pub date: String,
@@ -219,6 +231,7 @@ pub struct ConsentWithdrawal {
 /// `share_with_mdt` and `share_with_emergency_services` are what version 1 stored and what
 /// the server reads; they are kept equal to `recipients` (and false once withdrawn).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Consent {
     pub share_with_mdt: bool,
     pub share_with_emergency_services: bool,
@@ -297,6 +310,7 @@ impl Consent {
 
 /// The safety-critical fields: never resolved silently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum SafetyField {
     Dnacpr,
@@ -349,6 +363,7 @@ impl std::fmt::Display for SafetyField {
 
 /// A safety-critical field that replicas set differently without seeing each other's value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Conflict {
     pub field: SafetyField,
     /// Every value currently held, oldest first.
@@ -357,6 +372,7 @@ pub struct Conflict {
 
 /// One of the values in a [`Conflict`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ConflictingValue {
     /// Identifies the value for [`crate::Edit::ResolveConflict`]; the same on every replica.
     pub id: String,
@@ -368,6 +384,7 @@ pub struct ConflictingValue {
 
 /// The typed value behind a [`ConflictingValue`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum DecisionValue {
     Resuscitation(ResuscitationDecision),

@@ -25,6 +25,7 @@ use crate::schema::Field;
 
 /// The signed-in user making an edit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Editor {
     pub user_id: String,
     pub user_name: String,
@@ -42,6 +43,7 @@ impl Editor {
 
 /// Which list an entry lives in, for [`Edit::MarkEnteredInError`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum EntryList {
     Conditions,
@@ -59,6 +61,7 @@ pub enum EntryList {
 /// A collaborative text in the plan, for [`Edit::SetText`] and [`Edit::SpliceText`].
 /// JSON: `{"text":"self_management_advice"}` or `{"text":"review_notes","id":"r1"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "text", rename_all = "snake_case")]
 pub enum TextTarget {
     ExacerbationPlan,
@@ -71,6 +74,7 @@ pub enum TextTarget {
 /// One change a clinician makes to a plan. Serialised as JSON with an `op` tag, e.g.
 /// `{"op":"set_dnacpr","status":"do_not_attempt_cpr"}`. Optional fields may be left out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Edit {
     SetPatient {

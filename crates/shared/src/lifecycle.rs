@@ -21,6 +21,7 @@ pub use completion::{GpMeeting, MentalHealthAssessment, MentalHealthStatus, NoWi
 
 /// The episode of care (EpisodeOfCare).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Reconcile, Hydrate, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Enrolment {
     #[autosurgeon(missing = "Default::default")]
     pub status: PlanStatus,
@@ -75,6 +76,7 @@ impl Enrolment {
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize,
 )]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum PlanStatus {
     #[default]
@@ -103,6 +105,7 @@ impl std::fmt::Display for PlanStatus {
 
 /// Why the patient was selected (the data return's categories).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum CohortCategory {
     RiskTool,
@@ -113,6 +116,7 @@ pub enum CohortCategory {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Tier {
     Mild,
@@ -122,6 +126,7 @@ pub enum Tier {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct CaseManager {
     pub name: String,
     pub role: String,
@@ -130,6 +135,7 @@ pub struct CaseManager {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PlanEnd {
     pub reason: EndReason,
     /// `YYYY-MM-DD`.
@@ -138,6 +144,7 @@ pub struct PlanEnd {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum EndReason {
     NoLongerHighRisk,
@@ -159,6 +166,7 @@ impl EndReason {
 
 /// What a review decided (seed 003, step 17).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewOutcome {
     /// Still in the top 5 %: continue four-monthly reviews.
@@ -173,6 +181,7 @@ pub enum ReviewOutcome {
 
 /// Why a plan cannot be marked complete yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case", tag = "problem", content = "field")]
 pub enum CompletionProblem {
     ConsentNotRecorded,

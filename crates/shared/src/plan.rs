@@ -25,6 +25,7 @@ pub const SCHEMA_VERSION: u64 = 2;
 ///
 /// Serialises to the JSON the app draws: text fields become plain strings.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct CarePlan {
     /// The version the document was last written with (1 for an unmigrated old plan).
     pub schema_version: u64,
@@ -43,13 +44,16 @@ pub struct CarePlan {
     pub baseline: BaselineObservations,
     /// General exacerbation plan (version 1); collaborative text.
     #[serde(serialize_with = "text_as_str")]
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub exacerbation_plan: Text,
     /// Escalation plans per condition (rescue packs).
     pub escalation_plans: Vec<EscalationPlan>,
     pub goals: Vec<Goal>,
     #[serde(serialize_with = "text_as_str")]
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub self_management_advice: Text,
     #[serde(serialize_with = "text_as_str")]
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub equipment_and_services: Text,
     /// The resuscitation status, kept as its own field because the server and app read it.
     /// Equal to `resuscitation`'s status, or `NotRecorded`.
@@ -93,6 +97,7 @@ pub(crate) fn text_as_str<S: Serializer>(text: &Text, s: S) -> Result<S::Ok, S::
 /// old one's fields overwritten (see the `Reconcile` impl), so two clinicians' concurrent
 /// attributions conflict as wholes and the plan never shows one's name with the other's time.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Attribution {
     pub user_id: String,
     pub user_name: String,
@@ -136,12 +141,14 @@ impl autosurgeon::Reconcile for Attribution {
 
 /// Marks an entry as entered in error; entries are never deleted.
 #[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct EnteredInError {
     pub by: Attribution,
 }
 
 /// Patient identity and what a visitor needs to know to reach and talk with them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Patient {
     /// Ten digits, already checked with [`crate::NhsNumber::parse`].
     pub nhs_number: String,
@@ -176,6 +183,7 @@ pub struct Patient {
 
 /// Administrative sex, as FHIR's `AdministrativeGender`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Sex {
     Female,
@@ -197,6 +205,7 @@ mod residence {
 
     /// Where the patient lives, which decides the cohort category and who visits.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+    #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
     #[serde(rename_all = "snake_case")]
     pub enum Residence {
         OwnHome,
@@ -217,6 +226,7 @@ mod residence {
 
 /// A professional involved in the patient's care, or a number the crew may need.
 #[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct CareTeamMember {
     #[key]
     pub id: String,
@@ -237,6 +247,7 @@ pub struct CareTeamMember {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum TeamContactKind {
     Member,
@@ -247,6 +258,7 @@ pub enum TeamContactKind {
 
 /// A personal contact (RelatedPerson).
 #[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Contact {
     #[key]
     pub id: String,
@@ -266,6 +278,7 @@ pub struct Contact {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Relationship {
     NextOfKin,
@@ -287,6 +300,7 @@ impl Relationship {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Condition {
     #[key]
     pub id: String,
@@ -301,6 +315,7 @@ pub struct Condition {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Medication {
     #[key]
     pub id: String,
@@ -323,6 +338,7 @@ pub struct Medication {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Allergy {
     #[key]
     pub id: String,
@@ -338,6 +354,7 @@ pub struct Allergy {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum AllergySeverity {
     Mild,
@@ -351,6 +368,7 @@ pub enum AllergySeverity {
 /// A baseline is one set taken at one visit: each edit writes the whole set as a new
 /// object, so two nurses recording at the same time never leave a mixture of both.
 #[derive(Debug, Clone, Default, PartialEq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct BaselineObservations {
     pub pulse_bpm: Option<u32>,
     pub systolic_mmhg: Option<u32>,
@@ -377,13 +395,30 @@ pub struct BaselineObservations {
 }
 
 /// What to do when one condition gets worse, e.g. a COPD rescue pack.
+impl BaselineObservations {
+    /// Whether both hold the same readings, whenever and by whomever they were taken.
+    pub fn same_readings(&self, other: &BaselineObservations) -> bool {
+        BaselineObservations {
+            recorded: None,
+            observed_on: None,
+            ..self.clone()
+        } == BaselineObservations {
+            recorded: None,
+            observed_on: None,
+            ..other.clone()
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct EscalationPlan {
     #[key]
     pub id: String,
     pub condition: String,
     /// Collaborative text.
     #[serde(serialize_with = "text_as_str")]
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub plan: Text,
     /// What the rescue pack holds and where it is.
     pub rescue_pack: String,
@@ -397,6 +432,7 @@ pub struct EscalationPlan {
 
 /// What matters to the patient, the goal agreed, and the actions towards it.
 #[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Goal {
     #[key]
     pub id: String,
@@ -411,6 +447,7 @@ pub struct Goal {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct GoalAction {
     #[key]
     pub id: String,
@@ -422,6 +459,7 @@ pub struct GoalAction {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum GoalStatus {
     Agreed,
@@ -431,6 +469,7 @@ pub enum GoalStatus {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum ActionStatus {
     Planned,
@@ -440,6 +479,7 @@ pub enum ActionStatus {
 
 /// A case review (Encounter).
 #[derive(Debug, Clone, PartialEq, Reconcile, Hydrate, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Review {
     #[key]
     pub id: String,
@@ -450,6 +490,7 @@ pub struct Review {
     pub attendees: String,
     /// Findings; collaborative text.
     #[serde(serialize_with = "text_as_str")]
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub notes: Text,
     pub changes: String,
     /// Still in the top 5 % of the risk tool; `None` when not checked.
@@ -462,6 +503,7 @@ pub struct Review {
 
 /// A multidisciplinary team discussion of this patient.
 #[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct MdtDiscussion {
     #[key]
     pub id: String,
@@ -475,6 +517,7 @@ pub struct MdtDiscussion {
 
 /// Advice from a specialist or MDT member, attributed to whoever gave it.
 #[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Advice {
     #[key]
     pub id: String,
@@ -487,6 +530,7 @@ pub struct Advice {
 
 /// Advance decision to refuse treatment.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Reconcile, Hydrate, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Adrt {
     #[autosurgeon(missing = "Default::default")]
     pub in_place: bool,
@@ -501,6 +545,7 @@ pub struct Adrt {
 
 /// The overall focus of care (as on a ReSPECT form) and the prognosis behind it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Reconcile, Hydrate, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct FocusOfCare {
     #[autosurgeon(missing = "Default::default")]
     pub focus: Option<CareFocus>,
@@ -513,6 +558,7 @@ pub struct FocusOfCare {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum CareFocus {
     /// Prioritise sustaining life, even at the expense of some comfort.

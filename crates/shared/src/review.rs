@@ -18,6 +18,7 @@ pub const DUE_SOON_DAYS: i64 = 28;
 
 /// Where a due date falls against today.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum DueState {
     /// The due day has passed.
@@ -29,6 +30,7 @@ pub enum DueState {
 
 /// A plan's next review, as [`CarePlan::review_due`] reckons it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ReviewDue {
     /// `YYYY-MM-DD`.
     pub due: String,
@@ -112,6 +114,17 @@ impl DueState {
 }
 
 impl CarePlan {
+    /// The live reviews (not entered in error) with a readable date, oldest first, each
+    /// with its outcome: what the review interval and the scheme's return count from.
+    pub fn dated_reviews(&self) -> Vec<(Date, ReviewOutcome)> {
+        let mut reviews: Vec<(Date, ReviewOutcome)> = self
+            .active_reviews()
+            .filter_map(|r| Date::parse(&r.date).map(|d| (d, r.outcome)))
+            .collect();
+        reviews.sort_by_key(|(d, _)| *d);
+        reviews
+    }
+
     /// The next review of a plan in the scheme (complete or under review): the review
     /// interval after the last review, or after the plan was completed if it has not been
     /// reviewed, or the case manager's date if that is earlier. Four months unless the
@@ -123,13 +136,7 @@ impl CarePlan {
         if !matches!(e.status, PlanStatus::Complete | PlanStatus::UnderReview) {
             return None;
         }
-        let mut reviews: Vec<(Date, ReviewOutcome)> = self
-            .reviews
-            .iter()
-            .filter(|r| r.entered_in_error.is_none())
-            .filter_map(|r| Date::parse(&r.date).map(|d| (d, r.outcome)))
-            .collect();
-        reviews.sort_by_key(|(d, _)| *d);
+        let reviews = self.dated_reviews();
         // Enrolled for the over-75 case review, or moved to it at a review.
         let annual = e.cohort == Some(CohortCategory::Over75)
             || reviews

@@ -252,16 +252,8 @@ mod tests {
 
     use super::*;
 
-    fn leb(out: &mut Vec<u8>, mut n: u64) {
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
+    fn leb(out: &mut Vec<u8>, n: u64) {
+        leb128::write::unsigned(out, n).expect("writing to a Vec cannot fail");
     }
 
     /// A V1 message with no heads or needs, one `have` holding `bloom`, and no changes.

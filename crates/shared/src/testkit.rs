@@ -89,6 +89,40 @@ pub fn nhs_number(rng: &mut Rng) -> String {
     }
 }
 
+/// Hands out test NHS numbers, none twice. The 999 range holds about 909,000 valid
+/// numbers, so independent draws collide within a few hundred plans (one in seven
+/// caseloads of 500), and a deployment refuses a second live plan with a number: every
+/// generated caseload passes its numbers through one of these.
+#[derive(Debug)]
+pub struct DistinctNhsNumbers {
+    used: std::collections::HashSet<String>,
+    rng: Rng,
+}
+
+impl DistinctNhsNumbers {
+    /// Redraws come from their own stream, seeded from `seed`, so the rest of a caseload
+    /// is the same whether or not a number had to be redrawn.
+    pub fn new(seed: u64) -> DistinctNhsNumbers {
+        DistinctNhsNumbers {
+            used: std::collections::HashSet::new(),
+            rng: Rng::new(seed ^ 0x0999_0999_0999),
+        }
+    }
+
+    /// `number` if it was not handed out before, otherwise a fresh one that was not.
+    pub fn claim(&mut self, number: String) -> String {
+        if self.used.insert(number.clone()) {
+            return number;
+        }
+        loop {
+            let fresh = nhs_number(&mut self.rng);
+            if self.used.insert(fresh.clone()) {
+                return fresh;
+            }
+        }
+    }
+}
+
 // The vocabulary every generated caseload draws from: this module's plans and the
 // benchmark harness's workload JSON (`crates/bench`), so the two describe the same people.
 pub const FIRST: &[&str] = &[
@@ -263,6 +297,17 @@ pub fn date(rng: &mut Rng, lo: u64, hi: u64) -> String {
     )
 }
 
+/// An invented Rotherham street address.
+pub fn address(rng: &mut Rng) -> String {
+    format!(
+        "{} {}, Rotherham S6{} {}AB",
+        rng.range(1, 200),
+        rng.pick(STREETS),
+        rng.range(0, 6),
+        rng.range(1, 9)
+    )
+}
+
 /// An invented full name.
 pub fn person(rng: &mut Rng) -> String {
     format!("{} {}", rng.pick(FIRST), rng.pick(LAST))
@@ -325,13 +370,7 @@ pub fn plan(rng: &mut Rng, i: usize) -> GeneratedPlan {
         nhs_number: nhs_number(rng),
         name: format!("{first} {last}"),
         date_of_birth: date(rng, 1925, 1955),
-        address: format!(
-            "{} {}, Rotherham S6{} {}AB",
-            rng.range(1, 200),
-            rng.pick(STREETS),
-            rng.range(0, 6),
-            rng.range(1, 9)
-        ),
+        address: address(rng),
     };
     let tier = *rng.pick(&[Tier::Moderate, Tier::Moderate, Tier::Severe]);
     let start = crate::Date::from_unix_ms(created_ms).to_string();
@@ -546,7 +585,14 @@ pub fn plan(rng: &mut Rng, i: usize) -> GeneratedPlan {
 /// `n` plans from `seed`; the same seed always gives the same caseload.
 pub fn caseload(n: usize, seed: u64) -> Vec<GeneratedPlan> {
     let mut rng = Rng::new(seed);
-    (0..n).map(|i| plan(&mut rng, i)).collect()
+    let mut numbers = DistinctNhsNumbers::new(seed);
+    (0..n)
+        .map(|i| {
+            let mut generated = plan(&mut rng, i);
+            generated.new.nhs_number = numbers.claim(generated.new.nhs_number);
+            generated
+        })
+        .collect()
 }
 
 /// `n` valid edits one clinician might make over a few visits, with ids starting `prefix`:
@@ -675,6 +721,22 @@ pub fn editor(user_id: &str, user_name: &str) -> Editor {
     }
 }
 
+/// `SetPatientDetails` naming only the patient's GP practice (its ODS code and name).
+pub fn practice_details(ods: &str, name: &str) -> Edit {
+    Edit::SetPatientDetails {
+        preferred_name: String::new(),
+        sex: None,
+        phone: String::new(),
+        access_notes: String::new(),
+        residence: None,
+        gp_practice_ods: ods.to_owned(),
+        gp_practice_name: name.to_owned(),
+        named_gp: String::new(),
+        communication_needs: String::new(),
+        interpreter_language: String::new(),
+    }
+}
+
 /// The example patient the unit tests create plans for (a test NHS number with a valid
 /// check digit).
 pub fn example_patient() -> NewPlan {
@@ -694,9 +756,44 @@ pub fn example_patient_without_address() -> NewPlan {
     }
 }
 
+/// The example patient's plan after two tablets edited it apart and were merged: the
+/// first applied `one` as user `u1`, the second `two` as user `u2`, a second later.
+pub fn diverged(one: &[Edit], two: &[Edit]) -> crate::CarePlan {
+    let t = 1_790_000_000_000;
+    let mut base = PlanDoc::create(
+        ActorId::from(b"s".as_slice()),
+        &example_patient(),
+        &editor("u0", "u0"),
+        t,
+    )
+    .expect("the example patient makes a plan");
+    let saved = base.save();
+    for (actor, edits, user, at) in [(b"a", one, "u1", t + 1000), (b"b", two, "u2", t + 2000)] {
+        let mut replica =
+            PlanDoc::load(&saved, ActorId::from(actor.as_slice())).expect("a saved plan loads");
+        replica
+            .apply_all(edits, &editor(user, user), at)
+            .expect("the edits apply");
+        base.automerge()
+            .merge(replica.automerge())
+            .expect("replicas of one plan merge");
+    }
+    base.plan().expect("the merged plan reads")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_number_is_handed_out_once() {
+        let mut numbers = DistinctNhsNumbers::new(1);
+        let first = numbers.claim("9990000018".to_owned());
+        let again = numbers.claim("9990000018".to_owned());
+        assert_eq!(first, "9990000018");
+        assert_ne!(again, first);
+        crate::NhsNumber::parse(&again).unwrap();
+    }
 
     #[test]
     fn a_seed_always_gives_the_same_valid_caseload() {

@@ -5,12 +5,13 @@
 
 use redfolder_shared::ClientEvent;
 use redfolder_shared::protocol::ErrorCode;
-use serde_json::{Value, json};
+
 use wasm_bindgen::prelude::*;
 use web_sys::WebSocket;
 
 use crate::idb::CASELOAD_KEY;
 use crate::link::with;
+use crate::view::{ConnectionState, CoreEvent, SyncStatus};
 use crate::{Inner, json_error, to_js};
 
 #[derive(Default)]
@@ -55,7 +56,7 @@ impl Inner {
         let events = self.engine.borrow_mut().take_events();
         let mut to_store: Vec<String> = Vec::new();
         let mut caseload: Option<Vec<String>> = None;
-        let mut notices: Vec<Value> = Vec::new();
+        let mut notices: Vec<CoreEvent> = Vec::new();
         for event in events {
             match event {
                 ClientEvent::Welcome {
@@ -66,14 +67,20 @@ impl Inner {
                     self.link.borrow_mut().attempts = 0;
                     self.clear_error();
                     self.status.borrow_mut().last_synced_ms = Some(js_sys::Date::now());
-                    notices.push(json!({"type": "welcome", "user_id": user_id, "user_name": user_name, "role": role}));
+                    notices.push(CoreEvent::Welcome {
+                        user_id,
+                        user_name,
+                        role,
+                    });
                 }
                 ClientEvent::Caseload { doc_ids } => {
-                    notices.push(json!({"type": "caseload", "doc_ids": doc_ids}));
+                    notices.push(CoreEvent::Caseload {
+                        doc_ids: doc_ids.clone(),
+                    });
                     caseload = Some(doc_ids);
                 }
                 ClientEvent::DocChanged { doc_id } => {
-                    notices.push(json!({"type": "doc_changed", "id": doc_id}));
+                    notices.push(CoreEvent::DocChanged { id: doc_id.clone() });
                     to_store.push(doc_id);
                 }
                 ClientEvent::Acked { doc_id } => to_store.push(doc_id),
@@ -88,12 +95,19 @@ impl Inner {
                         s.refused = true;
                     }
                     self.set_error(code.name(), message.clone());
-                    notices.push(json!({"type": "error", "code": code.name(), "doc_id": doc_id, "message": message}));
+                    notices.push(CoreEvent::Error {
+                        code: code.name().to_owned(),
+                        doc_id: doc_id.clone(),
+                        message,
+                    });
                     if let (ErrorCode::Refused, Some(id)) = (code, doc_id) {
                         // The core has put the plan back to the server's state and kept
                         // the refused edits: both must be stored.
                         let count = self.engine.borrow().refused(&id).len();
-                        notices.push(json!({"type": "refused", "id": id, "count": count}));
+                        notices.push(CoreEvent::Refused {
+                            id: id.clone(),
+                            count,
+                        });
                         to_store.push(id);
                     }
                 }
@@ -172,14 +186,17 @@ impl Inner {
                     .ok()
                     .and_then(|m| m.as_string())
                     .unwrap_or_else(|| "could not save on this device".into());
-                let notice =
-                    json!({"type": "error", "code": "storage", "doc_id": null, "message": message});
+                let notice = CoreEvent::Error {
+                    code: "storage".to_owned(),
+                    doc_id: None,
+                    message,
+                };
                 let _ = to_js(&notice).map(|n| listener.call1(&JsValue::NULL, &n));
             }
         });
     }
 
-    pub(crate) fn status_json(&self) -> Value {
+    pub(crate) fn status(&self) -> SyncStatus {
         let (pending, docs_total, docs_waiting, connected, refused) = {
             let mut engine = self.engine.borrow_mut();
             let ids: Vec<String> = engine.doc_ids().cloned().collect();
@@ -197,39 +214,37 @@ impl Inner {
         };
         let has_socket = self.link.borrow().socket.is_some();
         let state = match (has_socket, connected) {
-            (true, true) => "online",
-            (true, false) => "connecting",
-            (false, _) => "offline",
+            (true, true) => ConnectionState::Online,
+            (true, false) => ConnectionState::Connecting,
+            (false, _) => ConnectionState::Offline,
         };
         let session = self.session.borrow();
         let status = self.status.borrow();
-        json!({
-            "state": state,
-            "online": state == "online",
-            "network": self.window.navigator().on_line(),
-            "pending": pending,
-            "last_synced_ms": status.last_synced_ms,
-            "error": status.error,
-            "error_code": status.error_code,
-            "signed_in": session.is_some(),
-            "sign_in_refused": session.as_ref().is_some_and(|s| s.refused),
-            "locked": self.key.borrow().is_none(),
-            "docs_total": docs_total,
-            "docs_waiting": docs_waiting,
-            "docs_received": docs_total - docs_waiting,
-            "refused": refused,
-        })
+        SyncStatus {
+            state,
+            online: state == ConnectionState::Online,
+            network: self.window.navigator().on_line(),
+            pending,
+            last_synced_ms: status.last_synced_ms,
+            error: status.error.clone(),
+            error_code: status.error_code.map(str::to_owned),
+            signed_in: session.is_some(),
+            sign_in_refused: session.as_ref().is_some_and(|s| s.refused),
+            locked: self.key.borrow().is_none(),
+            docs_total,
+            docs_waiting,
+            docs_received: docs_total - docs_waiting,
+            refused,
+        }
     }
 
     pub(crate) fn emit_status(&self) {
-        let mut status = self.status_json();
-        status["type"] = "status".into();
-        self.emit(&status);
+        self.emit(&CoreEvent::Status(self.status()));
     }
 
     /// Calls the app's listener. No `RefCell` borrow is held here: the listener may call
     /// straight back into [`RedFolder`].
-    pub(crate) fn emit(&self, notice: &Value) {
+    pub(crate) fn emit(&self, notice: &CoreEvent) {
         let listener = self.listener.borrow().clone();
         if let (Some(listener), Ok(value)) = (listener, to_js(notice))
             && let Err(e) = listener.call1(&JsValue::NULL, &value)

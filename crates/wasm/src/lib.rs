@@ -37,7 +37,7 @@ use redfolder_shared::{
     ActorId, ClientEngine, Date, DocError, Editor, EmergencySummary, NhsNumber, emergency_summary,
     render_html,
 };
-use serde_json::{Value, json};
+use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use web_sys::Window;
 
@@ -151,15 +151,17 @@ impl RedFolder {
     #[wasm_bindgen(js_name = lockState)]
     pub fn lock_state(&self) -> Result<JsValue, JsValue> {
         let keyring = self.inner.keyring.borrow();
-        to_js(&json!({
-            "has_pin": keyring.is_some(),
-            "unlocked": self.inner.key.borrow().is_some(),
-            "failed_attempts": keyring.as_ref().map_or(0, |k| k.failed_attempts),
-            "attempts_left": keyring.as_ref().map_or(MAX_PIN_ATTEMPTS, Keyring::attempts_left),
-            "max_attempts": MAX_PIN_ATTEMPTS,
-            "min_pin_digits": MIN_PIN_DIGITS,
-            "pbkdf2_iterations": keyring.as_ref().map(|k| k.iterations),
-        }))
+        to_js(&view::LockState {
+            has_pin: keyring.is_some(),
+            unlocked: self.inner.key.borrow().is_some(),
+            failed_attempts: keyring.as_ref().map_or(0, |k| k.failed_attempts),
+            attempts_left: keyring
+                .as_ref()
+                .map_or(MAX_PIN_ATTEMPTS, Keyring::attempts_left),
+            max_attempts: MAX_PIN_ATTEMPTS,
+            min_pin_digits: MIN_PIN_DIGITS,
+            pbkdf2_iterations: keyring.as_ref().map(|k| k.iterations),
+        })
     }
 
     /// Protects this device with `pin` (6 to 12 digits): makes a new random data key and
@@ -211,7 +213,10 @@ impl RedFolder {
     #[wasm_bindgen(js_name = checkNhsNumber)]
     pub fn check_nhs_number(input: &str) -> Result<JsValue, JsValue> {
         let nhs = NhsNumber::parse(input).map_err(|e| js_error(&e.to_string()))?;
-        to_js(&json!({"digits": nhs.digits(), "display": nhs.display_form()}))
+        to_js(&view::NhsNumberCheck {
+            digits: nhs.digits(),
+            display: nhs.display_form(),
+        })
     }
 
     /// Sets who is editing and starts syncing with the server at `sync_url` (by default
@@ -300,13 +305,12 @@ impl RedFolder {
             let pending = engine.pending(&id);
             let refused = engine.refused(&id).len();
             if let Some(Ok(plan)) = engine.doc(&id).map(|d| d.plan()) {
-                let mut entry = view::caseload_entry(&id, &plan, pending);
-                entry["refused"] = refused.into();
-                entry["review"] = view::review_due(&plan, today);
-                entries.push(entry);
+                entries.push(view::CaseloadEntry::new(
+                    &id, &plan, pending, refused, today,
+                ));
             }
         }
-        to_js(&Value::Array(entries))
+        to_js(&entries)
     }
 
     /// The whole plan as JSON, or `null` while it has not been downloaded yet.
@@ -317,11 +321,7 @@ impl RedFolder {
         match engine.doc(id).map(|d| d.plan()) {
             None | Some(Err(DocError::Empty)) => Ok(JsValue::NULL),
             Some(Err(e)) => Err(js_error(&e.to_string())),
-            Some(Ok(plan)) => {
-                let mut json = view::plan(&plan, pending);
-                json["refused"] = refused.into();
-                to_js(&json)
-            }
+            Some(Ok(plan)) => to_js(&view::plan(&plan, pending, refused)),
         }
     }
 
@@ -347,9 +347,7 @@ impl RedFolder {
         match engine.doc(id).map(|d| d.plan()) {
             None | Some(Err(DocError::Empty)) => Ok(JsValue::NULL),
             Some(Err(e)) => Err(js_error(&e.to_string())),
-            Some(Ok(plan)) => {
-                to_js(&serde_json::to_value(emergency_summary(&plan)).map_err(json_error)?)
-            }
+            Some(Ok(plan)) => to_js(&emergency_summary(&plan)),
         }
     }
 
@@ -375,13 +373,14 @@ impl RedFolder {
         self.with_plan(id, |plan| {
             let fingerprint = plan.summary_fingerprint();
             let code = fingerprint.code();
-            Ok(json!({
-                "qr_svg": view::qr_svg(&code.to_ascii_uppercase())
-                    .map_err(|e| js_error(&format!("the print code does not fit a QR code: {e}")))?,
-                "code": code,
-                "fingerprint": fingerprint.whole,
-                "plan_version": plan.plan_version,
-            }))
+            Ok(view::PrintCode {
+                qr_svg: view::qr_svg(&code.to_ascii_uppercase()).map_err(|e| {
+                    js_error(&format!("the print code does not fit a QR code: {e}"))
+                })?,
+                code,
+                fingerprint: fingerprint.whole,
+                plan_version: plan.plan_version.clone(),
+            })
         })
     }
 
@@ -391,9 +390,7 @@ impl RedFolder {
     /// yet. Answered from this device's copy, so it works offline.
     #[wasm_bindgen(js_name = paperCopyReading)]
     pub fn paper_copy_reading(&self, id: &str) -> Result<JsValue, JsValue> {
-        self.with_plan(id, |plan| {
-            serde_json::to_value(plan.paper_copy_reading()).map_err(json_error)
-        })
+        self.with_plan(id, |plan| Ok(plan.paper_copy_reading()))
     }
 
     /// Whether a paper copy carrying `code` (scanned from its QR code or typed) says what
@@ -403,10 +400,8 @@ impl RedFolder {
     #[wasm_bindgen(js_name = checkPaperCode)]
     pub fn check_paper_code(&self, id: &str, code: &str) -> Result<JsValue, JsValue> {
         self.with_plan(id, |plan| {
-            let reading = plan
-                .check_paper_code(code)
-                .map_err(|e| js_error(&e.to_string()))?;
-            serde_json::to_value(reading).map_err(json_error)
+            plan.check_paper_code(code)
+                .map_err(|e| js_error(&e.to_string()))
         })
     }
 
@@ -435,7 +430,7 @@ impl RedFolder {
     /// docs_waiting, docs_received, refused}` where `refused` counts the changes the server
     /// refused that are not dismissed yet, over every plan.
     pub fn status(&self) -> Result<JsValue, JsValue> {
-        to_js(&self.inner.status_json())
+        to_js(&self.inner.status())
     }
 
     /// Changes the server refused, for plan `id` or (without it) every plan, oldest first:
@@ -451,13 +446,14 @@ impl RedFolder {
         };
         let mut all = Vec::new();
         for id in ids {
-            for refused in engine.refused(&id) {
-                let mut json = serde_json::to_value(refused).map_err(json_error)?;
-                json["doc_id"] = id.clone().into();
-                all.push(json);
+            for change in engine.refused(&id) {
+                all.push(view::RefusedView {
+                    doc_id: id.clone(),
+                    change: change.clone(),
+                });
             }
         }
-        to_js(&Value::Array(all))
+        to_js(&all)
     }
 
     /// Forgets the refused change `hash` of plan `id` (seen, or made again). Resolves
@@ -497,10 +493,10 @@ impl RedFolder {
 
 impl RedFolder {
     /// Runs `f` on plan `id` as this device holds it: `null` while it is not here yet.
-    fn with_plan(
+    fn with_plan<T: Serialize>(
         &self,
         id: &str,
-        f: impl FnOnce(&redfolder_shared::CarePlan) -> Result<Value, JsValue>,
+        f: impl FnOnce(&redfolder_shared::CarePlan) -> Result<T, JsValue>,
     ) -> Result<JsValue, JsValue> {
         let engine = self.inner.engine.borrow();
         match engine.doc(id).map(|d| d.plan()) {
@@ -528,7 +524,7 @@ fn parse_today(today: Option<String>) -> Result<Date, JsValue> {
     }
 }
 
-fn to_js(value: &Value) -> Result<JsValue, JsValue> {
+fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsValue> {
     let text = serde_json::to_string(value).map_err(json_error)?;
     js_sys::JSON::parse(&text)
 }

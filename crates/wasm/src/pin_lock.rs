@@ -5,11 +5,12 @@
 use std::collections::{BTreeSet, HashSet};
 
 use redfolder_shared::StoredDoc;
-use serde_json::json;
+
 use wasm_bindgen::prelude::*;
 
 use crate::events::Status;
 use crate::idb::{CASELOAD_KEY, SESSION_KEY, js_error};
+use crate::view::UnlockResult;
 use crate::{Inner, new_engine, to_js, vault};
 
 impl Inner {
@@ -63,14 +64,18 @@ impl Inner {
         let Some(key) = key else {
             if keyring.attempts_left() == 0 {
                 self.erase().await?;
-                return to_js(&json!({"ok": false, "attempts_left": 0, "erased": true}));
+                return to_js(&UnlockResult::Refused {
+                    ok: false,
+                    attempts_left: 0,
+                    erased: true,
+                });
             }
             self.emit_status();
-            return to_js(&json!({
-                "ok": false,
-                "attempts_left": keyring.attempts_left(),
-                "erased": false,
-            }));
+            return to_js(&UnlockResult::Refused {
+                ok: false,
+                attempts_left: keyring.attempts_left(),
+                erased: false,
+            });
         };
         keyring.failed_attempts = 0;
         self.store.put_keyring(&keyring).await?;
@@ -129,7 +134,7 @@ impl Inner {
             error: load_error,
         };
         self.emit_status();
-        to_js(&json!({"ok": true, "session": session}))
+        to_js(&UnlockResult::Unlocked { ok: true, session })
     }
 
     pub(crate) fn lock(&self) {

@@ -1,28 +1,17 @@
-use redfolder_shared::{ActorId, DnacprStatus, Edit, Editor, NewPlan, PlanDoc};
+use redfolder_shared::{ActorId, DnacprStatus, Edit, PlanDoc};
 use serde_json::Value;
 
 use super::*;
 use crate::SNOMED_DNACPR;
 
-fn resources<'b>(bundle: &'b Value, kind: &str) -> Vec<&'b Value> {
-    bundle["entry"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| &e["resource"])
-        .filter(|r| r["resourceType"] == kind)
-        .collect()
+fn resources<'a>(bundle: &'a Value, kind: &str) -> Vec<&'a Value> {
+    crate::bundle::resources(bundle, kind)
 }
 
-fn resolve<'b>(bundle: &'b Value, reference: &Value) -> &'b Value {
+fn resolve<'a>(bundle: &'a Value, reference: &Value) -> &'a Value {
     let url = reference["reference"].as_str().expect("a reference");
-    bundle["entry"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["fullUrl"] == url)
-        .map(|e| &e["resource"])
-        .unwrap_or_else(|| panic!("{url} does not resolve"))
+    crate::bundle::resolve(bundle, Some(bundle), url)
+        .unwrap_or_else(|| panic!("{url} does not resolve in {bundle:#}"))
 }
 
 #[test]
@@ -33,18 +22,7 @@ fn people_and_the_practice_are_resources_of_the_bundle() {
     let mut doc = PlanDoc::create(ActorId::from(b"a".as_slice()), &new, &nurse, t).unwrap();
     doc.apply_all(
         &[
-            Edit::SetPatientDetails {
-                preferred_name: String::new(),
-                sex: None,
-                phone: String::new(),
-                access_notes: String::new(),
-                residence: None,
-                gp_practice_ods: "A81001".into(),
-                gp_practice_name: "Ashbridge Surgery".into(),
-                named_gp: String::new(),
-                communication_needs: String::new(),
-                interpreter_language: String::new(),
-            },
+            redfolder_shared::testkit::practice_details("A81001", "Ashbridge Surgery"),
             Edit::SetCaseManager {
                 name: "Cath Manager".into(),
                 role: "community matron".into(),
@@ -134,21 +112,6 @@ fn texts(v: &Value, out: &mut Vec<String>) {
 
 /// Two tablets that set DNACPR and the ceiling of treatment differently, merged.
 fn diverged() -> CarePlan {
-    let nurse = |id: &str| Editor {
-        user_id: id.into(),
-        user_name: id.into(),
-    };
-    let new = NewPlan {
-        nhs_number: "9434765919".into(),
-        name: "Ada Example".into(),
-        date_of_birth: "1938-02-28".into(),
-        address: "1 High Street".into(),
-    };
-    let t = 1_790_000_000_000;
-    let mut base = PlanDoc::create(ActorId::from(b"s".as_slice()), &new, &nurse("u0"), t).unwrap();
-    let saved = base.save();
-    let mut one = PlanDoc::load(&saved, ActorId::from(b"a".as_slice())).unwrap();
-    let mut two = PlanDoc::load(&saved, ActorId::from(b"b".as_slice())).unwrap();
     let set = |status, ceiling| {
         [
             Edit::SetDnacpr { status },
@@ -158,27 +121,16 @@ fn diverged() -> CarePlan {
             },
         ]
     };
-    one.apply_all(
+    redfolder_shared::testkit::diverged(
         &set(
             DnacprStatus::ForAttemptedCpr,
             redfolder_shared::TreatmentCeiling::FullEscalation,
         ),
-        &nurse("u1"),
-        t + 1000,
-    )
-    .unwrap();
-    two.apply_all(
         &set(
             DnacprStatus::DoNotAttemptCpr,
             redfolder_shared::TreatmentCeiling::ComfortCareOnly,
         ),
-        &nurse("u2"),
-        t + 2000,
     )
-    .unwrap();
-    base.automerge().merge(one.automerge()).unwrap();
-    base.automerge().merge(two.automerge()).unwrap();
-    base.plan().unwrap()
 }
 
 #[test]

@@ -153,54 +153,18 @@ pub fn import_edits(
     {
         edits.push(Edit::RecordNoKnownAllergies);
     }
-    if let Some(Edit::RecordBaseline {
-        observed_on,
-        pulse_bpm,
-        systolic_mmhg,
-        diastolic_mmhg,
-        respiratory_rate,
-        spo2_percent,
-        temperature_decidegrees,
-        peak_flow_l_min,
-        weight_decikg,
-        known_af,
-        usual_cognition,
-        usual_mobility,
-    }) = &import.baseline
+    if let Some(edit) = &import.baseline
+        && let Some(readings) = edit.baseline_readings()
     {
-        let b = existing.map(|plan| &plan.baseline);
-        let same_values = b.is_some_and(|b| {
-            b.pulse_bpm == *pulse_bpm
-                && b.systolic_mmhg == *systolic_mmhg
-                && b.diastolic_mmhg == *diastolic_mmhg
-                && b.respiratory_rate == *respiratory_rate
-                && b.spo2_percent == *spo2_percent
-                && b.temperature_decidegrees == *temperature_decidegrees
-                && b.peak_flow_l_min == *peak_flow_l_min
-                && b.weight_decikg == *weight_decikg
-                && b.known_af == *known_af
-                && b.usual_cognition == *usual_cognition
-                && b.usual_mobility == *usual_mobility
-        });
-        if !same_values {
-            edits.push(Edit::RecordBaseline {
-                observed_on: if observed_on.is_empty() {
-                    today.to_owned()
-                } else {
-                    observed_on.clone()
-                },
-                pulse_bpm: *pulse_bpm,
-                systolic_mmhg: *systolic_mmhg,
-                diastolic_mmhg: *diastolic_mmhg,
-                respiratory_rate: *respiratory_rate,
-                spo2_percent: *spo2_percent,
-                temperature_decidegrees: *temperature_decidegrees,
-                peak_flow_l_min: *peak_flow_l_min,
-                weight_decikg: *weight_decikg,
-                known_af: *known_af,
-                usual_cognition: usual_cognition.clone(),
-                usual_mobility: usual_mobility.clone(),
-            });
+        let known = existing.is_some_and(|plan| plan.baseline.same_readings(&readings));
+        if !known {
+            let mut edit = edit.clone();
+            if let Edit::RecordBaseline { observed_on, .. } = &mut edit
+                && observed_on.is_empty()
+            {
+                today.clone_into(observed_on);
+            }
+            edits.push(edit);
         }
     }
     if let Some(r) = &import.resuscitation {

@@ -15,6 +15,7 @@ use crate::plan::{Attribution, CarePlan};
 
 /// What a register's value amounts to for a reader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum RegisterState {
     NotRecorded,
@@ -25,6 +26,7 @@ pub enum RegisterState {
 
 /// One safety-critical register as a reader must see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Reading {
     pub field: SafetyField,
     pub state: RegisterState,
@@ -46,6 +48,7 @@ impl Reading {
 /// The DNACPR flag as badges, filters and old clients test it: one of the three recorded
 /// statuses only when settled, otherwise `conflicting`. Never Automerge's winner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum DnacprReading {
     NotRecorded,

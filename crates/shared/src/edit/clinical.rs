@@ -229,32 +229,16 @@ pub(super) fn apply(
         }
         Edit::RecordBaseline {
             observed_on,
-            pulse_bpm,
-            systolic_mmhg,
-            diastolic_mmhg,
-            respiratory_rate,
-            spo2_percent,
-            temperature_decidegrees,
-            peak_flow_l_min,
-            weight_decikg,
-            known_af,
             usual_cognition,
             usual_mobility,
+            ..
         } => {
             plan.baseline = checked_baseline(BaselineObservations {
-                pulse_bpm: *pulse_bpm,
-                systolic_mmhg: *systolic_mmhg,
-                diastolic_mmhg: *diastolic_mmhg,
-                respiratory_rate: *respiratory_rate,
-                spo2_percent: *spo2_percent,
-                temperature_decidegrees: *temperature_decidegrees,
                 recorded: Some(by.clone()),
-                peak_flow_l_min: *peak_flow_l_min,
-                weight_decikg: *weight_decikg,
-                known_af: *known_af,
                 usual_cognition: optional("usual cognition", usual_cognition, MAX_SHORT * 2)?,
                 usual_mobility: optional("usual mobility", usual_mobility, MAX_SHORT * 2)?,
                 observed_on: Some(past_date("observation date", observed_on, today)?),
+                ..edit.baseline_readings().unwrap_or_default()
             })?;
             vec![Field::Baseline]
         }
@@ -494,6 +478,45 @@ fn splice_text(
     }
     text.splice(index, delete as isize, insert);
     Ok(())
+}
+
+impl Edit {
+    /// The observations a `RecordBaseline` records, as given (unchecked, unattributed);
+    /// `None` for any other edit.
+    pub fn baseline_readings(&self) -> Option<BaselineObservations> {
+        let Edit::RecordBaseline {
+            observed_on,
+            pulse_bpm,
+            systolic_mmhg,
+            diastolic_mmhg,
+            respiratory_rate,
+            spo2_percent,
+            temperature_decidegrees,
+            peak_flow_l_min,
+            weight_decikg,
+            known_af,
+            usual_cognition,
+            usual_mobility,
+        } = self
+        else {
+            return None;
+        };
+        Some(BaselineObservations {
+            pulse_bpm: *pulse_bpm,
+            systolic_mmhg: *systolic_mmhg,
+            diastolic_mmhg: *diastolic_mmhg,
+            respiratory_rate: *respiratory_rate,
+            spo2_percent: *spo2_percent,
+            temperature_decidegrees: *temperature_decidegrees,
+            recorded: None,
+            peak_flow_l_min: *peak_flow_l_min,
+            weight_decikg: *weight_decikg,
+            known_af: *known_af,
+            usual_cognition: usual_cognition.clone(),
+            usual_mobility: usual_mobility.clone(),
+            observed_on: Some(observed_on.clone()),
+        })
+    }
 }
 
 /// Checks every observation against a plausible range for an adult at rest, so a slip of

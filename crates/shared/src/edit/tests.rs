@@ -156,18 +156,7 @@ fn identity_rules() {
     );
     check(
         &[],
-        Edit::SetPatientDetails {
-            preferred_name: String::new(),
-            sex: None,
-            phone: String::new(),
-            access_notes: String::new(),
-            residence: None,
-            gp_practice_ods: "Y99-01".into(),
-            gp_practice_name: String::new(),
-            named_gp: String::new(),
-            communication_needs: String::new(),
-            interpreter_language: String::new(),
-        },
+        crate::testkit::practice_details("Y99-01", ""),
         "GP practice ODS code may hold only letters and digits",
     );
 }

@@ -15,6 +15,7 @@ use crate::plan::Attribution;
 /// "Unless no wider action required, discuss patient's needs with appropriate members of
 /// the MDT" (step 10): the statement that this patient needs no MDT discussion, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct NoWiderAction {
     pub reason: String,
     /// Who stated it, and when.
@@ -24,6 +25,7 @@ pub struct NoWiderAction {
 /// The face-to-face meeting with the GP responsible for the patient's care and the case
 /// manager (section 4.2, output 2).
 #[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct GpMeeting {
     /// `YYYY-MM-DD`, not in the future.
     pub date: String,
@@ -36,6 +38,7 @@ pub struct GpMeeting {
 
 /// Whether a mental health assessment was done or is not indicated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum MentalHealthStatus {
     Done,
@@ -45,6 +48,7 @@ pub enum MentalHealthStatus {
 /// "An appropriate mental health assessment" (section 4.2, output 4): when and with what
 /// tool it was done and what it found, or why none is indicated.
 #[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct MentalHealthAssessment {
     pub status: MentalHealthStatus,
     /// `YYYY-MM-DD` when done; empty when not indicated.

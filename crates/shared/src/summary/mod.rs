@@ -24,6 +24,7 @@ pub use render::{escape_html, render_html, render_text};
 
 /// The "yellow pages" of the red folder, as a pure projection of a [`CarePlan`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct EmergencySummary {
     // Identity.
     pub nhs_number: String,
@@ -92,6 +93,7 @@ pub const ENDED_SUMMARY_SERVED_DAYS: i64 = 90;
 
 /// An ended plan's notice on its summary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SummaryEnded {
     /// `YYYY-MM-DD`
     pub date: String,
@@ -127,6 +129,7 @@ impl SummaryEnded {
 
 /// A decision as printed: its current reading, or every value when they conflict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SummaryDecision {
     pub label: String,
     pub recorded: Option<Attribution>,
@@ -136,18 +139,21 @@ pub struct SummaryDecision {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SummaryValue {
     pub label: String,
     pub recorded: Attribution,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SummaryCondition {
     pub name: String,
     pub treatment: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SummaryMedication {
     pub name: String,
     pub dose: String,
@@ -160,6 +166,7 @@ pub struct SummaryMedication {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SummaryContact {
     pub role: String,
     pub name: String,
@@ -167,6 +174,7 @@ pub struct SummaryContact {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SummaryEscalation {
     pub condition: String,
     pub plan: String,
@@ -174,6 +182,7 @@ pub struct SummaryEscalation {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SummaryAllergy {
     pub substance: String,
     pub reaction: String,
@@ -182,6 +191,7 @@ pub struct SummaryAllergy {
 
 /// Baseline observations with their display text, e.g. `"BP 132/78 mmHg"`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SummaryBaseline {
     pub lines: Vec<String>,
     pub recorded: Option<Attribution>,

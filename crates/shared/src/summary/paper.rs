@@ -46,6 +46,7 @@ pub const SECTIONS: [&str; 11] = [
 
 /// A hash of what the two yellow pages say: the whole, and each section.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SummaryFingerprint {
     /// [`FINGERPRINT_HEX`] lowercase hex digits over every section.
     pub whole: String,
@@ -192,6 +193,7 @@ pub enum PaperCodeError {
 
 /// The `paper_copy` register: the last print recorded for the home.
 #[derive(Debug, Clone, PartialEq, Eq, Reconcile, Hydrate, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PaperCopy {
     /// [`SummaryFingerprint::whole`] of what was printed.
     pub fingerprint: String,
@@ -219,6 +221,7 @@ impl PaperCopy {
 
 /// Whether a paper copy says what the plan says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum PaperState {
     /// No print has been recorded.
@@ -240,6 +243,7 @@ impl PaperState {
 
 /// The reading of a paper copy against the plan, with what every surface shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PaperReading {
     pub state: PaperState,
     /// The recorded print, when [`PaperReading::state`] is about the home's copy.

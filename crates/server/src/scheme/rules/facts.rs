@@ -38,13 +38,7 @@ impl PlanFacts {
     /// reviewed in a later month was counted as new in its own month's return already.
     pub fn of(patient_id: &str, plan: &CarePlan, today: Date) -> PlanFacts {
         let e = &plan.enrolment;
-        let mut reviews: Vec<(Date, ReviewOutcome)> = plan
-            .reviews
-            .iter()
-            .filter(|r| r.entered_in_error.is_none())
-            .filter_map(|r| Date::parse(&r.date).map(|d| (d, r.outcome)))
-            .collect();
-        reviews.sort_by_key(|(d, _)| *d);
+        let reviews = plan.dated_reviews();
         let completed = e.completed.as_ref().map(|a| Date::from_unix_ms(a.at_ms));
         let first_complete = if reviews.is_empty() {
             completed

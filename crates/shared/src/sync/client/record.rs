@@ -27,6 +27,7 @@ pub struct StoredDoc {
 /// everything built on it) to get back in step with the server; this record is what is
 /// left of it, so the clinician can read what was not stored and make it again.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RefusedChange {
     /// The refused change's hash, in hex.
     pub hash: String,
@@ -44,6 +45,7 @@ pub struct RefusedChange {
 
 /// What a device keeps about its own edits beside the document.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub(in crate::sync) struct LocalRecord {
     /// The edits behind each change not yet acknowledged, by change hash (hex).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

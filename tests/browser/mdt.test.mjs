@@ -2,9 +2,11 @@
 // for today (warned: under four weeks' notice), is refused one in the past with the
 // server's reason, lists a patient of the practice (warned: under a week before), records
 // the outcome with a referral, then the signed attendance of the four core roles one by
-// one (the missing-roles warning shrinks and goes). The meeting counts as held against
-// the ten a year, and the server's own record (API) holds every value typed. A meeting
-// five weeks ahead refuses attendance before its day, and the screen says why.
+// one (the missing-roles warning shrinks and goes), and invites a member of another
+// organisation by username (a case manager's is refused), who then sees the meeting. The
+// meeting counts as held against the ten a year, and the server's own record (API) holds
+// every value typed. A meeting five weeks ahead refuses attendance before its day, and
+// the screen says why.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -91,6 +93,19 @@ describe('an MDT meeting in the app', () => {
       assert.doesNotMatch(await byTestId(page, 'scheme-mdt-warnings').textContent(), /no signed attendance/);
       const attendance = await byTestId(page, 'scheme-mdt-attendance').textContent();
       for (const [name] of CORE) assert.match(attendance, new RegExp(`${name}`));
+
+      // A member from another organisation is invited by username. A user who is no MDT
+      // member is refused with the server's reason; inviting twice says so.
+      const invite = async (username) => {
+        await byTestId(page, 'scheme-mdt-invite-username').fill(username);
+        await byTestId(page, 'scheme-mdt-invite-form').locator('button[type="submit"]').click();
+      };
+      await invite('cm1.demo');
+      await byTestId(page, 'scheme-mdt-invite-form').locator('[role="alert"]', { hasText: 'no MDT member has that username' }).waitFor();
+      await invite('mdt.demo');
+      await byTestId(page, 'scheme-mdt-flash').filter({ hasText: 'Jo Whitaker (demo)' }).filter({ hasText: 'is invited to this meeting' }).waitFor();
+      await invite('mdt.demo');
+      await byTestId(page, 'scheme-mdt-flash').filter({ hasText: 'was already invited to this meeting' }).waitFor();
       assert.match(await byTestId(page, 'scheme-mdt-count').textContent(), /^1 of the 10 meetings required in \d{4} have been held; 1 scheduled/);
 
       const found = [...await axeViolations(page), ...await smallTouchTargets(page), await horizontalOverflow(page)].filter(Boolean);
@@ -112,6 +127,12 @@ describe('an MDT meeting in the app', () => {
       assert.deepEqual(one.json.attendance.map((a) => [a.name, a.core_role, a.organisation, a.signed]).sort(),
         CORE.map(([n, r, o]) => [n, r, o, true]).sort());
       assert.ok(!one.json.warnings.some((w) => /core member/.test(w)), one.text);
+      // The invited member sees the meeting and its one patient.
+      const member = await env.api('GET', '/api/v1/scheme/my-mdt-meetings', { token: await env.apiLogin('mdt.demo') });
+      assert.equal(member.status, 200, member.text);
+      const seen = member.json.find((x) => x.id === id);
+      assert.ok(seen, member.text);
+      assert.equal(seen.patients.length, 1, member.text);
       const list = await env.api('GET', '/api/v1/scheme/mdt-meetings', { token });
       assert.equal(list.json.held, 1, list.text);
       assert.equal(list.json.required, 10);

@@ -161,6 +161,16 @@ const CORE_ROLES: [CoreRole, string][] = [
 ];
 const roleLabel = (role: string): string => CORE_ROLES.find(([k]) => k === role)?.[1] ?? role.replace(/_/g, ' ');
 
+/** `POST /scheme/mdt-meetings/{id}/members`. */
+interface Invited {
+  meeting_id: string;
+  username: string;
+  name: string;
+  organisation: string;
+  /** False when they were invited already. */
+  newly_invited: boolean;
+}
+
 interface Meetings {
   year: number;
   held: number;
@@ -438,15 +448,17 @@ function mdtSection(ctx: SchemeContext): HTMLElement {
 
   /** Sends one change; on success shows `done` and the meeting again, on refusal the
    * server's reason in `error` (the form keeps what was typed). */
-  const act = async (error: HTMLElement, send: () => Promise<unknown>, done: string): Promise<void> => {
+  // `done` says what happened: a string, or worded from the server's answer.
+  const act = async <T,>(error: HTMLElement, send: () => Promise<T>, done: string | ((answer: T) => string)): Promise<void> => {
     error.textContent = '';
+    let answer: T;
     try {
-      await send();
+      answer = await send();
     } catch (err) {
       error.textContent = errorMessage(err);
       return;
     }
-    flash = done;
+    flash = typeof done === 'function' ? done(answer) : done;
     await render();
   };
 
@@ -553,6 +565,23 @@ function mdtSection(ctx: SchemeContext): HTMLElement {
       `Attendance recorded for ${attendee} (${roleLabel(role.value)}${signed.checked ? ', signed' : ', not signed'}).`);
     });
 
+    // Members from other organisations (community nursing, social work, the voluntary
+    // sector) see the meetings they are invited to and the patients listed (`#/mdt`).
+    const invitee = h('input', { type: 'text', testid: 'scheme-mdt-invite-username', required: true, maxlength: 128, autocomplete: 'off' });
+    const inviteError = h('p', { class: 'error', role: 'alert' });
+    const inviteForm = h('form', { class: 'inline-form', testid: 'scheme-mdt-invite-form' },
+      field('Username', invitee, 'An MDT member of another organisation: they will see this meeting and the patients listed for it'),
+      inviteError, h('button', { type: 'submit', class: 'button' }, 'Invite to this meeting'));
+    inviteForm.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const username = invitee.value.trim();
+      if (!username) { inviteError.textContent = 'Type the username of the member to invite.'; return; }
+      void act(inviteError, () => call<Invited>(ctx, `${base}/members`, postJson({ username })),
+        (i) => (i.newly_invited
+          ? `${i.name} (${i.organisation}) is invited to this meeting.`
+          : `${i.name} (${i.organisation}) was already invited to this meeting.`));
+    });
+
     const heading = `MDT meeting on ${fmtDate(m.date)}`;
     return frame(
       h('h3', { id: 'h-scheme-mdt-meeting', tabindex: '-1', testid: 'scheme-mdt-meeting-title', 'data-id': m.id }, heading),
@@ -571,6 +600,8 @@ function mdtSection(ctx: SchemeContext): HTMLElement {
         m.attendance.map((a) => [a.name, roleLabel(a.core_role), a.organisation, a.signed ? 'signed' : 'not signed']),
         'No attendance recorded yet.'),
       attendForm,
+      h('h4', {}, 'Members from other organisations'),
+      inviteForm,
       close);
   };
 

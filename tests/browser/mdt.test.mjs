@@ -106,6 +106,9 @@ describe('an MDT meeting in the app', () => {
       await byTestId(page, 'scheme-mdt-flash').filter({ hasText: 'Jo Whitaker (demo)' }).filter({ hasText: 'is invited to this meeting' }).waitFor();
       await invite('mdt.demo');
       await byTestId(page, 'scheme-mdt-flash').filter({ hasText: 'was already invited to this meeting' }).waitFor();
+      const invited = await page.locator('[data-testid="scheme-mdt-members"] tbody tr').allTextContents();
+      assert.equal(invited.length, 1, invited.join('\n'));
+      assert.match(invited[0], /Jo Whitaker \(demo\).*mdt\.demo/);
       assert.match(await byTestId(page, 'scheme-mdt-count').textContent(), /^1 of the 10 meetings required in \d{4} have been held; 1 scheduled/);
 
       const found = [...await axeViolations(page), ...await smallTouchTargets(page), await horizontalOverflow(page)].filter(Boolean);

@@ -438,6 +438,22 @@ async fn over_75_and_members(app: &TestApp) {
     .await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["newly_invited"], true);
+    // The practice's meeting lists who is invited, once however often they were asked.
+    let (status, _) = send(
+        app,
+        "POST",
+        &format!("{base}/members"),
+        &token,
+        Some(json!({ "username": "mdt.demo" })),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, detail) = send(app, "GET", &base, &token, None).await;
+    assert_eq!(status, 200, "{detail}");
+    let members = detail["members"].as_array().unwrap();
+    assert_eq!(members.len(), 1, "{detail}");
+    assert_eq!(members[0]["username"], "mdt.demo");
+    assert_eq!(members[0]["name"], "Jo Whitaker (demo)");
     let (status, _) = send(
         app,
         "PUT",

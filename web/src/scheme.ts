@@ -141,6 +141,8 @@ interface Meeting {
   warnings: string[];
   patients: MeetingPatient[];
   attendance: Attendee[];
+  /** Members of other organisations invited to the meeting. */
+  members: InvitedMember[];
 }
 
 /** A row of the caseload (`GET /patients`): the patients a meeting can list. */
@@ -160,6 +162,14 @@ const CORE_ROLES: [CoreRole, string][] = [
   ['other', 'Other'],
 ];
 const roleLabel = (role: string): string => CORE_ROLES.find(([k]) => k === role)?.[1] ?? role.replace(/_/g, ' ');
+
+/** Someone from another organisation invited to a meeting. */
+interface InvitedMember {
+  username: string;
+  name: string;
+  organisation: string;
+  invited_at_ms: number;
+}
 
 /** `POST /scheme/mdt-meetings/{id}/members`. */
 interface Invited {
@@ -601,6 +611,9 @@ function mdtSection(ctx: SchemeContext): HTMLElement {
         'No attendance recorded yet.'),
       attendForm,
       h('h4', {}, 'Members from other organisations'),
+      table('scheme-mdt-members', ['Name', 'Organisation', 'Username', 'Invited'],
+        m.members.map((x) => [x.name, x.organisation, x.username, fmtDateTime(x.invited_at_ms)]),
+        'No one from another organisation is invited yet.'),
       inviteForm,
       close);
   };

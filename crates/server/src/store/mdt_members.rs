@@ -26,7 +26,45 @@ pub struct ListedPatient {
     pub share_with_mdt: bool,
 }
 
+/// Someone invited to a meeting from another organisation, as the practice's meeting
+/// lists them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct InvitedMember {
+    pub username: String,
+    pub name: String,
+    pub organisation: String,
+    pub invited_at_ms: i64,
+}
+
 impl Store {
+    /// Who is invited to a meeting, in the order they were invited.
+    pub async fn mdt_members(&self, meeting_id: &str) -> anyhow::Result<Vec<InvitedMember>> {
+        with_pool!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT u.username, u.name, o.name AS organisation, i.invited_at_ms
+                 FROM mdt_meeting_members i
+                 JOIN users u ON u.id = i.user_id
+                 JOIN organisations o ON o.id = u.organisation_id
+                 WHERE i.meeting_id = $1
+                 ORDER BY i.invited_at_ms, u.username",
+            )
+            .bind(meeting_id)
+            .fetch_all(pool)
+            .await
+            .context("reading who is invited to a meeting")?;
+            rows.iter()
+                .map(|r| {
+                    Ok(InvitedMember {
+                        username: r.try_get("username")?,
+                        name: r.try_get("name")?,
+                        organisation: r.try_get("organisation")?,
+                        invited_at_ms: r.try_get("invited_at_ms")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
     /// Invites a user to a meeting; false if already invited.
     pub async fn invite_mdt_member(
         &self,

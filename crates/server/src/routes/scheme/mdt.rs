@@ -32,6 +32,7 @@ async fn meeting_view(
     let store = state.store();
     let attendance = store.mdt_attendance(&m.id).await?;
     let patients = store.mdt_patients(&m.id).await?;
+    let members = store.mdt_members(&m.id).await?;
     let date = Date::parse(&m.meeting_date).unwrap_or_else(today);
     let scheduled = Date::from_unix_ms(m.scheduled_at_ms);
     let listed: Vec<Date> = patients
@@ -52,6 +53,7 @@ async fn meeting_view(
         duration_minutes: m.duration_minutes,
         attendance,
         patients,
+        members,
         warnings,
         recorded_in_plan: None,
     })
@@ -70,6 +72,9 @@ pub(crate) struct MeetingView {
     duration_minutes: Option<i64>,
     attendance: Vec<crate::store::scheme::MdtAttendee>,
     patients: Vec<crate::store::scheme::MdtPatient>,
+    /// Members of other organisations invited to the meeting (they see its schedule and
+    /// patient list).
+    members: Vec<crate::store::mdt_members::InvitedMember>,
     /// What falls short of the scheme's rules (notice, listing, core roles).
     warnings: Vec<String>,
     /// Only after recording an outcome: whether it was written into the patient's plan.
